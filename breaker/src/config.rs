@@ -1,0 +1,567 @@
+//! Configuration: built with chained setters, validated once by
+//! [`CircuitBreaker::new`](crate::CircuitBreaker::new), immutable after.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::clock::{Clock, SystemClock};
+use crate::stats::Counts;
+use crate::State;
+
+/// A state change, as passed to [`Config::on_state_change`] callbacks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StateChange<'a> {
+    /// The breaker's name.
+    pub name: &'a str,
+    /// The state it left.
+    pub from: State,
+    /// The state it entered.
+    pub to: State,
+    /// The counts of the period that ended (what tripped it, for a trip).
+    pub counts: Counts,
+}
+
+pub(crate) type TripPredicate = Arc<dyn Fn(&Counts) -> bool + Send + Sync>;
+pub(crate) type StateListener = Arc<dyn Fn(&StateChange<'_>) + Send + Sync>;
+
+/// The sliding window that failure-rate and slow-call-rate policies judge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum WindowKind {
+    /// The last `n` calls.
+    Count(u32),
+    /// The calls of the last `span`, kept in `buckets` buckets.
+    Time { span: Duration, buckets: u32 },
+}
+
+/// How a breaker decides when to trip, how long it stays open and how it
+/// recovers.
+///
+/// Every setter takes and returns the `Config`, so a configuration reads as
+/// one expression; the attribute's keys are the setters' names.
+/// Nothing is checked until [`CircuitBreaker::new`](crate::CircuitBreaker::new)
+/// (or [`Config::validate`]), which names the first invalid field and value.
+///
+/// ```
+/// use breaker::Config;
+/// use std::time::Duration;
+///
+/// let config = Config::default()
+///     .max_failures(3)
+///     .timeout(Duration::from_secs(30))
+///     .failure_rate(0.5)
+///     .count_window(20)
+///     .minimum_calls(10);
+/// assert!(config.validate().is_ok());
+/// ```
+#[derive(Clone)]
+pub struct Config {
+    pub(crate) max_failures: Option<u32>,
+    pub(crate) timeout: Duration,
+    pub(crate) half_open_max_calls: u32,
+    pub(crate) success_threshold: u32,
+    pub(crate) max_concurrent_calls: Option<u32>,
+    pub(crate) interval: Option<Duration>,
+    pub(crate) failure_rate: Option<f64>,
+    pub(crate) count_window: Option<u32>,
+    pub(crate) time_window: Option<Duration>,
+    pub(crate) time_window_buckets: Option<u32>,
+    pub(crate) minimum_calls: u32,
+    pub(crate) slow_call_duration: Option<Duration>,
+    pub(crate) slow_call_rate: Option<f64>,
+    pub(crate) backoff_multiplier: Option<f64>,
+    pub(crate) backoff_max: Option<Duration>,
+    pub(crate) half_open_max_wait: Option<Duration>,
+    pub(crate) call_timeout: Option<Duration>,
+    pub(crate) trip_when: Option<TripPredicate>,
+    pub(crate) on_state_change: Vec<StateListener>,
+    pub(crate) clock: Arc<dyn Clock>,
+}
+
+/// The window used when a rate policy is set without a window: the last
+/// 100 calls, as resilience4j's default.
+pub(crate) const DEFAULT_COUNT_WINDOW: u32 = 100;
+/// Buckets of a time window when not given.
+pub(crate) const DEFAULT_TIME_BUCKETS: u32 = 10;
+/// The most buckets a time window may have.
+pub const MAX_TIME_BUCKETS: u32 = 1000;
+/// `minimum_calls` when not given.
+pub(crate) const DEFAULT_MINIMUM_CALLS: u32 = 10;
+
+impl Default for Config {
+    /// 5 consecutive failures open the breaker for 60 s; one probe at a
+    /// time, one success closes it.
+    fn default() -> Self {
+        Config {
+            max_failures: Some(5),
+            timeout: Duration::from_secs(60),
+            half_open_max_calls: 1,
+            success_threshold: 1,
+            max_concurrent_calls: None,
+            interval: None,
+            failure_rate: None,
+            count_window: None,
+            time_window: None,
+            time_window_buckets: None,
+            minimum_calls: DEFAULT_MINIMUM_CALLS,
+            slow_call_duration: None,
+            slow_call_rate: None,
+            backoff_multiplier: None,
+            backoff_max: None,
+            half_open_max_wait: None,
+            call_timeout: None,
+            trip_when: None,
+            on_state_change: Vec::new(),
+            clock: Arc::new(SystemClock),
+        }
+    }
+}
+
+impl Config {
+    /// For dependencies where failing fast matters more than patience:
+    /// 3 failures, 30 s open, at most 100 concurrent calls, 3 successes to
+    /// close.
+    pub fn aggressive() -> Self {
+        Config::default()
+            .max_failures(3)
+            .timeout(Duration::from_secs(30))
+            .max_concurrent_calls(100)
+            .success_threshold(3)
+    }
+
+    /// For dependencies that are slow to recover and costly to probe:
+    /// 10 failures, 120 s open, 5 successes to close.
+    pub fn conservative() -> Self {
+        Config::default()
+            .max_failures(10)
+            .timeout(Duration::from_secs(120))
+            .success_threshold(5)
+    }
+
+    /// Opens the breaker after `n` consecutive failures (default 5).
+    pub fn max_failures(mut self, n: u32) -> Self {
+        self.max_failures = Some(n);
+        self
+    }
+
+    /// Turns the consecutive-failures policy off, for a breaker that trips
+    /// only on a rate or a custom predicate.
+    pub fn without_max_failures(mut self) -> Self {
+        self.max_failures = None;
+        self
+    }
+
+    /// How long the breaker stays open before it admits a probe (default
+    /// 60 s); the base of the backoff when one is set.
+    pub fn timeout(mut self, open_for: Duration) -> Self {
+        self.timeout = open_for;
+        self
+    }
+
+    /// How many probes may run at once while half-open (default 1).
+    pub fn half_open_max_calls(mut self, n: u32) -> Self {
+        self.half_open_max_calls = n;
+        self
+    }
+
+    /// How many successful probes close the breaker (default 1). May exceed
+    /// `half_open_max_calls`: probes then run in several rounds.
+    pub fn success_threshold(mut self, n: u32) -> Self {
+        self.success_threshold = n;
+        self
+    }
+
+    /// The bulkhead: at most `n` calls run at once, in any state; more are
+    /// rejected with [`RejectReason::TooManyCalls`](crate::RejectReason::TooManyCalls).
+    /// Unlimited by default.
+    pub fn max_concurrent_calls(mut self, n: u32) -> Self {
+        self.max_concurrent_calls = Some(n);
+        self
+    }
+
+    /// While closed, clears the counts every `every` (gobreaker's
+    /// `Interval`). Off by default: counts are cleared only by a state
+    /// change.
+    pub fn interval(mut self, every: Duration) -> Self {
+        self.interval = Some(every);
+        self
+    }
+
+    /// Opens the breaker when at least this fraction (0 < rate ≤ 1) of the
+    /// calls in the window failed, once the window holds `minimum_calls`
+    /// calls. Uses the last 100 calls unless a window is set.
+    pub fn failure_rate(mut self, rate: f64) -> Self {
+        self.failure_rate = Some(rate);
+        self
+    }
+
+    /// Judges rates over the last `n` calls.
+    pub fn count_window(mut self, n: u32) -> Self {
+        self.count_window = Some(n);
+        self
+    }
+
+    /// Judges rates over the calls of the last `span`, kept in buckets
+    /// (10 unless [`time_window_buckets`](Self::time_window_buckets) says).
+    pub fn time_window(mut self, span: Duration) -> Self {
+        self.time_window = Some(span);
+        self
+    }
+
+    /// How many buckets a time window keeps (1 to 1000, default 10): the
+    /// window slides by `span / buckets`.
+    pub fn time_window_buckets(mut self, n: u32) -> Self {
+        self.time_window_buckets = Some(n);
+        self
+    }
+
+    /// How many calls the window must hold before a rate is judged (default
+    /// 10; a count window smaller than this judges once it is full).
+    pub fn minimum_calls(mut self, n: u32) -> Self {
+        self.minimum_calls = n;
+        self
+    }
+
+    /// A call lasting at least `threshold` is slow: counted in the stats and
+    /// judged by [`slow_call_rate`](Self::slow_call_rate).
+    pub fn slow_call_duration(mut self, threshold: Duration) -> Self {
+        self.slow_call_duration = Some(threshold);
+        self
+    }
+
+    /// Opens the breaker when at least this fraction (0 < rate ≤ 1) of the
+    /// calls in the window were slow. Needs `slow_call_duration`.
+    pub fn slow_call_rate(mut self, rate: f64) -> Self {
+        self.slow_call_rate = Some(rate);
+        self
+    }
+
+    /// Exponential backoff of the open period: each re-open without an
+    /// intervening close multiplies it by `factor` (≥ 1), up to
+    /// [`backoff_max`](Self::backoff_max) (default 10 × `timeout`). Closing
+    /// resets it. Off by default.
+    pub fn backoff_multiplier(mut self, factor: f64) -> Self {
+        self.backoff_multiplier = Some(factor);
+        self
+    }
+
+    /// The cap of the backed-off open period (at least `timeout`).
+    pub fn backoff_max(mut self, cap: Duration) -> Self {
+        self.backoff_max = Some(cap);
+        self
+    }
+
+    /// Ends a half-open period whose probes have not all reported after
+    /// `wait`, re-opening the breaker, so that a hung probe cannot block
+    /// recovery for ever. Off by default.
+    pub fn half_open_max_wait(mut self, wait: Duration) -> Self {
+        self.half_open_max_wait = Some(wait);
+        self
+    }
+
+    /// Cancels an async call that runs longer than `limit` and records it
+    /// as a timeout (a failure). Needs a tokio runtime with time enabled.
+    #[cfg(feature = "tokio")]
+    pub fn call_timeout(mut self, limit: Duration) -> Self {
+        self.call_timeout = Some(limit);
+        self
+    }
+
+    /// A custom trip policy (gobreaker's `ReadyToTrip`): while closed, after
+    /// each recorded success or failure, the breaker opens if `predicate`
+    /// returns true for the period's counts. Combines with the other
+    /// policies: any one of them trips the breaker.
+    ///
+    /// The predicate runs under the breaker's lock: keep it a pure function
+    /// of the counts.
+    pub fn trip_when<F>(mut self, predicate: F) -> Self
+    where
+        F: Fn(&Counts) -> bool + Send + Sync + 'static,
+    {
+        self.trip_when = Some(Arc::new(predicate));
+        self
+    }
+
+    /// Calls `listener` on every state change. Several listeners may be
+    /// added; they run in order, after the breaker's lock is released, so
+    /// a listener may call back into the breaker.
+    pub fn on_state_change<F>(mut self, listener: F) -> Self
+    where
+        F: Fn(&StateChange<'_>) + Send + Sync + 'static,
+    {
+        self.on_state_change.push(Arc::new(listener));
+        self
+    }
+
+    /// The clock the breaker reads time from ([`SystemClock`] by default);
+    /// tests pass a [`ManualClock`](crate::ManualClock).
+    pub fn clock<C: Clock + 'static>(mut self, clock: C) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// `max_failures`, or `None` when the policy is off.
+    pub fn get_max_failures(&self) -> Option<u32> {
+        self.max_failures
+    }
+
+    /// The base open period.
+    pub fn get_timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// `half_open_max_calls`.
+    pub fn get_half_open_max_calls(&self) -> u32 {
+        self.half_open_max_calls
+    }
+
+    /// `success_threshold`.
+    pub fn get_success_threshold(&self) -> u32 {
+        self.success_threshold
+    }
+
+    /// `max_concurrent_calls`, or `None` when unlimited.
+    pub fn get_max_concurrent_calls(&self) -> Option<u32> {
+        self.max_concurrent_calls
+    }
+
+    /// `call_timeout`, if any.
+    pub fn get_call_timeout(&self) -> Option<Duration> {
+        self.call_timeout
+    }
+
+    /// Checks every field and the fields' combinations; the error names the
+    /// first field that is wrong, its value and what is allowed.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        fn at_least_one(field: &'static str, n: u32) -> Result<(), ConfigError> {
+            if n == 0 {
+                return Err(ConfigError::new(field, "0", "must be at least 1"));
+            }
+            Ok(())
+        }
+        fn positive(field: &'static str, d: Duration) -> Result<(), ConfigError> {
+            if d.is_zero() {
+                return Err(ConfigError::new(field, "0s", "must be greater than zero"));
+            }
+            Ok(())
+        }
+        fn rate(field: &'static str, r: f64) -> Result<(), ConfigError> {
+            if !(r > 0.0 && r <= 1.0) {
+                return Err(ConfigError::new(
+                    field,
+                    r.to_string(),
+                    "must be a fraction greater than 0 and at most 1 (0.5 means 50%)",
+                ));
+            }
+            Ok(())
+        }
+
+        if let Some(n) = self.max_failures {
+            at_least_one("max_failures", n)?;
+        }
+        positive("timeout", self.timeout)?;
+        at_least_one("half_open_max_calls", self.half_open_max_calls)?;
+        at_least_one("success_threshold", self.success_threshold)?;
+        if let Some(n) = self.max_concurrent_calls {
+            at_least_one("max_concurrent_calls", n)?;
+        }
+        if let Some(d) = self.interval {
+            positive("interval", d)?;
+        }
+        if let Some(r) = self.failure_rate {
+            rate("failure_rate", r)?;
+        }
+        if let Some(n) = self.count_window {
+            at_least_one("count_window", n)?;
+            if self.time_window.is_some() {
+                return Err(ConfigError::new(
+                    "count_window",
+                    n.to_string(),
+                    "cannot be combined with `time_window`: choose one window",
+                ));
+            }
+        }
+        if let Some(d) = self.time_window {
+            positive("time_window", d)?;
+        }
+        if let Some(n) = self.time_window_buckets {
+            if self.time_window.is_none() {
+                return Err(ConfigError::new(
+                    "time_window_buckets",
+                    n.to_string(),
+                    "needs `time_window`",
+                ));
+            }
+            if n == 0 || n > MAX_TIME_BUCKETS {
+                return Err(ConfigError::new(
+                    "time_window_buckets",
+                    n.to_string(),
+                    "must be between 1 and 1000",
+                ));
+            }
+        }
+        at_least_one("minimum_calls", self.minimum_calls)?;
+        if let Some(d) = self.slow_call_duration {
+            positive("slow_call_duration", d)?;
+        }
+        if let Some(r) = self.slow_call_rate {
+            rate("slow_call_rate", r)?;
+            if self.slow_call_duration.is_none() {
+                return Err(ConfigError::new(
+                    "slow_call_rate",
+                    r.to_string(),
+                    "needs `slow_call_duration`, the duration from which a call is slow",
+                ));
+            }
+        }
+        if let Some(m) = self.backoff_multiplier {
+            if !(m.is_finite() && m >= 1.0) {
+                return Err(ConfigError::new(
+                    "backoff_multiplier",
+                    m.to_string(),
+                    "must be a finite number of at least 1.0",
+                ));
+            }
+        }
+        if let Some(cap) = self.backoff_max {
+            if self.backoff_multiplier.is_none() {
+                return Err(ConfigError::new(
+                    "backoff_max",
+                    format!("{cap:?}"),
+                    "needs `backoff_multiplier`",
+                ));
+            }
+            if cap < self.timeout {
+                return Err(ConfigError::new(
+                    "backoff_max",
+                    format!("{cap:?}"),
+                    "must be at least `timeout`",
+                ));
+            }
+        }
+        if let Some(d) = self.half_open_max_wait {
+            positive("half_open_max_wait", d)?;
+        }
+        if let Some(d) = self.call_timeout {
+            positive("call_timeout", d)?;
+        }
+        Ok(())
+    }
+
+    /// The window the rate policies judge, if any policy or window is set.
+    pub(crate) fn window_kind(&self) -> Option<WindowKind> {
+        if let Some(span) = self.time_window {
+            return Some(WindowKind::Time {
+                span,
+                buckets: self.time_window_buckets.unwrap_or(DEFAULT_TIME_BUCKETS),
+            });
+        }
+        if let Some(n) = self.count_window {
+            return Some(WindowKind::Count(n));
+        }
+        if self.failure_rate.is_some() || self.slow_call_rate.is_some() {
+            return Some(WindowKind::Count(DEFAULT_COUNT_WINDOW));
+        }
+        None
+    }
+
+    /// The cap of the backed-off open period.
+    pub(crate) fn effective_backoff_max(&self) -> Duration {
+        self.backoff_max
+            .unwrap_or_else(|| self.timeout.saturating_mul(10))
+    }
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("max_failures", &self.max_failures)
+            .field("timeout", &self.timeout)
+            .field("half_open_max_calls", &self.half_open_max_calls)
+            .field("success_threshold", &self.success_threshold)
+            .field("max_concurrent_calls", &self.max_concurrent_calls)
+            .field("interval", &self.interval)
+            .field("failure_rate", &self.failure_rate)
+            .field("count_window", &self.count_window)
+            .field("time_window", &self.time_window)
+            .field("time_window_buckets", &self.time_window_buckets)
+            .field("minimum_calls", &self.minimum_calls)
+            .field("slow_call_duration", &self.slow_call_duration)
+            .field("slow_call_rate", &self.slow_call_rate)
+            .field("backoff_multiplier", &self.backoff_multiplier)
+            .field("backoff_max", &self.backoff_max)
+            .field("half_open_max_wait", &self.half_open_max_wait)
+            .field("call_timeout", &self.call_timeout)
+            .field("trip_when", &self.trip_when.as_ref().map(|_| "<fn>"))
+            .field("on_state_change", &self.on_state_change.len())
+            .field("clock", &self.clock)
+            .finish()
+    }
+}
+
+/// An invalid configuration: which breaker, which field, which value, and
+/// what is allowed.
+///
+/// ```
+/// use breaker::{CircuitBreaker, Config};
+///
+/// let err = CircuitBreaker::new("db", Config::default().max_failures(0)).unwrap_err();
+/// assert_eq!(err.field(), "max_failures");
+/// assert_eq!(err.value(), "0");
+/// assert_eq!(err.to_string(), "invalid configuration for circuit breaker `db`: `max_failures` = 0: must be at least 1");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    breaker: Option<String>,
+    field: &'static str,
+    value: String,
+    reason: &'static str,
+}
+
+impl ConfigError {
+    pub(crate) fn new(field: &'static str, value: impl Into<String>, reason: &'static str) -> Self {
+        ConfigError {
+            breaker: None,
+            field,
+            value: value.into(),
+            reason,
+        }
+    }
+
+    pub(crate) fn for_breaker(mut self, name: &str) -> Self {
+        self.breaker = Some(name.to_owned());
+        self
+    }
+
+    /// The breaker being configured, when known.
+    pub fn breaker(&self) -> Option<&str> {
+        self.breaker.as_deref()
+    }
+
+    /// The field that is wrong, spelled as its setter and attribute key.
+    pub fn field(&self) -> &'static str {
+        self.field
+    }
+
+    /// The value it was given.
+    pub fn value(&self) -> &str {
+        &self.value
+    }
+
+    /// What the field allows.
+    pub fn reason(&self) -> &'static str {
+        self.reason
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.breaker {
+            Some(name) => write!(f, "invalid configuration for circuit breaker `{name}`: ")?,
+            None => f.write_str("invalid circuit breaker configuration: ")?,
+        }
+        write!(f, "`{}` = {}: {}", self.field, self.value, self.reason)
+    }
+}
+
+impl std::error::Error for ConfigError {}

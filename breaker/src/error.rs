@@ -1,0 +1,184 @@
+//! What a protected call can return besides its own result.
+
+use std::error::Error as StdError;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Why a breaker refused a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RejectReason {
+    /// The breaker is open; it will admit a probe after `retry_after`.
+    Open {
+        /// Time left until the breaker turns half-open, as of the rejection.
+        retry_after: Duration,
+    },
+    /// The breaker is half-open and all of its probe slots are taken.
+    HalfOpenFull,
+    /// `max_concurrent_calls` calls are already running (the bulkhead).
+    TooManyCalls,
+    /// The breaker was forced open by [`CircuitBreaker::force_open`](crate::CircuitBreaker::force_open).
+    ForcedOpen,
+}
+
+/// A call the breaker refused without running it.
+///
+/// Says which breaker refused and why. Annotated functions return it as
+/// `Err(E::from(Rejected))`, so their error type needs `From<Rejected>`
+/// (`Box<dyn Error>`, `anyhow::Error` and `std::io::Error` already have it).
+///
+/// ```
+/// use breaker::{CircuitBreaker, Config, RejectReason};
+///
+/// let cb = CircuitBreaker::new("payments", Config::default()).unwrap();
+/// cb.force_open();
+/// let rejected = cb.try_acquire().unwrap_err();
+/// assert_eq!(rejected.breaker(), "payments");
+/// assert_eq!(rejected.reason(), RejectReason::ForcedOpen);
+/// assert_eq!(rejected.to_string(), "circuit breaker `payments` rejected the call: forced open");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejected {
+    breaker: Arc<str>,
+    reason: RejectReason,
+}
+
+impl Rejected {
+    pub(crate) fn new(breaker: Arc<str>, reason: RejectReason) -> Self {
+        Rejected { breaker, reason }
+    }
+
+    /// The name of the breaker that refused the call.
+    pub fn breaker(&self) -> &str {
+        &self.breaker
+    }
+
+    /// Why it refused.
+    pub fn reason(&self) -> RejectReason {
+        self.reason
+    }
+
+    /// For an open breaker, how long until it admits a probe.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self.reason {
+            RejectReason::Open { retry_after } => Some(retry_after),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Rejected {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "circuit breaker `{}` rejected the call: ", self.breaker)?;
+        match self.reason {
+            RejectReason::Open { retry_after } => write!(f, "open, retry in {retry_after:?}"),
+            RejectReason::HalfOpenFull => f.write_str("half-open and all probe slots are taken"),
+            RejectReason::TooManyCalls => f.write_str("too many concurrent calls"),
+            RejectReason::ForcedOpen => f.write_str("forced open"),
+        }
+    }
+}
+
+impl StdError for Rejected {}
+
+/// An async call that ran longer than the breaker's `call_timeout`: it was
+/// cancelled and recorded as a failure (a timeout).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TimedOut {
+    breaker: Arc<str>,
+    after: Duration,
+}
+
+impl TimedOut {
+    pub(crate) fn new(breaker: Arc<str>, after: Duration) -> Self {
+        TimedOut { breaker, after }
+    }
+
+    /// The name of the breaker whose `call_timeout` expired.
+    pub fn breaker(&self) -> &str {
+        &self.breaker
+    }
+
+    /// The `call_timeout` that expired.
+    pub fn after(&self) -> Duration {
+        self.after
+    }
+}
+
+impl fmt::Display for TimedOut {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "call through circuit breaker `{}` timed out after {:?}",
+            self.breaker, self.after
+        )
+    }
+}
+
+impl StdError for TimedOut {}
+
+impl From<Rejected> for std::io::Error {
+    fn from(rejected: Rejected) -> Self {
+        std::io::Error::other(rejected)
+    }
+}
+
+impl From<TimedOut> for std::io::Error {
+    fn from(timed_out: TimedOut) -> Self {
+        std::io::Error::new(std::io::ErrorKind::TimedOut, timed_out)
+    }
+}
+
+/// The result of [`CircuitBreaker::call`](crate::CircuitBreaker::call) and
+/// [`call_async`](crate::CircuitBreaker::call_async): the call's own error,
+/// or the breaker's reason for not letting it finish.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Error<E> {
+    /// The breaker refused the call; the protected code did not run.
+    Rejected(Rejected),
+    /// The async call ran longer than `call_timeout` and was cancelled.
+    TimedOut(TimedOut),
+    /// The protected code ran and returned this error.
+    Inner(E),
+}
+
+impl<E> Error<E> {
+    /// The call's own error, if it ran and failed.
+    pub fn into_inner(self) -> Option<E> {
+        match self {
+            Error::Inner(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// Whether the breaker refused the call.
+    pub fn is_rejected(&self) -> bool {
+        matches!(self, Error::Rejected(_))
+    }
+
+    /// Whether the call timed out.
+    pub fn is_timed_out(&self) -> bool {
+        matches!(self, Error::TimedOut(_))
+    }
+}
+
+impl<E: fmt::Display> fmt::Display for Error<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Rejected(r) => r.fmt(f),
+            Error::TimedOut(t) => t.fmt(f),
+            Error::Inner(e) => e.fmt(f),
+        }
+    }
+}
+
+impl<E: StdError + 'static> StdError for Error<E> {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        // Display already shows the variant's own message, so the chain
+        // continues below it rather than repeating it.
+        match self {
+            Error::Inner(e) => e.source(),
+            Error::Rejected(_) | Error::TimedOut(_) => None,
+        }
+    }
+}

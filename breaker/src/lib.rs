@@ -1,0 +1,68 @@
+//! Circuit breakers for Rust.
+//!
+//! A circuit breaker protects calls to a dependency that can fail (a
+//! database, an HTTP or gRPC backend, a cache, a queue). While the
+//! dependency is healthy the breaker is **closed** and calls run. When the
+//! calls fail often enough it **trips** and is **open**: calls are rejected
+//! at once, without running, so that a dead dependency costs nothing and
+//! gets time to recover. After the open period it is **half-open**: a few
+//! probe calls run; enough successes close it, a failure opens it again.
+//!
+//! ```
+//! use breaker::circuit_breaker;
+//!
+//! #[derive(Debug)]
+//! enum DbError { Down, Breaker(breaker::Rejected) }
+//! impl From<breaker::Rejected> for DbError {
+//!     fn from(r: breaker::Rejected) -> Self { DbError::Breaker(r) }
+//! }
+//!
+//! #[circuit_breaker(name = "crate-doc-db", max_failures = 2, timeout = "30s")]
+//! fn load_user(id: u64) -> Result<String, DbError> {
+//!     if id == 0 { Err(DbError::Down) } else { Ok(format!("user {id}")) }
+//! }
+//!
+//! assert!(load_user(1).is_ok());
+//! let _ = load_user(0);
+//! let _ = load_user(0);
+//! // Two failures in a row tripped the breaker: calls now fail fast.
+//! assert!(matches!(load_user(1), Err(DbError::Breaker(_))));
+//! ```
+//!
+//! The same machinery is available without the attribute: build a
+//! [`CircuitBreaker`] and use [`call`](CircuitBreaker::call),
+//! [`call_async`](CircuitBreaker::call_async) or the two-step
+//! [`try_acquire`](CircuitBreaker::try_acquire) API; named breakers live in
+//! the [`registry()`].
+//!
+//! # Features
+//! - `tokio` (default): `call_timeout`, [`CircuitBreaker::wait_until_ready`]
+//!   and [`TokioClock`].
+
+#![warn(missing_docs)]
+#![forbid(unsafe_code)]
+
+mod breaker;
+mod clock;
+mod config;
+mod error;
+mod permit;
+mod registry;
+mod stats;
+mod sync;
+mod window;
+
+#[doc(hidden)]
+pub mod __private;
+
+pub use crate::breaker::{CircuitBreaker, State};
+#[cfg(feature = "tokio")]
+pub use crate::clock::TokioClock;
+pub use crate::clock::{Clock, ManualClock, SystemClock};
+pub use crate::config::{Config, ConfigError, StateChange, MAX_TIME_BUCKETS};
+pub use crate::error::{Error, RejectReason, Rejected, TimedOut};
+pub use crate::permit::{Outcome, Permit};
+pub use crate::registry::{registry, Registry, RegistryError};
+pub use crate::stats::{Counts, Stats, Totals};
+
+

@@ -1,0 +1,186 @@
+//! The process-wide registry of named breakers (the group API).
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, LazyLock, RwLock};
+
+use crate::breaker::CircuitBreaker;
+use crate::config::{Config, ConfigError};
+use crate::stats::Stats;
+
+/// Named breakers, shared across the process.
+///
+/// All functions annotated with the same `name` share the breaker the
+/// registry holds under it. A configuration registered with
+/// [`configure`](Self::configure) before a name's first use wins over the
+/// attribute's literals and over the config passed to
+/// [`get_or_create`](Self::get_or_create).
+///
+/// ```
+/// use breaker::{registry, Config};
+///
+/// registry().configure("doc-registry", Config::default().max_failures(2)).unwrap();
+/// let cb = registry().get_or_create("doc-registry", Config::default()).unwrap();
+/// assert_eq!(cb.config().get_max_failures(), Some(2));
+/// assert!(registry().names().contains(&"doc-registry".to_string()));
+/// ```
+#[derive(Default)]
+pub struct Registry {
+    breakers: RwLock<HashMap<String, Arc<CircuitBreaker>>>,
+    configs: RwLock<HashMap<String, Config>>,
+}
+
+/// Why [`Registry::configure`] refused a configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RegistryError {
+    /// The configuration is invalid.
+    Invalid(ConfigError),
+    /// A breaker of that name exists already: configuration must come
+    /// before first use.
+    AlreadyCreated {
+        /// The breaker's name.
+        name: String,
+    },
+}
+
+impl fmt::Display for RegistryError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RegistryError::Invalid(e) => e.fmt(f),
+            RegistryError::AlreadyCreated { name } => write!(
+                f,
+                "circuit breaker `{name}` is already in use; register its configuration before its first call"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for RegistryError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            RegistryError::Invalid(e) => Some(e),
+            RegistryError::AlreadyCreated { .. } => None,
+        }
+    }
+}
+
+impl From<ConfigError> for RegistryError {
+    fn from(e: ConfigError) -> Self {
+        RegistryError::Invalid(e)
+    }
+}
+
+static REGISTRY: LazyLock<Registry> = LazyLock::new(Registry::new);
+
+/// The process-wide registry.
+pub fn registry() -> &'static Registry {
+    &REGISTRY
+}
+
+impl Registry {
+    /// An empty registry. Most programs use the global [`registry()`]; a
+    /// separate one suits tests and libraries that keep their own breakers.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The breaker named `name`, if it exists.
+    pub fn get(&self, name: &str) -> Option<Arc<CircuitBreaker>> {
+        read(&self.breakers).get(name).cloned()
+    }
+
+    /// The breaker named `name`, created from `config` if it does not exist
+    /// yet (or from the configuration registered for `name`, which wins).
+    /// An existing breaker is returned unchanged and `config` is ignored.
+    pub fn get_or_create(&self, name: &str, config: Config) -> Result<Arc<CircuitBreaker>, ConfigError> {
+        if let Some(existing) = self.get(name) {
+            return Ok(existing);
+        }
+        self.create(name, || config)
+    }
+
+    fn create(&self, name: &str, config: impl FnOnce() -> Config) -> Result<Arc<CircuitBreaker>, ConfigError> {
+        let mut breakers = write(&self.breakers);
+        // Another thread may have created it between our read and write.
+        if let Some(existing) = breakers.get(name) {
+            return Ok(Arc::clone(existing));
+        }
+        let config = read(&self.configs).get(name).cloned().unwrap_or_else(config);
+        let breaker = Arc::new(CircuitBreaker::new(name, config)?);
+        breakers.insert(name.to_owned(), Arc::clone(&breaker));
+        Ok(breaker)
+    }
+
+    /// The breaker for an annotated function's first call. The attribute
+    /// checked its literals at compile time, so the fallback to the default
+    /// configuration is only a guard: it never panics.
+    pub(crate) fn site_breaker(&self, name: &str, config: fn() -> Config) -> Arc<CircuitBreaker> {
+        if let Some(existing) = self.get(name) {
+            return existing;
+        }
+        match self.create(name, config) {
+            Ok(breaker) => breaker,
+            Err(error) => {
+                eprintln!("breaker: {error}; using the default configuration");
+                self.get_or_create(name, Config::default())
+                    .unwrap_or_else(|_| unreachable!("the default configuration is valid"))
+            }
+        }
+    }
+
+    /// Registers the configuration the breaker `name` will be created with,
+    /// before its first use. It wins over an attribute's literals and over
+    /// the `config` given to [`get_or_create`](Self::get_or_create).
+    pub fn configure(&self, name: &str, config: Config) -> Result<(), RegistryError> {
+        config.validate().map_err(|e| e.for_breaker(name))?;
+        // Hold the breakers' lock so that no breaker of this name is
+        // created between the check and the insert.
+        let breakers = write(&self.breakers);
+        if breakers.contains_key(name) {
+            return Err(RegistryError::AlreadyCreated { name: name.to_owned() });
+        }
+        write(&self.configs).insert(name.to_owned(), config);
+        Ok(())
+    }
+
+    /// The names of all breakers, sorted.
+    pub fn names(&self) -> Vec<String> {
+        let mut names: Vec<String> = read(&self.breakers).keys().cloned().collect();
+        names.sort();
+        names
+    }
+
+    /// The stats of every breaker, sorted by name.
+    pub fn stats_all(&self) -> Vec<Stats> {
+        let mut stats: Vec<Stats> = self.snapshot().iter().map(|cb| cb.stats()).collect();
+        stats.sort_by(|a, b| a.name.cmp(&b.name));
+        stats
+    }
+
+    /// Resets every breaker.
+    pub fn reset_all(&self) {
+        for cb in self.snapshot() {
+            cb.reset();
+        }
+    }
+
+    /// The breakers, copied out so that no registry lock is held while
+    /// they run listeners (which may call back into the registry).
+    fn snapshot(&self) -> Vec<Arc<CircuitBreaker>> {
+        read(&self.breakers).values().cloned().collect()
+    }
+}
+
+impl fmt::Debug for Registry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Registry").field("names", &self.names()).finish()
+    }
+}
+
+fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    lock.write().unwrap_or_else(|poisoned| poisoned.into_inner())
+}

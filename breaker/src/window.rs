@@ -1,0 +1,256 @@
+//! Sliding windows for the rate policies: a ring plus running totals, so
+//! that recording and reading are O(1) (a time window also expires whole
+//! buckets, O(buckets) at worst after a long idle period).
+
+use std::time::Duration;
+
+use crate::config::WindowKind;
+
+/// Calls, failures and slow calls in a window.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Tally {
+    pub(crate) calls: u64,
+    pub(crate) failures: u64,
+    pub(crate) slow: u64,
+}
+
+impl Tally {
+    fn add(&mut self, other: Tally) {
+        self.calls += other.calls;
+        self.failures += other.failures;
+        self.slow += other.slow;
+    }
+
+    fn sub(&mut self, other: Tally) {
+        self.calls -= other.calls;
+        self.failures -= other.failures;
+        self.slow -= other.slow;
+    }
+
+    fn one(failed: bool, slow: bool) -> Tally {
+        Tally {
+            calls: 1,
+            failures: u64::from(failed),
+            slow: u64::from(slow),
+        }
+    }
+}
+
+/// The window of a breaker whose config has one.
+#[derive(Debug)]
+pub(crate) enum Window {
+    Count(CountWindow),
+    Time(TimeWindow),
+}
+
+impl Window {
+    pub(crate) fn new(kind: WindowKind) -> Window {
+        match kind {
+            WindowKind::Count(n) => Window::Count(CountWindow::new(n)),
+            WindowKind::Time { span, buckets } => Window::Time(TimeWindow::new(span, buckets)),
+        }
+    }
+
+    pub(crate) fn record(&mut self, now: Duration, failed: bool, slow: bool) {
+        match self {
+            Window::Count(w) => w.record(failed, slow),
+            Window::Time(w) => w.record(now, failed, slow),
+        }
+    }
+
+    pub(crate) fn tally(&mut self, now: Duration) -> Tally {
+        match self {
+            Window::Count(w) => w.total,
+            Window::Time(w) => w.tally(now),
+        }
+    }
+
+    pub(crate) fn clear(&mut self) {
+        match self {
+            Window::Count(w) => w.clear(),
+            Window::Time(w) => w.clear(),
+        }
+    }
+
+    /// The most calls the window can hold: a count window smaller than
+    /// `minimum_calls` judges once it is full.
+    pub(crate) fn capacity(&self) -> u64 {
+        match self {
+            Window::Count(w) => w.slots.len() as u64,
+            Window::Time(_) => u64::MAX,
+        }
+    }
+}
+
+/// The last N calls: a ring of outcomes and the total of the ring.
+#[derive(Debug)]
+pub(crate) struct CountWindow {
+    /// Bit 0: failed; bit 1: slow; bit 2: occupied.
+    slots: Box<[u8]>,
+    next: usize,
+    total: Tally,
+}
+
+const FAILED: u8 = 1;
+const SLOW: u8 = 2;
+const OCCUPIED: u8 = 4;
+
+impl CountWindow {
+    fn new(size: u32) -> Self {
+        CountWindow {
+            slots: vec![0; size.max(1) as usize].into_boxed_slice(),
+            next: 0,
+            total: Tally::default(),
+        }
+    }
+
+    fn record(&mut self, failed: bool, slow: bool) {
+        let old = self.slots[self.next];
+        if old & OCCUPIED != 0 {
+            self.total
+                .sub(Tally::one(old & FAILED != 0, old & SLOW != 0));
+        }
+        self.slots[self.next] =
+            OCCUPIED | if failed { FAILED } else { 0 } | if slow { SLOW } else { 0 };
+        self.total.add(Tally::one(failed, slow));
+        self.next = (self.next + 1) % self.slots.len();
+    }
+
+    fn clear(&mut self) {
+        self.slots.fill(0);
+        self.next = 0;
+        self.total = Tally::default();
+    }
+}
+
+/// The calls of the last `span`: `buckets` buckets of `span / buckets`
+/// each, the oldest dropped whole as time moves on.
+#[derive(Debug)]
+pub(crate) struct TimeWindow {
+    width_nanos: u128,
+    /// Each bucket's epoch (time / width) and tally.
+    buckets: Box<[(u128, Tally)]>,
+    total: Tally,
+}
+
+impl TimeWindow {
+    fn new(span: Duration, buckets: u32) -> Self {
+        let buckets = buckets.max(1);
+        let width_nanos = (span.as_nanos() / u128::from(buckets)).max(1);
+        TimeWindow {
+            width_nanos,
+            buckets: vec![(0, Tally::default()); buckets as usize].into_boxed_slice(),
+            total: Tally::default(),
+        }
+    }
+
+    fn epoch(&self, now: Duration) -> u128 {
+        now.as_nanos() / self.width_nanos
+    }
+
+    /// Drops the buckets that have slid out of the window ending at `now`.
+    fn expire(&mut self, now: Duration) {
+        let current = self.epoch(now);
+        let len = self.buckets.len() as u128;
+        for (epoch, tally) in self.buckets.iter_mut() {
+            // A bucket belongs to the window while it is one of the last
+            // `len` epochs; a bucket "from the future" (a clock set
+            // backwards) is dropped too.
+            let live = *epoch <= current && current - *epoch < len;
+            if !live && tally.calls > 0 {
+                self.total.sub(*tally);
+                *tally = Tally::default();
+            }
+        }
+    }
+
+    fn record(&mut self, now: Duration, failed: bool, slow: bool) {
+        self.expire(now);
+        let epoch = self.epoch(now);
+        let index = (epoch % self.buckets.len() as u128) as usize;
+        let bucket = &mut self.buckets[index];
+        if bucket.0 != epoch {
+            self.total.sub(bucket.1);
+            *bucket = (epoch, Tally::default());
+        }
+        let one = Tally::one(failed, slow);
+        bucket.1.add(one);
+        self.total.add(one);
+    }
+
+    fn tally(&mut self, now: Duration) -> Tally {
+        self.expire(now);
+        self.total
+    }
+
+    fn clear(&mut self) {
+        self.buckets.fill((0, Tally::default()));
+        self.total = Tally::default();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn count_window_forgets_the_oldest_call() {
+        let mut w = Window::new(WindowKind::Count(3));
+        let t = Duration::ZERO;
+        w.record(t, true, false);
+        w.record(t, false, false);
+        w.record(t, false, true);
+        assert_eq!(w.tally(t), Tally { calls: 3, failures: 1, slow: 1 });
+        w.record(t, false, false);
+        assert_eq!(w.tally(t), Tally { calls: 3, failures: 0, slow: 1 });
+    }
+
+    #[test]
+    fn time_window_drops_buckets_older_than_the_span() {
+        let mut w = Window::new(WindowKind::Time {
+            span: Duration::from_secs(10),
+            buckets: 10,
+        });
+        w.record(Duration::from_millis(500), true, false);
+        w.record(Duration::from_millis(5_500), false, false);
+        assert_eq!(w.tally(Duration::from_millis(9_999)).calls, 2);
+        // At 10.0 s the bucket [0 s, 1 s) has slid out.
+        assert_eq!(
+            w.tally(Duration::from_secs(10)),
+            Tally { calls: 1, failures: 0, slow: 0 }
+        );
+        assert_eq!(w.tally(Duration::from_secs(16)).calls, 0);
+    }
+
+    #[test]
+    fn time_window_reuses_a_bucket_after_a_full_turn() {
+        let mut w = Window::new(WindowKind::Time {
+            span: Duration::from_secs(2),
+            buckets: 2,
+        });
+        w.record(Duration::from_millis(100), true, false);
+        w.record(Duration::from_millis(2_100), false, false);
+        assert_eq!(
+            w.tally(Duration::from_millis(2_100)),
+            Tally { calls: 1, failures: 0, slow: 0 }
+        );
+    }
+
+    #[test]
+    fn time_window_tolerates_a_clock_set_backwards() {
+        let mut w = Window::new(WindowKind::Time {
+            span: Duration::from_secs(2),
+            buckets: 2,
+        });
+        w.record(Duration::from_secs(100), true, false);
+        assert_eq!(w.tally(Duration::from_secs(1)).calls, 0);
+    }
+
+    #[test]
+    fn clear_empties_the_window() {
+        let mut w = Window::new(WindowKind::Count(2));
+        w.record(Duration::ZERO, true, true);
+        w.clear();
+        assert_eq!(w.tally(Duration::ZERO), Tally::default());
+    }
+}
