@@ -1,0 +1,587 @@
+//! Model-based property test: random operation sequences run against the
+//! real breaker and against a small reference model written from the
+//! README's semantics; after every step the state, the admission decision
+//! and the counts must agree.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::time::Duration;
+
+use breaker::{CircuitBreaker, Config, ManualClock, Permit, RejectReason, State};
+use proptest::prelude::*;
+
+/// One time unit of the model: the clock advances in whole milliseconds.
+const MS: Duration = Duration::from_millis(1);
+
+#[derive(Clone, Copy, PartialEq)]
+enum Op {
+    Acquire,
+    Success(usize),
+    Failure(usize),
+    Ignore(usize),
+    DropUnused(usize),
+    Advance(u64),
+    Reset,
+    ForceOpen,
+    Disable,
+}
+
+impl fmt::Debug for Op {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Op::Acquire => write!(f, "acquire"),
+            Op::Success(i) => write!(f, "success(permit #{i})"),
+            Op::Failure(i) => write!(f, "failure(permit #{i})"),
+            Op::Ignore(i) => write!(f, "ignore(permit #{i})"),
+            Op::DropUnused(i) => write!(f, "drop(permit #{i})"),
+            Op::Advance(ms) => write!(f, "advance({ms}ms)"),
+            Op::Reset => write!(f, "reset"),
+            Op::ForceOpen => write!(f, "force_open"),
+            Op::Disable => write!(f, "disable"),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Window {
+    None,
+    Count(u32),
+    Time { span_ms: u64, buckets: u32 },
+}
+
+#[derive(Clone, Debug)]
+struct Spec {
+    max_failures: Option<u32>,
+    timeout_ms: u64,
+    half_open_max_calls: u32,
+    success_threshold: u32,
+    max_concurrent_calls: Option<u32>,
+    interval_ms: Option<u64>,
+    window: Window,
+    failure_rate: Option<f64>,
+    minimum_calls: u32,
+    slow_ms: Option<u64>,
+    slow_rate: Option<f64>,
+    backoff: Option<(f64, u64)>,
+    half_open_max_wait_ms: Option<u64>,
+}
+
+impl Spec {
+    fn config(&self, clock: &ManualClock) -> Config {
+        let ms = Duration::from_millis;
+        let mut c = Config::default()
+            .timeout(ms(self.timeout_ms))
+            .half_open_max_calls(self.half_open_max_calls)
+            .success_threshold(self.success_threshold)
+            .minimum_calls(self.minimum_calls)
+            .clock(clock.clone());
+        c = match self.max_failures {
+            Some(n) => c.max_failures(n),
+            None => c.without_max_failures(),
+        };
+        if let Some(n) = self.max_concurrent_calls {
+            c = c.max_concurrent_calls(n);
+        }
+        if let Some(i) = self.interval_ms {
+            c = c.interval(ms(i));
+        }
+        match self.window {
+            Window::None => {}
+            Window::Count(n) => c = c.count_window(n),
+            Window::Time { span_ms, buckets } => {
+                c = c.time_window(ms(span_ms)).time_window_buckets(buckets)
+            }
+        }
+        if let Some(r) = self.failure_rate {
+            c = c.failure_rate(r);
+        }
+        if let Some(s) = self.slow_ms {
+            c = c.slow_call_duration(ms(s));
+        }
+        if let Some(r) = self.slow_rate {
+            c = c.slow_call_rate(r);
+        }
+        if let Some((m, cap)) = self.backoff {
+            c = c.backoff_multiplier(m).backoff_max(ms(cap));
+        }
+        if let Some(w) = self.half_open_max_wait_ms {
+            c = c.half_open_max_wait(ms(w));
+        }
+        c
+    }
+
+    fn window(&self) -> Window {
+        match self.window {
+            Window::None if self.failure_rate.is_some() || self.slow_rate.is_some() => {
+                Window::Count(100)
+            }
+            w => w,
+        }
+    }
+}
+
+fn spec() -> impl Strategy<Value = Spec> {
+    let window = prop_oneof![
+        Just(Window::None),
+        (1u32..6).prop_map(Window::Count),
+        (1u64..6, 1u32..4).prop_map(|(unit, buckets)| Window::Time {
+            span_ms: unit * u64::from(buckets) * 10,
+            buckets
+        }),
+    ];
+    let rate = prop_oneof![Just(1.0), Just(0.5), Just(0.25)];
+    (
+        (
+            proptest::option::weighted(0.8, 1u32..5),
+            1u64..40,
+            1u32..4,
+            1u32..5,
+            proptest::option::weighted(0.3, 1u32..4),
+            proptest::option::weighted(0.2, 5u64..60),
+        ),
+        (
+            window,
+            proptest::option::weighted(0.5, rate.clone()),
+            1u32..6,
+            proptest::option::weighted(0.4, 1u64..20),
+            proptest::option::weighted(0.5, rate),
+            proptest::option::weighted(
+                0.3,
+                (prop_oneof![Just(1.0), Just(2.0), Just(3.0)], 1u64..4),
+            ),
+            proptest::option::weighted(0.3, 1u64..50),
+        ),
+    )
+        .prop_map(
+            |(
+                (mf, timeout, homc, st, mcc, interval),
+                (window, fr, minc, slow, sr, backoff, wait),
+            )| Spec {
+                max_failures: mf,
+                timeout_ms: timeout,
+                half_open_max_calls: homc,
+                success_threshold: st,
+                max_concurrent_calls: mcc,
+                interval_ms: interval,
+                window,
+                failure_rate: fr,
+                minimum_calls: minc,
+                slow_ms: slow,
+                slow_rate: if slow.is_some() { sr } else { None },
+                backoff: backoff.map(|(m, k)| (m, timeout * k * 2)),
+                half_open_max_wait_ms: wait,
+            },
+        )
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        6 => Just(Op::Acquire),
+        4 => (0usize..8).prop_map(Op::Success),
+        4 => (0usize..8).prop_map(Op::Failure),
+        1 => (0usize..8).prop_map(Op::Ignore),
+        1 => (0usize..8).prop_map(Op::DropUnused),
+        4 => (0u64..30).prop_map(Op::Advance),
+        1 => Just(Op::Reset),
+        1 => Just(Op::ForceOpen),
+        1 => Just(Op::Disable),
+    ]
+}
+
+/// A permit as the model sees it.
+#[derive(Clone, Copy, Debug)]
+struct Held {
+    generation: u64,
+    started: u64,
+    probe: bool,
+}
+
+#[derive(Clone, Copy, PartialEq, Debug, Default)]
+struct Counts {
+    requests: u64,
+    successes: u64,
+    failures: u64,
+    consecutive_successes: u64,
+    consecutive_failures: u64,
+    rejected: u64,
+    ignored: u64,
+    slow: u64,
+}
+
+/// The reference model: the README's semantics, written plainly.
+struct Model {
+    spec: Spec,
+    now: u64,
+    state: State,
+    generation: u64,
+    counts: Counts,
+    /// (time, failed, slow) of the calls recorded in the current window.
+    window: VecDeque<(u64, bool, bool)>,
+    state_since: u64,
+    open_until: u64,
+    open_ms: f64,
+    clear_at: Option<u64>,
+    running: u64,
+    probes: u32,
+    probe_progress: u64,
+    held: Vec<Held>,
+}
+
+#[derive(Debug, PartialEq)]
+enum Admission {
+    Admitted { probe: bool },
+    Rejected(&'static str),
+}
+
+impl Model {
+    fn new(spec: Spec) -> Self {
+        Model {
+            open_ms: spec.timeout_ms as f64,
+            clear_at: spec.interval_ms,
+            spec,
+            now: 0,
+            state: State::Closed,
+            generation: 0,
+            counts: Counts::default(),
+            window: VecDeque::new(),
+            state_since: 0,
+            open_until: 0,
+            running: 0,
+            probes: 0,
+            probe_progress: 0,
+            held: Vec::new(),
+        }
+    }
+
+    fn new_period(&mut self) {
+        self.generation += 1;
+        self.counts = Counts::default();
+        self.window.clear();
+        self.probes = 0;
+        self.probe_progress = self.now;
+        self.clear_at = match (self.state, self.spec.interval_ms) {
+            (State::Closed, Some(i)) => Some(self.now + i),
+            _ => None,
+        };
+    }
+
+    fn enter(&mut self, to: State) {
+        let from = self.state;
+        self.state = to;
+        self.state_since = self.now;
+        self.new_period();
+        match to {
+            State::Open => {
+                self.open_ms = match (from, self.spec.backoff) {
+                    (State::HalfOpen, Some((m, cap))) => (self.open_ms * m).min(cap as f64),
+                    _ => self.spec.timeout_ms as f64,
+                };
+                self.open_until = self.now + self.open_ms.round() as u64;
+            }
+            State::Closed => self.open_ms = self.spec.timeout_ms as f64,
+            _ => {}
+        }
+    }
+
+    fn advance_time(&mut self) {
+        match self.state {
+            State::Open if self.now >= self.open_until => self.enter(State::HalfOpen),
+            State::HalfOpen => {
+                if let Some(w) = self.spec.half_open_max_wait_ms {
+                    if self.probes > 0 && self.now - self.probe_progress.max(self.state_since) >= w
+                    {
+                        self.enter(State::Open);
+                    }
+                }
+            }
+            State::Closed => {
+                if let Some(at) = self.clear_at {
+                    if self.now >= at {
+                        self.new_period();
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn acquire(&mut self) -> Admission {
+        self.advance_time();
+        let probe = match self.state {
+            State::Open => return self.reject("open"),
+            State::ForcedOpen => return self.reject("forced open"),
+            State::HalfOpen if self.probes >= self.spec.half_open_max_calls => {
+                return self.reject("half-open full")
+            }
+            State::HalfOpen => true,
+            _ => false,
+        };
+        if let Some(limit) = self.spec.max_concurrent_calls {
+            if self.state != State::Disabled && self.running >= u64::from(limit) {
+                return self.reject("too many calls");
+            }
+        }
+        if probe {
+            self.probes += 1;
+        }
+        self.running += 1;
+        self.counts.requests += 1;
+        self.held.push(Held {
+            generation: self.generation,
+            started: self.now,
+            probe,
+        });
+        Admission::Admitted { probe }
+    }
+
+    fn reject(&mut self, why: &'static str) -> Admission {
+        self.counts.rejected += 1;
+        Admission::Rejected(why)
+    }
+
+    /// Ends held permit `i`: `Some(failed)` for success/failure, `None`
+    /// for ignored, and `cancel` for a permit dropped unused.
+    fn finish(&mut self, held: Held, outcome: Option<bool>, cancel: bool) {
+        self.running -= 1;
+        self.advance_time();
+        if held.generation != self.generation {
+            return;
+        }
+        if held.probe {
+            self.probes -= 1;
+            self.probe_progress = self.now;
+        }
+        if cancel {
+            return;
+        }
+        let Some(failed) = outcome else {
+            self.counts.ignored += 1;
+            return;
+        };
+        let slow = self
+            .spec
+            .slow_ms
+            .is_some_and(|s| self.now - held.started >= s);
+        let c = &mut self.counts;
+        if failed {
+            c.failures += 1;
+            c.consecutive_failures += 1;
+            c.consecutive_successes = 0;
+        } else {
+            c.successes += 1;
+            c.consecutive_successes += 1;
+            c.consecutive_failures = 0;
+        }
+        if slow {
+            c.slow += 1;
+        }
+        match self.state {
+            State::Closed => {
+                if self.spec.window() != Window::None {
+                    self.window.push_back((self.now, failed, slow));
+                }
+                if self.should_trip() {
+                    self.enter(State::Open);
+                }
+            }
+            State::HalfOpen => {
+                if failed || (slow && self.spec.slow_rate.is_some()) {
+                    self.enter(State::Open);
+                } else if self.counts.consecutive_successes
+                    >= u64::from(self.spec.success_threshold)
+                {
+                    self.enter(State::Closed);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn window_calls(&self) -> Vec<(bool, bool)> {
+        match self.spec.window() {
+            Window::None => Vec::new(),
+            Window::Count(n) => self
+                .window
+                .iter()
+                .rev()
+                .take(n as usize)
+                .map(|&(_, f, s)| (f, s))
+                .collect(),
+            Window::Time { span_ms, buckets } => {
+                let width = span_ms / u64::from(buckets);
+                let current = self.now / width;
+                self.window
+                    .iter()
+                    .filter(|&&(t, _, _)| current - t / width < u64::from(buckets))
+                    .map(|&(_, f, s)| (f, s))
+                    .collect()
+            }
+        }
+    }
+
+    fn should_trip(&self) -> bool {
+        if let Some(n) = self.spec.max_failures {
+            if self.counts.consecutive_failures >= u64::from(n) {
+                return true;
+            }
+        }
+        let window = self.spec.window();
+        if window != Window::None {
+            let calls = self.window_calls();
+            let capacity = match window {
+                Window::Count(n) => u64::from(n),
+                _ => u64::MAX,
+            };
+            let n = calls.len() as u64;
+            if n > 0 && n >= u64::from(self.spec.minimum_calls).min(capacity) {
+                let failures = calls.iter().filter(|c| c.0).count() as f64;
+                let slow = calls.iter().filter(|c| c.1).count() as f64;
+                if self
+                    .spec
+                    .failure_rate
+                    .is_some_and(|r| failures / n as f64 >= r)
+                {
+                    return true;
+                }
+                if self.spec.slow_rate.is_some_and(|r| slow / n as f64 >= r) {
+                    return true;
+                }
+            }
+        }
+        false
+    }
+
+    fn command(&mut self, to: State) {
+        self.enter(to);
+    }
+}
+
+fn reason_name(reason: RejectReason) -> &'static str {
+    match reason {
+        RejectReason::Open { .. } => "open",
+        RejectReason::ForcedOpen => "forced open",
+        RejectReason::HalfOpenFull => "half-open full",
+        RejectReason::TooManyCalls => "too many calls",
+    }
+}
+
+fn run(spec: Spec, ops: Vec<Op>) -> Result<(), TestCaseError> {
+    let clock = ManualClock::new();
+    let cb =
+        CircuitBreaker::new("model", spec.config(&clock)).expect("the generated config is valid");
+    let mut model = Model::new(spec);
+    let mut permits: Vec<Permit<'_>> = Vec::new();
+
+    for (step, op) in ops.iter().enumerate() {
+        match *op {
+            Op::Acquire => {
+                let real = match cb.try_acquire() {
+                    Ok(p) => {
+                        let probe = p.is_probe();
+                        permits.push(p);
+                        Admission::Admitted { probe }
+                    }
+                    Err(r) => Admission::Rejected(reason_name(r.reason())),
+                };
+                let expected = model.acquire();
+                prop_assert_eq!(real, expected, "admission at step {} ({:?})", step, op);
+            }
+            Op::Success(i) | Op::Failure(i) | Op::Ignore(i) | Op::DropUnused(i) => {
+                if permits.is_empty() {
+                    continue;
+                }
+                let i = i % permits.len();
+                let permit = permits.remove(i);
+                let held = model.held.remove(i);
+                match *op {
+                    Op::Success(_) => {
+                        permit.success();
+                        model.finish(held, Some(false), false);
+                    }
+                    Op::Failure(_) => {
+                        permit.failure();
+                        model.finish(held, Some(true), false);
+                    }
+                    Op::Ignore(_) => {
+                        permit.ignore();
+                        model.finish(held, None, false);
+                    }
+                    _ => {
+                        drop(permit);
+                        model.finish(held, None, true);
+                    }
+                }
+            }
+            Op::Advance(ms) => {
+                clock.advance(MS * ms as u32);
+                model.now += ms;
+            }
+            Op::Reset => {
+                cb.reset();
+                model.command(State::Closed);
+            }
+            Op::ForceOpen => {
+                cb.force_open();
+                model.command(State::ForcedOpen);
+            }
+            Op::Disable => {
+                cb.disable();
+                model.command(State::Disabled);
+            }
+        }
+
+        let stats = cb.stats();
+        model.advance_time();
+        prop_assert_eq!(
+            stats.state,
+            model.state,
+            "state after step {} ({:?})",
+            step,
+            op
+        );
+        let c = stats.counts;
+        let real = Counts {
+            requests: c.requests,
+            successes: c.total_successes,
+            failures: c.total_failures,
+            consecutive_successes: c.consecutive_successes,
+            consecutive_failures: c.consecutive_failures,
+            rejected: c.rejected,
+            ignored: c.ignored,
+            slow: c.slow_calls,
+        };
+        prop_assert_eq!(real, model.counts, "counts after step {} ({:?})", step, op);
+        prop_assert_eq!(
+            stats.running_calls,
+            model.running,
+            "running calls after step {}",
+            step
+        );
+        let until =
+            (model.state == State::Open).then(|| MS * (model.open_until - model.now) as u32);
+        prop_assert_eq!(
+            stats.time_until_half_open,
+            until,
+            "time until half-open after step {}",
+            step
+        );
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: 2_000,
+        max_shrink_iters: 20_000,
+        ..ProptestConfig::default()
+    })]
+
+    /// The real breaker and the model agree on every step of a random
+    /// operation sequence, for random combinations of the trip policies,
+    /// probe limits, thresholds, bulkhead, interval, backoff and
+    /// half-open max wait.
+    #[test]
+    fn breaker_agrees_with_the_model(spec in spec(), ops in proptest::collection::vec(op(), 1..120)) {
+        run(spec, ops)?;
+    }
+}
