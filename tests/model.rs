@@ -288,8 +288,7 @@ impl Model {
             State::Open if self.now >= self.open_until => self.enter(State::HalfOpen),
             State::HalfOpen => {
                 if let Some(w) = self.spec.half_open_max_wait_ms {
-                    if self.probes > 0 && self.now - self.probe_progress.max(self.state_since) >= w
-                    {
+                    if self.probes > 0 && self.now - self.probe_progress >= w {
                         self.enter(State::Open);
                     }
                 }
@@ -322,6 +321,9 @@ impl Model {
             }
         }
         if probe {
+            if self.probes == 0 {
+                self.probe_progress = self.now;
+            }
             self.probes += 1;
         }
         self.running += 1;

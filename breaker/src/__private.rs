@@ -30,7 +30,11 @@ impl Site {
     /// created on first use from a configuration registered for that name
     /// or, failing that, from `config` (the attribute's literals).
     #[inline]
-    pub fn get(&'static self, name: &'static str, config: fn() -> Config) -> &'static CircuitBreaker {
+    pub fn get(
+        &'static self,
+        name: &'static str,
+        config: fn() -> Config,
+    ) -> &'static CircuitBreaker {
         self.0
             .get_or_init(|| crate::registry::registry().site_breaker(name, config))
     }

@@ -205,7 +205,11 @@ impl CircuitBreaker {
     }
 
     /// Decides on one call in the current state, and counts it.
-    fn admit(&self, core: &mut Core, now: Duration) -> Result<(u64, Option<Duration>, bool), Rejected> {
+    fn admit(
+        &self,
+        core: &mut Core,
+        now: Duration,
+    ) -> Result<(u64, Option<Duration>, bool), Rejected> {
         let probe = match core.state {
             State::Closed => false,
             State::Disabled => false,
@@ -227,6 +231,11 @@ impl CircuitBreaker {
             }
         }
         if probe {
+            // The hung-probe clock starts with the first probe in flight,
+            // not when the breaker turned half-open while nobody called.
+            if core.probes == 0 {
+                core.probe_progress = now;
+            }
             core.probes += 1;
         }
         core.running += 1;
@@ -245,7 +254,13 @@ impl CircuitBreaker {
     // ----- recording ------------------------------------------------------
 
     /// Ends an admitted call: the permit's only way back into the breaker.
-    pub(crate) fn finish(&self, generation: u64, started: Option<Duration>, probe: bool, ending: Ending) {
+    pub(crate) fn finish(
+        &self,
+        generation: u64,
+        started: Option<Duration>,
+        probe: bool,
+        ending: Ending,
+    ) {
         let mut changes = Changes::default();
         {
             let mut core = lock(&self.core);
@@ -261,9 +276,13 @@ impl CircuitBreaker {
                 let slow = self.is_slow(started, now);
                 match ending {
                     Ending::Success => self.on_success(&mut core, now, slow, &mut changes),
-                    Ending::Failure | Ending::Timeout => {
-                        self.on_failure(&mut core, now, slow, ending == Ending::Timeout, &mut changes)
-                    }
+                    Ending::Failure | Ending::Timeout => self.on_failure(
+                        &mut core,
+                        now,
+                        slow,
+                        ending == Ending::Timeout,
+                        &mut changes,
+                    ),
                     Ending::Ignored => core.counts.ignored = core.counts.ignored.saturating_add(1),
                     Ending::Cancelled => {}
                 }
@@ -288,7 +307,13 @@ impl CircuitBreaker {
     }
 
     /// Lifetime totals count every ending, stale or not.
-    fn count_total(&self, core: &mut Core, ending: Ending, started: Option<Duration>, now: Duration) {
+    fn count_total(
+        &self,
+        core: &mut Core,
+        ending: Ending,
+        started: Option<Duration>,
+        now: Duration,
+    ) {
         let totals = &mut core.totals;
         let slot = match ending {
             Ending::Success => &mut totals.successes,
@@ -328,7 +353,9 @@ impl CircuitBreaker {
                 // the dependency has not recovered.
                 if slow && self.config.slow_call_rate.is_some() {
                     self.set_state(core, State::Open, now, changes);
-                } else if core.counts.consecutive_successes >= u64::from(self.config.success_threshold) {
+                } else if core.counts.consecutive_successes
+                    >= u64::from(self.config.success_threshold)
+                {
                     self.set_state(core, State::Closed, now, changes);
                 }
             }
@@ -336,7 +363,14 @@ impl CircuitBreaker {
         }
     }
 
-    fn on_failure(&self, core: &mut Core, now: Duration, slow: bool, timeout: bool, changes: &mut Changes) {
+    fn on_failure(
+        &self,
+        core: &mut Core,
+        now: Duration,
+        slow: bool,
+        timeout: bool,
+        changes: &mut Changes,
+    ) {
         let counts = &mut core.counts;
         counts.total_failures = counts.total_failures.saturating_add(1);
         counts.consecutive_failures = counts.consecutive_failures.saturating_add(1);
@@ -404,7 +438,7 @@ impl CircuitBreaker {
             }
             State::HalfOpen => {
                 if let Some(wait) = self.config.half_open_max_wait {
-                    let quiet = now.saturating_sub(core.probe_progress.max(core.state_since));
+                    let quiet = now.saturating_sub(core.probe_progress);
                     if core.probes > 0 && quiet >= wait {
                         self.set_state(core, State::Open, now, changes);
                     }
@@ -542,7 +576,10 @@ impl CircuitBreaker {
             let (failure_rate, slow_call_rate) = match core.window.as_mut() {
                 Some(window) => {
                     let tally = window.tally(now);
-                    (ratio(tally.failures, tally.calls), ratio(tally.slow, tally.calls))
+                    (
+                        ratio(tally.failures, tally.calls),
+                        ratio(tally.slow, tally.calls),
+                    )
                 }
                 None => {
                     let c = &core.counts;
@@ -684,7 +721,11 @@ impl CircuitBreaker {
         const RECHECK: Duration = Duration::from_millis(10);
         loop {
             let wait = self.inspect(|core, now| match core.state {
-                State::Open => Some(core.open_until.saturating_sub(now).max(Duration::from_millis(1))),
+                State::Open => Some(
+                    core.open_until
+                        .saturating_sub(now)
+                        .max(Duration::from_millis(1)),
+                ),
                 State::ForcedOpen => Some(RECHECK),
                 State::HalfOpen if core.probes >= self.config.half_open_max_calls => Some(RECHECK),
                 State::Disabled => None,

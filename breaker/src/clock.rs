@@ -66,10 +66,12 @@ impl ManualClock {
         let mut current = self.nanos.load(Ordering::Relaxed);
         loop {
             let next = current.saturating_add(by);
-            match self
-                .nanos
-                .compare_exchange_weak(current, next, Ordering::AcqRel, Ordering::Relaxed)
-            {
+            match self.nanos.compare_exchange_weak(
+                current,
+                next,
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            ) {
                 Ok(_) => return,
                 Err(actual) => current = actual,
             }

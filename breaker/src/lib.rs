@@ -65,4 +65,10 @@ pub use crate::permit::{Outcome, Permit};
 pub use crate::registry::{registry, Registry, RegistryError};
 pub use crate::stats::{Counts, Stats, Totals};
 
-
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+mod readme_doctests {}
+/// Protects a function with a named circuit breaker.
+///
+/// See the [crate documentation](crate) and the README for every key.
+pub use breaker_macros::circuit_breaker;

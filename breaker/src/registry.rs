@@ -92,20 +92,31 @@ impl Registry {
     /// The breaker named `name`, created from `config` if it does not exist
     /// yet (or from the configuration registered for `name`, which wins).
     /// An existing breaker is returned unchanged and `config` is ignored.
-    pub fn get_or_create(&self, name: &str, config: Config) -> Result<Arc<CircuitBreaker>, ConfigError> {
+    pub fn get_or_create(
+        &self,
+        name: &str,
+        config: Config,
+    ) -> Result<Arc<CircuitBreaker>, ConfigError> {
         if let Some(existing) = self.get(name) {
             return Ok(existing);
         }
         self.create(name, || config)
     }
 
-    fn create(&self, name: &str, config: impl FnOnce() -> Config) -> Result<Arc<CircuitBreaker>, ConfigError> {
+    fn create(
+        &self,
+        name: &str,
+        config: impl FnOnce() -> Config,
+    ) -> Result<Arc<CircuitBreaker>, ConfigError> {
         let mut breakers = write(&self.breakers);
         // Another thread may have created it between our read and write.
         if let Some(existing) = breakers.get(name) {
             return Ok(Arc::clone(existing));
         }
-        let config = read(&self.configs).get(name).cloned().unwrap_or_else(config);
+        let config = read(&self.configs)
+            .get(name)
+            .cloned()
+            .unwrap_or_else(config);
         let breaker = Arc::new(CircuitBreaker::new(name, config)?);
         breakers.insert(name.to_owned(), Arc::clone(&breaker));
         Ok(breaker)
@@ -137,7 +148,9 @@ impl Registry {
         // created between the check and the insert.
         let breakers = write(&self.breakers);
         if breakers.contains_key(name) {
-            return Err(RegistryError::AlreadyCreated { name: name.to_owned() });
+            return Err(RegistryError::AlreadyCreated {
+                name: name.to_owned(),
+            });
         }
         write(&self.configs).insert(name.to_owned(), config);
         Ok(())
@@ -173,7 +186,9 @@ impl Registry {
 
 impl fmt::Debug for Registry {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Registry").field("names", &self.names()).finish()
+        f.debug_struct("Registry")
+            .field("names", &self.names())
+            .finish()
     }
 }
 
@@ -182,5 +197,6 @@ fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
 }
 
 fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
-    lock.write().unwrap_or_else(|poisoned| poisoned.into_inner())
+    lock.write()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }

@@ -200,9 +200,23 @@ mod tests {
         w.record(t, true, false);
         w.record(t, false, false);
         w.record(t, false, true);
-        assert_eq!(w.tally(t), Tally { calls: 3, failures: 1, slow: 1 });
+        assert_eq!(
+            w.tally(t),
+            Tally {
+                calls: 3,
+                failures: 1,
+                slow: 1
+            }
+        );
         w.record(t, false, false);
-        assert_eq!(w.tally(t), Tally { calls: 3, failures: 0, slow: 1 });
+        assert_eq!(
+            w.tally(t),
+            Tally {
+                calls: 3,
+                failures: 0,
+                slow: 1
+            }
+        );
     }
 
     #[test]
@@ -217,7 +231,11 @@ mod tests {
         // At 10.0 s the bucket [0 s, 1 s) has slid out.
         assert_eq!(
             w.tally(Duration::from_secs(10)),
-            Tally { calls: 1, failures: 0, slow: 0 }
+            Tally {
+                calls: 1,
+                failures: 0,
+                slow: 0
+            }
         );
         assert_eq!(w.tally(Duration::from_secs(16)).calls, 0);
     }
@@ -232,7 +250,11 @@ mod tests {
         w.record(Duration::from_millis(2_100), false, false);
         assert_eq!(
             w.tally(Duration::from_millis(2_100)),
-            Tally { calls: 1, failures: 0, slow: 0 }
+            Tally {
+                calls: 1,
+                failures: 0,
+                slow: 0
+            }
         );
     }
 

@@ -1,0 +1,849 @@
+//! Code generation: the annotated function rebuilt around its breaker.
+//!
+//! The signature is kept as written (visibility, attributes, generics,
+//! where clause, `unsafe`, `async`); only the body changes. It becomes a
+//! closure (sync) or an `async move` block (async) that runs under a permit:
+//!
+//! ```text
+//! fn load(id: u64) -> Result<User, DbError> {
+//!     static __BREAKER_SITE: Site = Site::new();
+//!     fn __breaker_config() -> Config { Config::default().max_failures(5) }
+//!     assert_result::<Result<User, DbError>>();
+//!     let __breaker = __BREAKER_SITE.get("db", __breaker_config);
+//!     let __permit = match acquire(__breaker) {
+//!         Ok(permit) => permit,
+//!         Err(rejected) => return rejected(rejected),  // or the fallback
+//!     };
+//!     complete_sync::<Result<User, DbError>, _, _>(__permit, classify, move || { body })
+//! }
+//! ```
+//!
+//! Generated locals use `Span::mixed_site()` so the body can neither see nor
+//! shadow them. Code that involves the user's types carries the user's
+//! spans, so a type error points at what the user wrote: the return type
+//! for a non-`Result` or an error type without `From<Rejected>`, the
+//! fallback path for a fallback that does not fit, the key for a setter.
+
+use proc_macro2::{Delimiter, Group, Ident, Literal, Span, TokenStream, TokenTree};
+use quote::{format_ident, quote, quote_spanned, ToTokens};
+use syn::parse::{Parse, ParseStream};
+use syn::spanned::Spanned;
+use syn::{Attribute, FnArg, Item, Pat, PatIdent, ReturnType, Signature, Token, Type, Visibility};
+
+use crate::args::{Args, Value};
+
+/// A function as the attribute receives it. The body is kept as raw tokens,
+/// as tracing-attributes does: a syntax error inside it is then reported by
+/// rustc alone, and the breaker is still generated around it, so the rest
+/// of the user's crate type-checks as usual while they are typing.
+pub(crate) struct FnItem {
+    attrs: Vec<Attribute>,
+    vis: Visibility,
+    sig: Signature,
+    body: Group,
+}
+
+impl Parse for FnItem {
+    fn parse(input: ParseStream) -> syn::Result<Self> {
+        let attrs = input.call(Attribute::parse_outer)?;
+        let vis = input.parse()?;
+        let sig: Signature = input.parse()?;
+        if input.peek(Token![;]) {
+            let semi: Token![;] = input.parse()?;
+            return Err(syn::Error::new(
+                semi.span,
+                "`#[circuit_breaker]` needs a function with a body; in a trait, put it on the method of the impl instead",
+            ));
+        }
+        let body: Group = input.parse()?;
+        if body.delimiter() != Delimiter::Brace {
+            return Err(syn::Error::new(
+                body.span(),
+                "expected the function body in `{ ... }`",
+            ));
+        }
+        if !input.is_empty() {
+            return Err(input.error("unexpected tokens after the function body"));
+        }
+        Ok(FnItem {
+            attrs,
+            vis,
+            sig,
+            body,
+        })
+    }
+}
+
+/// Parses the annotated item, or explains what the attribute goes on.
+pub(crate) fn parse_item(item: TokenStream) -> syn::Result<FnItem> {
+    syn::parse2::<FnItem>(item.clone()).map_err(|fn_error| match syn::parse2::<Item>(item) {
+        Ok(other) => not_a_function(&other).unwrap_or(fn_error),
+        Err(_) => fn_error,
+    })
+}
+
+/// The error for an item that is not a function; `None` for a function
+/// (or an item syn keeps as tokens), whose own parse error says more.
+fn not_a_function(item: &Item) -> Option<syn::Error> {
+    let (what, span) = match item {
+        Item::Struct(s) => ("a struct", s.struct_token.span),
+        Item::Enum(e) => ("an enum", e.enum_token.span),
+        Item::Union(u) => ("a union", u.union_token.span),
+        Item::Trait(t) => ("a trait", t.trait_token.span),
+        Item::Impl(i) => {
+            return Some(syn::Error::new(
+                i.impl_token.span,
+                "`#[circuit_breaker]` goes on a function, not on an impl block; put it on the methods inside",
+            ))
+        }
+        Item::Mod(m) => ("a module", m.mod_token.span),
+        Item::Const(c) => ("a constant", c.const_token.span),
+        Item::Static(s) => ("a static", s.static_token.span),
+        Item::Type(t) => ("a type alias", t.type_token.span),
+        Item::Use(u) => ("a `use` declaration", u.use_token.span),
+        Item::ForeignMod(f) => ("an `extern` block", f.abi.extern_token.span),
+        Item::ExternCrate(e) => ("an `extern crate` declaration", e.extern_token.span),
+        Item::Macro(m) => ("a macro", m.mac.path.span()),
+        _ => return None,
+    };
+    Some(syn::Error::new(
+        span,
+        format!(
+            "`#[circuit_breaker]` goes on a function that returns `Result<T, E>`, not on {what}"
+        ),
+    ))
+}
+
+/// The function rebuilt around its breaker.
+pub(crate) fn expand(args: Args, item: FnItem) -> syn::Result<TokenStream> {
+    check_signature(&args, &item.sig)?;
+    let FnItem {
+        attrs,
+        vis,
+        mut sig,
+        body,
+    } = item;
+
+    let private = match &args.krate {
+        Some(path) => quote!(#path::__private),
+        None => quote!(::breaker::__private),
+    };
+    let ret_type = match &sig.output {
+        ReturnType::Type(_, ty) => (**ty).clone(),
+        // `check_signature` refused a function without a return type.
+        ReturnType::Default => {
+            return Err(syn::Error::new(sig.ident.span(), "expected a return type"))
+        }
+    };
+    let ret = RetCalls::new(&private, &ret_type);
+    let assert_result = ret.nameable.then(|| {
+        let call = ret.call("assert_result", 0, TokenStream::new());
+        quote!(#call;)
+    });
+
+    let site = Ident::new("__BREAKER_SITE", Span::mixed_site());
+    let config_fn = Ident::new("__breaker_config", Span::mixed_site());
+    let breaker = Ident::new("__breaker", Span::mixed_site());
+    let permit = Ident::new("__permit", Span::mixed_site());
+    let rejected = Ident::new("__rejected", Span::mixed_site());
+
+    let name = match &args.name {
+        Some(name) => name.to_token_stream(),
+        None => {
+            let fn_name = sig.ident.to_string();
+            quote!(::core::concat!(::core::module_path!(), "::", #fn_name))
+        }
+    };
+    let setters = args.settings.iter().map(|setting| {
+        let key = &setting.key;
+        let span = setting.value_span;
+        let value = match setting.value {
+            Value::Count(n) => spanned_literal(Literal::u32_unsuffixed(n), span),
+            Value::Float(x) => spanned_literal(Literal::f64_suffixed(x), span),
+            Value::Duration(d) => {
+                let secs = spanned_literal(Literal::u64_unsuffixed(d.as_secs()), span);
+                let nanos = spanned_literal(Literal::u32_unsuffixed(d.subsec_nanos()), span);
+                quote_spanned!(span=> #private::Duration::new(#secs, #nanos))
+            }
+        };
+        quote!(.#key(#value))
+    });
+    let classify = match &args.classify {
+        Some(path) => {
+            // Located at the path's last token, so that a classifier that
+            // does not fit is reported at the path.
+            let (_, last) = span_range(path.to_token_stream());
+            let error = Ident::new("__error", Span::mixed_site());
+            let closure = relocate(quote!(|#error| #private::Outcome::from), last);
+            let arg = paren(relocate(quote!(#error), last), last);
+            let call = paren(quote!(#path #arg), last);
+            quote!(#closure #call)
+        }
+        None => quote!(#private::every_error_fails),
+    };
+
+    let is_async = sig.asyncness.is_some();
+    let params = Params::rebind(&mut sig, args.fallback.is_some());
+    let rebinds = &params.rebinds;
+    let body = if rebinds.is_empty() {
+        body.into_token_stream()
+    } else {
+        quote!({ #(#rebinds)* #body })
+    };
+
+    let acquire = match &args.fallback {
+        None => {
+            // At the return type: an error type without `From<Rejected>` is
+            // reported where the user sees which type it is.
+            let reject = ret.call("rejected", 0, quote!(#rejected));
+            quote! {
+                let #permit = match #private::acquire(#breaker) {
+                    #private::Result::Ok(#permit) => #permit,
+                    #private::Result::Err(#rejected) => {
+                        return #reject;
+                    }
+                };
+            }
+        }
+        Some(fallback) => {
+            // The generated tokens around the call are located at the
+            // path's last token: a fallback that does not fit is reported
+            // at its path.
+            let (_, last) = span_range(fallback.to_token_stream());
+            let call_args = &params.args;
+            let call_args = paren(relocate(quote!(#(#call_args),*), last), last);
+            let call = quote!(#fallback #call_args);
+            let on_reject = if is_async {
+                let future = Ident::new("__fallback", Span::mixed_site());
+                let start = quote! {
+                    #[allow(unused_imports)]
+                    use #private::{FutureFallback as _, ReadyFallback as _};
+                    let #future =
+                };
+                let wrap = relocate(quote!(&mut #private::FallbackValue::new), last);
+                let call = paren(call, last);
+                let value = paren(quote!(#wrap #call), last);
+                let end = quote! {
+                    .into_fallback_future();
+                    return #future.await;
+                };
+                let (start, end) = (relocate(start, last), relocate(end, last));
+                quote!(#start #value #end)
+            } else {
+                let return_ = relocate(quote!(return), last);
+                quote!(#return_ #call;)
+            };
+            // Acquire with `.ok()` so no `Rejected` stays alive while an
+            // async fallback is awaited: the future stays `Send` whenever
+            // the body's is.
+            quote! {
+                let #private::Option::Some(#permit) = #private::Result::ok(#private::acquire(#breaker)) else {
+                    #on_reject
+                };
+            }
+        }
+    };
+
+    let run = if is_async {
+        let complete = if args.setting("call_timeout").is_some() {
+            "complete_async_timeout"
+        } else {
+            "complete_async"
+        };
+        let call = ret.call(complete, 2, quote!(#permit, #classify, async move #body));
+        let await_ = respan(quote!(.await), ret.last);
+        quote!(#call #await_)
+    } else {
+        ret.call(
+            "complete_sync",
+            2,
+            quote!(#permit, #classify, move || #body),
+        )
+    };
+
+    Ok(quote! {
+        #(#attrs)*
+        #vis #sig {
+            static #site: #private::Site = #private::Site::new();
+            fn #config_fn() -> #private::Config {
+                #private::Config::default() #(#setters)*
+            }
+            #assert_result
+            let #breaker = #site.get(#name, #config_fn);
+            #acquire
+            #run
+        }
+    })
+}
+
+/// Refuses the shapes the attribute cannot wrap, each at its token.
+fn check_signature(args: &Args, sig: &Signature) -> syn::Result<()> {
+    if let Some(constness) = &sig.constness {
+        return Err(syn::Error::new(
+            constness.span,
+            "`#[circuit_breaker]` cannot be applied to a `const fn`: the breaker is consulted at run time; remove `const`",
+        ));
+    }
+    if let Some(abi) = &sig.abi {
+        return Err(syn::Error::new_spanned(
+            abi,
+            "`#[circuit_breaker]` cannot be applied to an `extern` function; put it on a Rust function that calls this one",
+        ));
+    }
+    if let Some(call_timeout) = args.setting("call_timeout") {
+        if sig.asyncness.is_none() {
+            return Err(syn::Error::new(
+                call_timeout.key.span(),
+                "`call_timeout` needs an `async fn`: a sync call cannot be interrupted; use `slow_call_duration` to count slow calls instead",
+            ));
+        }
+    }
+    let ty = match &sig.output {
+        ReturnType::Type(_, ty) => ty,
+        ReturnType::Default => {
+            return Err(syn::Error::new(
+                sig.ident.span(),
+                "`#[circuit_breaker]` functions must return `Result<T, E>`, and this one returns `()`; add a return type such as `-> Result<(), MyError>`",
+            ))
+        }
+    };
+    // Types that can never be a `Result` are refused here, in one error.
+    // Other types are left to `assert_result`, which knows about aliases.
+    if !certainly_not_result(ty) {
+        return Ok(());
+    }
+    let hint = match &**ty {
+        Type::ImplTrait(_) if sig.asyncness.is_none() => {
+            "for a function that returns a future, write it as an `async fn` that returns a `Result`"
+        }
+        _ => "a rejected call is returned as `Err(E::from(breaker::Rejected))`, so the function needs an error type",
+    };
+    Err(syn::Error::new_spanned(
+        ty,
+        format!(
+            "`#[circuit_breaker]` functions must return `Result<T, E>`, not `{}`; {hint}",
+            render(ty)
+        ),
+    ))
+}
+
+/// Whether `ty` is, whatever the names in scope, not a `Result`.
+fn certainly_not_result(ty: &Type) -> bool {
+    const NOT_RESULT: &[&str] = &[
+        "bool", "char", "str", "u8", "u16", "u32", "u64", "u128", "usize", "i8", "i16", "i32",
+        "i64", "i128", "isize", "f32", "f64", "String", "Option", "Vec",
+    ];
+    match ty {
+        Type::Paren(inner) => certainly_not_result(&inner.elem),
+        Type::Group(inner) => certainly_not_result(&inner.elem),
+        Type::Path(path) => {
+            path.qself.is_none()
+                && path.path.leading_colon.is_none()
+                && path.path.segments.len() == 1
+                && NOT_RESULT
+                    .iter()
+                    .any(|name| path.path.segments[0].ident == name)
+        }
+        Type::Array(_)
+        | Type::BareFn(_)
+        | Type::ImplTrait(_)
+        | Type::Never(_)
+        | Type::Ptr(_)
+        | Type::Reference(_)
+        | Type::Slice(_)
+        | Type::TraitObject(_)
+        | Type::Tuple(_) => true,
+        _ => false,
+    }
+}
+
+/// A type as a person writes it (`Option<u32>`), for error messages.
+fn render(ty: &Type) -> String {
+    let mut text = ty.to_token_stream().to_string();
+    for (spaced, tight) in [
+        (" <", "<"),
+        ("< ", "<"),
+        (" >", ">"),
+        (" ,", ","),
+        (" :: ", "::"),
+        (":: ", "::"),
+        ("& ", "&"),
+        ("( ", "("),
+        (" )", ")"),
+        ("[ ", "["),
+        (" ]", "]"),
+        (" ;", ";"),
+    ] {
+        text = text.replace(spaced, tight);
+    }
+    text
+}
+
+/// The arguments as the fallback receives them, and the `let` statements
+/// that restore pattern arguments inside the body.
+struct Params {
+    /// One per argument: `self`, or the name the value is bound to.
+    args: Vec<Ident>,
+    /// `let PATTERN = __argN;` for each argument renamed in the signature.
+    rebinds: Vec<TokenStream>,
+}
+
+impl Params {
+    /// With a fallback, every argument must have a name the fallback call
+    /// can pass. Arguments written as patterns (`(a, b): (u32, u32)`, `_`,
+    /// `ref x`) are renamed to `__argN` in the signature and destructured at
+    /// the top of the body, where the pattern's bindings are needed.
+    /// Without a fallback, the signature is left exactly as written.
+    fn rebind(sig: &mut Signature, fallback: bool) -> Params {
+        let mut params = Params {
+            args: Vec::new(),
+            rebinds: Vec::new(),
+        };
+        if !fallback {
+            return params;
+        }
+        for (index, input) in sig.inputs.iter_mut().enumerate() {
+            let typed = match input {
+                FnArg::Receiver(receiver) => {
+                    params
+                        .args
+                        .push(Ident::new("self", receiver.self_token.span));
+                    continue;
+                }
+                FnArg::Typed(typed) => typed,
+            };
+            if let Pat::Ident(PatIdent {
+                by_ref: None,
+                subpat: None,
+                ident,
+                ..
+            }) = &*typed.pat
+            {
+                params.args.push(ident.clone());
+                continue;
+            }
+            let name = format_ident!("__arg{}", index, span = Span::mixed_site());
+            let pattern = std::mem::replace(
+                &mut *typed.pat,
+                Pat::Ident(PatIdent {
+                    attrs: Vec::new(),
+                    by_ref: None,
+                    mutability: None,
+                    ident: name.clone(),
+                    subpat: None,
+                }),
+            );
+            // `_` binds nothing: the value stays in the outer function and
+            // is dropped when it returns, as it would have been.
+            if !matches!(pattern, Pat::Wild(_)) {
+                params.rebinds.push(quote! {
+                    #[allow(clippy::toplevel_ref_arg)]
+                    let #pattern = #name;
+                });
+            }
+            params.args.push(name);
+        }
+        params
+    }
+}
+
+fn spanned_literal(mut literal: Literal, span: Span) -> TokenStream {
+    literal.set_span(span);
+    TokenTree::Literal(literal).into()
+}
+
+/// Calls to the runtime helpers that are generic over the return type `R`.
+///
+/// Each names the return type as written, with the user's spans, in a
+/// turbofish, and the call's own tokens span the return type too. rustc
+/// reports an unmet bound on `R` (not a `Result`, no `From<Rejected>`) at
+/// the return type, where the user can fix it, and reports it once: the
+/// same predicate at the same span is not repeated for every helper.
+struct RetCalls<'a> {
+    private: &'a TokenStream,
+    ty: &'a Type,
+    /// `impl Trait` cannot be named in a turbofish: the types are then left
+    /// to inference, and the helpers' bounds still check them.
+    nameable: bool,
+    first: Span,
+    last: Span,
+}
+
+impl<'a> RetCalls<'a> {
+    fn new(private: &'a TokenStream, ty: &'a Type) -> Self {
+        let tokens = ty.to_token_stream();
+        let nameable = !mentions_impl(tokens.clone());
+        let (first, last) = span_range(tokens);
+        RetCalls {
+            private,
+            ty,
+            nameable,
+            first,
+            last,
+        }
+    }
+
+    /// `private::helper::<R, _, ..>(args)`, with `inferred` holes after `R`.
+    fn call(&self, helper: &str, inferred: usize, args: TokenStream) -> TokenStream {
+        let private = self.private;
+        let helper = Ident::new(helper, self.first);
+        let path = respan(quote!(#private::#helper), self.first);
+        let turbofish = self.nameable.then(|| {
+            let ty = self.ty;
+            let open = respan(quote!(::<), self.first);
+            let holes = (0..inferred).map(|_| quote!(, _));
+            let close = respan(quote!(#(#holes)* >), self.last);
+            quote!(#open #ty #close)
+        });
+        let mut args = Group::new(Delimiter::Parenthesis, args);
+        args.set_span(self.last);
+        quote!(#path #turbofish #args)
+    }
+}
+
+/// The spans of the first and last tokens: on stable, a span cannot be
+/// joined, so an expression meant to cover user tokens starts at the first
+/// and ends at the last.
+fn span_range(tokens: TokenStream) -> (Span, Span) {
+    let mut spans = tokens.into_iter().map(|tree| tree.span());
+    let first = spans.next().unwrap_or_else(Span::call_site);
+    let last = spans.last().unwrap_or(first);
+    (first, last)
+}
+
+/// `( tokens )`, the parentheses located at `span`, the tokens untouched.
+fn paren(tokens: TokenStream, span: Span) -> Group {
+    let mut group = Group::new(Delimiter::Parenthesis, tokens);
+    group.set_span(group.span().located_at(span));
+    group
+}
+
+/// `tokens` (the macro's own, naming no local) entirely at `span`.
+fn respan(tokens: TokenStream, span: Span) -> TokenStream {
+    tokens
+        .into_iter()
+        .map(|mut tree| {
+            if let TokenTree::Group(group) = &tree {
+                tree =
+                    TokenTree::Group(Group::new(group.delimiter(), respan(group.stream(), span)));
+            }
+            tree.set_span(span);
+            tree
+        })
+        .collect()
+}
+
+/// `tokens` with every span moved to `span`'s location, keeping its
+/// hygiene: names resolve as before, diagnostics point at `span`.
+fn relocate(tokens: TokenStream, span: Span) -> TokenStream {
+    tokens
+        .into_iter()
+        .map(|mut tree| {
+            if let TokenTree::Group(group) = &tree {
+                let mut moved = Group::new(group.delimiter(), relocate(group.stream(), span));
+                moved.set_span(group.span().located_at(span));
+                tree = TokenTree::Group(moved);
+            } else {
+                tree.set_span(tree.span().located_at(span));
+            }
+            tree
+        })
+        .collect()
+}
+
+/// Whether `tokens` contain `impl` anywhere (e.g. `Result<impl Display, E>`).
+fn mentions_impl(tokens: TokenStream) -> bool {
+    tokens.into_iter().any(|tree| match tree {
+        TokenTree::Ident(ident) => ident == "impl",
+        TokenTree::Group(group) => mentions_impl(group.stream()),
+        _ => false,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use quote::quote;
+
+    fn expand_tokens(args: TokenStream, item: TokenStream) -> syn::Result<String> {
+        let args = crate::args::parse(args)?;
+        let item = parse_item(item)?;
+        expand(args, item).map(|tokens| tokens.to_string())
+    }
+
+    fn refusal(args: TokenStream, item: TokenStream) -> String {
+        match expand_tokens(args, item) {
+            Ok(output) => panic!("expected an error, got `{output}`"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    fn expansion(args: TokenStream, item: TokenStream) -> String {
+        match expand_tokens(args, item) {
+            Ok(output) => output,
+            Err(e) => panic!("expected an expansion, got: {e}"),
+        }
+    }
+
+    #[test]
+    fn struct_is_refused_as_not_a_function() {
+        let message = refusal(
+            quote!(),
+            quote!(
+                struct Client;
+            ),
+        );
+        assert!(message.contains("not on a struct"), "{message}");
+    }
+
+    #[test]
+    fn function_without_body_is_refused() {
+        let message = refusal(
+            quote!(),
+            quote!(
+                fn get(&self) -> Result<(), E>;
+            ),
+        );
+        assert!(
+            message.contains("needs a function with a body"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn const_fn_is_refused() {
+        let message = refusal(
+            quote!(),
+            quote!(
+                const fn f() -> Result<(), E> {
+                    Ok(())
+                }
+            ),
+        );
+        assert!(message.contains("`const fn`"), "{message}");
+    }
+
+    #[test]
+    fn extern_fn_is_refused() {
+        let message = refusal(
+            quote!(),
+            quote!(
+                extern "C" fn f() -> Result<(), E> {
+                    Ok(())
+                }
+            ),
+        );
+        assert!(message.contains("`extern` function"), "{message}");
+    }
+
+    #[test]
+    fn call_timeout_on_a_sync_fn_is_refused() {
+        let message = refusal(
+            quote!(call_timeout = "1s"),
+            quote!(
+                fn f() -> Result<(), E> {
+                    Ok(())
+                }
+            ),
+        );
+        assert!(
+            message.contains("`call_timeout` needs an `async fn`"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn missing_return_type_is_refused() {
+        let message = refusal(
+            quote!(),
+            quote!(
+                fn f() {}
+            ),
+        );
+        assert!(message.contains("this one returns `()`"), "{message}");
+    }
+
+    #[test]
+    fn return_type_that_cannot_be_a_result_is_refused() {
+        let message = refusal(
+            quote!(),
+            quote!(
+                fn f() -> Option<u32> {
+                    None
+                }
+            ),
+        );
+        assert!(message.contains("not `Option<u32>`"), "{message}");
+        let message = refusal(
+            quote!(),
+            quote!(
+                fn f() -> &'static str {
+                    ""
+                }
+            ),
+        );
+        assert!(message.contains("not `&'static str`"), "{message}");
+    }
+
+    #[test]
+    fn alias_return_type_is_left_to_the_type_check() {
+        let output = expansion(
+            quote!(),
+            quote!(
+                fn f() -> Count {
+                    1
+                }
+            ),
+        );
+        assert!(output.contains("assert_result :: < Count >"), "{output}");
+    }
+
+    #[test]
+    fn configuration_keys_become_setter_calls_in_written_order() {
+        let output = expansion(
+            quote!(timeout = "1m30s", max_failures = 3, failure_rate = 0.5),
+            quote!(
+                fn f() -> Result<(), E> {
+                    Ok(())
+                }
+            ),
+        );
+        let expected = ". timeout (:: breaker :: __private :: Duration :: new (90 , 0)) . max_failures (3) . failure_rate (0.5f64)";
+        assert!(output.contains(expected), "{output}");
+    }
+
+    #[test]
+    fn default_name_is_module_path_and_function_name() {
+        let output = expansion(
+            quote!(),
+            quote!(
+                fn load() -> Result<(), E> {
+                    Ok(())
+                }
+            ),
+        );
+        assert!(
+            output.contains(r#"concat ! (:: core :: module_path ! () , "::" , "load")"#),
+            "{output}"
+        );
+    }
+
+    #[test]
+    fn crate_override_replaces_the_runtime_path() {
+        let output = expansion(
+            quote!(crate = "my::breaker"),
+            quote!(
+                fn f() -> Result<(), E> {
+                    Ok(())
+                }
+            ),
+        );
+        assert!(
+            output.contains("my :: breaker :: __private :: acquire"),
+            "{output}"
+        );
+        // Every path to the runtime goes through the override.
+        let all = output.matches(":: breaker :: __private").count();
+        assert_eq!(
+            output.matches("my :: breaker :: __private").count(),
+            all,
+            "{output}"
+        );
+    }
+
+    #[test]
+    fn signature_is_kept_as_written_without_a_fallback() {
+        let output = expansion(
+            quote!(),
+            quote!(
+                fn f((a, b): (u8, u8), _: u8) -> Result<u8, E> {
+                    Ok(a + b)
+                }
+            ),
+        );
+        assert!(
+            output.starts_with("fn f ((a , b) : (u8 , u8) , _ : u8) -> Result < u8 , E >"),
+            "{output}"
+        );
+    }
+
+    #[test]
+    fn pattern_arguments_are_renamed_and_destructured_for_a_fallback() {
+        let output = expansion(
+            quote!(fallback = cached),
+            quote!(
+                fn f((a, b): (u8, u8), _: u8, mut c: u8) -> Result<u8, E> {
+                    Ok(a + b + c)
+                }
+            ),
+        );
+        assert!(
+            output.starts_with("fn f (__arg0 : (u8 , u8) , __arg1 : u8 , mut c : u8)"),
+            "{output}"
+        );
+        assert!(output.contains("let (a , b) = __arg0 ;"), "{output}");
+        assert!(!output.contains("let _ = __arg1"), "{output}");
+        assert!(output.contains("cached (__arg0 , __arg1 , c)"), "{output}");
+    }
+
+    #[test]
+    fn receiver_is_passed_first_to_the_fallback() {
+        let output = expansion(
+            quote!(fallback = Self::cached),
+            quote!(
+                fn get(&self, id: u64) -> Result<u8, E> {
+                    Ok(1)
+                }
+            ),
+        );
+        assert!(output.contains("Self :: cached (self , id)"), "{output}");
+    }
+
+    #[test]
+    fn async_fn_awaits_its_body_under_the_permit() {
+        let output = expansion(
+            quote!(),
+            quote!(
+                async fn f() -> Result<u8, E> {
+                    Ok(1)
+                }
+            ),
+        );
+        assert!(
+            output.contains("complete_async :: < Result < u8 , E > , _ , _ >"),
+            "{output}"
+        );
+        assert!(
+            output.contains("async move { Ok (1) }) . await"),
+            "{output}"
+        );
+    }
+
+    #[test]
+    fn call_timeout_selects_the_timeout_helper() {
+        let output = expansion(
+            quote!(call_timeout = "2s"),
+            quote!(
+                async fn f() -> Result<u8, E> {
+                    Ok(1)
+                }
+            ),
+        );
+        assert!(output.contains("complete_async_timeout"), "{output}");
+        assert!(output.contains(". call_timeout ("), "{output}");
+    }
+
+    #[test]
+    fn impl_trait_in_the_return_type_is_left_to_inference() {
+        let output = expansion(
+            quote!(),
+            quote!(
+                fn f() -> Result<impl Display, E> {
+                    Ok(1)
+                }
+            ),
+        );
+        assert!(!output.contains("assert_result"), "{output}");
+        assert!(output.contains("complete_sync (__permit"), "{output}");
+    }
+}

@@ -1,0 +1,192 @@
+//! Model checking of the breaker's races with loom. Every interleaving of
+//! the threads' lock acquisitions is explored (up to the preemption bound).
+//!
+//! Run with:
+//! `RUSTFLAGS="--cfg loom" cargo test -p breaker --test loom --release`
+#![cfg(loom)]
+
+use std::time::Duration;
+
+use breaker::{CircuitBreaker, Config, ManualClock, RejectReason, State};
+use loom::sync::Arc;
+use loom::thread;
+
+fn model(f: impl Fn() + Sync + Send + 'static) {
+    let mut builder = loom::model::Builder::new();
+    builder.preemption_bound = Some(3);
+    builder.check(f);
+}
+
+/// A breaker that one failure trips, open for 10 s, with the given clock.
+fn tripped(clock: &ManualClock, half_open_max_calls: u32) -> Arc<CircuitBreaker> {
+    let cb = CircuitBreaker::new(
+        "loom",
+        Config::default()
+            .max_failures(1)
+            .timeout(Duration::from_secs(10))
+            .half_open_max_calls(half_open_max_calls)
+            .clock(clock.clone()),
+    )
+    .unwrap();
+    cb.try_acquire().unwrap().failure();
+    assert_eq!(cb.state(), State::Open);
+    Arc::new(cb)
+}
+
+/// Tries to acquire, holds the permit briefly, and reports whether it got one.
+fn probe(cb: &CircuitBreaker) -> Result<(), RejectReason> {
+    match cb.try_acquire() {
+        Ok(permit) => {
+            permit.success();
+            Ok(())
+        }
+        Err(r) => Err(r.reason()),
+    }
+}
+
+#[test]
+fn two_threads_racing_for_the_last_probe_slot_get_exactly_one() {
+    model(|| {
+        let clock = ManualClock::new();
+        let cb = tripped(&clock, 1);
+        clock.advance(Duration::from_secs(10));
+        assert_eq!(cb.state(), State::HalfOpen);
+        let held: Vec<_> = (0..2)
+            .map(|_| {
+                let cb = cb.clone();
+                thread::spawn(move || cb.try_acquire().map(std::mem::forget).is_ok())
+            })
+            .collect();
+        let admitted = held
+            .into_iter()
+            .map(|h| h.join().unwrap())
+            .filter(|&ok| ok)
+            .count();
+        assert_eq!(admitted, 1);
+    });
+}
+
+#[test]
+fn the_open_to_half_open_transition_racing_with_calls_admits_one_probe() {
+    model(|| {
+        let clock = ManualClock::new();
+        let cb = tripped(&clock, 1);
+        // The open period is over; both threads' calls find it so and race
+        // to make the transition.
+        clock.advance(Duration::from_secs(10));
+        let handles: Vec<_> = (0..2)
+            .map(|_| {
+                let cb = cb.clone();
+                thread::spawn(move || probe(&cb))
+            })
+            .collect();
+        let results: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+        let admitted = results.iter().filter(|r| r.is_ok()).count();
+        // One probe runs; the other call either found the slot taken or
+        // came after the probe closed the breaker.
+        assert!(admitted >= 1);
+        assert_eq!(cb.state(), State::Closed);
+        assert_eq!(cb.stats().open_count, 1);
+        assert_eq!(cb.stats().running_calls, 0);
+    });
+}
+
+#[test]
+fn success_and_failure_at_the_trip_threshold_leave_a_consistent_breaker() {
+    model(|| {
+        let cb = Arc::new(
+            CircuitBreaker::new(
+                "loom",
+                Config::default().max_failures(2).clock(ManualClock::new()),
+            )
+            .unwrap(),
+        );
+        cb.try_acquire().unwrap().failure();
+        let a = cb.clone();
+        let b = cb.clone();
+        let ok = thread::spawn(move || a.try_acquire().map(|p| p.success()).is_ok());
+        let bad = thread::spawn(move || b.try_acquire().map(|p| p.failure()).is_ok());
+        let (ok, bad) = (ok.join().unwrap(), bad.join().unwrap());
+        let stats = cb.stats();
+        assert_eq!(stats.running_calls, 0);
+        let t = stats.totals;
+        assert_eq!(
+            t.requests,
+            t.successes + t.failures + t.ignored + t.cancelled
+        );
+        // The state follows from the order the outcomes were recorded in:
+        // open exactly when the second failure came right after the first.
+        match stats.state {
+            State::Open => assert!(bad),
+            State::Closed => assert!(ok && stats.counts.consecutive_failures <= 1),
+            other => panic!("unexpected state {other:?}"),
+        }
+    });
+}
+
+#[test]
+fn reset_racing_with_calls_loses_no_call_and_frees_every_permit() {
+    model(|| {
+        let cb = Arc::new(
+            CircuitBreaker::new(
+                "loom",
+                Config::default().max_failures(1).clock(ManualClock::new()),
+            )
+            .unwrap(),
+        );
+        let caller = cb.clone();
+        let resetter = cb.clone();
+        let call = thread::spawn(move || {
+            let _ = caller.try_acquire().map(|p| p.failure());
+        });
+        let reset = thread::spawn(move || resetter.reset());
+        call.join().unwrap();
+        reset.join().unwrap();
+        let stats = cb.stats();
+        assert_eq!(stats.running_calls, 0);
+        let t = stats.totals;
+        assert_eq!(t.requests + t.rejected, 1);
+        assert_eq!(
+            t.requests,
+            t.successes + t.failures + t.ignored + t.cancelled
+        );
+    });
+}
+
+#[test]
+fn the_bulkhead_never_admits_more_than_its_limit() {
+    model(|| {
+        let cb = Arc::new(
+            CircuitBreaker::new(
+                "loom",
+                Config::default()
+                    .max_concurrent_calls(1)
+                    .clock(ManualClock::new()),
+            )
+            .unwrap(),
+        );
+        let inside = Arc::new(loom::sync::atomic::AtomicUsize::new(0));
+        let handles: Vec<_> = (0..2)
+            .map(|_| {
+                let cb = cb.clone();
+                let inside = inside.clone();
+                thread::spawn(move || {
+                    if let Ok(permit) = cb.try_acquire() {
+                        use loom::sync::atomic::Ordering::SeqCst;
+                        assert_eq!(
+                            inside.fetch_add(1, SeqCst),
+                            0,
+                            "two calls inside the bulkhead"
+                        );
+                        inside.fetch_sub(1, SeqCst);
+                        permit.success();
+                    }
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join().unwrap();
+        }
+        assert_eq!(cb.stats().running_calls, 0);
+    });
+}

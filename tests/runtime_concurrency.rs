@@ -1,0 +1,255 @@
+//! One breaker shared by OS threads: bounded runs whose outcome is
+//! deterministic even though the interleaving is not.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Barrier};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use breaker::{CircuitBreaker, Config, Error, ManualClock, Outcome, RejectReason, State};
+
+const THREADS: usize = 4;
+const CALLS: usize = 500;
+
+/// Runs `scenario` on its own thread, failing the test instead of hanging
+/// it if the scenario deadlocks.
+fn within_seconds<T: Send + 'static>(
+    seconds: u64,
+    scenario: impl FnOnce() -> T + Send + 'static,
+) -> T {
+    let (done, finished) = mpsc::channel();
+    thread::spawn(move || {
+        let _ = done.send(scenario());
+    });
+    match finished.recv_timeout(Duration::from_secs(seconds)) {
+        Ok(result) => result,
+        Err(mpsc::RecvTimeoutError::Timeout) => {
+            panic!("the scenario did not finish in {seconds} s")
+        }
+        Err(mpsc::RecvTimeoutError::Disconnected) => panic!("the scenario panicked"),
+    }
+}
+
+/// A gauge of calls inside the protected code, and the most it read.
+#[derive(Default)]
+struct Gauge {
+    now: AtomicUsize,
+    max: AtomicUsize,
+}
+
+impl Gauge {
+    fn enter(&self) {
+        let now = self.now.fetch_add(1, Ordering::SeqCst) + 1;
+        self.max.fetch_max(now, Ordering::SeqCst);
+    }
+
+    fn leave(&self) {
+        self.now.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    fn max(&self) -> usize {
+        self.max.load(Ordering::SeqCst)
+    }
+}
+
+#[test]
+fn concurrent_calls_all_end_in_exactly_one_total() {
+    let cb = Arc::new(
+        CircuitBreaker::new("concurrent", Config::default().max_failures(1_000_000)).unwrap(),
+    );
+    let ran = Arc::new(AtomicUsize::new(0));
+    let barrier = Arc::new(Barrier::new(THREADS));
+    let handles: Vec<_> = (0..THREADS)
+        .map(|_| {
+            let (cb, ran, barrier) = (Arc::clone(&cb), Arc::clone(&ran), Arc::clone(&barrier));
+            thread::spawn(move || {
+                barrier.wait();
+                for i in 0..CALLS {
+                    let permit = cb.try_acquire().expect("a closed breaker rejected a call");
+                    ran.fetch_add(1, Ordering::Relaxed);
+                    match i % 4 {
+                        0 => permit.success(),
+                        1 => permit.failure(),
+                        2 => permit.ignore(),
+                        _ => drop(permit),
+                    }
+                }
+            })
+        })
+        .collect();
+    for handle in handles {
+        handle.join().unwrap();
+    }
+    let stats = cb.stats();
+    let totals = stats.totals;
+    let all = (THREADS * CALLS) as u64;
+    assert_eq!(ran.load(Ordering::Relaxed) as u64, all);
+    assert_eq!(totals.requests, all);
+    assert_eq!(
+        totals.successes + totals.failures + totals.ignored + totals.cancelled,
+        all
+    );
+    assert_eq!(
+        (
+            totals.successes,
+            totals.failures,
+            totals.ignored,
+            totals.cancelled
+        ),
+        (all / 4, all / 4, all / 4, all / 4)
+    );
+    assert_eq!(totals.rejected, 0);
+    assert_eq!(totals.stale, 0);
+    assert_eq!(stats.counts.requests, all);
+    assert_eq!(
+        stats.counts.total_successes + stats.counts.total_failures + stats.counts.ignored,
+        all * 3 / 4
+    );
+    assert_eq!(stats.running_calls, 0);
+    assert_eq!(stats.state, State::Closed);
+}
+
+#[test]
+fn half_open_never_runs_more_than_half_open_max_calls_probes_at_once() {
+    const SLOTS: usize = 3;
+    const PROBERS: usize = 2 * SLOTS;
+    let (max, stats) = within_seconds(10, || {
+        let clock = ManualClock::new();
+        let config = Config::default()
+            .max_failures(1)
+            .half_open_max_calls(SLOTS as u32)
+            .clock(clock.clone());
+        let cb = Arc::new(CircuitBreaker::new("probes", config).unwrap());
+        let _ = cb.call(|| Err::<(), _>(()));
+        clock.advance(Duration::from_secs(60));
+        assert_eq!(cb.state(), State::HalfOpen);
+
+        let gauge = Arc::new(Gauge::default());
+        // Admitted probes meet in threes: the gauge must reach SLOTS and a
+        // correct breaker never lets it go past.
+        let inside = Arc::new(Barrier::new(SLOTS));
+        let start = Arc::new(Barrier::new(PROBERS));
+        let handles: Vec<_> = (0..PROBERS)
+            .map(|_| {
+                let (cb, gauge, inside, start) = (
+                    Arc::clone(&cb),
+                    Arc::clone(&gauge),
+                    Arc::clone(&inside),
+                    Arc::clone(&start),
+                );
+                thread::spawn(move || {
+                    start.wait();
+                    let deadline = Instant::now() + Duration::from_secs(5);
+                    loop {
+                        let result = cb.call_with(
+                            |_| Outcome::Ignored,
+                            || {
+                                gauge.enter();
+                                inside.wait();
+                                gauge.leave();
+                                Err::<(), _>(())
+                            },
+                        );
+                        match result {
+                            Err(Error::Inner(())) => return,
+                            Err(Error::Rejected(r)) => {
+                                assert_eq!(r.reason(), RejectReason::HalfOpenFull);
+                                assert!(
+                                    Instant::now() < deadline,
+                                    "never admitted: a probe slot leaked"
+                                );
+                                thread::yield_now();
+                            }
+                            other => panic!("unexpected {other:?}"),
+                        }
+                    }
+                })
+            })
+            .collect();
+        for handle in handles {
+            handle.join().unwrap();
+        }
+        (gauge.max(), cb.stats())
+    });
+    assert_eq!(max, SLOTS, "probes running at once");
+    assert_eq!(
+        stats.state,
+        State::HalfOpen,
+        "ignored probes decide nothing"
+    );
+    assert_eq!(stats.counts.ignored, PROBERS as u64);
+    assert_eq!(stats.running_calls, 0);
+}
+
+#[test]
+fn bulkhead_never_runs_more_than_max_concurrent_calls() {
+    const LIMIT: usize = 2;
+    let (max, stats) = within_seconds(10, || {
+        let config = Config::default().max_concurrent_calls(LIMIT as u32);
+        let cb = Arc::new(CircuitBreaker::new("bulkhead", config).unwrap());
+        let gauge = Arc::new(Gauge::default());
+        let barrier = Arc::new(Barrier::new(THREADS));
+        let handles: Vec<_> = (0..THREADS)
+            .map(|_| {
+                let (cb, gauge, barrier) = (Arc::clone(&cb), Arc::clone(&gauge), Arc::clone(&barrier));
+                thread::spawn(move || {
+                    barrier.wait();
+                    for _ in 0..CALLS {
+                        let result = cb.call(|| {
+                            gauge.enter();
+                            thread::yield_now();
+                            gauge.leave();
+                            Ok::<_, ()>(())
+                        });
+                        if let Err(e) = result {
+                            assert!(
+                                matches!(&e, Error::Rejected(r) if r.reason() == RejectReason::TooManyCalls),
+                                "unexpected {e:?}"
+                            );
+                        }
+                    }
+                })
+            })
+            .collect();
+        for handle in handles {
+            handle.join().unwrap();
+        }
+        (gauge.max(), cb.stats())
+    });
+    assert!(
+        max <= LIMIT,
+        "{max} calls ran at once through a bulkhead of {LIMIT}"
+    );
+    let totals = stats.totals;
+    assert_eq!(totals.requests + totals.rejected, (THREADS * CALLS) as u64);
+    assert_eq!(totals.successes, totals.requests);
+    assert_eq!(stats.running_calls, 0);
+}
+
+#[test]
+fn running_calls_return_to_zero_after_concurrent_calls() {
+    let cb = Arc::new(
+        CircuitBreaker::new("running", Config::default().max_failures(1_000_000)).unwrap(),
+    );
+    let barrier = Arc::new(Barrier::new(THREADS + 1));
+    let handles: Vec<_> = (0..THREADS)
+        .map(|_| {
+            let (cb, barrier) = (Arc::clone(&cb), Arc::clone(&barrier));
+            thread::spawn(move || {
+                let permit = cb.try_acquire().unwrap();
+                // Every thread holds its permit until all have been counted.
+                barrier.wait();
+                barrier.wait();
+                permit.success();
+            })
+        })
+        .collect();
+    barrier.wait();
+    assert_eq!(cb.stats().running_calls, THREADS as u64);
+    barrier.wait();
+    for handle in handles {
+        handle.join().unwrap();
+    }
+    assert_eq!(cb.stats().running_calls, 0);
+}

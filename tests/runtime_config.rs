@@ -1,0 +1,405 @@
+//! Configuration: every validation rule names the breaker, the field and
+//! the value; the presets hold the documented values.
+
+use std::time::Duration;
+
+use breaker::{CircuitBreaker, Config, ConfigError, ManualClock, State};
+
+const SEC: Duration = Duration::from_secs(1);
+
+/// The error `CircuitBreaker::new("db", config)` refuses `config` with,
+/// after checking that it names the breaker, `field` and `value`.
+fn invalid(config: Config, field: &str, value: &str) -> ConfigError {
+    let err = CircuitBreaker::new("db", config).expect_err("an invalid configuration was accepted");
+    assert_eq!((err.field(), err.value()), (field, value), "{err}");
+    assert_eq!(err.breaker(), Some("db"));
+    let shown = err.to_string();
+    assert!(
+        shown.contains("`db`"),
+        "the message does not name the breaker: {shown}"
+    );
+    assert!(
+        shown.contains(&format!("`{field}` = {value}")),
+        "the message does not name the field and value: {shown}"
+    );
+    assert!(!err.reason().is_empty());
+    err
+}
+
+fn valid(config: Config) {
+    if let Err(err) = config.validate() {
+        panic!("a valid configuration was refused: {err}");
+    }
+}
+
+// ----- one rule per test ---------------------------------------------------------
+
+#[test]
+fn max_failures_must_be_at_least_one() {
+    let err = invalid(Config::default().max_failures(0), "max_failures", "0");
+    assert_eq!(err.reason(), "must be at least 1");
+}
+
+#[test]
+fn timeout_must_be_positive() {
+    invalid(Config::default().timeout(Duration::ZERO), "timeout", "0s");
+}
+
+#[test]
+fn half_open_max_calls_must_be_at_least_one() {
+    invalid(
+        Config::default().half_open_max_calls(0),
+        "half_open_max_calls",
+        "0",
+    );
+}
+
+#[test]
+fn success_threshold_must_be_at_least_one() {
+    invalid(
+        Config::default().success_threshold(0),
+        "success_threshold",
+        "0",
+    );
+}
+
+#[test]
+fn max_concurrent_calls_must_be_at_least_one() {
+    invalid(
+        Config::default().max_concurrent_calls(0),
+        "max_concurrent_calls",
+        "0",
+    );
+}
+
+#[test]
+fn interval_must_be_positive() {
+    invalid(Config::default().interval(Duration::ZERO), "interval", "0s");
+}
+
+#[test]
+fn failure_rate_must_be_above_zero() {
+    invalid(Config::default().failure_rate(0.0), "failure_rate", "0");
+}
+
+#[test]
+fn failure_rate_must_be_at_most_one() {
+    invalid(Config::default().failure_rate(1.5), "failure_rate", "1.5");
+    valid(Config::default().failure_rate(1.0));
+}
+
+#[test]
+fn failure_rate_must_be_a_number() {
+    invalid(
+        Config::default().failure_rate(f64::NAN),
+        "failure_rate",
+        "NaN",
+    );
+}
+
+#[test]
+fn count_window_must_be_at_least_one() {
+    invalid(Config::default().count_window(0), "count_window", "0");
+}
+
+#[test]
+fn count_window_and_time_window_are_exclusive() {
+    let err = CircuitBreaker::new(
+        "db",
+        Config::default().count_window(20).time_window(10 * SEC),
+    )
+    .unwrap_err();
+    let (other, value) = match err.field() {
+        "count_window" => ("time_window", "20"),
+        "time_window" => ("count_window", "10s"),
+        field => panic!("the error names neither window but `{field}`: {err}"),
+    };
+    assert_eq!(err.value(), value);
+    assert!(
+        err.reason().contains(other),
+        "the reason does not name `{other}`: {err}"
+    );
+}
+
+#[test]
+fn time_window_must_be_positive() {
+    invalid(
+        Config::default().time_window(Duration::ZERO),
+        "time_window",
+        "0s",
+    );
+}
+
+#[test]
+fn time_window_buckets_needs_time_window() {
+    let err = invalid(
+        Config::default().time_window_buckets(5),
+        "time_window_buckets",
+        "5",
+    );
+    assert!(err.reason().contains("time_window"), "{err}");
+}
+
+#[test]
+fn time_window_buckets_must_be_at_least_one() {
+    invalid(
+        Config::default()
+            .time_window(10 * SEC)
+            .time_window_buckets(0),
+        "time_window_buckets",
+        "0",
+    );
+    valid(
+        Config::default()
+            .time_window(10 * SEC)
+            .time_window_buckets(1),
+    );
+}
+
+#[test]
+fn time_window_buckets_must_be_at_most_1000() {
+    invalid(
+        Config::default()
+            .time_window(10 * SEC)
+            .time_window_buckets(1001),
+        "time_window_buckets",
+        "1001",
+    );
+    valid(
+        Config::default()
+            .time_window(10 * SEC)
+            .time_window_buckets(1000),
+    );
+    assert_eq!(breaker::MAX_TIME_BUCKETS, 1000);
+}
+
+#[test]
+fn minimum_calls_must_be_at_least_one() {
+    invalid(Config::default().minimum_calls(0), "minimum_calls", "0");
+}
+
+#[test]
+fn slow_call_duration_must_be_positive() {
+    invalid(
+        Config::default().slow_call_duration(Duration::ZERO),
+        "slow_call_duration",
+        "0s",
+    );
+}
+
+#[test]
+fn slow_call_rate_must_be_a_fraction() {
+    invalid(
+        Config::default()
+            .slow_call_duration(SEC)
+            .slow_call_rate(2.0),
+        "slow_call_rate",
+        "2",
+    );
+    invalid(
+        Config::default()
+            .slow_call_duration(SEC)
+            .slow_call_rate(-0.5),
+        "slow_call_rate",
+        "-0.5",
+    );
+}
+
+#[test]
+fn slow_call_rate_needs_slow_call_duration() {
+    let err = invalid(
+        Config::default().slow_call_rate(0.5),
+        "slow_call_rate",
+        "0.5",
+    );
+    assert!(err.reason().contains("slow_call_duration"), "{err}");
+}
+
+#[test]
+fn backoff_multiplier_must_be_at_least_one() {
+    invalid(
+        Config::default().backoff_multiplier(0.5),
+        "backoff_multiplier",
+        "0.5",
+    );
+    valid(Config::default().backoff_multiplier(1.0));
+}
+
+#[test]
+fn backoff_multiplier_must_be_finite() {
+    invalid(
+        Config::default().backoff_multiplier(f64::INFINITY),
+        "backoff_multiplier",
+        "inf",
+    );
+}
+
+#[test]
+fn backoff_max_needs_backoff_multiplier() {
+    let err = invalid(
+        Config::default().backoff_max(600 * SEC),
+        "backoff_max",
+        "600s",
+    );
+    assert!(err.reason().contains("backoff_multiplier"), "{err}");
+}
+
+#[test]
+fn backoff_max_must_be_at_least_timeout() {
+    let err = invalid(
+        Config::default()
+            .timeout(60 * SEC)
+            .backoff_multiplier(2.0)
+            .backoff_max(30 * SEC),
+        "backoff_max",
+        "30s",
+    );
+    assert!(err.reason().contains("timeout"), "{err}");
+    valid(
+        Config::default()
+            .timeout(60 * SEC)
+            .backoff_multiplier(2.0)
+            .backoff_max(60 * SEC),
+    );
+}
+
+#[test]
+fn half_open_max_wait_must_be_positive() {
+    invalid(
+        Config::default().half_open_max_wait(Duration::ZERO),
+        "half_open_max_wait",
+        "0s",
+    );
+}
+
+#[test]
+fn call_timeout_must_be_positive() {
+    invalid(
+        Config::default().call_timeout(Duration::ZERO),
+        "call_timeout",
+        "0s",
+    );
+}
+
+#[test]
+fn a_configuration_using_every_setter_validly_is_accepted() {
+    valid(
+        Config::default()
+            .max_failures(3)
+            .timeout(30 * SEC)
+            .half_open_max_calls(2)
+            .success_threshold(4)
+            .max_concurrent_calls(10)
+            .interval(60 * SEC)
+            .failure_rate(0.5)
+            .time_window(10 * SEC)
+            .time_window_buckets(20)
+            .minimum_calls(5)
+            .slow_call_duration(2 * SEC)
+            .slow_call_rate(0.8)
+            .backoff_multiplier(1.5)
+            .backoff_max(300 * SEC)
+            .half_open_max_wait(5 * SEC)
+            .call_timeout(SEC)
+            .trip_when(|_| false)
+            .on_state_change(|_| {})
+            .clock(ManualClock::new()),
+    );
+}
+
+// ----- ConfigError ------------------------------------------------------------------
+
+#[test]
+fn config_error_display_names_breaker_field_value_and_reason() {
+    let err = CircuitBreaker::new("db", Config::default().max_failures(0)).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "invalid configuration for circuit breaker `db`: `max_failures` = 0: must be at least 1"
+    );
+}
+
+#[test]
+fn config_error_from_validate_names_no_breaker() {
+    let err = Config::default()
+        .timeout(Duration::ZERO)
+        .validate()
+        .unwrap_err();
+    assert_eq!(err.breaker(), None);
+    assert_eq!(err.field(), "timeout");
+    let shown = err.to_string();
+    assert!(shown.contains("`timeout` = 0s"), "{shown}");
+    assert!(shown.contains(err.reason()), "{shown}");
+}
+
+#[test]
+fn config_error_is_a_std_error() {
+    let err: Box<dyn std::error::Error> =
+        Box::new(Config::default().max_failures(0).validate().unwrap_err());
+    assert!(err.source().is_none());
+    assert!(err.to_string().contains("max_failures"));
+}
+
+// ----- presets ------------------------------------------------------------------------
+
+#[test]
+fn default_config_values() {
+    let config = Config::default();
+    assert_eq!(config.get_max_failures(), Some(5));
+    assert_eq!(config.get_timeout(), 60 * SEC);
+    assert_eq!(config.get_half_open_max_calls(), 1);
+    assert_eq!(config.get_success_threshold(), 1);
+    assert_eq!(config.get_max_concurrent_calls(), None);
+    assert_eq!(config.get_call_timeout(), None);
+    valid(config);
+}
+
+#[test]
+fn default_config_trips_after_five_consecutive_failures_for_sixty_seconds() {
+    let clock = ManualClock::new();
+    let cb = CircuitBreaker::new("db", Config::default().clock(clock.clone())).unwrap();
+    for _ in 0..4 {
+        let _ = cb.call(|| Err::<(), _>(()));
+    }
+    assert_eq!(cb.state(), State::Closed);
+    let _ = cb.call(|| Err::<(), _>(()));
+    assert_eq!(cb.stats().time_until_half_open, Some(60 * SEC));
+}
+
+#[test]
+fn without_max_failures_turns_the_policy_off() {
+    assert_eq!(
+        Config::default().without_max_failures().get_max_failures(),
+        None
+    );
+    valid(Config::default().without_max_failures());
+}
+
+#[test]
+fn aggressive_preset_values() {
+    let config = Config::aggressive();
+    assert_eq!(config.get_max_failures(), Some(3));
+    assert_eq!(config.get_timeout(), 30 * SEC);
+    assert_eq!(config.get_max_concurrent_calls(), Some(100));
+    assert_eq!(config.get_success_threshold(), 3);
+    assert_eq!(config.get_half_open_max_calls(), 1);
+    valid(config);
+}
+
+#[test]
+fn conservative_preset_values() {
+    let config = Config::conservative();
+    assert_eq!(config.get_max_failures(), Some(10));
+    assert_eq!(config.get_timeout(), 120 * SEC);
+    assert_eq!(config.get_success_threshold(), 5);
+    assert_eq!(config.get_max_concurrent_calls(), None);
+    assert_eq!(config.get_half_open_max_calls(), 1);
+    valid(config);
+}
+
+#[test]
+fn a_breaker_keeps_the_config_it_was_built_with() {
+    let cb = CircuitBreaker::new("db", Config::conservative().max_failures(7)).unwrap();
+    assert_eq!(cb.name(), "db");
+    assert_eq!(cb.config().get_max_failures(), Some(7));
+    assert_eq!(cb.config().get_timeout(), 120 * SEC);
+}

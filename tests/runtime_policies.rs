@@ -1,0 +1,380 @@
+//! The trip policies: consecutive failures, failure rate over a count or a
+//! time window, slow calls, a custom predicate, and their combination.
+
+use std::time::Duration;
+
+use breaker::{CircuitBreaker, Config, ManualClock, Outcome, State};
+
+const SEC: Duration = Duration::from_secs(1);
+
+fn breaker(config: Config) -> (CircuitBreaker, ManualClock) {
+    let clock = ManualClock::new();
+    let cb = CircuitBreaker::new("policies", config.clock(clock.clone())).unwrap();
+    (cb, clock)
+}
+
+/// Records one call: `'F'` a failure, `'S'` a success, `'I'` ignored.
+fn record(cb: &CircuitBreaker, calls: &str) {
+    for call in calls.chars() {
+        let permit = cb
+            .try_acquire()
+            .unwrap_or_else(|r| panic!("call {call:?} of {calls:?} rejected: {r}"));
+        match call {
+            'F' => permit.failure(),
+            'S' => permit.success(),
+            'I' => permit.ignore(),
+            other => panic!("unknown call {other:?}"),
+        }
+    }
+}
+
+/// Records a call that lasted `took`.
+fn timed(cb: &CircuitBreaker, clock: &ManualClock, took: Duration, outcome: Outcome) {
+    let permit = cb.try_acquire().unwrap();
+    clock.advance(took);
+    permit.record(outcome);
+}
+
+/// A failure-rate breaker that does not trip on consecutive failures.
+fn rate_only() -> Config {
+    Config::default().without_max_failures()
+}
+
+// ----- count window -----------------------------------------------------------
+
+#[test]
+fn failure_rate_is_not_judged_below_minimum_calls() {
+    let (cb, _clock) = breaker(
+        rate_only()
+            .failure_rate(0.5)
+            .count_window(10)
+            .minimum_calls(4),
+    );
+    record(&cb, "FFF");
+    assert_eq!(cb.state(), State::Closed);
+}
+
+#[test]
+fn failure_rate_trips_once_minimum_calls_are_in_the_window() {
+    let (cb, _clock) = breaker(
+        rate_only()
+            .failure_rate(0.5)
+            .count_window(10)
+            .minimum_calls(4),
+    );
+    record(&cb, "FFFS");
+    assert_eq!(cb.state(), State::Open);
+}
+
+#[test]
+fn failure_rate_trips_at_exactly_the_rate() {
+    let (cb, _clock) = breaker(
+        rate_only()
+            .failure_rate(0.5)
+            .count_window(10)
+            .minimum_calls(4),
+    );
+    record(&cb, "SFS");
+    assert_eq!(cb.state(), State::Closed);
+    record(&cb, "F");
+    assert_eq!(
+        cb.state(),
+        State::Open,
+        "2 failures of 4 calls is a rate of 0.5"
+    );
+}
+
+#[test]
+fn failure_rate_below_the_threshold_does_not_trip() {
+    let (cb, _clock) = breaker(
+        rate_only()
+            .failure_rate(0.5)
+            .count_window(10)
+            .minimum_calls(4),
+    );
+    record(&cb, "SSSFSSFSSF");
+    assert_eq!(cb.state(), State::Closed);
+    assert!((cb.stats().failure_rate - 0.3).abs() < 1e-9);
+}
+
+#[test]
+fn count_window_smaller_than_minimum_calls_judges_once_full() {
+    let (cb, _clock) = breaker(
+        rate_only()
+            .failure_rate(0.5)
+            .count_window(4)
+            .minimum_calls(10),
+    );
+    record(&cb, "FSF");
+    assert_eq!(
+        cb.state(),
+        State::Closed,
+        "judged before the window was full"
+    );
+    record(&cb, "S");
+    assert_eq!(cb.state(), State::Open);
+}
+
+#[test]
+fn count_window_forgets_its_oldest_call() {
+    let (cb, _clock) = breaker(
+        rate_only()
+            .failure_rate(1.0)
+            .count_window(2)
+            .minimum_calls(2),
+    );
+    record(&cb, "FS");
+    assert!((cb.stats().failure_rate - 0.5).abs() < 1e-9);
+    record(&cb, "S");
+    assert_eq!(cb.stats().failure_rate, 0.0);
+}
+
+#[test]
+fn ignored_calls_do_not_enter_the_window() {
+    let (cb, _clock) = breaker(
+        rate_only()
+            .failure_rate(0.5)
+            .count_window(10)
+            .minimum_calls(2),
+    );
+    record(&cb, "SIIIIIF");
+    assert_eq!(cb.state(), State::Open, "1 failure of 2 judged calls");
+}
+
+#[test]
+fn a_rate_without_a_window_judges_the_last_100_calls() {
+    let (cb, _clock) = breaker(rate_only().failure_rate(1.0).minimum_calls(1000));
+    record(&cb, &"F".repeat(99));
+    assert_eq!(cb.state(), State::Closed);
+    record(&cb, "F");
+    assert_eq!(
+        cb.state(),
+        State::Open,
+        "a full default window of 100 calls is judged"
+    );
+}
+
+#[test]
+fn minimum_calls_defaults_to_ten() {
+    let (cb, _clock) = breaker(rate_only().failure_rate(0.5));
+    record(&cb, &"F".repeat(9));
+    assert_eq!(cb.state(), State::Closed);
+    record(&cb, "F");
+    assert_eq!(cb.state(), State::Open);
+}
+
+// ----- time window ------------------------------------------------------------
+
+#[test]
+fn time_window_failure_rate_trips_within_the_window() {
+    let (cb, clock) = breaker(
+        rate_only()
+            .failure_rate(0.5)
+            .time_window(10 * SEC)
+            .minimum_calls(4),
+    );
+    record(&cb, "FFF");
+    clock.advance(5 * SEC);
+    record(&cb, "S");
+    assert_eq!(cb.state(), State::Open);
+}
+
+#[test]
+fn time_window_forgets_calls_older_than_its_span() {
+    let (cb, clock) = breaker(
+        rate_only()
+            .failure_rate(0.5)
+            .time_window(10 * SEC)
+            .minimum_calls(4),
+    );
+    record(&cb, "FFF");
+    clock.advance(10 * SEC);
+    assert_eq!(cb.stats().failure_rate, 0.0, "the failures have slid out");
+    record(&cb, "S");
+    assert_eq!(
+        cb.state(),
+        State::Closed,
+        "old failures were judged with a new success"
+    );
+}
+
+#[test]
+fn time_window_slides_by_span_over_buckets() {
+    // 10 buckets of 1 s: a failure at 5.5 s lives in [5 s, 6 s) and leaves
+    // the window when it starts at 6 s, i.e. at 15 s.
+    let (cb, clock) = breaker(
+        rate_only()
+            .failure_rate(1.0)
+            .time_window(10 * SEC)
+            .time_window_buckets(10)
+            .minimum_calls(100),
+    );
+    clock.advance(Duration::from_millis(5_500));
+    record(&cb, "F");
+    clock.set(Duration::from_millis(14_999));
+    assert_eq!(cb.stats().failure_rate, 1.0);
+    clock.set(15 * SEC);
+    assert_eq!(cb.stats().failure_rate, 0.0);
+}
+
+#[test]
+fn time_window_has_ten_buckets_by_default() {
+    let (cb, clock) = breaker(
+        rate_only()
+            .failure_rate(1.0)
+            .time_window(10 * SEC)
+            .minimum_calls(100),
+    );
+    clock.advance(Duration::from_millis(5_500));
+    record(&cb, "F");
+    clock.set(Duration::from_millis(14_999));
+    assert_eq!(cb.stats().failure_rate, 1.0);
+    clock.set(15 * SEC);
+    assert_eq!(cb.stats().failure_rate, 0.0);
+}
+
+// ----- slow calls ---------------------------------------------------------------
+
+#[test]
+fn slow_calls_are_counted() {
+    let (cb, clock) = breaker(Config::default().slow_call_duration(SEC));
+    timed(&cb, &clock, SEC, Outcome::Success);
+    timed(
+        &cb,
+        &clock,
+        SEC - Duration::from_millis(1),
+        Outcome::Success,
+    );
+    timed(&cb, &clock, 2 * SEC, Outcome::Failure);
+    let stats = cb.stats();
+    assert_eq!(stats.counts.slow_calls, 2);
+    assert_eq!(stats.totals.slow_calls, 2);
+    assert!((stats.slow_call_rate - 2.0 / 3.0).abs() < 1e-9);
+    assert_eq!(
+        stats.state,
+        State::Closed,
+        "slowness alone trips nothing without slow_call_rate"
+    );
+}
+
+#[test]
+fn slow_call_rate_trips_on_slow_successes() {
+    let (cb, clock) = breaker(
+        rate_only()
+            .slow_call_duration(SEC)
+            .slow_call_rate(0.5)
+            .count_window(10)
+            .minimum_calls(4),
+    );
+    timed(&cb, &clock, Duration::ZERO, Outcome::Success);
+    timed(&cb, &clock, 2 * SEC, Outcome::Success);
+    timed(&cb, &clock, Duration::ZERO, Outcome::Success);
+    assert_eq!(cb.state(), State::Closed);
+    timed(&cb, &clock, 2 * SEC, Outcome::Success);
+    assert_eq!(cb.state(), State::Open);
+}
+
+#[test]
+fn a_slow_probe_reopens_when_slow_call_rate_is_configured() {
+    let (cb, clock) = breaker(
+        Config::default()
+            .max_failures(1)
+            .slow_call_duration(SEC)
+            .slow_call_rate(0.5),
+    );
+    record(&cb, "F");
+    clock.advance(60 * SEC);
+    timed(&cb, &clock, 2 * SEC, Outcome::Success);
+    assert_eq!(cb.state(), State::Open);
+}
+
+#[test]
+fn a_slow_probe_closes_when_only_slow_call_duration_is_configured() {
+    let (cb, clock) = breaker(Config::default().max_failures(1).slow_call_duration(SEC));
+    record(&cb, "F");
+    clock.advance(60 * SEC);
+    timed(&cb, &clock, 2 * SEC, Outcome::Success);
+    assert_eq!(cb.state(), State::Closed);
+}
+
+// ----- combinations and custom policies -----------------------------------------
+
+#[test]
+fn consecutive_failures_trip_although_a_rate_policy_has_too_few_calls() {
+    let (cb, _clock) = breaker(
+        Config::default()
+            .max_failures(3)
+            .failure_rate(0.9)
+            .count_window(20)
+            .minimum_calls(20),
+    );
+    record(&cb, "FFF");
+    assert_eq!(cb.state(), State::Open);
+}
+
+#[test]
+fn failure_rate_trips_although_failures_are_never_consecutive() {
+    let (cb, _clock) = breaker(
+        Config::default()
+            .max_failures(3)
+            .failure_rate(0.5)
+            .count_window(10)
+            .minimum_calls(10),
+    );
+    record(&cb, "FSFSFSFSF");
+    assert_eq!(cb.state(), State::Closed);
+    record(&cb, "S");
+    assert_eq!(cb.state(), State::Open);
+}
+
+#[test]
+fn slow_call_rate_trips_although_the_failure_rate_is_low() {
+    let (cb, clock) = breaker(
+        rate_only()
+            .failure_rate(0.5)
+            .slow_call_duration(SEC)
+            .slow_call_rate(1.0)
+            .minimum_calls(2),
+    );
+    timed(&cb, &clock, 2 * SEC, Outcome::Success);
+    timed(&cb, &clock, 2 * SEC, Outcome::Success);
+    assert_eq!(cb.state(), State::Open);
+}
+
+#[test]
+fn trip_when_trips_when_the_predicate_holds() {
+    let (cb, _clock) = breaker(rate_only().trip_when(|counts| counts.total_successes >= 3));
+    record(&cb, "SS");
+    assert_eq!(cb.state(), State::Closed);
+    record(&cb, "S");
+    assert_eq!(cb.state(), State::Open);
+}
+
+#[test]
+fn trip_when_is_not_judged_after_an_ignored_call() {
+    let (cb, _clock) = breaker(rate_only().trip_when(|counts| counts.ignored >= 1));
+    record(&cb, "I");
+    assert_eq!(cb.state(), State::Closed);
+    record(&cb, "S");
+    assert_eq!(
+        cb.state(),
+        State::Open,
+        "the predicate sees the ignored call's count"
+    );
+}
+
+#[test]
+fn trip_when_combines_with_max_failures() {
+    let (cb, _clock) = breaker(Config::default().max_failures(2).trip_when(|_| false));
+    record(&cb, "FF");
+    assert_eq!(cb.state(), State::Open);
+}
+
+#[test]
+fn without_max_failures_consecutive_failures_never_trip() {
+    let (cb, _clock) = breaker(rate_only());
+    record(&cb, &"F".repeat(50));
+    let stats = cb.stats();
+    assert_eq!(stats.state, State::Closed);
+    assert_eq!(stats.counts.consecutive_failures, 50);
+}

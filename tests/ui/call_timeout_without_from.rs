@@ -1,0 +1,19 @@
+use breaker::circuit_breaker;
+
+#[derive(Debug)]
+enum DbError {
+    Rejected,
+}
+
+impl From<breaker::Rejected> for DbError {
+    fn from(_: breaker::Rejected) -> Self {
+        DbError::Rejected
+    }
+}
+
+#[circuit_breaker(call_timeout = "2s")]
+async fn load() -> Result<u32, DbError> {
+    Ok(1)
+}
+
+fn main() {}

@@ -1,0 +1,12 @@
+use breaker::circuit_breaker;
+
+fn is_outage(error: &String) -> bool {
+    error.is_empty()
+}
+
+#[circuit_breaker(classify = is_outage)]
+fn load() -> std::io::Result<u32> {
+    Ok(1)
+}
+
+fn main() {}

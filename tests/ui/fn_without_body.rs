@@ -1,0 +1,8 @@
+use breaker::circuit_breaker;
+
+trait Store {
+    #[circuit_breaker]
+    fn get(&self) -> std::io::Result<u32>;
+}
+
+fn main() {}
