@@ -13,7 +13,7 @@ use breaker::{circuit_breaker, registry, Config, Registry, RegistryError, Stats}
 // count toward opening it, and when it is open both are rejected.
 #[circuit_breaker(name = "orders-db", max_failures = 3)]
 fn insert_order(id: u32) -> io::Result<u32> {
-    if id % 2 == 0 {
+    if id.is_multiple_of(2) {
         Ok(id)
     } else {
         Err(io::Error::other("deadlock detected"))
