@@ -52,7 +52,8 @@ impl State {
 
 impl fmt::Display for State {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        // `pad` honours width and alignment, so tables can align states.
+        f.pad(self.as_str())
     }
 }
 

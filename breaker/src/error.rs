@@ -71,7 +71,12 @@ impl fmt::Display for Rejected {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "circuit breaker `{}` rejected the call: ", self.breaker)?;
         match self.reason {
-            RejectReason::Open { retry_after } => write!(f, "open, retry in {retry_after:?}"),
+            RejectReason::Open { retry_after } => {
+                // Whole milliseconds read better than the clock's nanoseconds.
+                let millis =
+                    Duration::from_millis(retry_after.as_millis().try_into().unwrap_or(u64::MAX));
+                write!(f, "open, retry in {millis:?}")
+            }
             RejectReason::HalfOpenFull => f.write_str("half-open and all probe slots are taken"),
             RejectReason::TooManyCalls => f.write_str("too many concurrent calls"),
             RejectReason::ForcedOpen => f.write_str("forced open"),
@@ -159,6 +164,18 @@ impl<E> Error<E> {
     /// Whether the call timed out.
     pub fn is_timed_out(&self) -> bool {
         matches!(self, Error::TimedOut(_))
+    }
+}
+
+impl<E> From<Rejected> for Error<E> {
+    fn from(rejected: Rejected) -> Self {
+        Error::Rejected(rejected)
+    }
+}
+
+impl<E> From<TimedOut> for Error<E> {
+    fn from(timed_out: TimedOut) -> Self {
+        Error::TimedOut(timed_out)
     }
 }
 
