@@ -1,0 +1,148 @@
+//! Bounded stress: many tasks on a multi-threaded runtime hammer one
+//! breaker with random outcomes, random cancellations and panics. Every run
+//! is bounded in calls; the invariants are checked with gauges inside the
+//! protected code and with the final stats.
+
+use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use std::sync::Arc;
+use std::time::Duration;
+
+use breaker::{CircuitBreaker, Config};
+
+const TASKS: u64 = 8;
+const CALLS_PER_TASK: u64 = 400;
+const MAX_PROBES: usize = 2;
+const MAX_CONCURRENT: usize = 4;
+
+/// A small deterministic generator per task (xorshift).
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
+#[derive(Default)]
+struct Gauge {
+    now: AtomicUsize,
+    peak: AtomicUsize,
+}
+
+impl Gauge {
+    fn enter(&self) {
+        let inside = self.now.fetch_add(1, SeqCst) + 1;
+        self.peak.fetch_max(inside, SeqCst);
+    }
+    fn leave(&self) {
+        self.now.fetch_sub(1, SeqCst);
+    }
+}
+
+#[test]
+fn random_outcomes_cancellations_and_panics_keep_every_invariant() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_all()
+        .build()
+        .unwrap();
+    let cb = Arc::new(
+        CircuitBreaker::new(
+            "stress",
+            Config::default()
+                .max_failures(3)
+                .timeout(Duration::from_micros(200))
+                .half_open_max_calls(MAX_PROBES as u32)
+                .success_threshold(3)
+                .max_concurrent_calls(MAX_CONCURRENT as u32),
+        )
+        .unwrap(),
+    );
+    let calls = Arc::new(Gauge::default());
+    let probes = Arc::new(Gauge::default());
+
+    runtime.block_on(async {
+        let tasks: Vec<_> = (0..TASKS)
+            .map(|seed| {
+                let (cb, calls, probes) = (cb.clone(), calls.clone(), probes.clone());
+                tokio::spawn(async move {
+                    let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+                    for _ in 0..CALLS_PER_TASK {
+                        let roll = rng.next() % 100;
+                        let yields = rng.next() % 4;
+                        let (cb, calls, probes) = (cb.clone(), calls.clone(), probes.clone());
+                        // Each call runs in its own task so that a panic
+                        // unwinds only that call.
+                        let call = tokio::spawn(async move {
+                            let Ok(permit) = cb.try_acquire() else { return };
+                            let probe = permit.is_probe();
+                            calls.enter();
+                            if probe {
+                                probes.enter();
+                            }
+                            let body = async {
+                                for _ in 0..yields {
+                                    tokio::task::yield_now().await;
+                                }
+                            };
+                            // Cancel some calls part way, as a caller's timeout would.
+                            let finished = if roll < 15 {
+                                tokio::time::timeout(Duration::ZERO, body).await.is_ok()
+                            } else {
+                                body.await;
+                                true
+                            };
+                            calls.leave();
+                            if probe {
+                                probes.leave();
+                            }
+                            match (finished, roll) {
+                                (false, _) => drop(permit),
+                                (true, 15..=19) => panic!("protected code panicked"),
+                                (true, 20..=49) => permit.failure(),
+                                (true, 50..=54) => permit.ignore(),
+                                (true, _) => permit.success(),
+                            }
+                        });
+                        let _ = call.await;
+                    }
+                })
+            })
+            .collect();
+        for task in tasks {
+            tokio::time::timeout(Duration::from_secs(60), task)
+                .await
+                .expect("a stress task deadlocked")
+                .unwrap();
+        }
+    });
+
+    let stats = cb.stats();
+    let t = stats.totals;
+    assert_eq!(stats.running_calls, 0, "every permit was released");
+    assert_eq!(
+        t.requests + t.rejected,
+        TASKS * CALLS_PER_TASK,
+        "every call was admitted or rejected"
+    );
+    assert_eq!(
+        t.requests,
+        t.successes + t.failures + t.ignored + t.cancelled,
+        "every admitted call is accounted for once"
+    );
+    assert!(
+        probes.peak.load(SeqCst) <= MAX_PROBES,
+        "too many concurrent probes"
+    );
+    assert!(
+        calls.peak.load(SeqCst) <= MAX_CONCURRENT,
+        "bulkhead exceeded"
+    );
+    assert!(
+        t.failures > 0 && t.successes > 0 && t.cancelled > 0,
+        "the run exercised every ending: {t:?}"
+    );
+}
