@@ -223,6 +223,7 @@ struct Model {
     clear_at: Option<u64>,
     running: u64,
     probes: u32,
+    abandon_below: u64,
     probe_progress: u64,
     held: Vec<Held>,
 }
@@ -248,6 +249,7 @@ impl Model {
             open_until: 0,
             running: 0,
             probes: 0,
+            abandon_below: 0,
             probe_progress: 0,
             held: Vec::new(),
         }
@@ -257,7 +259,6 @@ impl Model {
         self.generation += 1;
         self.counts = Counts::default();
         self.window.clear();
-        self.probes = 0;
         self.probe_progress = self.now;
         self.clear_at = match (self.state, self.spec.interval_ms) {
             (State::Closed, Some(i)) => Some(self.now + i),
@@ -290,6 +291,7 @@ impl Model {
                 if let Some(w) = self.spec.half_open_max_wait_ms {
                     if self.probes > 0 && self.now - self.probe_progress >= w {
                         self.enter(State::Open);
+                        self.abandon();
                     }
                 }
             }
@@ -346,11 +348,13 @@ impl Model {
     fn finish(&mut self, held: Held, outcome: Option<bool>, cancel: bool) {
         self.running -= 1;
         self.advance_time();
+        if held.probe && held.generation >= self.abandon_below {
+            self.probes -= 1;
+        }
         if held.generation != self.generation {
             return;
         }
         if held.probe {
-            self.probes -= 1;
             self.probe_progress = self.now;
         }
         if cancel {
@@ -453,8 +457,14 @@ impl Model {
         false
     }
 
+    fn abandon(&mut self) {
+        self.probes = 0;
+        self.abandon_below = self.generation;
+    }
+
     fn command(&mut self, to: State) {
         self.enter(to);
+        self.abandon();
     }
 }
 

@@ -110,8 +110,14 @@ struct Core {
     clear_at: Option<Duration>,
     /// Admitted calls not yet finished, every generation.
     running: u64,
-    /// Half-open probes of the current generation not yet finished.
+    /// Probe permits not yet finished, of any generation: a probe still
+    /// running when the breaker re-opens keeps its slot, so that a new
+    /// half-open period never runs more than `half_open_max_calls` at once.
     probes: u32,
+    /// Probes of generations below this were abandoned (hung past
+    /// `half_open_max_wait`, or cut off by a manual command) and no longer
+    /// hold a slot.
+    abandon_below: u64,
     /// While half-open, when a probe last reported (or the period began).
     probe_progress: Duration,
 }
@@ -153,6 +159,7 @@ impl CircuitBreaker {
             clear_at: config.interval.map(|every| now.saturating_add(every)),
             running: 0,
             probes: 0,
+            abandon_below: 0,
             probe_progress: now,
         };
         Ok(CircuitBreaker {
@@ -269,9 +276,11 @@ impl CircuitBreaker {
             core.running = core.running.saturating_sub(1);
             self.count_total(&mut core, ending, started, now);
             self.advance(&mut core, now, &mut changes);
+            if probe && generation >= core.abandon_below {
+                core.probes = core.probes.saturating_sub(1);
+            }
             if generation == core.generation {
                 if probe {
-                    core.probes = core.probes.saturating_sub(1);
                     core.probe_progress = now;
                 }
                 let slow = self.is_slow(started, now);
@@ -442,6 +451,7 @@ impl CircuitBreaker {
                     let quiet = now.saturating_sub(core.probe_progress);
                     if core.probes > 0 && quiet >= wait {
                         self.set_state(core, State::Open, now, changes);
+                        Self::abandon_probes(core);
                     }
                 }
             }
@@ -461,7 +471,6 @@ impl CircuitBreaker {
     fn new_generation(&self, core: &mut Core, now: Duration) {
         core.generation = core.generation.wrapping_add(1);
         core.counts = Counts::default();
-        core.probes = 0;
         core.probe_progress = now;
         if let Some(window) = core.window.as_mut() {
             window.clear();
@@ -470,6 +479,13 @@ impl CircuitBreaker {
             (State::Closed, Some(every)) => Some(now.saturating_add(every)),
             _ => None,
         };
+    }
+
+    /// Frees the slots of the probes in flight: they will never report
+    /// into a period that can use them.
+    fn abandon_probes(core: &mut Core) {
+        core.probes = 0;
+        core.abandon_below = core.generation;
     }
 
     fn set_state(&self, core: &mut Core, to: State, now: Duration, changes: &mut Changes) {
@@ -557,6 +573,7 @@ impl CircuitBreaker {
             let mut core = lock(&self.core);
             let now = self.config.clock.now();
             self.set_state(&mut core, to, now, &mut changes);
+            Self::abandon_probes(&mut core);
         }
         if let Some(payload) = self.announce(&changes) {
             panic::resume_unwind(payload);
