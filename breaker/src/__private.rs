@@ -105,11 +105,7 @@ where
     F: FnOnce() -> R,
 {
     let result = body();
-    let outcome = match result.as_result() {
-        Ok(_) => Outcome::Success,
-        Err(e) => classify(e),
-    };
-    permit.record(outcome);
+    permit.record(crate::permit::classify(result.as_result(), classify));
     result
 }
 
@@ -124,11 +120,7 @@ where
     Fut: Future<Output = R>,
 {
     let result = body.await;
-    let outcome = match result.as_result() {
-        Ok(_) => Outcome::Success,
-        Err(e) => classify(e),
-    };
-    permit.record(outcome);
+    permit.record(crate::permit::classify(result.as_result(), classify));
     result
 }
 
@@ -144,20 +136,15 @@ where
     C: FnOnce(&R::Err) -> Outcome,
     Fut: Future<Output = R>,
 {
-    match permit.breaker().config().get_call_timeout() {
-        None => complete_async(permit, classify, body).await,
+    let result = match permit.breaker().config().get_call_timeout() {
+        None => body.await,
         Some(limit) => match tokio::time::timeout(limit, body).await {
-            Ok(result) => {
-                let outcome = match result.as_result() {
-                    Ok(_) => Outcome::Success,
-                    Err(e) => classify(e),
-                };
-                permit.record(outcome);
-                result
-            }
-            Err(_) => R::from_err(From::from(permit.timed_out(limit))),
+            Ok(result) => result,
+            Err(_) => return R::from_err(From::from(permit.timed_out(limit))),
         },
-    }
+    };
+    permit.record(crate::permit::classify(result.as_result(), classify));
+    result
 }
 
 /// Wraps a fallback's value so that [`FutureFallback`] / [`ReadyFallback`]

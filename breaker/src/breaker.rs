@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use crate::config::{Config, ConfigError, StateChange};
 use crate::error::{Error, RejectReason, Rejected};
-use crate::permit::{Outcome, Permit};
+use crate::permit::{self, Outcome, Permit};
 use crate::stats::{Counts, Stats, Totals};
 use crate::sync::{lock, Mutex};
 use crate::window::Window;
@@ -673,11 +673,7 @@ impl CircuitBreaker {
     {
         let permit = self.try_acquire().map_err(Error::Rejected)?;
         let result = f();
-        let outcome = match &result {
-            Ok(_) => Outcome::Success,
-            Err(e) => classify(e),
-        };
-        permit.record(outcome);
+        permit.record(permit::classify(result.as_ref(), classify));
         result.map_err(Error::Inner)
     }
 
@@ -703,25 +699,16 @@ impl CircuitBreaker {
     {
         let permit = self.try_acquire().map_err(Error::Rejected)?;
         #[cfg(feature = "tokio")]
-        if let Some(limit) = self.config.call_timeout {
-            return match tokio::time::timeout(limit, f()).await {
-                Ok(result) => {
-                    let outcome = match &result {
-                        Ok(_) => Outcome::Success,
-                        Err(e) => classify(e),
-                    };
-                    permit.record(outcome);
-                    result.map_err(Error::Inner)
-                }
-                Err(_) => Err(Error::TimedOut(permit.timed_out(limit))),
-            };
-        }
-        let result = f().await;
-        let outcome = match &result {
-            Ok(_) => Outcome::Success,
-            Err(e) => classify(e),
+        let result = match self.config.call_timeout {
+            Some(limit) => match tokio::time::timeout(limit, f()).await {
+                Ok(result) => result,
+                Err(_) => return Err(Error::TimedOut(permit.timed_out(limit))),
+            },
+            None => f().await,
         };
-        permit.record(outcome);
+        #[cfg(not(feature = "tokio"))]
+        let result = f().await;
+        permit.record(permit::classify(result.as_ref(), classify));
         result.map_err(Error::Inner)
     }
 

@@ -31,6 +31,19 @@ impl From<bool> for Outcome {
     }
 }
 
+/// How a finished call counts: `Ok` is a success, an `Err` is whatever
+/// `classify` says. The one place every entry point classifies a result.
+#[inline]
+pub(crate) fn classify<T, E>(
+    result: Result<&T, &E>,
+    classify: impl FnOnce(&E) -> Outcome,
+) -> Outcome {
+    match result {
+        Ok(_) => Outcome::Success,
+        Err(e) => classify(e),
+    }
+}
+
 /// Permission to make one call, from [`CircuitBreaker::try_acquire`].
 ///
 /// Consume it with [`success`](Self::success), [`failure`](Self::failure),
