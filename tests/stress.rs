@@ -145,4 +145,95 @@ fn random_outcomes_cancellations_and_panics_keep_every_invariant() {
         t.failures > 0 && t.successes > 0,
         "the run exercised every ending: {t:?}"
     );
+    assert_not_stuck(&cb);
+}
+
+/// Once the probes have ended, a half-open breaker admits the next probe: no
+/// slot is held by a call that is over.
+fn assert_not_stuck(cb: &CircuitBreaker) {
+    if cb.state() == breaker::State::HalfOpen {
+        let permit = cb.try_acquire();
+        assert!(
+            permit.is_ok(),
+            "half-open with no call running, yet no probe is admitted: {:?}",
+            cb.stats()
+        );
+    }
+}
+
+/// OS threads (no runtime) hammering one breaker, with panicking protected
+/// code caught per call.
+#[test]
+fn os_threads_with_random_outcomes_and_panics_keep_every_invariant() {
+    const THREADS: u64 = 4;
+    let cb = Arc::new(
+        CircuitBreaker::new(
+            "stress-threads",
+            Config::default()
+                .max_failures(2)
+                .timeout(Duration::from_micros(100))
+                .half_open_max_calls(MAX_PROBES as u32)
+                .success_threshold(2)
+                .max_concurrent_calls(MAX_CONCURRENT as u32),
+        )
+        .unwrap(),
+    );
+    let calls = Arc::new(Gauge::default());
+    let probes = Arc::new(Gauge::default());
+    let (done, finished) = std::sync::mpsc::channel();
+    for seed in 0..THREADS {
+        let (cb, calls, probes, done) = (cb.clone(), calls.clone(), probes.clone(), done.clone());
+        std::thread::spawn(move || {
+            let mut rng = Rng((seed + 11).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+            for _ in 0..CALLS_PER_TASK {
+                let roll = rng.next() % 100;
+                let spins = rng.next() % 64;
+                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    let Ok(permit) = cb.try_acquire() else { return };
+                    let probe = permit.is_probe();
+                    calls.enter();
+                    if probe {
+                        probes.enter();
+                    }
+                    for _ in 0..spins {
+                        std::hint::spin_loop();
+                    }
+                    if probe {
+                        probes.leave();
+                    }
+                    calls.leave();
+                    // A panic unwinds with the permit alive: it records a failure.
+                    match roll {
+                        0..=4 => panic!("protected code panicked"),
+                        5..=44 => permit.failure(),
+                        _ => permit.success(),
+                    }
+                }));
+            }
+            let _ = done.send(());
+        });
+    }
+    drop(done);
+    for _ in 0..THREADS {
+        finished
+            .recv_timeout(Duration::from_secs(60))
+            .expect("a stress thread deadlocked or died");
+    }
+
+    let stats = cb.stats();
+    let t = stats.totals;
+    assert_eq!(stats.running_calls, 0, "every permit was released");
+    assert_eq!(t.requests + t.rejected, THREADS * CALLS_PER_TASK);
+    assert_eq!(
+        t.requests,
+        t.successes + t.failures + t.ignored + t.cancelled
+    );
+    assert_eq!(t.cancelled, 0, "a panic is a failure, not a cancellation");
+    assert!(
+        calls.peak.load(SeqCst) <= MAX_CONCURRENT,
+        "bulkhead exceeded"
+    );
+    assert!(probes.peak.load(SeqCst) <= MAX_PROBES, "too many probes");
+    assert!(t.failures > 0 && t.successes > 0, "{t:?}");
+    assert_not_stuck(&cb);
 }
