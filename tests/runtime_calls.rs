@@ -11,7 +11,7 @@ const SEC: Duration = Duration::from_secs(1);
 
 fn breaker(name: &str, config: Config) -> (CircuitBreaker, ManualClock) {
     let clock = ManualClock::new();
-    let cb = CircuitBreaker::new(name, config.clock(clock.clone())).unwrap();
+    let cb = CircuitBreaker::new(name.to_owned(), config.clock(clock.clone())).unwrap();
     (cb, clock)
 }
 

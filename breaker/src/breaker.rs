@@ -1,22 +1,42 @@
 //! The state machine: admission ([`CircuitBreaker::try_acquire`]) and
 //! recording ([`Permit`]'s outcomes), read top to bottom.
 //!
-//! One small lock guards the state; it is held only for a few field
-//! updates, never while user code runs: protected calls, classifiers,
-//! fallbacks and `on_state_change` listeners all run outside it.
+//! Two paths share one state:
+//!
+//! - **The lock-free path** takes the calls that change nothing but counts:
+//!   admission and success while closed (for configurations whose policy
+//!   is consecutive failures alone), and rejection while open or forced
+//!   open. It reads one word (state, generation, and whether this path
+//!   is allowed) and adds one to a counter in the calling thread's stripe.
+//!   It never reads a precise clock; an open breaker reads a coarse one.
+//! - **The locked path** takes everything else: failures, probes, windows,
+//!   slow calls, the bulkhead, transitions, stats. One small lock guards
+//!   it, held only for a few field updates, never while user code runs:
+//!   protected calls, classifiers, fallbacks and `on_state_change`
+//!   listeners all run outside it. Every transition is made under the lock
+//!   and published in the word.
+//!
+//! Lifetime counts of admissions, successes and rejections live in the
+//! stripes (the other counts under the lock); a period's counts are the
+//! stripes' sums less their sums when the period began. A call that
+//! finishes on the lock-free path at the instant of a transition may be
+//! counted in the period it began in or the next one; it is never lost and
+//! never counted twice, and every decision (tripping, closing, the probe
+//! limit) is made under the lock on counts the lock guards.
 
 use std::any::Any;
+use std::cell::Cell;
 use std::fmt;
 use std::future::Future;
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::Arc;
 use std::time::Duration;
 
+use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, ConfigError, StateChange};
-use crate::error::{Error, RejectReason, Rejected};
+use crate::error::{Error, Name, RejectReason, Rejected};
 use crate::permit::{self, Outcome, Permit};
 use crate::stats::{Counts, Stats, Totals};
-use crate::sync::{lock, Mutex};
+use crate::sync::{lock, stripe_count, thread_stripe, AtomicBool, AtomicU64, Mutex, Ordering};
 use crate::window::Window;
 
 /// A breaker's state.
@@ -48,6 +68,16 @@ impl State {
             State::Disabled => "disabled",
         }
     }
+
+    fn code(self) -> u64 {
+        match self {
+            State::Closed => 0,
+            State::Open => 1,
+            State::HalfOpen => 2,
+            State::ForcedOpen => 3,
+            State::Disabled => 4,
+        }
+    }
 }
 
 impl fmt::Display for State {
@@ -65,6 +95,51 @@ pub(crate) enum Ending {
     Timeout,
     Ignored,
     Cancelled,
+}
+
+// ----- the published word -------------------------------------------------
+//
+// Bits 0-2: the state's code. Bit 3: the lock-free path may admit and
+// record successes. Bits 4-63: the generation, which changes at every
+// transition and `interval` clearing.
+
+const STATE_MASK: u64 = 0b111;
+const FAST: u64 = 0b1000;
+const GEN_SHIFT: u32 = 4;
+/// Generations wrap at 2^60 transitions, which no process reaches.
+const GEN_MASK: u64 = u64::MAX >> GEN_SHIFT;
+const OPEN: u64 = 1;
+const FORCED_OPEN: u64 = 3;
+
+/// The words the lock-free path reads, on a cache line of their own that
+/// only transitions (and the first failure after a success) write.
+#[repr(align(128))]
+struct Hot {
+    word: AtomicU64,
+    /// While open: when the open period ends, in nanoseconds of the clock.
+    /// `u64::MAX` when that is out of the lock-free path's range.
+    open_until: AtomicU64,
+    /// Set while the consecutive-failure count is not zero, so a success
+    /// must take the lock to clear it.
+    failing: AtomicBool,
+}
+
+/// Lifetime counters of the lock-free path, one stripe per core, each on
+/// its own cache lines so that cores never write to the same line.
+#[repr(align(128))]
+#[derive(Default)]
+struct Stripe {
+    admitted: AtomicU64,
+    successes: AtomicU64,
+    rejected: AtomicU64,
+}
+
+/// The stripes' sums.
+#[derive(Debug, Clone, Copy, Default)]
+struct Sums {
+    admitted: u64,
+    successes: u64,
+    rejected: u64,
 }
 
 /// A circuit breaker.
@@ -85,19 +160,37 @@ pub(crate) enum Ending {
 /// assert!(matches!(result, Err(Error::Rejected(_))));
 /// ```
 pub struct CircuitBreaker {
-    name: Arc<str>,
-    config: Config,
+    hot: Hot,
+    stripes: Box<[Stripe]>,
+    stripe_mask: usize,
+    name: Name,
     /// `config.slow_call_duration`, where the hot path reads it.
     slow_after: Option<Duration>,
+    /// The lock-free path is allowed while closed / disabled.
+    fast_closed: bool,
+    fast_disabled: bool,
+    /// How far the clock's coarse reading may lag, in nanoseconds.
+    coarse_lag: u64,
+    config: Config,
     core: Mutex<Core>,
 }
 
-/// Everything that changes, behind the breaker's lock.
+/// Everything that changes on the locked path.
 struct Core {
     state: State,
     generation: u64,
+    /// The current period's counts, except those the stripes keep
+    /// (`requests`, `total_successes`, `rejected`), which are derived.
+    /// `consecutive_successes` here counts successes recorded under the
+    /// lock: exact while half-open, where every success takes the lock.
     counts: Counts,
+    /// Lifetime totals, except those the stripes keep.
     totals: Totals,
+    /// The stripes' sums when the current period began.
+    base: Sums,
+    /// The period's successes as of its last failure, so that consecutive
+    /// successes are `total_successes - success_mark`.
+    success_mark: u64,
     window: Option<Window>,
     /// When the current state began.
     state_since: Duration,
@@ -108,8 +201,6 @@ struct Core {
     open_count: u64,
     /// While closed with an `interval`, when the counts are next cleared.
     clear_at: Option<Duration>,
-    /// Admitted calls not yet finished, every generation.
-    running: u64,
     /// Probe permits not yet finished, of any generation: a probe still
     /// running when the breaker re-opens keeps its slot, so that a new
     /// half-open period never runs more than `half_open_max_calls` at once.
@@ -120,6 +211,26 @@ struct Core {
     abandon_below: u64,
     /// While half-open, when a probe last reported (or the period began).
     probe_progress: Duration,
+}
+
+/// The time, read from the clock at most once per locked section and only
+/// if something needs it.
+struct Now<'a> {
+    clock: &'a dyn Clock,
+    at: Cell<Option<Duration>>,
+}
+
+impl Now<'_> {
+    fn get(&self) -> Duration {
+        match self.at.get() {
+            Some(at) => at,
+            None => {
+                let at = self.clock.now();
+                self.at.set(Some(at));
+                at
+            }
+        }
+    }
 }
 
 /// Up to two state changes made under the lock, announced after it.
@@ -140,9 +251,13 @@ impl Changes {
     }
 }
 
+fn nanos(at: Duration) -> u64 {
+    u64::try_from(at.as_nanos()).unwrap_or(u64::MAX)
+}
+
 impl CircuitBreaker {
     /// A breaker named `name`, after checking `config`.
-    pub fn new(name: impl Into<Arc<str>>, config: Config) -> Result<Self, ConfigError> {
+    pub fn new(name: impl Into<Name>, config: Config) -> Result<Self, ConfigError> {
         let name = name.into();
         config.validate().map_err(|e| e.for_breaker(&name))?;
         let now = config.clock.now();
@@ -151,23 +266,47 @@ impl CircuitBreaker {
             generation: 0,
             counts: Counts::default(),
             totals: Totals::default(),
+            base: Sums::default(),
+            success_mark: 0,
             window: config.window_kind().map(Window::new),
             state_since: now,
             open_until: now,
             open_duration: config.timeout,
             open_count: 0,
             clear_at: config.interval.map(|every| now.saturating_add(every)),
-            running: 0,
             probes: 0,
             abandon_below: 0,
             probe_progress: now,
         };
-        Ok(CircuitBreaker {
+        // The lock-free path records nothing but admissions and successes,
+        // so it serves only configurations whose other policies it cannot
+        // miss: no window, no slow calls, no predicate, no bulkhead, no
+        // clearing interval.
+        let fast_disabled = config.slow_call_duration.is_none();
+        let fast_closed = fast_disabled
+            && core.window.is_none()
+            && config.trip_when.is_none()
+            && config.max_concurrent_calls.is_none()
+            && config.interval.is_none();
+        let stripes: Box<[Stripe]> = (0..stripe_count()).map(|_| Stripe::default()).collect();
+        let breaker = CircuitBreaker {
+            hot: Hot {
+                word: AtomicU64::new(0),
+                open_until: AtomicU64::new(u64::MAX),
+                failing: AtomicBool::new(false),
+            },
+            stripe_mask: stripes.len() - 1,
+            stripes,
             name,
             slow_after: config.slow_call_duration,
+            fast_closed,
+            fast_disabled,
+            coarse_lag: nanos(config.clock.coarse_lag()),
             config,
             core: Mutex::new(core),
-        })
+        };
+        breaker.publish(&lock(&breaker.core));
+        Ok(breaker)
     }
 
     /// The breaker's name.
@@ -175,8 +314,8 @@ impl CircuitBreaker {
         &self.name
     }
 
-    pub(crate) fn name_arc(&self) -> Arc<str> {
-        Arc::clone(&self.name)
+    pub(crate) fn shared_name(&self) -> Name {
+        self.name.clone()
     }
 
     /// The configuration it was built with.
@@ -184,17 +323,102 @@ impl CircuitBreaker {
         &self.config
     }
 
+    #[inline]
+    fn stripe(&self) -> &Stripe {
+        &self.stripes[thread_stripe() & self.stripe_mask]
+    }
+
+    /// The stripes' sums: successes before admissions, so that a success is
+    /// never seen without its admission.
+    fn sums(&self) -> Sums {
+        let successes = self.stripes.iter().fold(0u64, |sum, s| {
+            sum.wrapping_add(s.successes.load(Ordering::Acquire))
+        });
+        let rejected = self.stripes.iter().fold(0u64, |sum, s| {
+            sum.wrapping_add(s.rejected.load(Ordering::Acquire))
+        });
+        let admitted = self.stripes.iter().fold(0u64, |sum, s| {
+            sum.wrapping_add(s.admitted.load(Ordering::Acquire))
+        });
+        Sums {
+            admitted,
+            successes,
+            rejected,
+        }
+    }
+
+    /// Publishes the locked state to the lock-free path.
+    fn publish(&self, core: &Core) {
+        let fast = match core.state {
+            State::Closed => self.fast_closed,
+            State::Disabled => self.fast_disabled,
+            State::Open | State::HalfOpen | State::ForcedOpen => false,
+        };
+        if core.state == State::Open {
+            let until = nanos(core.open_until);
+            self.hot.open_until.store(until, Ordering::Relaxed);
+        }
+        let word = core.state.code() | if fast { FAST } else { 0 } | (core.generation << GEN_SHIFT);
+        self.hot.word.store(word, Ordering::Release);
+    }
+
+    fn set_failing(&self, core: &Core) {
+        self.hot
+            .failing
+            .store(core.counts.consecutive_failures > 0, Ordering::Relaxed);
+    }
+
     // ----- admission ------------------------------------------------------
 
     /// Asks to make one call: a [`Permit`] to consume with the call's
     /// outcome, or the reason the call is refused.
+    #[inline]
     pub fn try_acquire(&self) -> Result<Permit<'_>, Rejected> {
+        let word = self.hot.word.load(Ordering::Acquire);
+        if word & FAST != 0 {
+            self.stripe().admitted.fetch_add(1, Ordering::Relaxed);
+            return Ok(Permit {
+                breaker: self,
+                generation: word >> GEN_SHIFT,
+                started: None,
+                probe: false,
+            });
+        }
+        match word & STATE_MASK {
+            OPEN => {
+                let until = self.hot.open_until.load(Ordering::Relaxed);
+                let now = nanos(if self.config.system_clock {
+                    SystemClock.now_coarse()
+                } else {
+                    self.config.clock.now_coarse()
+                });
+                if until != u64::MAX && now.saturating_add(self.coarse_lag) < until {
+                    self.stripe().rejected.fetch_add(1, Ordering::Relaxed);
+                    let retry_after = Duration::from_nanos(until - now);
+                    return Err(Rejected::new(
+                        self.shared_name(),
+                        RejectReason::Open { retry_after },
+                    ));
+                }
+            }
+            FORCED_OPEN => {
+                self.stripe().rejected.fetch_add(1, Ordering::Relaxed);
+                return Err(Rejected::new(self.shared_name(), RejectReason::ForcedOpen));
+            }
+            _ => {}
+        }
+        self.try_acquire_locked()
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn try_acquire_locked(&self) -> Result<Permit<'_>, Rejected> {
         let mut changes = Changes::default();
         let admitted = {
             let mut core = lock(&self.core);
-            let now = self.config.clock.now();
-            self.advance(&mut core, now, &mut changes);
-            self.admit(&mut core, now)
+            let now = self.now();
+            self.advance(&mut core, &now, &mut changes);
+            self.admit(&mut core, &now)
         };
         let permit = admitted.map(|(generation, started, probe)| Permit {
             breaker: self,
@@ -212,57 +436,92 @@ impl CircuitBreaker {
         permit
     }
 
+    fn now(&self) -> Now<'_> {
+        Now {
+            clock: &*self.config.clock,
+            at: Cell::new(None),
+        }
+    }
+
     /// Decides on one call in the current state, and counts it.
-    fn admit(
-        &self,
-        core: &mut Core,
-        now: Duration,
-    ) -> Result<(u64, Option<Duration>, bool), Rejected> {
+    fn admit(&self, core: &mut Core, now: &Now) -> Result<(u64, Option<Duration>, bool), Rejected> {
         let probe = match core.state {
             State::Closed => false,
             State::Disabled => false,
             State::Open => {
-                let retry_after = core.open_until.saturating_sub(now);
-                return Err(self.reject(core, RejectReason::Open { retry_after }));
+                let retry_after = core.open_until.saturating_sub(now.get());
+                return Err(self.reject(RejectReason::Open { retry_after }));
             }
-            State::ForcedOpen => return Err(self.reject(core, RejectReason::ForcedOpen)),
+            State::ForcedOpen => return Err(self.reject(RejectReason::ForcedOpen)),
             State::HalfOpen => {
                 if core.probes >= self.config.half_open_max_calls {
-                    return Err(self.reject(core, RejectReason::HalfOpenFull));
+                    return Err(self.reject(RejectReason::HalfOpenFull));
                 }
                 true
             }
         };
         if let Some(limit) = self.config.max_concurrent_calls {
-            if core.state != State::Disabled && core.running >= u64::from(limit) {
-                return Err(self.reject(core, RejectReason::TooManyCalls));
+            if core.state != State::Disabled && self.running(core) >= u64::from(limit) {
+                return Err(self.reject(RejectReason::TooManyCalls));
             }
         }
         if probe {
             // The hung-probe clock starts with the first probe in flight,
             // not when the breaker turned half-open while nobody called.
             if core.probes == 0 {
-                core.probe_progress = now;
+                core.probe_progress = now.get();
             }
             core.probes += 1;
         }
-        core.running += 1;
-        core.counts.requests = core.counts.requests.saturating_add(1);
-        core.totals.requests = core.totals.requests.saturating_add(1);
-        let started = self.slow_after.map(|_| now);
+        self.stripe().admitted.fetch_add(1, Ordering::Relaxed);
+        let started = self.slow_after.map(|_| now.get());
         Ok((core.generation, started, probe))
     }
 
-    fn reject(&self, core: &mut Core, reason: RejectReason) -> Rejected {
-        core.counts.rejected = core.counts.rejected.saturating_add(1);
-        core.totals.rejected = core.totals.rejected.saturating_add(1);
-        Rejected::new(self.name_arc(), reason)
+    fn reject(&self, reason: RejectReason) -> Rejected {
+        self.stripe().rejected.fetch_add(1, Ordering::Relaxed);
+        Rejected::new(self.shared_name(), reason)
+    }
+
+    /// Calls admitted and not yet finished, every generation.
+    fn running(&self, core: &Core) -> u64 {
+        let t = &core.totals;
+        let sums = self.sums();
+        let finished = sums
+            .successes
+            .wrapping_add(t.failures)
+            .wrapping_add(t.ignored)
+            .wrapping_add(t.cancelled);
+        sums.admitted.wrapping_sub(finished).min(sums.admitted)
     }
 
     // ----- recording ------------------------------------------------------
 
     /// Ends an admitted call: the permit's only way back into the breaker.
+    #[inline]
     pub(crate) fn finish(
+        &self,
+        generation: u64,
+        started: Option<Duration>,
+        probe: bool,
+        ending: Ending,
+    ) {
+        if ending == Ending::Success && !probe {
+            let word = self.hot.word.load(Ordering::Acquire);
+            if word & FAST != 0
+                && word >> GEN_SHIFT == generation
+                && !self.hot.failing.load(Ordering::Relaxed)
+            {
+                self.stripe().successes.fetch_add(1, Ordering::Release);
+                return;
+            }
+        }
+        self.finish_locked(generation, started, probe, ending);
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn finish_locked(
         &self,
         generation: u64,
         started: Option<Duration>,
@@ -272,23 +531,22 @@ impl CircuitBreaker {
         let mut changes = Changes::default();
         {
             let mut core = lock(&self.core);
-            let now = self.config.clock.now();
-            core.running = core.running.saturating_sub(1);
-            self.count_total(&mut core, ending, started, now);
-            self.advance(&mut core, now, &mut changes);
+            let now = self.now();
+            let slow = self.is_slow(started, &now);
+            self.count_total(&mut core, ending, slow);
+            self.advance(&mut core, &now, &mut changes);
             if probe && generation >= core.abandon_below {
                 core.probes = core.probes.saturating_sub(1);
             }
             if generation == core.generation {
                 if probe {
-                    core.probe_progress = now;
+                    core.probe_progress = now.get();
                 }
-                let slow = self.is_slow(started, now);
                 match ending {
-                    Ending::Success => self.on_success(&mut core, now, slow, &mut changes),
+                    Ending::Success => self.on_success(&mut core, &now, slow, &mut changes),
                     Ending::Failure | Ending::Timeout => self.on_failure(
                         &mut core,
-                        now,
+                        &now,
                         slow,
                         ending == Ending::Timeout,
                         &mut changes,
@@ -300,7 +558,12 @@ impl CircuitBreaker {
                 // Admitted before the last state change: its result says
                 // nothing about the period that followed.
                 core.totals.stale = core.totals.stale.saturating_add(1);
+                if ending == Ending::Success {
+                    // Counted in the lifetime successes, not the period's.
+                    core.base.successes = core.base.successes.wrapping_add(1);
+                }
             }
+            self.set_failing(&core);
         }
         if let Some(payload) = self.announce(&changes) {
             if !std::thread::panicking() {
@@ -309,41 +572,47 @@ impl CircuitBreaker {
         }
     }
 
-    fn is_slow(&self, started: Option<Duration>, now: Duration) -> bool {
+    fn is_slow(&self, started: Option<Duration>, now: &Now) -> bool {
         match (self.slow_after, started) {
-            (Some(threshold), Some(started)) => now.saturating_sub(started) >= threshold,
+            (Some(threshold), Some(started)) => now.get().saturating_sub(started) >= threshold,
             _ => false,
         }
     }
 
     /// Lifetime totals count every ending, stale or not.
-    fn count_total(
-        &self,
-        core: &mut Core,
-        ending: Ending,
-        started: Option<Duration>,
-        now: Duration,
-    ) {
+    fn count_total(&self, core: &mut Core, ending: Ending, slow: bool) {
         let totals = &mut core.totals;
         let slot = match ending {
-            Ending::Success => &mut totals.successes,
-            Ending::Failure => &mut totals.failures,
+            Ending::Success => {
+                self.stripe().successes.fetch_add(1, Ordering::Release);
+                None
+            }
+            Ending::Failure => Some(&mut totals.failures),
             Ending::Timeout => {
                 totals.timeouts = totals.timeouts.saturating_add(1);
-                &mut totals.failures
+                Some(&mut totals.failures)
             }
-            Ending::Ignored => &mut totals.ignored,
-            Ending::Cancelled => &mut totals.cancelled,
+            Ending::Ignored => Some(&mut totals.ignored),
+            Ending::Cancelled => Some(&mut totals.cancelled),
         };
-        *slot = slot.saturating_add(1);
-        if ending != Ending::Cancelled && self.is_slow(started, now) {
+        if let Some(slot) = slot {
+            *slot = slot.saturating_add(1);
+        }
+        if ending != Ending::Cancelled && slow {
             totals.slow_calls = totals.slow_calls.saturating_add(1);
         }
     }
 
-    fn on_success(&self, core: &mut Core, now: Duration, slow: bool, changes: &mut Changes) {
+    /// The time a window needs: only a time window reads the clock.
+    fn window_time(core: &Core, now: &Now) -> Duration {
+        match core.window {
+            Some(Window::Time(_)) => now.get(),
+            _ => Duration::ZERO,
+        }
+    }
+
+    fn on_success(&self, core: &mut Core, now: &Now, slow: bool, changes: &mut Changes) {
         let counts = &mut core.counts;
-        counts.total_successes = counts.total_successes.saturating_add(1);
         counts.consecutive_successes = counts.consecutive_successes.saturating_add(1);
         counts.consecutive_failures = 0;
         if slow {
@@ -351,8 +620,9 @@ impl CircuitBreaker {
         }
         match core.state {
             State::Closed => {
+                let at = Self::window_time(core, now);
                 if let Some(window) = core.window.as_mut() {
-                    window.record(now, false, slow);
+                    window.record(at, false, slow);
                 }
                 if self.should_trip(core, now) {
                     self.set_state(core, State::Open, now, changes);
@@ -376,11 +646,13 @@ impl CircuitBreaker {
     fn on_failure(
         &self,
         core: &mut Core,
-        now: Duration,
+        now: &Now,
         slow: bool,
         timeout: bool,
         changes: &mut Changes,
     ) {
+        let period_successes = self.sums().successes.wrapping_sub(core.base.successes);
+        core.success_mark = period_successes;
         let counts = &mut core.counts;
         counts.total_failures = counts.total_failures.saturating_add(1);
         counts.consecutive_failures = counts.consecutive_failures.saturating_add(1);
@@ -393,8 +665,9 @@ impl CircuitBreaker {
         }
         match core.state {
             State::Closed => {
+                let at = Self::window_time(core, now);
                 if let Some(window) = core.window.as_mut() {
-                    window.record(now, true, slow);
+                    window.record(at, true, slow);
                 }
                 if self.should_trip(core, now) {
                     self.set_state(core, State::Open, now, changes);
@@ -406,15 +679,16 @@ impl CircuitBreaker {
     }
 
     /// The trip policies, any one of which opens a closed breaker.
-    fn should_trip(&self, core: &mut Core, now: Duration) -> bool {
+    fn should_trip(&self, core: &mut Core, now: &Now) -> bool {
         let config = &self.config;
         if let Some(max) = config.max_failures {
             if core.counts.consecutive_failures >= u64::from(max) {
                 return true;
             }
         }
+        let at = Self::window_time(core, now);
         if let Some(window) = core.window.as_mut() {
-            let tally = window.tally(now);
+            let tally = window.tally(at);
             let enough = u64::from(config.minimum_calls).min(window.capacity());
             if tally.calls > 0 && tally.calls >= enough {
                 let calls = tally.calls as f64;
@@ -431,9 +705,20 @@ impl CircuitBreaker {
             }
         }
         match &config.trip_when {
-            Some(predicate) => predicate(&core.counts),
+            Some(predicate) => predicate(&self.period_counts(core, self.sums())),
             None => false,
         }
+    }
+
+    /// The current period's counts: the locked ones, and the striped ones
+    /// less their sums when the period began.
+    fn period_counts(&self, core: &Core, sums: Sums) -> Counts {
+        let mut counts = core.counts;
+        counts.requests = sums.admitted.wrapping_sub(core.base.admitted);
+        counts.total_successes = sums.successes.wrapping_sub(core.base.successes);
+        counts.rejected = sums.rejected.wrapping_sub(core.base.rejected);
+        counts.consecutive_successes = counts.total_successes.saturating_sub(core.success_mark);
+        counts
     }
 
     // ----- time -----------------------------------------------------------
@@ -441,15 +726,14 @@ impl CircuitBreaker {
     /// The transitions that time alone makes: open → half-open when the
     /// open period ends; half-open → open when probes hang past
     /// `half_open_max_wait`; clearing the counts every `interval`.
-    fn advance(&self, core: &mut Core, now: Duration, changes: &mut Changes) {
+    fn advance(&self, core: &mut Core, now: &Now, changes: &mut Changes) {
         match core.state {
-            State::Open if now >= core.open_until => {
+            State::Open if now.get() >= core.open_until => {
                 self.set_state(core, State::HalfOpen, now, changes);
             }
             State::HalfOpen => {
                 if let Some(wait) = self.config.half_open_max_wait {
-                    let quiet = now.saturating_sub(core.probe_progress);
-                    if core.probes > 0 && quiet >= wait {
+                    if core.probes > 0 && now.get().saturating_sub(core.probe_progress) >= wait {
                         self.set_state(core, State::Open, now, changes);
                         Self::abandon_probes(core);
                     }
@@ -457,8 +741,9 @@ impl CircuitBreaker {
             }
             State::Closed => {
                 if let Some(at) = core.clear_at {
-                    if now >= at {
+                    if now.get() >= at {
                         self.new_generation(core, now);
+                        self.publish(core);
                     }
                 }
             }
@@ -468,15 +753,17 @@ impl CircuitBreaker {
 
     /// Starts a new period: fresh counts and window, and results of calls
     /// admitted before it no longer count.
-    fn new_generation(&self, core: &mut Core, now: Duration) {
-        core.generation = core.generation.wrapping_add(1);
+    fn new_generation(&self, core: &mut Core, now: &Now) {
+        core.generation = core.generation.wrapping_add(1) & GEN_MASK;
         core.counts = Counts::default();
-        core.probe_progress = now;
+        core.base = self.sums();
+        core.success_mark = 0;
+        core.probe_progress = now.get();
         if let Some(window) = core.window.as_mut() {
             window.clear();
         }
         core.clear_at = match (core.state, self.config.interval) {
-            (State::Closed, Some(every)) => Some(now.saturating_add(every)),
+            (State::Closed, Some(every)) => Some(now.get().saturating_add(every)),
             _ => None,
         };
     }
@@ -488,11 +775,11 @@ impl CircuitBreaker {
         core.abandon_below = core.generation;
     }
 
-    fn set_state(&self, core: &mut Core, to: State, now: Duration, changes: &mut Changes) {
+    fn set_state(&self, core: &mut Core, to: State, now: &Now, changes: &mut Changes) {
         let from = core.state;
-        let ended = core.counts;
+        let ended = self.period_counts(core, self.sums());
         core.state = to;
-        core.state_since = now;
+        core.state_since = now.get();
         self.new_generation(core, now);
         match to {
             State::Open => {
@@ -501,12 +788,14 @@ impl CircuitBreaker {
                 } else {
                     self.config.timeout
                 };
-                core.open_until = now.saturating_add(core.open_duration);
+                core.open_until = now.get().saturating_add(core.open_duration);
                 core.open_count = core.open_count.saturating_add(1);
             }
             State::Closed => core.open_duration = self.config.timeout,
             State::HalfOpen | State::ForcedOpen | State::Disabled => {}
         }
+        self.set_failing(core);
+        self.publish(core);
         if from != to {
             changes.push(from, to, ended);
         }
@@ -553,13 +842,13 @@ impl CircuitBreaker {
 
     /// Runs `with` on the state after the time-driven transitions, then
     /// announces any transition.
-    fn inspect<R>(&self, with: impl FnOnce(&mut Core, Duration) -> R) -> R {
+    fn inspect<R>(&self, with: impl FnOnce(&mut Core, &Now) -> R) -> R {
         let mut changes = Changes::default();
         let result = {
             let mut core = lock(&self.core);
-            let now = self.config.clock.now();
-            self.advance(&mut core, now, &mut changes);
-            with(&mut core, now)
+            let now = self.now();
+            self.advance(&mut core, &now, &mut changes);
+            with(&mut core, &now)
         };
         if let Some(payload) = self.announce(&changes) {
             panic::resume_unwind(payload);
@@ -571,8 +860,8 @@ impl CircuitBreaker {
         let mut changes = Changes::default();
         {
             let mut core = lock(&self.core);
-            let now = self.config.clock.now();
-            self.set_state(&mut core, to, now, &mut changes);
+            let now = self.now();
+            self.set_state(&mut core, to, &now, &mut changes);
             Self::abandon_probes(&mut core);
         }
         if let Some(payload) = self.announce(&changes) {
@@ -591,28 +880,38 @@ impl CircuitBreaker {
     /// A snapshot of the state and counts.
     pub fn stats(&self) -> Stats {
         self.inspect(|core, now| {
+            let sums = self.sums();
+            let counts = self.period_counts(core, sums);
+            let mut totals = core.totals;
+            totals.requests = sums.admitted;
+            totals.successes = sums.successes;
+            totals.rejected = sums.rejected;
+            let at = Self::window_time(core, now);
             let (failure_rate, slow_call_rate) = match core.window.as_mut() {
                 Some(window) => {
-                    let tally = window.tally(now);
+                    let tally = window.tally(at);
                     (
                         ratio(tally.failures, tally.calls),
                         ratio(tally.slow, tally.calls),
                     )
                 }
                 None => {
-                    let c = &core.counts;
-                    let judged = c.total_successes.saturating_add(c.total_failures);
-                    (ratio(c.total_failures, judged), ratio(c.slow_calls, judged))
+                    let judged = counts.total_successes.saturating_add(counts.total_failures);
+                    (
+                        ratio(counts.total_failures, judged),
+                        ratio(counts.slow_calls, judged),
+                    )
                 }
             };
+            let now = now.get();
             Stats {
                 name: self.name.to_string(),
                 state: core.state,
-                counts: core.counts,
-                totals: core.totals,
+                counts,
+                totals,
                 failure_rate,
                 slow_call_rate,
-                running_calls: core.running,
+                running_calls: self.running(core),
                 time_until_half_open: (core.state == State::Open)
                     .then(|| core.open_until.saturating_sub(now)),
                 open_count: core.open_count,
@@ -728,14 +1027,14 @@ impl CircuitBreaker {
             let wait = self.inspect(|core, now| match core.state {
                 State::Open => Some(
                     core.open_until
-                        .saturating_sub(now)
+                        .saturating_sub(now.get())
                         .max(Duration::from_millis(1)),
                 ),
                 State::ForcedOpen => Some(RECHECK),
                 State::HalfOpen if core.probes >= self.config.half_open_max_calls => Some(RECHECK),
                 State::Disabled => None,
                 State::Closed | State::HalfOpen => match self.config.max_concurrent_calls {
-                    Some(limit) if core.running >= u64::from(limit) => Some(RECHECK),
+                    Some(limit) if self.running(core) >= u64::from(limit) => Some(RECHECK),
                     _ => None,
                 },
             });

@@ -6,8 +6,8 @@
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, LazyLock};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 /// A monotonic source of time.
 ///
@@ -16,19 +16,150 @@ use std::time::{Duration, Instant};
 pub trait Clock: Send + Sync + fmt::Debug {
     /// The current time, as a duration since this clock's origin.
     fn now(&self) -> Duration;
+
+    /// A cheaper reading of the same clock that may be behind [`now`](Self::now)
+    /// by up to [`coarse_lag`](Self::coarse_lag), never ahead of it. An open
+    /// breaker reads it to reject calls without paying for a precise
+    /// reading; near the end of the open period it reads `now`.
+    ///
+    /// Defaults to `now()` with no lag.
+    #[inline]
+    fn now_coarse(&self) -> Duration {
+        self.now()
+    }
+
+    /// How far [`now_coarse`](Self::now_coarse) may be behind `now`.
+    #[inline]
+    fn coarse_lag(&self) -> Duration {
+        Duration::ZERO
+    }
 }
 
-/// The default clock: [`std::time::Instant`], the operating system's
-/// monotonic clock.
+/// The default clock: the operating system's monotonic clock (the one
+/// [`std::time::Instant`] reads).
+///
+/// On Linux its coarse reading is `CLOCK_MONOTONIC_COARSE`, a few
+/// nanoseconds instead of a few tens, behind by at most a scheduler tick.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SystemClock;
-
-static ORIGIN: LazyLock<Instant> = LazyLock::new(Instant::now);
 
 impl Clock for SystemClock {
     #[inline]
     fn now(&self) -> Duration {
+        os::now()
+    }
+
+    #[inline]
+    fn now_coarse(&self) -> Duration {
+        os::now_coarse()
+    }
+
+    #[inline]
+    fn coarse_lag(&self) -> Duration {
+        os::coarse_lag()
+    }
+}
+
+/// Linux: both readings from `clock_gettime`, so that they share one
+/// timebase (that of `Instant`). The crate's only `unsafe`: two calls into
+/// the C library that std already links.
+#[cfg(all(target_os = "linux", target_pointer_width = "64", not(miri)))]
+#[allow(unsafe_code)]
+mod os {
+    use std::sync::OnceLock;
+    use std::time::Duration;
+
+    /// `struct timespec` where `time_t` and `long` are 64 bits.
+    #[repr(C)]
+    struct Timespec {
+        tv_sec: i64,
+        tv_nsec: i64,
+    }
+
+    extern "C" {
+        fn clock_gettime(clock: i32, ts: *mut Timespec) -> i32;
+        fn clock_getres(clock: i32, ts: *mut Timespec) -> i32;
+    }
+
+    const CLOCK_MONOTONIC: i32 = 1;
+    const CLOCK_MONOTONIC_COARSE: i32 = 6;
+
+    #[inline]
+    fn read(clock: i32) -> Option<Duration> {
+        let mut ts = Timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: `ts` is a valid, writable `struct timespec` for this
+        // target; the call writes it and nothing else.
+        let status = unsafe { clock_gettime(clock, &mut ts) };
+        let secs = u64::try_from(ts.tv_sec).ok()?;
+        let nanos = u32::try_from(ts.tv_nsec).ok()?;
+        (status == 0 && nanos < 1_000_000_000).then(|| Duration::new(secs, nanos))
+    }
+
+    #[inline]
+    pub(super) fn now() -> Duration {
+        // CLOCK_MONOTONIC never fails on Linux; should it, time stands still
+        // rather than panicking.
+        read(CLOCK_MONOTONIC).unwrap_or_default()
+    }
+
+    /// The coarse clock's lag bound, or `None` when the kernel lacks it.
+    fn coarse() -> Option<Duration> {
+        static LAG: OnceLock<Option<Duration>> = OnceLock::new();
+        *LAG.get_or_init(|| {
+            let mut res = Timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            };
+            // SAFETY: as in `read`.
+            let status = unsafe { clock_getres(CLOCK_MONOTONIC_COARSE, &mut res) };
+            let res = Duration::new(
+                u64::try_from(res.tv_sec).ok()?,
+                u32::try_from(res.tv_nsec).ok()?,
+            );
+            // One tick of lag, doubled for safety, plus a millisecond.
+            (status == 0 && read(CLOCK_MONOTONIC_COARSE).is_some())
+                .then(|| res.saturating_mul(2) + Duration::from_millis(1))
+        })
+    }
+
+    #[inline]
+    pub(super) fn now_coarse() -> Duration {
+        match coarse() {
+            Some(_) => read(CLOCK_MONOTONIC_COARSE).unwrap_or_default(),
+            None => now(),
+        }
+    }
+
+    #[inline]
+    pub(super) fn coarse_lag() -> Duration {
+        coarse().unwrap_or_default()
+    }
+}
+
+/// Elsewhere: `Instant`, with no coarse reading.
+#[cfg(not(all(target_os = "linux", target_pointer_width = "64", not(miri))))]
+mod os {
+    use std::sync::LazyLock;
+    use std::time::{Duration, Instant};
+
+    static ORIGIN: LazyLock<Instant> = LazyLock::new(Instant::now);
+
+    #[inline]
+    pub(super) fn now() -> Duration {
         ORIGIN.elapsed()
+    }
+
+    #[inline]
+    pub(super) fn now_coarse() -> Duration {
+        now()
+    }
+
+    #[inline]
+    pub(super) fn coarse_lag() -> Duration {
+        Duration::ZERO
     }
 }
 

@@ -76,6 +76,9 @@ pub struct Config {
     pub(crate) trip_when: Option<TripPredicate>,
     pub(crate) on_state_change: Vec<StateListener>,
     pub(crate) clock: Arc<dyn Clock>,
+    /// Whether `clock` is the [`SystemClock`], which the hot path then reads
+    /// directly instead of through the trait object.
+    pub(crate) system_clock: bool,
 }
 
 /// The window used when a rate policy is set without a window: the last
@@ -113,6 +116,7 @@ impl Default for Config {
             trip_when: None,
             on_state_change: Vec::new(),
             clock: Arc::new(SystemClock),
+            system_clock: true,
         }
     }
 }
@@ -296,6 +300,7 @@ impl Config {
     /// The clock the breaker reads time from ([`SystemClock`] by default);
     /// tests pass a [`ManualClock`](crate::ManualClock).
     pub fn clock<C: Clock + 'static>(mut self, clock: C) -> Self {
+        self.system_clock = std::any::TypeId::of::<C>() == std::any::TypeId::of::<SystemClock>();
         self.clock = Arc::new(clock);
         self
     }

@@ -5,6 +5,99 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// A breaker's name: a `&'static str` kept as it is (copying it costs
+/// nothing), or a shared string for names made at run time.
+///
+/// `CircuitBreaker::new` takes anything that converts into it: a string
+/// literal, a `String` (or `&String`), an `Arc<str>`, a `Box<str>`. A
+/// borrowed `&str` that is not `'static` goes in as `name.to_owned()`.
+#[derive(Clone)]
+pub struct Name(NameRepr);
+
+#[derive(Clone)]
+enum NameRepr {
+    Static(&'static str),
+    Shared(Arc<str>),
+}
+
+impl Name {
+    /// The name as a string slice.
+    #[inline]
+    pub fn as_str(&self) -> &str {
+        match &self.0 {
+            NameRepr::Static(name) => name,
+            NameRepr::Shared(name) => name,
+        }
+    }
+}
+
+impl std::ops::Deref for Name {
+    type Target = str;
+    #[inline]
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl PartialEq for Name {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for Name {}
+
+impl fmt::Debug for Name {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl fmt::Display for Name {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+impl From<&'static str> for Name {
+    fn from(name: &'static str) -> Self {
+        Name(NameRepr::Static(name))
+    }
+}
+
+impl From<String> for Name {
+    fn from(name: String) -> Self {
+        Name(NameRepr::Shared(name.into()))
+    }
+}
+
+impl From<&String> for Name {
+    fn from(name: &String) -> Self {
+        Name(NameRepr::Shared(name.as_str().into()))
+    }
+}
+
+impl From<Arc<str>> for Name {
+    fn from(name: Arc<str>) -> Self {
+        Name(NameRepr::Shared(name))
+    }
+}
+
+impl From<Box<str>> for Name {
+    fn from(name: Box<str>) -> Self {
+        Name(NameRepr::Shared(name.into()))
+    }
+}
+
+impl From<std::borrow::Cow<'static, str>> for Name {
+    fn from(name: std::borrow::Cow<'static, str>) -> Self {
+        match name {
+            std::borrow::Cow::Borrowed(name) => name.into(),
+            std::borrow::Cow::Owned(name) => name.into(),
+        }
+    }
+}
+
 /// Why a breaker refused a call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum RejectReason {
@@ -39,12 +132,12 @@ pub enum RejectReason {
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rejected {
-    breaker: Arc<str>,
+    breaker: Name,
     reason: RejectReason,
 }
 
 impl Rejected {
-    pub(crate) fn new(breaker: Arc<str>, reason: RejectReason) -> Self {
+    pub(crate) fn new(breaker: Name, reason: RejectReason) -> Self {
         Rejected { breaker, reason }
     }
 
@@ -90,12 +183,12 @@ impl StdError for Rejected {}
 /// cancelled and recorded as a failure (a timeout).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TimedOut {
-    breaker: Arc<str>,
+    breaker: Name,
     after: Duration,
 }
 
 impl TimedOut {
-    pub(crate) fn new(breaker: Arc<str>, after: Duration) -> Self {
+    pub(crate) fn new(breaker: Name, after: Duration) -> Self {
         TimedOut { breaker, after }
     }
 

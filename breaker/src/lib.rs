@@ -40,7 +40,7 @@
 //!   and [`TokioClock`].
 
 #![warn(missing_docs)]
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 
 mod breaker;
 mod clock;
@@ -60,7 +60,7 @@ pub use crate::breaker::{CircuitBreaker, State};
 pub use crate::clock::TokioClock;
 pub use crate::clock::{Clock, ManualClock, SystemClock};
 pub use crate::config::{Config, ConfigError, StateChange, MAX_TIME_BUCKETS};
-pub use crate::error::{Error, RejectReason, Rejected, TimedOut};
+pub use crate::error::{Error, Name, RejectReason, Rejected, TimedOut};
 pub use crate::permit::{Outcome, Permit};
 pub use crate::registry::{registry, Registry, RegistryError};
 pub use crate::stats::{Counts, Stats, Totals};

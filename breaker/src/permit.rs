@@ -105,7 +105,7 @@ impl<'a> Permit<'a> {
     pub fn timed_out(self, after: Duration) -> TimedOut {
         let breaker = self.breaker;
         self.finish(Ending::Timeout);
-        TimedOut::new(breaker.name_arc(), after)
+        TimedOut::new(breaker.shared_name(), after)
     }
 
     /// The breaker that issued this permit.

@@ -117,7 +117,7 @@ impl Registry {
             .get(name)
             .cloned()
             .unwrap_or_else(config);
-        let breaker = Arc::new(CircuitBreaker::new(name, config)?);
+        let breaker = Arc::new(CircuitBreaker::new(name.to_owned(), config)?);
         breakers.insert(name.to_owned(), Arc::clone(&breaker));
         Ok(breaker)
     }

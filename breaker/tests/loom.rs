@@ -190,3 +190,43 @@ fn the_bulkhead_never_admits_more_than_its_limit() {
         assert_eq!(cb.stats().running_calls, 0);
     });
 }
+
+#[test]
+fn a_lock_free_success_racing_with_the_trip_is_counted_once() {
+    model(|| {
+        let cb = Arc::new(
+            CircuitBreaker::new(
+                "loom",
+                Config::default().max_failures(1).clock(ManualClock::new()),
+            )
+            .unwrap(),
+        );
+        // Admitted while closed, on the lock-free path.
+        let permit_of_a = cb.try_acquire().map(std::mem::forget).is_ok();
+        assert!(permit_of_a);
+        let a = cb.clone();
+        let b = cb.clone();
+        let success = thread::spawn(move || {
+            // A second permit, finished with a success on the lock-free path.
+            if let Ok(permit) = a.try_acquire() {
+                permit.success();
+            }
+        });
+        let failure = thread::spawn(move || {
+            if let Ok(permit) = b.try_acquire() {
+                permit.failure();
+            }
+        });
+        success.join().unwrap();
+        failure.join().unwrap();
+        let stats = cb.stats();
+        let t = stats.totals;
+        // The forgotten permit is still running; every other call ended once.
+        assert_eq!(stats.running_calls, 1);
+        assert_eq!(t.requests + t.rejected, 3);
+        assert_eq!(t.requests, t.successes + t.failures + 1);
+        assert!(t.successes <= 1 && t.failures <= 1);
+        assert!(stats.counts.total_successes <= t.successes);
+        assert!(stats.counts.requests <= t.requests);
+    });
+}
