@@ -31,10 +31,10 @@ use std::future::Future;
 use std::panic::{self, AssertUnwindSafe};
 use std::time::Duration;
 
-use crate::clock::{Clock, SystemClock};
+use crate::clock::Clock;
 use crate::config::{Config, ConfigError, StateChange};
 use crate::error::{Error, Name, RejectReason, Rejected};
-use crate::permit::{self, Outcome, Permit};
+use crate::permit::{self, Outcome, Permit, NOT_TIMED};
 use crate::stats::{Counts, Stats, Totals};
 use crate::sync::{lock, stripe_count, thread_stripe, AtomicBool, AtomicU64, Mutex, Ordering};
 use crate::window::Window;
@@ -99,14 +99,15 @@ pub(crate) enum Ending {
 
 // ----- the published word -------------------------------------------------
 //
-// Bits 0-2: the state's code. Bit 3: the lock-free path may admit and
-// record successes. Bits 4-63: the generation, which changes at every
-// transition and `interval` clearing.
+// Bits 0-2: the state's code. Bit 3: the lock-free path may admit. Bit 4:
+// it may also record successes. Bits 5-63: the generation, which changes at
+// every transition and `interval` clearing.
 
 const STATE_MASK: u64 = 0b111;
-const FAST: u64 = 0b1000;
-const GEN_SHIFT: u32 = 4;
-/// Generations wrap at 2^60 transitions, which no process reaches.
+const FAST_ADMIT: u64 = 0b1000;
+const FAST: u64 = 0b1_0000;
+const GEN_SHIFT: u32 = 5;
+/// Generations wrap at 2^59 transitions, which no process reaches.
 const GEN_MASK: u64 = u64::MAX >> GEN_SHIFT;
 const OPEN: u64 = 1;
 const FORCED_OPEN: u64 = 3;
@@ -166,7 +167,10 @@ pub struct CircuitBreaker {
     name: Name,
     /// `config.slow_call_duration`, where the hot path reads it.
     slow_after: Option<Duration>,
-    /// The lock-free path is allowed while closed / disabled.
+    /// The lock-free path may admit while closed / disabled.
+    admit_closed: bool,
+    admit_disabled: bool,
+    /// It may also record successes.
     fast_closed: bool,
     fast_disabled: bool,
     /// How far the clock's coarse reading may lag, in nanoseconds.
@@ -278,16 +282,15 @@ impl CircuitBreaker {
             abandon_below: 0,
             probe_progress: now,
         };
-        // The lock-free path records nothing but admissions and successes,
-        // so it serves only configurations whose other policies it cannot
-        // miss: no window, no slow calls, no predicate, no bulkhead, no
-        // clearing interval.
-        let fast_disabled = config.slow_call_duration.is_none();
-        let fast_closed = fast_disabled
-            && core.window.is_none()
-            && config.trip_when.is_none()
-            && config.max_concurrent_calls.is_none()
-            && config.interval.is_none();
+        // The lock-free path admits where admission depends on the state
+        // alone: no bulkhead, no clearing interval, no start time to take
+        // for slow calls. It records successes only where a success feeds
+        // no policy: no window and no predicate besides.
+        let admit_disabled = config.slow_call_duration.is_none();
+        let admit_closed =
+            admit_disabled && config.max_concurrent_calls.is_none() && config.interval.is_none();
+        let fast_disabled = admit_disabled;
+        let fast_closed = admit_closed && core.window.is_none() && config.trip_when.is_none();
         let stripes: Box<[Stripe]> = (0..stripe_count()).map(|_| Stripe::default()).collect();
         let breaker = CircuitBreaker {
             hot: Hot {
@@ -299,6 +302,8 @@ impl CircuitBreaker {
             stripes,
             name,
             slow_after: config.slow_call_duration,
+            admit_closed,
+            admit_disabled,
             fast_closed,
             fast_disabled,
             coarse_lag: nanos(config.clock.coarse_lag()),
@@ -349,16 +354,19 @@ impl CircuitBreaker {
 
     /// Publishes the locked state to the lock-free path.
     fn publish(&self, core: &Core) {
-        let fast = match core.state {
-            State::Closed => self.fast_closed,
-            State::Disabled => self.fast_disabled,
-            State::Open | State::HalfOpen | State::ForcedOpen => false,
+        let (admit, fast) = match core.state {
+            State::Closed => (self.admit_closed, self.fast_closed),
+            State::Disabled => (self.admit_disabled, self.fast_disabled),
+            State::Open | State::HalfOpen | State::ForcedOpen => (false, false),
         };
         if core.state == State::Open {
             let until = nanos(core.open_until);
             self.hot.open_until.store(until, Ordering::Relaxed);
         }
-        let word = core.state.code() | if fast { FAST } else { 0 } | (core.generation << GEN_SHIFT);
+        let word = core.state.code()
+            | if admit { FAST_ADMIT } else { 0 }
+            | if fast { FAST } else { 0 }
+            | (core.generation << GEN_SHIFT);
         self.hot.word.store(word, Ordering::Release);
     }
 
@@ -372,38 +380,33 @@ impl CircuitBreaker {
 
     /// Asks to make one call: a [`Permit`] to consume with the call's
     /// outcome, or the reason the call is refused.
-    #[inline]
+    ///
+    /// Inlined: closed admission and open or forced-open rejection take no
+    /// lock (an open breaker reads the coarse clock); every other case
+    /// calls out to the locked path.
+    #[inline(always)]
     pub fn try_acquire(&self) -> Result<Permit<'_>, Rejected> {
         let word = self.hot.word.load(Ordering::Acquire);
-        if word & FAST != 0 {
+        if word & FAST_ADMIT != 0 {
             self.stripe().admitted.fetch_add(1, Ordering::Relaxed);
-            return Ok(Permit {
-                breaker: self,
-                generation: word >> GEN_SHIFT,
-                started: None,
-                probe: false,
-            });
+            return Ok(Permit::new(self, word >> GEN_SHIFT, false, None));
         }
         match word & STATE_MASK {
             OPEN => {
                 let until = self.hot.open_until.load(Ordering::Relaxed);
-                let now = nanos(if self.config.system_clock {
-                    SystemClock.now_coarse()
+                let now = if self.config.system_clock {
+                    crate::clock::os::coarse_nanos()
                 } else {
-                    self.config.clock.now_coarse()
-                });
+                    nanos(self.config.clock.now_coarse())
+                };
                 if until != u64::MAX && now.saturating_add(self.coarse_lag) < until {
                     self.stripe().rejected.fetch_add(1, Ordering::Relaxed);
-                    let retry_after = Duration::from_nanos(until - now);
-                    return Err(Rejected::new(
-                        self.shared_name(),
-                        RejectReason::Open { retry_after },
-                    ));
+                    return Err(Rejected::open(self.shared_name(), until - now));
                 }
             }
             FORCED_OPEN => {
                 self.stripe().rejected.fetch_add(1, Ordering::Relaxed);
-                return Err(Rejected::new(self.shared_name(), RejectReason::ForcedOpen));
+                return Err(Rejected::forced_open(self.shared_name()));
             }
             _ => {}
         }
@@ -420,12 +423,8 @@ impl CircuitBreaker {
             self.advance(&mut core, &now, &mut changes);
             self.admit(&mut core, &now)
         };
-        let permit = admitted.map(|(generation, started, probe)| Permit {
-            breaker: self,
-            generation,
-            started,
-            probe,
-        });
+        let permit = admitted
+            .map(|(generation, started, probe)| Permit::new(self, generation, probe, started));
         if let Some(payload) = self.announce(&changes) {
             // A listener panicked: give the admission back before
             // propagating, so that nothing is held or counted for a call
@@ -498,25 +497,21 @@ impl CircuitBreaker {
     // ----- recording ------------------------------------------------------
 
     /// Ends an admitted call: the permit's only way back into the breaker.
-    #[inline]
-    pub(crate) fn finish(
-        &self,
-        generation: u64,
-        started: Option<Duration>,
-        probe: bool,
-        ending: Ending,
-    ) {
-        if ending == Ending::Success && !probe {
+    #[inline(always)]
+    pub(crate) fn finish(&self, ticket: u64, started: u64, ending: Ending) {
+        // Not a probe (bit 0 clear), and of the current generation.
+        if ending == Ending::Success && ticket & 1 == 0 {
             let word = self.hot.word.load(Ordering::Acquire);
             if word & FAST != 0
-                && word >> GEN_SHIFT == generation
+                && word >> GEN_SHIFT == ticket >> 1
                 && !self.hot.failing.load(Ordering::Relaxed)
             {
                 self.stripe().successes.fetch_add(1, Ordering::Release);
                 return;
             }
         }
-        self.finish_locked(generation, started, probe, ending);
+        let started = (started != NOT_TIMED).then(|| Duration::from_nanos(started));
+        self.finish_locked(ticket >> 1, started, ticket & 1 == 1, ending);
     }
 
     #[cold]

@@ -65,7 +65,7 @@ impl Clock for SystemClock {
 /// the C library that std already links.
 #[cfg(all(target_os = "linux", target_pointer_width = "64", not(miri)))]
 #[allow(unsafe_code)]
-mod os {
+pub(crate) mod os {
     use std::sync::OnceLock;
     use std::time::Duration;
 
@@ -133,6 +133,31 @@ mod os {
         }
     }
 
+    /// The coarse reading in nanoseconds, for the open breaker's check;
+    /// `coarse_lag()` must have been called once before (a breaker does it
+    /// when it is built).
+    #[inline]
+    pub(crate) fn coarse_nanos() -> u64 {
+        let mut ts = Timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        let clock = if coarse().is_some() {
+            CLOCK_MONOTONIC_COARSE
+        } else {
+            CLOCK_MONOTONIC
+        };
+        // SAFETY: as in `read`.
+        let status = unsafe { clock_gettime(clock, &mut ts) };
+        if status != 0 {
+            // Never "still open" on a failed reading: the locked path decides.
+            return u64::MAX;
+        }
+        (ts.tv_sec as u64)
+            .wrapping_mul(1_000_000_000)
+            .wrapping_add(ts.tv_nsec as u64)
+    }
+
     #[inline]
     pub(super) fn coarse_lag() -> Duration {
         coarse().unwrap_or_default()
@@ -141,7 +166,7 @@ mod os {
 
 /// Elsewhere: `Instant`, with no coarse reading.
 #[cfg(not(all(target_os = "linux", target_pointer_width = "64", not(miri))))]
-mod os {
+pub(crate) mod os {
     use std::sync::LazyLock;
     use std::time::{Duration, Instant};
 
@@ -160,6 +185,11 @@ mod os {
     #[inline]
     pub(super) fn coarse_lag() -> Duration {
         Duration::ZERO
+    }
+
+    #[inline]
+    pub(crate) fn coarse_nanos() -> u64 {
+        u64::try_from(now().as_nanos()).unwrap_or(u64::MAX)
     }
 }
 

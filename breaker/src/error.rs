@@ -133,12 +133,59 @@ pub enum RejectReason {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rejected {
     breaker: Name,
-    reason: RejectReason,
+    /// The reason, as plain words (see [`Why`]).
+    why: Why,
+    /// For [`Why::Open`], the time left in nanoseconds.
+    retry_nanos: u64,
+}
+
+/// [`RejectReason`] without its payload: a rejection is built on the
+/// breaker's hot path, where a plain tag and a word move through registers
+/// and a `Duration` inside an enum would go through memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Why {
+    Open,
+    HalfOpenFull,
+    TooManyCalls,
+    ForcedOpen,
 }
 
 impl Rejected {
     pub(crate) fn new(breaker: Name, reason: RejectReason) -> Self {
-        Rejected { breaker, reason }
+        let (why, retry_nanos) = match reason {
+            RejectReason::Open { retry_after } => (
+                Why::Open,
+                u64::try_from(retry_after.as_nanos()).unwrap_or(u64::MAX),
+            ),
+            RejectReason::HalfOpenFull => (Why::HalfOpenFull, 0),
+            RejectReason::TooManyCalls => (Why::TooManyCalls, 0),
+            RejectReason::ForcedOpen => (Why::ForcedOpen, 0),
+        };
+        Rejected {
+            breaker,
+            why,
+            retry_nanos,
+        }
+    }
+
+    /// An open breaker's rejection, `retry_nanos` before it admits a probe.
+    #[inline(always)]
+    pub(crate) fn open(breaker: Name, retry_nanos: u64) -> Self {
+        Rejected {
+            breaker,
+            why: Why::Open,
+            retry_nanos,
+        }
+    }
+
+    /// A forced-open breaker's rejection.
+    #[inline(always)]
+    pub(crate) fn forced_open(breaker: Name) -> Self {
+        Rejected {
+            breaker,
+            why: Why::ForcedOpen,
+            retry_nanos: 0,
+        }
     }
 
     /// The name of the breaker that refused the call.
@@ -148,12 +195,19 @@ impl Rejected {
 
     /// Why it refused.
     pub fn reason(&self) -> RejectReason {
-        self.reason
+        match self.why {
+            Why::Open => RejectReason::Open {
+                retry_after: Duration::from_nanos(self.retry_nanos),
+            },
+            Why::HalfOpenFull => RejectReason::HalfOpenFull,
+            Why::TooManyCalls => RejectReason::TooManyCalls,
+            Why::ForcedOpen => RejectReason::ForcedOpen,
+        }
     }
 
     /// For an open breaker, how long until it admits a probe.
     pub fn retry_after(&self) -> Option<Duration> {
-        match self.reason {
+        match self.reason() {
             RejectReason::Open { retry_after } => Some(retry_after),
             _ => None,
         }
@@ -163,7 +217,7 @@ impl Rejected {
 impl fmt::Display for Rejected {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "circuit breaker `{}` rejected the call: ", self.breaker)?;
-        match self.reason {
+        match self.reason() {
             RejectReason::Open { retry_after } => {
                 // Whole milliseconds read better than the clock's nanoseconds.
                 let millis =
