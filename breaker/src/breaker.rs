@@ -491,7 +491,7 @@ impl CircuitBreaker {
             .wrapping_add(t.failures)
             .wrapping_add(t.ignored)
             .wrapping_add(t.cancelled);
-        sums.admitted.wrapping_sub(finished).min(sums.admitted)
+        sums.admitted.wrapping_sub(finished)
     }
 
     // ----- recording ------------------------------------------------------
@@ -591,7 +591,10 @@ impl CircuitBreaker {
             Ending::Cancelled => Some(&mut totals.cancelled),
         };
         if let Some(slot) = slot {
-            *slot = slot.saturating_add(1);
+            // Wrapping, like the stripes: running calls are admissions less
+            // endings modulo 2^64, exact even after 584 years at one call a
+            // nanosecond.
+            *slot = slot.wrapping_add(1);
         }
         if ending != Ending::Cancelled && slow {
             totals.slow_calls = totals.slow_calls.saturating_add(1);
@@ -1055,5 +1058,48 @@ impl fmt::Debug for CircuitBreaker {
             .field("name", &self.name)
             .field("config", &self.config)
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::ManualClock;
+
+    /// A process that runs for centuries: counters at the edge of `u64`.
+    #[test]
+    fn counters_at_their_limit_neither_panic_nor_lose_the_running_count() {
+        let cb = CircuitBreaker::new(
+            "overflow",
+            Config::default().max_failures(2).clock(ManualClock::new()),
+        )
+        .unwrap();
+        for stripe in cb.stripes.iter() {
+            stripe.admitted.store(u64::MAX - 1, Ordering::Relaxed);
+            stripe.successes.store(u64::MAX - 1, Ordering::Relaxed);
+            stripe.rejected.store(u64::MAX, Ordering::Relaxed);
+        }
+        {
+            let mut core = lock(&cb.core);
+            core.totals.failures = u64::MAX;
+            core.totals.ignored = u64::MAX;
+            core.totals.cancelled = u64::MAX;
+            core.totals.stale = u64::MAX;
+            core.counts.consecutive_failures = u64::MAX - 1;
+            core.base = cb.sums();
+        }
+        // Running calls are admissions less endings, in wrapping
+        // arithmetic: whatever it read before, it reads the same after
+        // calls that each end once.
+        let running_before = cb.stats().running_calls;
+        let _ = cb.call(|| Ok::<_, ()>(()));
+        let _ = cb.call(|| Err::<(), _>(()));
+        let _ = cb.call(|| Err::<(), _>(()));
+        drop(cb.try_acquire());
+        let _ = cb.call(|| Ok::<_, ()>(()));
+        let stats = cb.stats();
+        assert_eq!(stats.running_calls, running_before);
+        assert_eq!(stats.totals.failures, 0, "wraps, like the stripes");
+        assert_eq!(stats.state, State::Open);
     }
 }
