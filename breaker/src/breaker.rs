@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use crate::config::{Config, ConfigError, StateChange};
 use crate::error::{Error, RejectReason, Rejected};
+use crate::observe;
 use crate::permit::{self, Outcome, Permit};
 use crate::stats::{Counts, Stats, Totals};
 use crate::sync::{lock, Mutex};
@@ -196,6 +197,10 @@ impl CircuitBreaker {
             self.advance(&mut core, now, &mut changes);
             self.admit(&mut core, now)
         };
+        // observe: a rejection
+        if let Err(rejected) = &admitted {
+            observe::rejected(&self.name, &rejected.reason())
+        }
         let permit = admitted.map(|(generation, started, probe)| Permit {
             breaker: self,
             generation,
@@ -249,7 +254,8 @@ impl CircuitBreaker {
         core.running += 1;
         core.counts.requests = core.counts.requests.saturating_add(1);
         core.totals.requests = core.totals.requests.saturating_add(1);
-        let started = self.slow_after.map(|_| now);
+        // observe: the metrics need every call's duration
+        let started = (self.slow_after.is_some() || observe::WANTS_ELAPSED).then_some(now);
         Ok((core.generation, started, probe))
     }
 
@@ -270,7 +276,8 @@ impl CircuitBreaker {
         ending: Ending,
     ) {
         let mut changes = Changes::default();
-        {
+        // observe: the block yields its time, for the call's duration
+        let now = {
             let mut core = lock(&self.core);
             let now = self.config.clock.now();
             core.running = core.running.saturating_sub(1);
@@ -301,7 +308,14 @@ impl CircuitBreaker {
                 // nothing about the period that followed.
                 core.totals.stale = core.totals.stale.saturating_add(1);
             }
-        }
+            now
+        };
+        // observe: an outcome
+        observe::recorded(
+            &self.name,
+            observe::Recorded::new(ending, self.is_slow(started, now)),
+            started.map(|s| now.saturating_sub(s)),
+        );
         if let Some(payload) = self.announce(&changes) {
             if !std::thread::panicking() {
                 panic::resume_unwind(payload);
@@ -531,6 +545,19 @@ impl CircuitBreaker {
     /// listener does not stop the others; the first panic is handed back so
     /// the caller can propagate it once the breaker is consistent.
     fn announce(&self, changes: &Changes) -> Option<Box<dyn Any + Send>> {
+        // observe: a state change
+        changes
+            .list
+            .iter()
+            .flatten()
+            .for_each(|&(from, to, counts)| {
+                observe::state_changed(&StateChange {
+                    name: &self.name,
+                    from,
+                    to,
+                    counts,
+                })
+            });
         if changes.is_empty() || self.config.on_state_change.is_empty() {
             return None;
         }
