@@ -100,7 +100,10 @@ async fn the_breaker_name_is_the_only_label() {
     let scrape = scrape(addr).await;
     for line in scrape.lines().filter(|l| l.contains("prom-labels")) {
         let labels = &line[line.find('{').unwrap() + 1..line.find('}').unwrap()];
-        let names: Vec<&str> = labels.split(',').map(|l| l.split('=').next().unwrap()).collect();
+        let names: Vec<&str> = labels
+            .split(',')
+            .map(|l| l.split('=').next().unwrap())
+            .collect();
         assert!(
             names == ["name"] || names == ["name", "quantile"],
             "unexpected labels in `{line}`"

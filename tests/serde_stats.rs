@@ -69,13 +69,22 @@ fn config_deserializes_with_human_readable_durations() {
     .unwrap();
     assert_eq!(config.get_max_failures(), Some(3));
     assert_eq!(config.get_timeout(), Duration::from_secs(90));
-    assert_eq!(config.get_half_open_max_calls(), 1, "a missing key keeps its default");
+    assert_eq!(
+        config.get_half_open_max_calls(),
+        1,
+        "a missing key keeps its default"
+    );
 }
 
 #[test]
 fn config_deserialization_names_an_invalid_value() {
     let error = serde_json::from_str::<Config>(r#"{"max_failures": 0}"#).unwrap_err();
-    assert!(error.to_string().contains("`max_failures` = 0: must be at least 1"), "{error}");
+    assert!(
+        error
+            .to_string()
+            .contains("`max_failures` = 0: must be at least 1"),
+        "{error}"
+    );
     let error = serde_json::from_str::<Config>(r#"{"timeout": "30 parsecs"}"#).unwrap_err();
     assert!(error.to_string().contains("`timeout`"), "{error}");
     let error = serde_json::from_str::<Config>(r#"{"max_failure": 3}"#).unwrap_err();

@@ -88,22 +88,46 @@ async fn server_errors_over_http_trip_the_breaker_and_it_recovers_when_the_serve
         .map_err(BoxError::from)
         .service(client);
 
-    let ok = service.ready().await.unwrap().call(get_request(addr, "/")).await.unwrap();
+    let ok = service
+        .ready()
+        .await
+        .unwrap()
+        .call(get_request(addr, "/"))
+        .await
+        .unwrap();
     assert_eq!(body(ok).await, "hello");
 
     failing.store(true, Ordering::Relaxed);
     for _ in 0..2 {
-        let response = service.ready().await.unwrap().call(get_request(addr, "/")).await.unwrap();
+        let response = service
+            .ready()
+            .await
+            .unwrap()
+            .call(get_request(addr, "/"))
+            .await
+            .unwrap();
         assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
     }
     assert_eq!(cb.state(), State::Open);
 
-    let error = service.ready().await.unwrap().call(get_request(addr, "/")).await.unwrap_err();
+    let error = service
+        .ready()
+        .await
+        .unwrap()
+        .call(get_request(addr, "/"))
+        .await
+        .unwrap_err();
     assert!(error.downcast_ref::<Rejected>().is_some(), "{error}");
 
     failing.store(false, Ordering::Relaxed);
     clock.advance(Duration::from_secs(10));
-    let probe = service.ready().await.unwrap().call(get_request(addr, "/")).await.unwrap();
+    let probe = service
+        .ready()
+        .await
+        .unwrap()
+        .call(get_request(addr, "/"))
+        .await
+        .unwrap();
     assert_eq!(probe.status(), StatusCode::OK);
     assert_eq!(cb.state(), State::Closed);
 }
@@ -112,13 +136,20 @@ async fn server_errors_over_http_trip_the_breaker_and_it_recovers_when_the_serve
 async fn the_status_endpoint_returns_every_breaker_as_json() {
     let registry = Arc::new(Registry::new());
     let addr = serve(Arc::new(AtomicBool::new(false)), Arc::clone(&registry)).await;
-    let db = registry.get_or_create("status-db", Config::default()).unwrap();
+    let db = registry
+        .get_or_create("status-db", Config::default())
+        .unwrap();
     db.force_open();
-    registry.get_or_create("status-cache", Config::default()).unwrap();
+    registry
+        .get_or_create("status-cache", Config::default())
+        .unwrap();
 
     let client = Client::builder(TokioExecutor::new()).build_http::<Empty<Bytes>>();
     let response = client.request(get_request(addr, "/status")).await.unwrap();
-    assert_eq!(response.headers()[http::header::CONTENT_TYPE], "application/json");
+    assert_eq!(
+        response.headers()[http::header::CONTENT_TYPE],
+        "application/json"
+    );
     let json: serde_json::Value = serde_json::from_str(&body(response).await).unwrap();
     let breakers = json["breakers"].as_array().unwrap();
     assert_eq!(breakers.len(), 2);

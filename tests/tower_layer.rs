@@ -70,7 +70,11 @@ async fn an_open_breaker_leaves_poll_ready_to_the_inner_service() {
         poll_once(std::future::poll_fn(|cx| service.poll_ready(cx))),
         Poll::Ready(Ok(()))
     ));
-    assert_eq!(cb.stats().totals.rejected, 0, "readiness counted a rejection");
+    assert_eq!(
+        cb.stats().totals.rejected,
+        0,
+        "readiness counted a rejection"
+    );
     assert!(service.call(1).await.is_err());
     assert_eq!(cb.stats().totals.rejected, 1);
 }
@@ -101,7 +105,9 @@ async fn a_classifier_can_fail_an_ok_response() {
     };
     let mut service = ServiceBuilder::new()
         .layer(CircuitBreakerLayer::new(Arc::clone(&cb)).classify(server_errors))
-        .service(service_fn(|status: u16| async move { Ok::<_, BoxError>(status) }));
+        .service(service_fn(|status: u16| async move {
+            Ok::<_, BoxError>(status)
+        }));
     assert_eq!(service.ready().await.unwrap().call(404).await.unwrap(), 404);
     for _ in 0..2 {
         assert_eq!(service.ready().await.unwrap().call(503).await.unwrap(), 503);
@@ -116,8 +122,9 @@ async fn a_classifier_can_fail_an_ok_response() {
 async fn a_dropped_response_future_releases_its_permit_as_cancelled() {
     let clock = ManualClock::new();
     let cb = breaker("tower-cancel", &clock);
-    let mut service = CircuitBreakerLayer::new(Arc::clone(&cb))
-        .layer_on(service_fn(|_: i32| std::future::pending::<Result<i32, BoxError>>()));
+    let mut service = CircuitBreakerLayer::new(Arc::clone(&cb)).layer_on(service_fn(|_: i32| {
+        std::future::pending::<Result<i32, BoxError>>()
+    }));
     let future = service.ready().await.unwrap().call(1);
     assert_eq!(cb.stats().running_calls, 1);
     assert!(poll_once(future).is_pending()); // polled once, then dropped
@@ -140,7 +147,8 @@ async fn a_rejection_converts_into_an_io_error_service_error() {
 
 #[tokio::test]
 async fn a_named_layer_shares_the_registry_breaker() {
-    let layer = CircuitBreakerLayer::named("tower-named", Config::default().max_failures(1)).unwrap();
+    let layer =
+        CircuitBreakerLayer::named("tower-named", Config::default().max_failures(1)).unwrap();
     let mut first = layer.layer_on(service_fn(backend));
     let _ = first.ready().await.unwrap().call(-1).await;
     let registered = breaker::registry().get("tower-named").unwrap();

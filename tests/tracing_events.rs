@@ -41,9 +41,15 @@ fn trip(cb: &CircuitBreaker) {
 fn a_trip_is_a_warning_with_the_name_the_states_and_the_counts_that_caused_it() {
     let cb = CircuitBreaker::new("trace-db", Config::default().max_failures(2)).unwrap();
     let log = logged(Level::INFO, || trip(&cb));
-    let line = log.lines().find(|l| l.contains("closed -> open")).expect(&log);
+    let line = log
+        .lines()
+        .find(|l| l.contains("closed -> open"))
+        .expect(&log);
     assert!(line.contains("WARN"), "{line}");
-    assert!(line.contains(" breaker:"), "not under the target `breaker`: {line}");
+    assert!(
+        line.contains(" breaker:"),
+        "not under the target `breaker`: {line}"
+    );
     for field in [
         r#"breaker="trace-db""#,
         r#"from="closed""#,
@@ -60,7 +66,10 @@ fn a_reset_is_logged_at_info() {
     let cb = CircuitBreaker::new("trace-reset", Config::default().max_failures(1)).unwrap();
     let _ = cb.call(|| Err::<(), _>("down"));
     let log = logged(Level::INFO, || cb.reset());
-    let line = log.lines().find(|l| l.contains("open -> closed")).expect(&log);
+    let line = log
+        .lines()
+        .find(|l| l.contains("open -> closed"))
+        .expect(&log);
     assert!(line.contains("INFO"), "{line}");
 }
 
@@ -75,7 +84,10 @@ fn rejections_are_logged_at_debug_only() {
     let debug = logged(Level::DEBUG, || {
         let _ = cb.try_acquire();
     });
-    let line = debug.lines().find(|l| l.contains("rejected")).expect(&debug);
+    let line = debug
+        .lines()
+        .find(|l| l.contains("rejected"))
+        .expect(&debug);
     assert!(line.contains("DEBUG"), "{line}");
     assert!(line.contains(r#"reason="forced_open""#), "{line}");
 }
@@ -87,6 +99,9 @@ fn an_open_rejection_says_when_to_retry() {
     let debug = logged(Level::DEBUG, || {
         let _ = cb.try_acquire();
     });
-    let line = debug.lines().find(|l| l.contains("rejected")).expect(&debug);
+    let line = debug
+        .lines()
+        .find(|l| l.contains("rejected"))
+        .expect(&debug);
     assert!(line.contains("retry_after_ms="), "{line}");
 }
