@@ -34,6 +34,7 @@ use std::time::Duration;
 use crate::clock::Clock;
 use crate::config::{Config, ConfigError, StateChange};
 use crate::error::{Error, Name, RejectReason, Rejected};
+use crate::observe;
 use crate::permit::{self, Outcome, Permit, NOT_TIMED};
 use crate::stats::{Counts, Stats, Totals};
 use crate::sync::{lock, stripe_count, thread_stripe, AtomicBool, AtomicU64, Mutex, Ordering};
@@ -286,7 +287,9 @@ impl CircuitBreaker {
         // alone: no bulkhead, no clearing interval, no start time to take
         // for slow calls. It records successes only where a success feeds
         // no policy: no window and no predicate besides.
-        let admit_disabled = config.slow_call_duration.is_none();
+        // With the `metrics` feature every call's duration is recorded, so
+        // every call takes the locked path.
+        let admit_disabled = config.slow_call_duration.is_none() && !observe::WANTS_ELAPSED;
         let admit_closed =
             admit_disabled && config.max_concurrent_calls.is_none() && config.interval.is_none();
         let fast_disabled = admit_disabled;
@@ -401,12 +404,18 @@ impl CircuitBreaker {
                 };
                 if until != u64::MAX && now.saturating_add(self.coarse_lag) < until {
                     self.stripe().rejected.fetch_add(1, Ordering::Relaxed);
-                    return Err(Rejected::open(self.shared_name(), until - now));
+                    let rejected = Rejected::open(self.shared_name(), until - now);
+                    // observe: a rejection
+                    observe::rejected(&self.name, &rejected.reason());
+                    return Err(rejected);
                 }
             }
             FORCED_OPEN => {
                 self.stripe().rejected.fetch_add(1, Ordering::Relaxed);
-                return Err(Rejected::forced_open(self.shared_name()));
+                let rejected = Rejected::forced_open(self.shared_name());
+                // observe: a rejection
+                observe::rejected(&self.name, &rejected.reason());
+                return Err(rejected);
             }
             _ => {}
         }
@@ -423,6 +432,10 @@ impl CircuitBreaker {
             self.advance(&mut core, &now, &mut changes);
             self.admit(&mut core, &now)
         };
+        // observe: a rejection
+        if let Err(rejected) = &admitted {
+            observe::rejected(&self.name, &rejected.reason())
+        }
         let permit = admitted
             .map(|(generation, started, probe)| Permit::new(self, generation, probe, started));
         if let Some(payload) = self.announce(&changes) {
@@ -473,7 +486,8 @@ impl CircuitBreaker {
             core.probes += 1;
         }
         self.stripe().admitted.fetch_add(1, Ordering::Relaxed);
-        let started = self.slow_after.map(|_| now.get());
+        // observe: the metrics need every call's duration
+        let started = (self.slow_after.is_some() || observe::WANTS_ELAPSED).then(|| now.get());
         Ok((core.generation, started, probe))
     }
 
@@ -524,7 +538,8 @@ impl CircuitBreaker {
         ending: Ending,
     ) {
         let mut changes = Changes::default();
-        {
+        // observe: the block yields the call's slowness and duration
+        let (slow, elapsed) = {
             let mut core = lock(&self.core);
             let now = self.now();
             let slow = self.is_slow(started, &now);
@@ -559,7 +574,10 @@ impl CircuitBreaker {
                 }
             }
             self.set_failing(&core);
-        }
+            (slow, started.map(|at| now.get().saturating_sub(at)))
+        };
+        // observe: an outcome
+        observe::recorded(&self.name, observe::Recorded::new(ending, slow), elapsed);
         if let Some(payload) = self.announce(&changes) {
             if !std::thread::panicking() {
                 panic::resume_unwind(payload);
@@ -818,6 +836,19 @@ impl CircuitBreaker {
     /// listener does not stop the others; the first panic is handed back so
     /// the caller can propagate it once the breaker is consistent.
     fn announce(&self, changes: &Changes) -> Option<Box<dyn Any + Send>> {
+        // observe: a state change
+        changes
+            .list
+            .iter()
+            .flatten()
+            .for_each(|&(from, to, counts)| {
+                observe::state_changed(&StateChange {
+                    name: &self.name,
+                    from,
+                    to,
+                    counts,
+                })
+            });
         if changes.is_empty() || self.config.on_state_change.is_empty() {
             return None;
         }
@@ -1087,6 +1118,7 @@ mod tests {
             core.totals.stale = u64::MAX;
             core.counts.consecutive_failures = u64::MAX - 1;
             core.base = cb.sums();
+            cb.set_failing(&core);
         }
         // Running calls are admissions less endings, in wrapping
         // arithmetic: whatever it read before, it reads the same after
@@ -1099,7 +1131,8 @@ mod tests {
         let _ = cb.call(|| Ok::<_, ()>(()));
         let stats = cb.stats();
         assert_eq!(stats.running_calls, running_before);
-        assert_eq!(stats.totals.failures, 0, "wraps, like the stripes");
+        // The success cleared the consecutive count; two failures tripped.
+        assert_eq!(stats.totals.failures, 1, "wraps, like the stripes");
         assert_eq!(stats.state, State::Open);
     }
 }

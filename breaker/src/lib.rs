@@ -38,6 +38,15 @@
 //! # Features
 //! - `tokio` (default): `call_timeout`, [`CircuitBreaker::wait_until_ready`]
 //!   and [`TokioClock`].
+//! - `tracing` (default): an event on every state change and rejection,
+//!   under the target `breaker`.
+//! - `tower`: the [`tower`](crate::tower) module, a `Layer` and `Service`.
+//! - `metrics`: a state gauge, call counters and a duration histogram per
+//!   breaker, through the `metrics` facade (names in [`metrics`](crate::metrics)).
+//! - `serde`: `Serialize` for [`Stats`], `Deserialize` for [`Config`] and
+//!   [`PartialConfig`], and [`Registry::status_json`].
+//! - `toml`: [`load_config`] and [`ConfigFile`], named configurations from
+//!   a TOML file and environment variables.
 
 #![warn(missing_docs)]
 #![deny(unsafe_code)]
@@ -46,10 +55,18 @@ mod breaker;
 mod clock;
 mod config;
 mod error;
+#[cfg(feature = "toml")]
+mod file_config;
+mod observe;
+mod partial;
 mod permit;
 mod registry;
+#[cfg(feature = "serde")]
+mod serde_impl;
 mod stats;
 mod sync;
+#[cfg(feature = "tower")]
+pub mod tower;
 mod window;
 
 #[doc(hidden)]
@@ -61,9 +78,20 @@ pub use crate::clock::TokioClock;
 pub use crate::clock::{Clock, ManualClock, SystemClock};
 pub use crate::config::{Config, ConfigError, StateChange, MAX_TIME_BUCKETS};
 pub use crate::error::{Error, Name, RejectReason, Rejected, TimedOut};
-pub use crate::permit::{Outcome, Permit};
+#[cfg(feature = "toml")]
+pub use crate::file_config::{load_config, ConfigFile, FileConfigError, ENV_PREFIX, ENV_SEPARATOR};
+pub use crate::partial::{PartialConfig, ValueError};
+pub use crate::permit::{Outcome, OwnedPermit, Permit};
 pub use crate::registry::{registry, Registry, RegistryError};
 pub use crate::stats::{Counts, Stats, Totals};
+
+/// The metrics each breaker reports (feature `metrics`): names, the state
+/// gauge's values and descriptions.
+#[cfg(feature = "metrics")]
+pub mod metrics {
+    pub use crate::observe::names::*;
+    pub use crate::observe::{describe_metrics, state_code};
+}
 
 #[cfg(doctest)]
 #[doc = include_str!("../../README.md")]

@@ -2,10 +2,11 @@
 //! always gives the admission back.
 
 use std::mem::ManuallyDrop;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::breaker::{CircuitBreaker, Ending};
-use crate::error::TimedOut;
+use crate::error::{Rejected, TimedOut};
 
 /// How a finished call is counted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -28,6 +29,14 @@ impl From<bool> for Outcome {
         } else {
             Outcome::Ignored
         }
+    }
+}
+
+fn ending_of(outcome: Outcome) -> Ending {
+    match outcome {
+        Outcome::Success => Ending::Success,
+        Outcome::Failure => Ending::Failure,
+        Outcome::Ignored => Ending::Ignored,
     }
 }
 
@@ -121,11 +130,7 @@ impl<'a> Permit<'a> {
     /// Records `outcome`.
     #[inline]
     pub fn record(self, outcome: Outcome) {
-        self.finish(match outcome {
-            Outcome::Success => Ending::Success,
-            Outcome::Failure => Ending::Failure,
-            Outcome::Ignored => Ending::Ignored,
-        });
+        self.finish(ending_of(outcome));
     }
 
     /// Records a timeout (a failure of its own kind) and describes it.
@@ -161,5 +166,109 @@ impl Drop for Permit<'_> {
             Ending::Cancelled
         };
         self.breaker.finish(self.ticket, self.started, ending);
+    }
+}
+
+/// A [`Permit`] that owns a handle to its breaker, from
+/// [`CircuitBreaker::try_acquire_owned`]: for futures and tasks that must
+/// be `'static`, such as a tower service's response future.
+///
+/// It behaves exactly like a [`Permit`]: consume it with an outcome, or
+/// drop it to release it without one (a cancelled call; a failure if the
+/// thread is panicking).
+///
+/// ```
+/// use breaker::{CircuitBreaker, Config};
+/// use std::sync::Arc;
+///
+/// let cb = Arc::new(CircuitBreaker::new("owned", Config::default()).unwrap());
+/// let permit = cb.try_acquire_owned().unwrap();
+/// std::thread::spawn(move || permit.success()).join().unwrap();
+/// assert_eq!(cb.stats().totals.successes, 1);
+/// ```
+#[must_use = "a permit is released without recording an outcome when dropped"]
+#[derive(Debug)]
+pub struct OwnedPermit {
+    breaker: Arc<CircuitBreaker>,
+    /// The admission, until it is reported: taken by the first of an
+    /// outcome or the drop guard.
+    admission: Option<Admission>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Admission {
+    ticket: u64,
+    started: u64,
+}
+
+impl CircuitBreaker {
+    /// Like [`try_acquire`](Self::try_acquire), for a breaker in an `Arc`:
+    /// the permit keeps the breaker alive and can move into a `'static`
+    /// future or another thread.
+    pub fn try_acquire_owned(self: &Arc<Self>) -> Result<OwnedPermit, Rejected> {
+        // The borrowed permit's admission moves into the owned one, whose
+        // drop guard then stands for both.
+        let permit = ManuallyDrop::new(self.try_acquire()?);
+        Ok(OwnedPermit {
+            breaker: Arc::clone(self),
+            admission: Some(Admission {
+                ticket: permit.ticket,
+                started: permit.started,
+            }),
+        })
+    }
+}
+
+impl OwnedPermit {
+    /// Records a success.
+    pub fn success(mut self) {
+        self.finish(Ending::Success);
+    }
+
+    /// Records a failure.
+    pub fn failure(mut self) {
+        self.finish(Ending::Failure);
+    }
+
+    /// Records an ignored outcome: neither success nor failure.
+    pub fn ignore(mut self) {
+        self.finish(Ending::Ignored);
+    }
+
+    /// Records `outcome`.
+    pub fn record(mut self, outcome: Outcome) {
+        self.finish(ending_of(outcome));
+    }
+
+    /// Records a timeout (a failure of its own kind) and describes it.
+    pub fn timed_out(mut self, after: Duration) -> TimedOut {
+        self.finish(Ending::Timeout);
+        TimedOut::new(self.breaker.shared_name(), after)
+    }
+
+    /// The breaker that issued this permit.
+    pub fn breaker(&self) -> &Arc<CircuitBreaker> {
+        &self.breaker
+    }
+
+    /// Whether this permit is a half-open probe.
+    pub fn is_probe(&self) -> bool {
+        self.admission.is_some_and(|a| a.ticket & 1 == 1)
+    }
+
+    fn finish(&mut self, ending: Ending) {
+        if let Some(a) = self.admission.take() {
+            self.breaker.finish(a.ticket, a.started, ending);
+        }
+    }
+}
+
+impl Drop for OwnedPermit {
+    fn drop(&mut self) {
+        self.finish(if std::thread::panicking() {
+            Ending::Failure
+        } else {
+            Ending::Cancelled
+        });
     }
 }

@@ -6,6 +6,8 @@ use std::sync::{Arc, LazyLock, RwLock};
 
 use crate::breaker::CircuitBreaker;
 use crate::config::{Config, ConfigError};
+use crate::observe;
+use crate::partial::PartialConfig;
 use crate::stats::Stats;
 
 /// Named breakers, shared across the process.
@@ -28,6 +30,12 @@ use crate::stats::Stats;
 pub struct Registry {
     breakers: RwLock<HashMap<String, Arc<CircuitBreaker>>>,
     configs: RwLock<HashMap<String, Config>>,
+    /// Operators' values by breaker name (a configuration file), merged
+    /// key by key over the code's configuration.
+    overrides: RwLock<HashMap<String, PartialConfig>>,
+    /// Operators' values by normalized name (environment variables, whose
+    /// names cannot spell every breaker name), merged after `overrides`.
+    env_overrides: RwLock<HashMap<String, PartialConfig>>,
 }
 
 /// Why [`Registry::configure`] refused a configuration.
@@ -100,25 +108,38 @@ impl Registry {
         if let Some(existing) = self.get(name) {
             return Ok(existing);
         }
-        self.create(name, || config)
+        self.create(name, || config, true)
     }
 
+    /// Creates the breaker `name` unless it exists: from the configuration
+    /// registered for it or else `config`, then (with `overridden`) the
+    /// operators' values, key by key.
     fn create(
         &self,
         name: &str,
         config: impl FnOnce() -> Config,
+        overridden: bool,
     ) -> Result<Arc<CircuitBreaker>, ConfigError> {
         let mut breakers = write(&self.breakers);
         // Another thread may have created it between our read and write.
         if let Some(existing) = breakers.get(name) {
             return Ok(Arc::clone(existing));
         }
-        let config = read(&self.configs)
+        let mut config = read(&self.configs)
             .get(name)
             .cloned()
             .unwrap_or_else(config);
+        if overridden {
+            if let Some(file) = read(&self.overrides).get(name) {
+                config = file.apply(config);
+            }
+            if let Some(env) = read(&self.env_overrides).get(&env_name(name)) {
+                config = env.apply(config);
+            }
+        }
         let breaker = Arc::new(CircuitBreaker::new(name.to_owned(), config)?);
         breakers.insert(name.to_owned(), Arc::clone(&breaker));
+        observe::created(name, breaker.state());
         Ok(breaker)
     }
 
@@ -129,11 +150,11 @@ impl Registry {
         if let Some(existing) = self.get(name) {
             return existing;
         }
-        match self.create(name, config) {
+        match self.create(name, config, true) {
             Ok(breaker) => breaker,
             Err(error) => {
                 eprintln!("breaker: {error}; using the default configuration");
-                self.get_or_create(name, Config::default())
+                self.create(name, Config::default, false)
                     .unwrap_or_else(|_| unreachable!("the default configuration is valid"))
             }
         }
@@ -153,6 +174,62 @@ impl Registry {
             });
         }
         write(&self.configs).insert(name.to_owned(), config);
+        Ok(())
+    }
+
+    /// Registers operators' values for the breaker `name`, before its first
+    /// use: each key set in `partial` replaces the same key of the
+    /// configuration the code gives (the attribute's literals,
+    /// `get_or_create`'s argument, or [`configure`](Self::configure)'s),
+    /// and the other keys stay as the code says. Called again for the same
+    /// name, the later values win key by key.
+    ///
+    /// ```
+    /// use breaker::{Config, PartialConfig, Registry};
+    /// use std::time::Duration;
+    ///
+    /// let registry = Registry::new();
+    /// let mut ops = PartialConfig::new();
+    /// ops.set("timeout", "5s").unwrap();
+    /// registry.override_config("db", ops).unwrap();
+    ///
+    /// let db = registry.get_or_create("db", Config::default().max_failures(2)).unwrap();
+    /// assert_eq!(db.config().get_timeout(), Duration::from_secs(5));
+    /// assert_eq!(db.config().get_max_failures(), Some(2));
+    /// ```
+    pub fn override_config(&self, name: &str, partial: PartialConfig) -> Result<(), RegistryError> {
+        partial.validate().map_err(|e| e.for_breaker(name))?;
+        let breakers = write(&self.breakers);
+        if breakers.contains_key(name) {
+            return Err(RegistryError::AlreadyCreated {
+                name: name.to_owned(),
+            });
+        }
+        write(&self.overrides)
+            .entry(name.to_owned())
+            .or_default()
+            .merge(&partial);
+        Ok(())
+    }
+
+    /// Like [`override_config`](Self::override_config), for the breakers
+    /// whose [normalized name](env_name) is `normalized`: environment
+    /// variables' values, applied after the file's.
+    #[cfg(feature = "toml")]
+    pub(crate) fn override_normalized(
+        &self,
+        normalized: &str,
+        partial: PartialConfig,
+    ) -> Result<(), RegistryError> {
+        partial.validate()?;
+        let breakers = write(&self.breakers);
+        if let Some(name) = breakers.keys().find(|name| env_name(name) == normalized) {
+            return Err(RegistryError::AlreadyCreated { name: name.clone() });
+        }
+        write(&self.env_overrides)
+            .entry(normalized.to_owned())
+            .or_default()
+            .merge(&partial);
         Ok(())
     }
 
@@ -199,4 +276,19 @@ fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
 fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
     lock.write()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// A breaker's name as environment variables spell it: ASCII letters
+/// upper-cased, digits kept, every other character `_` (`orders-db` and
+/// `orders.db` are both `ORDERS_DB`).
+pub(crate) fn env_name(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }

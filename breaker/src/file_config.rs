@@ -1,0 +1,293 @@
+//! Named breaker configurations from a TOML file and environment variables
+//! (feature `toml`), so that operators tune breakers without recompiling.
+//!
+//! The file has one table per breaker, with the attribute's keys:
+//!
+//! ```toml
+//! [db]
+//! timeout = "10s"
+//! max_failures = 3
+//!
+//! [payments]
+//! failure_rate = 0.5
+//! count_window = 20
+//! ```
+//!
+//! An environment variable `BREAKER_<NAME>__<KEY>` (two underscores between
+//! the name and the key) sets one key: `BREAKER_DB__TIMEOUT=30s`,
+//! `BREAKER_ORDERS_DB__MAX_FAILURES=3` (for `orders-db` or `orders.db`: the
+//! name is upper-cased and every character but ASCII letters and digits
+//! becomes `_`).
+//!
+//! Precedence, key by key, when a breaker is first created: environment
+//! variables, then the file, then the code (`Registry::configure`, or else
+//! the attribute's literals / `get_or_create`'s argument), then
+//! `Config::default()`.
+
+use std::fmt;
+use std::path::Path;
+
+use crate::config::ConfigError;
+use crate::partial::{PartialConfig, Raw};
+use crate::registry::{env_name, registry, Registry, RegistryError};
+
+/// The prefix of the environment variables that configure breakers.
+pub const ENV_PREFIX: &str = "BREAKER_";
+/// What separates a breaker's name from the key in a variable's name.
+pub const ENV_SEPARATOR: &str = "__";
+
+/// Operators' breaker settings, read from a TOML file and/or environment
+/// variables, to [`apply`](Self::apply) to a registry before the
+/// breakers' first use.
+///
+/// ```
+/// use breaker::{Config, ConfigFile, Registry};
+/// use std::time::Duration;
+///
+/// let file = ConfigFile::parse("breakers.toml", "[db]\ntimeout = \"10s\"\n").unwrap();
+/// let env = [("BREAKER_DB__MAX_FAILURES".to_string(), "2".to_string())];
+/// let registry = Registry::new();
+/// file.with_vars(env).unwrap().apply(&registry).unwrap();
+///
+/// let db = registry.get_or_create("db", Config::default().half_open_max_calls(3)).unwrap();
+/// assert_eq!(db.config().get_timeout(), Duration::from_secs(10)); // the file
+/// assert_eq!(db.config().get_max_failures(), Some(2));            // the environment
+/// assert_eq!(db.config().get_half_open_max_calls(), 3);           // the code
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct ConfigFile {
+    origin: String,
+    breakers: Vec<(String, PartialConfig)>,
+    env: Vec<(String, PartialConfig, String)>,
+}
+
+/// A malformed configuration file or variable: where (the file or the
+/// variable), which breaker, which key, which value, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileConfigError {
+    origin: String,
+    breaker: Option<String>,
+    key: Option<String>,
+    value: Option<String>,
+    reason: String,
+}
+
+impl FileConfigError {
+    fn new(origin: &str, reason: impl Into<String>) -> Self {
+        FileConfigError {
+            origin: origin.to_owned(),
+            breaker: None,
+            key: None,
+            value: None,
+            reason: reason.into(),
+        }
+    }
+
+    fn breaker(mut self, name: &str) -> Self {
+        self.breaker = Some(name.to_owned());
+        self
+    }
+
+    fn config(origin: &str, name: &str, e: &ConfigError) -> Self {
+        FileConfigError {
+            key: Some(e.field().to_owned()),
+            value: Some(e.value().to_owned()),
+            ..Self::new(origin, e.reason()).breaker(name)
+        }
+    }
+
+    /// The file's path, or `environment variable NAME`.
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    /// The breaker the error is about, when it is about one.
+    pub fn breaker_name(&self) -> Option<&str> {
+        self.breaker.as_deref()
+    }
+
+    /// The key, when the error is about one.
+    pub fn key(&self) -> Option<&str> {
+        self.key.as_deref()
+    }
+
+    /// The value given, when the error is about one.
+    pub fn value(&self) -> Option<&str> {
+        self.value.as_deref()
+    }
+
+    /// Why it was refused.
+    pub fn reason(&self) -> &str {
+        &self.reason
+    }
+}
+
+impl fmt::Display for FileConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: ", self.origin)?;
+        if let Some(name) = &self.breaker {
+            write!(f, "circuit breaker `{name}`: ")?;
+        }
+        if let Some(key) = &self.key {
+            write!(f, "`{key}` = {}: ", self.value.as_deref().unwrap_or("?"))?;
+        }
+        f.write_str(&self.reason)
+    }
+}
+
+impl std::error::Error for FileConfigError {}
+
+/// Reads the TOML file at `path` and the `BREAKER_*` environment variables
+/// into the global [`registry()`], before the breakers' first use.
+///
+/// ```no_run
+/// fn main() -> Result<(), breaker::FileConfigError> {
+///     breaker::load_config("breakers.toml")?;
+///     // ... then start the application: breakers take the file's values.
+///     Ok(())
+/// }
+/// ```
+pub fn load_config(path: impl AsRef<Path>) -> Result<(), FileConfigError> {
+    ConfigFile::read(path)?.with_env()?.apply(registry())
+}
+
+impl ConfigFile {
+    /// No settings: start here for environment variables alone.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Reads and parses the TOML file at `path`.
+    pub fn read(path: impl AsRef<Path>) -> Result<Self, FileConfigError> {
+        let path = path.as_ref();
+        let origin = path.display().to_string();
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| FileConfigError::new(&origin, format!("cannot read the file: {e}")))?;
+        Self::parse(&origin, &text)
+    }
+
+    /// Parses TOML `text`; `origin` names it in errors (usually the path).
+    pub fn parse(origin: &str, text: &str) -> Result<Self, FileConfigError> {
+        let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+            FileConfigError::new(origin, format!("not valid TOML: {}", e.message()))
+        })?;
+        let mut breakers = Vec::new();
+        for (name, settings) in &table {
+            let toml::Value::Table(settings) = settings else {
+                return Err(FileConfigError::new(
+                    origin,
+                    "expected a table of settings, such as `[db]` followed by `timeout = \"30s\"`",
+                )
+                .breaker(name));
+            };
+            let mut partial = PartialConfig::new();
+            for (key, value) in settings {
+                let raw = match value {
+                    toml::Value::Integer(n) => Raw::Int(*n),
+                    toml::Value::Float(x) => Raw::Float(*x),
+                    toml::Value::String(s) => Raw::Str(s),
+                    other => {
+                        return Err(FileConfigError {
+                            key: Some(key.clone()),
+                            value: Some(other.type_str().to_owned()),
+                            ..FileConfigError::new(origin, "must be a number or a string")
+                                .breaker(name)
+                        })
+                    }
+                };
+                partial.set_raw(key, raw).map_err(|e| FileConfigError {
+                    key: Some(e.key),
+                    value: Some(e.value),
+                    ..FileConfigError::new(origin, e.reason).breaker(name)
+                })?;
+            }
+            partial
+                .validate()
+                .map_err(|e| FileConfigError::config(origin, name, &e))?;
+            breakers.push((name.clone(), partial));
+        }
+        Ok(ConfigFile {
+            origin: origin.to_owned(),
+            breakers,
+            env: Vec::new(),
+        })
+    }
+
+    /// Adds the `BREAKER_<NAME>__<KEY>` variables of the process's
+    /// environment, which win over the file.
+    pub fn with_env(self) -> Result<Self, FileConfigError> {
+        self.with_vars(std::env::vars())
+    }
+
+    /// Adds the `BREAKER_<NAME>__<KEY>` variables among `vars` (other
+    /// names are skipped): [`with_env`](Self::with_env) with the variables
+    /// given, as tests do.
+    pub fn with_vars<I, K, V>(mut self, vars: I) -> Result<Self, FileConfigError>
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: AsRef<str>,
+        V: AsRef<str>,
+    {
+        for (var, value) in vars {
+            let (var, value) = (var.as_ref(), value.as_ref());
+            let Some(rest) = var.strip_prefix(ENV_PREFIX) else {
+                continue;
+            };
+            let Some((name, key)) = rest.rsplit_once(ENV_SEPARATOR) else {
+                continue;
+            };
+            let origin = format!("environment variable {var}");
+            let key = key.to_ascii_lowercase();
+            if name.is_empty() || name != env_name(name) {
+                return Err(FileConfigError::new(
+                    &origin,
+                    "the breaker's name must be upper case, with `_` for every character but letters and digits",
+                ));
+            }
+            let mut partial = PartialConfig::new();
+            partial.set(&key, value).map_err(|e| FileConfigError {
+                key: Some(e.key),
+                value: Some(e.value),
+                ..FileConfigError::new(&origin, e.reason).breaker(name)
+            })?;
+            partial
+                .validate()
+                .map_err(|e| FileConfigError::config(&origin, name, &e))?;
+            self.env.push((name.to_owned(), partial, origin));
+        }
+        Ok(self)
+    }
+
+    /// The breakers' names the file configures, in file order.
+    pub fn names(&self) -> Vec<&str> {
+        self.breakers
+            .iter()
+            .map(|(name, _)| name.as_str())
+            .collect()
+    }
+
+    /// Registers the settings with `registry`, to be merged key by key over
+    /// the code's configuration when each breaker is first created. Fails
+    /// for a breaker already in use.
+    pub fn apply(self, registry: &Registry) -> Result<(), FileConfigError> {
+        let refused = |origin: &str, name: &str, e: RegistryError| match e {
+            RegistryError::Invalid(e) => FileConfigError::config(origin, name, &e),
+            RegistryError::AlreadyCreated { name } => FileConfigError::new(
+                origin,
+                "already in use; load the configuration before the breaker's first call",
+            )
+            .breaker(&name),
+        };
+        for (name, partial) in self.breakers {
+            registry
+                .override_config(&name, partial)
+                .map_err(|e| refused(&self.origin, &name, e))?;
+        }
+        for (name, partial, origin) in self.env {
+            registry
+                .override_normalized(&name, partial)
+                .map_err(|e| refused(&origin, &name, e))?;
+        }
+        Ok(())
+    }
+}

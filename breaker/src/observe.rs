@@ -1,0 +1,261 @@
+//! What the breaker tells the outside world: `tracing` events and
+//! `metrics` series, each behind its feature.
+//!
+//! The state machine calls the three hooks below at fixed points (a state
+//! change announced, a call rejected, a call's outcome recorded), always
+//! after its lock is released. With neither feature enabled every hook is
+//! an empty inline function, and the calls compile to nothing.
+//!
+//! # Events (`tracing`)
+//!
+//! Under the target `breaker`:
+//! - every state change, at `WARN` when the breaker opens (or is forced
+//!   open) and `INFO` otherwise, with the fields `breaker`, `from`, `to`
+//!   and the ended period's counts (`requests`, `successes`, `failures`,
+//!   `consecutive_successes`, `consecutive_failures`, `rejected`,
+//!   `ignored`, `slow_calls`, `timeouts`);
+//! - every rejection, at `DEBUG`, with `breaker`, `reason` and, for an
+//!   open breaker, `retry_after_ms`.
+//!
+//! # Metrics (`metrics`)
+//!
+//! Named after resilience4j's, with the breaker's name as the only label
+//! (`name`), so that cardinality is bounded by the number of breakers:
+//!
+//! | metric | kind | meaning |
+//! | --- | --- | --- |
+//! | `circuit_breaker_state` | gauge | 0 closed, 1 open, 2 half-open, 3 disabled, 4 forced open (resilience4j's order) |
+//! | `circuit_breaker_successful_calls_total` | counter | calls recorded as successes |
+//! | `circuit_breaker_failed_calls_total` | counter | calls recorded as failures, timeouts included |
+//! | `circuit_breaker_ignored_calls_total` | counter | calls whose error was ignored |
+//! | `circuit_breaker_not_permitted_calls_total` | counter | calls rejected |
+//! | `circuit_breaker_timeout_calls_total` | counter | calls cut off by `call_timeout` |
+//! | `circuit_breaker_slow_calls_total` | counter | calls that lasted at least `slow_call_duration` |
+//! | `circuit_breaker_cancelled_calls_total` | counter | admitted calls that ended without an outcome |
+//! | `circuit_breaker_calls_seconds` | histogram | how long each call with an outcome lasted |
+
+use std::time::Duration;
+
+use crate::breaker::{Ending, State};
+use crate::config::StateChange;
+use crate::error::RejectReason;
+
+/// Whether the hooks need each call's duration: the permit then records
+/// when its call started even without a slow-call policy.
+pub(crate) const WANTS_ELAPSED: bool = cfg!(feature = "metrics");
+
+/// How a call ended, as the hooks report it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Recorded {
+    pub(crate) kind: RecordedKind,
+    /// It lasted at least `slow_call_duration`.
+    pub(crate) slow: bool,
+    /// It was cut off by `call_timeout` (and is a failure).
+    pub(crate) timeout: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RecordedKind {
+    Success,
+    Failure,
+    Ignored,
+    Cancelled,
+}
+
+impl Recorded {
+    #[inline]
+    pub(crate) fn new(ending: Ending, slow: bool) -> Self {
+        let kind = match ending {
+            Ending::Success => RecordedKind::Success,
+            Ending::Failure | Ending::Timeout => RecordedKind::Failure,
+            Ending::Ignored => RecordedKind::Ignored,
+            Ending::Cancelled => RecordedKind::Cancelled,
+        };
+        Recorded {
+            kind,
+            slow: slow && kind != RecordedKind::Cancelled,
+            timeout: ending == Ending::Timeout,
+        }
+    }
+}
+
+/// The metrics' names, for dashboards and tests.
+#[cfg(feature = "metrics")]
+pub mod names {
+    /// Gauge: the state's code (see [`state_code`](super::state_code)).
+    pub const STATE: &str = "circuit_breaker_state";
+    /// Counter: successes.
+    pub const SUCCESSFUL_CALLS: &str = "circuit_breaker_successful_calls_total";
+    /// Counter: failures, timeouts included.
+    pub const FAILED_CALLS: &str = "circuit_breaker_failed_calls_total";
+    /// Counter: ignored outcomes.
+    pub const IGNORED_CALLS: &str = "circuit_breaker_ignored_calls_total";
+    /// Counter: rejections.
+    pub const NOT_PERMITTED_CALLS: &str = "circuit_breaker_not_permitted_calls_total";
+    /// Counter: `call_timeout` expiries.
+    pub const TIMEOUT_CALLS: &str = "circuit_breaker_timeout_calls_total";
+    /// Counter: slow calls.
+    pub const SLOW_CALLS: &str = "circuit_breaker_slow_calls_total";
+    /// Counter: calls cancelled (dropped permits and futures).
+    pub const CANCELLED_CALLS: &str = "circuit_breaker_cancelled_calls_total";
+    /// Histogram: call durations in seconds.
+    pub const CALL_SECONDS: &str = "circuit_breaker_calls_seconds";
+    /// The one label, the breaker's name.
+    pub const LABEL: &str = "name";
+}
+
+/// The value of the `circuit_breaker_state` gauge for `state`: resilience4j's
+/// order of its states.
+#[cfg(feature = "metrics")]
+pub fn state_code(state: State) -> f64 {
+    match state {
+        State::Closed => 0.0,
+        State::Open => 1.0,
+        State::HalfOpen => 2.0,
+        State::Disabled => 3.0,
+        State::ForcedOpen => 4.0,
+    }
+}
+
+/// Gives every metric a description (the `# HELP` lines of a Prometheus
+/// scrape). Call it once, after installing the recorder; optional.
+#[cfg(feature = "metrics")]
+pub fn describe_metrics() {
+    use ::metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
+    describe_gauge!(
+        names::STATE,
+        "Circuit breaker state: 0 closed, 1 open, 2 half-open, 3 disabled, 4 forced open"
+    );
+    describe_counter!(names::SUCCESSFUL_CALLS, "Calls recorded as successes");
+    describe_counter!(
+        names::FAILED_CALLS,
+        "Calls recorded as failures, timeouts included"
+    );
+    describe_counter!(names::IGNORED_CALLS, "Calls whose error was ignored");
+    describe_counter!(names::NOT_PERMITTED_CALLS, "Calls rejected by the breaker");
+    describe_counter!(names::TIMEOUT_CALLS, "Calls cut off by call_timeout");
+    describe_counter!(names::SLOW_CALLS, "Calls slower than slow_call_duration");
+    describe_counter!(
+        names::CANCELLED_CALLS,
+        "Admitted calls that ended without an outcome"
+    );
+    describe_histogram!(names::CALL_SECONDS, Unit::Seconds, "Call durations");
+}
+
+/// A state change, announced after the breaker's lock is released.
+#[inline]
+#[allow(unused_variables)]
+pub(crate) fn state_changed(change: &StateChange<'_>) {
+    #[cfg(feature = "tracing")]
+    {
+        let c = &change.counts;
+        macro_rules! event {
+            ($level:expr) => {
+                tracing::event!(
+                    target: "breaker",
+                    $level,
+                    breaker = change.name,
+                    from = change.from.as_str(),
+                    to = change.to.as_str(),
+                    requests = c.requests,
+                    successes = c.total_successes,
+                    failures = c.total_failures,
+                    consecutive_successes = c.consecutive_successes,
+                    consecutive_failures = c.consecutive_failures,
+                    rejected = c.rejected,
+                    ignored = c.ignored,
+                    slow_calls = c.slow_calls,
+                    timeouts = c.timeouts,
+                    "circuit breaker `{}` {} -> {}",
+                    change.name,
+                    change.from,
+                    change.to,
+                )
+            };
+        }
+        match change.to {
+            State::Open | State::ForcedOpen => event!(tracing::Level::WARN),
+            State::Closed | State::HalfOpen | State::Disabled => event!(tracing::Level::INFO),
+        }
+    }
+    #[cfg(feature = "metrics")]
+    set_state(change.name, change.to);
+}
+
+/// A rejected call.
+#[inline]
+#[allow(unused_variables)]
+pub(crate) fn rejected(name: &str, reason: &RejectReason) {
+    #[cfg(feature = "tracing")]
+    match reason {
+        RejectReason::Open { retry_after } => tracing::debug!(
+            target: "breaker",
+            breaker = name,
+            reason = "open",
+            retry_after_ms = u64::try_from(retry_after.as_millis()).unwrap_or(u64::MAX),
+            "circuit breaker `{name}` rejected a call: open",
+        ),
+        other => {
+            let reason = reason_str(other);
+            tracing::debug!(
+                target: "breaker",
+                breaker = name,
+                reason,
+                "circuit breaker `{name}` rejected a call: {reason}",
+            )
+        }
+    }
+    #[cfg(feature = "metrics")]
+    ::metrics::counter!(names::NOT_PERMITTED_CALLS, names::LABEL => name.to_owned()).increment(1);
+}
+
+/// An admitted call's ending. `elapsed` is known when [`WANTS_ELAPSED`] or
+/// a slow-call policy made the permit note when the call started.
+#[inline]
+#[allow(unused_variables)]
+pub(crate) fn recorded(name: &str, outcome: Recorded, elapsed: Option<Duration>) {
+    #[cfg(feature = "metrics")]
+    {
+        let counter = match outcome.kind {
+            RecordedKind::Success => names::SUCCESSFUL_CALLS,
+            RecordedKind::Failure => names::FAILED_CALLS,
+            RecordedKind::Ignored => names::IGNORED_CALLS,
+            RecordedKind::Cancelled => names::CANCELLED_CALLS,
+        };
+        ::metrics::counter!(counter, names::LABEL => name.to_owned()).increment(1);
+        if outcome.timeout {
+            ::metrics::counter!(names::TIMEOUT_CALLS, names::LABEL => name.to_owned()).increment(1);
+        }
+        if outcome.slow {
+            ::metrics::counter!(names::SLOW_CALLS, names::LABEL => name.to_owned()).increment(1);
+        }
+        if let (Some(elapsed), false) = (elapsed, outcome.kind == RecordedKind::Cancelled) {
+            ::metrics::histogram!(names::CALL_SECONDS, names::LABEL => name.to_owned())
+                .record(elapsed.as_secs_f64());
+        }
+    }
+}
+
+/// A breaker was created (by the registry): its state gauge starts at
+/// closed rather than appearing only at its first state change.
+#[inline]
+#[allow(unused_variables)]
+pub(crate) fn created(name: &str, state: State) {
+    #[cfg(feature = "metrics")]
+    set_state(name, state);
+}
+
+#[cfg(feature = "metrics")]
+fn set_state(name: &str, state: State) {
+    ::metrics::gauge!(names::STATE, names::LABEL => name.to_owned()).set(state_code(state));
+}
+
+#[cfg(feature = "tracing")]
+fn reason_str(reason: &RejectReason) -> &'static str {
+    match reason {
+        RejectReason::Open { .. } => "open",
+        RejectReason::HalfOpenFull => "half_open_full",
+        RejectReason::TooManyCalls => "too_many_calls",
+        RejectReason::ForcedOpen => "forced_open",
+    }
+}

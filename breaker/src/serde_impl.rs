@@ -1,0 +1,192 @@
+//! serde support (feature `serde`): `Serialize` for the stats, with field
+//! names that are part of the API, and `Deserialize` for [`Config`] and
+//! [`PartialConfig`] with human-readable durations (`"30s"`).
+//!
+//! A serialized [`Stats`], as the [status endpoint](crate::Registry::status_json)
+//! returns it (durations in seconds, as floating-point numbers):
+//!
+//! ```json
+//! {
+//!   "name": "db", "state": "open",
+//!   "success_rate": 0.0, "failure_rate": 1.0, "slow_call_rate": 0.0,
+//!   "consecutive_successes": 0, "consecutive_failures": 0,
+//!   "open_count": 1, "running_calls": 0,
+//!   "last_state_change_secs_ago": 2.5, "time_until_half_open_secs": 27.5,
+//!   "current_backoff_secs": 30.0, "generation": 1,
+//!   "counts": { "requests": 0, "successes": 0, "failures": 0, ... },
+//!   "totals": { "requests": 9, "successes": 6, "failures": 3, ... }
+//! }
+//! ```
+
+use std::fmt;
+
+use serde::de::{self, Deserialize, Deserializer, MapAccess, Visitor};
+use serde::ser::{Serialize, SerializeStruct, Serializer};
+
+use crate::breaker::State;
+use crate::config::Config;
+use crate::partial::{kind_of, Kind, PartialConfig, Raw};
+use crate::registry::Registry;
+use crate::stats::{Counts, Stats, Totals};
+
+impl Serialize for State {
+    /// As [`State::as_str`]: `"closed"`, `"open"`, `"half_open"`,
+    /// `"forced_open"`, `"disabled"`.
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl Serialize for Counts {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut s = serializer.serialize_struct("Counts", 9)?;
+        s.serialize_field("requests", &self.requests)?;
+        s.serialize_field("successes", &self.total_successes)?;
+        s.serialize_field("failures", &self.total_failures)?;
+        s.serialize_field("consecutive_successes", &self.consecutive_successes)?;
+        s.serialize_field("consecutive_failures", &self.consecutive_failures)?;
+        s.serialize_field("rejected", &self.rejected)?;
+        s.serialize_field("ignored", &self.ignored)?;
+        s.serialize_field("slow_calls", &self.slow_calls)?;
+        s.serialize_field("timeouts", &self.timeouts)?;
+        s.end()
+    }
+}
+
+impl Serialize for Totals {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut s = serializer.serialize_struct("Totals", 9)?;
+        s.serialize_field("requests", &self.requests)?;
+        s.serialize_field("successes", &self.successes)?;
+        s.serialize_field("failures", &self.failures)?;
+        s.serialize_field("ignored", &self.ignored)?;
+        s.serialize_field("cancelled", &self.cancelled)?;
+        s.serialize_field("rejected", &self.rejected)?;
+        s.serialize_field("slow_calls", &self.slow_calls)?;
+        s.serialize_field("timeouts", &self.timeouts)?;
+        s.serialize_field("stale", &self.stale)?;
+        s.end()
+    }
+}
+
+impl Serialize for Stats {
+    /// The field names are stable: `name`, `state`, `success_rate`
+    /// (`1 - failure_rate`), `failure_rate`, `slow_call_rate`,
+    /// `consecutive_successes`, `consecutive_failures`, `open_count`,
+    /// `running_calls`, `last_state_change_secs_ago`,
+    /// `time_until_half_open_secs` (`null` unless open),
+    /// `current_backoff_secs` (the open period, backoff included),
+    /// `generation`, `counts` and `totals`.
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut s = serializer.serialize_struct("Stats", 15)?;
+        s.serialize_field("name", &self.name)?;
+        s.serialize_field("state", &self.state)?;
+        s.serialize_field("success_rate", &(1.0 - self.failure_rate))?;
+        s.serialize_field("failure_rate", &self.failure_rate)?;
+        s.serialize_field("slow_call_rate", &self.slow_call_rate)?;
+        s.serialize_field("consecutive_successes", &self.counts.consecutive_successes)?;
+        s.serialize_field("consecutive_failures", &self.counts.consecutive_failures)?;
+        s.serialize_field("open_count", &self.open_count)?;
+        s.serialize_field("running_calls", &self.running_calls)?;
+        s.serialize_field(
+            "last_state_change_secs_ago",
+            &self.time_in_state.as_secs_f64(),
+        )?;
+        s.serialize_field(
+            "time_until_half_open_secs",
+            &self.time_until_half_open.map(|d| d.as_secs_f64()),
+        )?;
+        s.serialize_field("current_backoff_secs", &self.open_duration.as_secs_f64())?;
+        s.serialize_field("generation", &self.generation)?;
+        s.serialize_field("counts", &self.counts)?;
+        s.serialize_field("totals", &self.totals)?;
+        s.end()
+    }
+}
+
+impl Registry {
+    /// Every registered breaker's [`Stats`] as a JSON document,
+    /// `{"breakers": [...]}` sorted by name: the body of a status endpoint
+    /// for dashboards and health checks (feature `serde`).
+    ///
+    /// ```
+    /// use breaker::{Config, Registry};
+    ///
+    /// let registry = Registry::new();
+    /// registry.get_or_create("db", Config::default()).unwrap();
+    /// let json = registry.status_json();
+    /// assert!(json.starts_with(r#"{"breakers":[{"name":"db","state":"closed""#));
+    /// ```
+    pub fn status_json(&self) -> String {
+        struct Status(Vec<Stats>);
+        impl Serialize for Status {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                let mut s = serializer.serialize_struct("Status", 1)?;
+                s.serialize_field("breakers", &self.0)?;
+                s.end()
+            }
+        }
+        serde_json::to_string(&Status(self.stats_all()))
+            .unwrap_or_else(|e| unreachable!("stats always serialize to JSON: {e}"))
+    }
+}
+
+impl<'de> Deserialize<'de> for PartialConfig {
+    /// A map of the attribute's keys, each optional; durations are strings
+    /// such as `"30s"` or `"1m30s"`. An unknown key is an error.
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(PartialVisitor)
+    }
+}
+
+impl<'de> Deserialize<'de> for Config {
+    /// Like [`PartialConfig`], over [`Config::default()`], then validated:
+    /// an invalid value is a deserialization error naming the field.
+    ///
+    /// ```
+    /// use breaker::Config;
+    /// use std::time::Duration;
+    ///
+    /// let config: Config = serde_json::from_str(r#"{"max_failures": 3, "timeout": "30s"}"#).unwrap();
+    /// assert_eq!(config.get_timeout(), Duration::from_secs(30));
+    /// ```
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let partial = PartialConfig::deserialize(deserializer)?;
+        let config = partial.apply(Config::default());
+        config.validate().map_err(de::Error::custom)?;
+        Ok(config)
+    }
+}
+
+struct PartialVisitor;
+
+impl<'de> Visitor<'de> for PartialVisitor {
+    type Value = PartialConfig;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a map of circuit breaker settings")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<PartialConfig, A::Error> {
+        let mut partial = PartialConfig::new();
+        while let Some(key) = map.next_key::<String>()? {
+            let set = match kind_of(&key) {
+                Some(Kind::Count) => {
+                    let n: u32 = map.next_value()?;
+                    partial.set_raw(&key, Raw::Int(i64::from(n)))
+                }
+                Some(Kind::Number) => {
+                    let x: f64 = map.next_value()?;
+                    partial.set_raw(&key, Raw::Float(x))
+                }
+                Some(Kind::Duration) => {
+                    let text: String = map.next_value()?;
+                    partial.set_raw(&key, Raw::Str(&text))
+                }
+                None => partial.set_raw(&key, Raw::Int(0)),
+            };
+            set.map_err(de::Error::custom)?;
+        }
+        Ok(partial)
+    }
+}

@@ -1,0 +1,112 @@
+//! The metrics through a real Prometheus exporter, scraped over loopback.
+
+use std::net::SocketAddr;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use axum::routing::get;
+use axum::Router;
+use breaker::{registry, Config, ManualClock};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// The process-wide recorder, installed once for the tests of this binary.
+fn handle() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let handle = PrometheusBuilder::new().install_recorder().unwrap();
+            breaker::metrics::describe_metrics();
+            handle
+        })
+        .clone()
+}
+
+async fn serve_metrics(handle: PrometheusHandle) -> SocketAddr {
+    let app = Router::new().route("/metrics", get(move || async move { handle.render() }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    addr
+}
+
+/// A plain HTTP/1.1 GET, as a Prometheus server sends it.
+async fn scrape(addr: SocketAddr) -> String {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let request = format!("GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    response
+}
+
+fn has_line(scrape: &str, line: &str) -> bool {
+    scrape.lines().any(|l| l == line)
+}
+
+#[tokio::test]
+async fn a_scrape_shows_state_outcomes_rejections_and_durations_labelled_by_name() {
+    let addr = serve_metrics(handle()).await;
+    let clock = ManualClock::new();
+    let cb = registry()
+        .get_or_create(
+            "prom-db",
+            Config::default().max_failures(2).clock(clock.clone()),
+        )
+        .unwrap();
+    let _ = cb.call(|| {
+        clock.advance(Duration::from_millis(250));
+        Ok::<_, ()>(())
+    });
+    let _ = cb.call(|| Err::<(), _>(()));
+    let _ = cb.call(|| Err::<(), _>(()));
+    let _ = cb.call(|| Ok::<_, ()>(())); // rejected
+
+    let scrape = scrape(addr).await;
+    for line in [
+        r#"circuit_breaker_state{name="prom-db"} 1"#,
+        r#"circuit_breaker_successful_calls_total{name="prom-db"} 1"#,
+        r#"circuit_breaker_failed_calls_total{name="prom-db"} 2"#,
+        r#"circuit_breaker_not_permitted_calls_total{name="prom-db"} 1"#,
+        r#"circuit_breaker_calls_seconds_count{name="prom-db"} 3"#,
+        r#"circuit_breaker_calls_seconds_sum{name="prom-db"} 0.25"#,
+    ] {
+        assert!(has_line(&scrape, line), "missing `{line}` in:\n{scrape}");
+    }
+    assert!(scrape.contains("# HELP circuit_breaker_state"));
+}
+
+#[tokio::test]
+async fn a_new_breaker_reports_closed_before_any_call() {
+    let addr = serve_metrics(handle()).await;
+    registry()
+        .get_or_create("prom-fresh", Config::default())
+        .unwrap();
+    let scrape = scrape(addr).await;
+    assert!(
+        has_line(&scrape, r#"circuit_breaker_state{name="prom-fresh"} 0"#),
+        "{scrape}"
+    );
+}
+
+#[tokio::test]
+async fn the_breaker_name_is_the_only_label() {
+    let addr = serve_metrics(handle()).await;
+    let cb = registry()
+        .get_or_create("prom-labels", Config::default())
+        .unwrap();
+    let _ = cb.call(|| Ok::<_, ()>(()));
+    let scrape = scrape(addr).await;
+    for line in scrape.lines().filter(|l| l.contains("prom-labels")) {
+        let labels = &line[line.find('{').unwrap() + 1..line.find('}').unwrap()];
+        let names: Vec<&str> = labels
+            .split(',')
+            .map(|l| l.split('=').next().unwrap())
+            .collect();
+        assert!(
+            names == ["name"] || names == ["name", "quantile"],
+            "unexpected labels in `{line}`"
+        );
+    }
+}

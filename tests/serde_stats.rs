@@ -1,0 +1,92 @@
+//! serde: the stats' JSON field names, and `Config` from human-readable
+//! values.
+
+use std::time::Duration;
+
+use breaker::{CircuitBreaker, Config, ManualClock};
+use serde_json::json;
+
+#[test]
+fn stats_serialize_with_stable_field_names() {
+    let clock = ManualClock::new();
+    let config = Config::default()
+        .max_failures(2)
+        .timeout(Duration::from_secs(30))
+        .clock(clock.clone());
+    let cb = CircuitBreaker::new("serde-db", config).unwrap();
+    let _ = cb.call(|| Ok::<_, ()>(()));
+    let _ = cb.call(|| Err::<(), _>(()));
+    let _ = cb.call(|| Err::<(), _>(()));
+    clock.advance(Duration::from_secs(5));
+
+    let value = serde_json::to_value(cb.stats()).unwrap();
+    assert_eq!(
+        value,
+        json!({
+            "name": "serde-db",
+            "state": "open",
+            "success_rate": 1.0,
+            "failure_rate": 0.0,
+            "slow_call_rate": 0.0,
+            "consecutive_successes": 0,
+            "consecutive_failures": 0,
+            "open_count": 1,
+            "running_calls": 0,
+            "last_state_change_secs_ago": 5.0,
+            "time_until_half_open_secs": 25.0,
+            "current_backoff_secs": 30.0,
+            "generation": 1,
+            "counts": {
+                "requests": 0, "successes": 0, "failures": 0,
+                "consecutive_successes": 0, "consecutive_failures": 0,
+                "rejected": 0, "ignored": 0, "slow_calls": 0, "timeouts": 0
+            },
+            "totals": {
+                "requests": 3, "successes": 1, "failures": 2, "ignored": 0,
+                "cancelled": 0, "rejected": 0, "slow_calls": 0, "timeouts": 0, "stale": 0
+            }
+        })
+    );
+}
+
+#[test]
+fn rates_and_streaks_describe_the_current_period() {
+    let cb = CircuitBreaker::new("serde-rates", Config::default()).unwrap();
+    let _ = cb.call(|| Ok::<_, ()>(()));
+    let _ = cb.call(|| Err::<(), _>(()));
+    let value = serde_json::to_value(cb.stats()).unwrap();
+    assert_eq!(value["success_rate"], 0.5);
+    assert_eq!(value["failure_rate"], 0.5);
+    assert_eq!(value["consecutive_failures"], 1);
+    assert_eq!(value["time_until_half_open_secs"], serde_json::Value::Null);
+}
+
+#[test]
+fn config_deserializes_with_human_readable_durations() {
+    let config: Config = serde_json::from_str(
+        r#"{"max_failures": 3, "timeout": "1m30s", "failure_rate": 0.5, "count_window": 20}"#,
+    )
+    .unwrap();
+    assert_eq!(config.get_max_failures(), Some(3));
+    assert_eq!(config.get_timeout(), Duration::from_secs(90));
+    assert_eq!(
+        config.get_half_open_max_calls(),
+        1,
+        "a missing key keeps its default"
+    );
+}
+
+#[test]
+fn config_deserialization_names_an_invalid_value() {
+    let error = serde_json::from_str::<Config>(r#"{"max_failures": 0}"#).unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .contains("`max_failures` = 0: must be at least 1"),
+        "{error}"
+    );
+    let error = serde_json::from_str::<Config>(r#"{"timeout": "30 parsecs"}"#).unwrap_err();
+    assert!(error.to_string().contains("`timeout`"), "{error}");
+    let error = serde_json::from_str::<Config>(r#"{"max_failure": 3}"#).unwrap_err();
+    assert!(error.to_string().contains("unknown key"), "{error}");
+}

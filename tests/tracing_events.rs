@@ -1,0 +1,107 @@
+//! The tracing events, captured by a real `tracing-subscriber` formatter.
+
+use std::io;
+use std::sync::{Arc, Mutex};
+
+use breaker::{CircuitBreaker, Config};
+use tracing::Level;
+
+/// Runs `f` under a subscriber at `level` and returns what it logged.
+fn logged(level: Level, f: impl FnOnce()) -> String {
+    let buffer = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&buffer);
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_ansi(false)
+        .with_writer(move || Writer(Arc::clone(&sink)))
+        .finish();
+    tracing::subscriber::with_default(subscriber, f);
+    let bytes = buffer.lock().unwrap().clone();
+    String::from_utf8(bytes).unwrap()
+}
+
+struct Writer(Arc<Mutex<Vec<u8>>>);
+
+impl io::Write for Writer {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+fn trip(cb: &CircuitBreaker) {
+    let _ = cb.call(|| Err::<(), _>("down"));
+    let _ = cb.call(|| Err::<(), _>("down"));
+}
+
+#[test]
+fn a_trip_is_a_warning_with_the_name_the_states_and_the_counts_that_caused_it() {
+    let cb = CircuitBreaker::new("trace-db", Config::default().max_failures(2)).unwrap();
+    let log = logged(Level::INFO, || trip(&cb));
+    let line = log
+        .lines()
+        .find(|l| l.contains("closed -> open"))
+        .expect(&log);
+    assert!(line.contains("WARN"), "{line}");
+    assert!(
+        line.contains(" breaker:"),
+        "not under the target `breaker`: {line}"
+    );
+    for field in [
+        r#"breaker="trace-db""#,
+        r#"from="closed""#,
+        r#"to="open""#,
+        "failures=2",
+        "consecutive_failures=2",
+    ] {
+        assert!(line.contains(field), "missing {field} in {line}");
+    }
+}
+
+#[test]
+fn a_reset_is_logged_at_info() {
+    let cb = CircuitBreaker::new("trace-reset", Config::default().max_failures(1)).unwrap();
+    let _ = cb.call(|| Err::<(), _>("down"));
+    let log = logged(Level::INFO, || cb.reset());
+    let line = log
+        .lines()
+        .find(|l| l.contains("open -> closed"))
+        .expect(&log);
+    assert!(line.contains("INFO"), "{line}");
+}
+
+#[test]
+fn rejections_are_logged_at_debug_only() {
+    let cb = CircuitBreaker::new("trace-reject", Config::default()).unwrap();
+    cb.force_open();
+    let info = logged(Level::INFO, || {
+        let _ = cb.try_acquire();
+    });
+    assert!(!info.contains("rejected"), "{info}");
+    let debug = logged(Level::DEBUG, || {
+        let _ = cb.try_acquire();
+    });
+    let line = debug
+        .lines()
+        .find(|l| l.contains("rejected"))
+        .expect(&debug);
+    assert!(line.contains("DEBUG"), "{line}");
+    assert!(line.contains(r#"reason="forced_open""#), "{line}");
+}
+
+#[test]
+fn an_open_rejection_says_when_to_retry() {
+    let cb = CircuitBreaker::new("trace-retry", Config::default().max_failures(1)).unwrap();
+    let _ = cb.call(|| Err::<(), _>("down"));
+    let debug = logged(Level::DEBUG, || {
+        let _ = cb.try_acquire();
+    });
+    let line = debug
+        .lines()
+        .find(|l| l.contains("rejected"))
+        .expect(&debug);
+    assert!(line.contains("retry_after_ms="), "{line}");
+}
