@@ -406,7 +406,9 @@ impl CircuitBreaker {
                     self.stripe().rejected.fetch_add(1, Ordering::Relaxed);
                     let rejected = Rejected::open(self.shared_name(), until - now);
                     // observe: a rejection
-                    observe::rejected(&self.name, &rejected.reason());
+                    if observe::wants_rejections() {
+                        observe::rejected(&self.name, &rejected.reason());
+                    }
                     return Err(rejected);
                 }
             }
@@ -414,7 +416,9 @@ impl CircuitBreaker {
                 self.stripe().rejected.fetch_add(1, Ordering::Relaxed);
                 let rejected = Rejected::forced_open(self.shared_name());
                 // observe: a rejection
-                observe::rejected(&self.name, &rejected.reason());
+                if observe::wants_rejections() {
+                    observe::rejected(&self.name, &rejected.reason());
+                }
                 return Err(rejected);
             }
             _ => {}

@@ -38,7 +38,7 @@
 //! # Features
 //! - `tokio` (default): `call_timeout`, [`CircuitBreaker::wait_until_ready`]
 //!   and [`TokioClock`].
-//! - `tracing` (default): an event on every state change and rejection,
+//! - `tracing`: an event on every state change and rejection,
 //!   under the target `breaker`.
 //! - `tower`: the [`tower`](crate::tower) module, a `Layer` and `Service`.
 //! - `metrics`: a state gauge, call counters and a duration histogram per

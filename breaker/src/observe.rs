@@ -182,6 +182,21 @@ pub(crate) fn state_changed(change: &StateChange<'_>) {
     set_state(change.name, change.to);
 }
 
+/// Whether anything listens for rejections: checked before building the
+/// reason, so that a rejection nobody observes costs one relaxed load (the
+/// `tracing` level filter) or nothing.
+#[inline(always)]
+pub(crate) fn wants_rejections() -> bool {
+    if cfg!(feature = "metrics") {
+        return true;
+    }
+    #[cfg(feature = "tracing")]
+    if tracing::enabled!(target: "breaker", tracing::Level::DEBUG) {
+        return true;
+    }
+    false
+}
+
 /// A rejected call.
 #[inline]
 #[allow(unused_variables)]

@@ -6,6 +6,7 @@ use std::sync::{Arc, LazyLock, RwLock};
 
 use crate::breaker::CircuitBreaker;
 use crate::config::{Config, ConfigError};
+use crate::error::Name;
 use crate::observe;
 use crate::partial::PartialConfig;
 use crate::stats::Stats;
@@ -108,7 +109,7 @@ impl Registry {
         if let Some(existing) = self.get(name) {
             return Ok(existing);
         }
-        self.create(name, || config, true)
+        self.create(Name::from(name.to_owned()), || config, true)
     }
 
     /// Creates the breaker `name` unless it exists: from the configuration
@@ -116,10 +117,12 @@ impl Registry {
     /// operators' values, key by key.
     fn create(
         &self,
-        name: &str,
+        owned_name: Name,
         config: impl FnOnce() -> Config,
         overridden: bool,
     ) -> Result<Arc<CircuitBreaker>, ConfigError> {
+        let shared = owned_name.clone();
+        let name: &str = &shared;
         let mut breakers = write(&self.breakers);
         // Another thread may have created it between our read and write.
         if let Some(existing) = breakers.get(name) {
@@ -137,7 +140,7 @@ impl Registry {
                 config = env.apply(config);
             }
         }
-        let breaker = Arc::new(CircuitBreaker::new(name.to_owned(), config)?);
+        let breaker = Arc::new(CircuitBreaker::new(owned_name, config)?);
         breakers.insert(name.to_owned(), Arc::clone(&breaker));
         observe::created(name, breaker.state());
         Ok(breaker)
@@ -146,15 +149,21 @@ impl Registry {
     /// The breaker for an annotated function's first call. The attribute
     /// checked its literals at compile time, so the fallback to the default
     /// configuration is only a guard: it never panics.
-    pub(crate) fn site_breaker(&self, name: &str, config: fn() -> Config) -> Arc<CircuitBreaker> {
+    pub(crate) fn site_breaker(
+        &self,
+        name: &'static str,
+        config: fn() -> Config,
+    ) -> Arc<CircuitBreaker> {
         if let Some(existing) = self.get(name) {
             return existing;
         }
-        match self.create(name, config, true) {
+        // A `&'static str` name: rejections copy it instead of counting
+        // references to a shared string.
+        match self.create(Name::from(name), config, true) {
             Ok(breaker) => breaker,
             Err(error) => {
                 eprintln!("breaker: {error}; using the default configuration");
-                self.create(name, Config::default, false)
+                self.create(Name::from(name), Config::default, false)
                     .unwrap_or_else(|_| unreachable!("the default configuration is valid"))
             }
         }
