@@ -57,11 +57,11 @@ pub trait IsResult: Sized {
 impl<T, E> IsResult for Result<T, E> {
     type Ok = T;
     type Err = E;
-    #[inline]
+    #[inline(always)]
     fn as_result(&self) -> Result<&T, &E> {
         self.as_ref()
     }
-    #[inline]
+    #[inline(always)]
     fn from_err(err: E) -> Self {
         Err(err)
     }
@@ -72,13 +72,13 @@ impl<T, E> IsResult for Result<T, E> {
 pub fn assert_result<R: IsResult>() {}
 
 /// Acquires a permit or returns why the call is refused.
-#[inline]
+#[inline(always)]
 pub fn acquire(cb: &'static CircuitBreaker) -> Result<Permit<'static>, Rejected> {
     cb.try_acquire()
 }
 
 /// A rejected call as the function's error: `Err(E::from(rejected))`.
-#[inline]
+#[inline(always)]
 pub fn rejected<R>(rejected: Rejected) -> R
 where
     R: IsResult,
@@ -97,7 +97,7 @@ pub fn every_error_fails<E>(_: &E) -> Outcome {
 ///
 /// A panic in `body` or in `classify` drops the permit while unwinding,
 /// which records a failure and releases it.
-#[inline]
+#[inline(always)]
 pub fn complete_sync<R, C, F>(permit: Permit<'static>, classify: C, body: F) -> R
 where
     R: IsResult,

@@ -979,6 +979,7 @@ impl CircuitBreaker {
     /// Runs `f` if the breaker admits it, and records its result: `Ok` is a
     /// success, `Err` a failure. A panic in `f` is recorded as a failure and
     /// propagates.
+    #[inline(always)]
     pub fn call<T, E, F>(&self, f: F) -> Result<T, Error<E>>
     where
         F: FnOnce() -> Result<T, E>,
@@ -998,6 +999,7 @@ impl CircuitBreaker {
     /// let _ = cb.call_with(not_found, || Err::<(), u16>(404));
     /// assert_eq!(cb.state(), breaker::State::Closed);
     /// ```
+    #[inline(always)]
     pub fn call_with<T, E, C, F>(&self, classify: C, f: F) -> Result<T, Error<E>>
     where
         C: FnOnce(&E) -> Outcome,
