@@ -245,3 +245,60 @@ fn a_lock_free_success_racing_with_the_trip_is_counted_once() {
         assert!(stats.counts.requests <= t.requests);
     });
 }
+
+#[test]
+fn two_failures_at_the_threshold_trip_exactly_once() {
+    model(|| {
+        let cb = Arc::new(
+            CircuitBreaker::new(
+                "loom",
+                Config::default().max_failures(2).clock(ManualClock::new()),
+            )
+            .unwrap(),
+        );
+        let handles: Vec<_> = (0..2)
+            .map(|_| {
+                let cb = cb.clone();
+                thread::spawn(move || cb.try_acquire().unwrap().failure())
+            })
+            .collect();
+        for handle in handles {
+            handle.join().unwrap();
+        }
+        let stats = cb.stats();
+        assert_eq!(stats.state, State::Open);
+        assert_eq!(stats.open_count, 1);
+        assert_eq!(stats.totals.failures, 2);
+        assert_eq!(stats.running_calls, 0);
+        assert_eq!(stats.counts.consecutive_failures, 0, "a fresh period");
+    });
+}
+
+#[test]
+fn a_failure_racing_with_reset_never_counts_toward_the_new_period() {
+    model(|| {
+        // A std `Arc`: `try_acquire_owned` takes one.
+        let cb = std::sync::Arc::new(
+            CircuitBreaker::new(
+                "loom",
+                Config::default().max_failures(2).clock(ManualClock::new()),
+            )
+            .unwrap(),
+        );
+        // Admitted before the reset, failing while it happens.
+        let permit = cb.try_acquire_owned().unwrap();
+        let failing = thread::spawn(move || permit.failure());
+        let resetter = {
+            let cb = cb.clone();
+            thread::spawn(move || cb.reset())
+        };
+        failing.join().unwrap();
+        resetter.join().unwrap();
+        // Whichever came first, that failure is not one of the new period's:
+        // one more failure does not reach `max_failures = 2`.
+        cb.try_acquire().unwrap().failure();
+        let stats = cb.stats();
+        assert_eq!(stats.state, State::Closed, "{stats:?}");
+        assert_eq!(stats.counts.consecutive_failures, 1, "{stats:?}");
+    });
+}
