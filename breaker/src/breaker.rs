@@ -37,7 +37,7 @@ use crate::error::{Error, Name, RejectReason, Rejected};
 use crate::observe;
 use crate::permit::{self, Outcome, Permit, NOT_TIMED};
 use crate::stats::{Counts, Stats, Totals};
-use crate::sync::{lock, stripe_count, thread_stripe, AtomicBool, AtomicU64, Mutex, Ordering};
+use crate::sync::{lock, stripe_count, thread_stripe, AtomicU64, Mutex, Ordering};
 use crate::window::Window;
 
 /// A breaker's state.
@@ -112,6 +112,9 @@ const GEN_SHIFT: u32 = 5;
 const GEN_MASK: u64 = u64::MAX >> GEN_SHIFT;
 const OPEN: u64 = 1;
 const FORCED_OPEN: u64 = 3;
+const DISABLED: u64 = 4;
+/// The count half of `Hot::consecutive`.
+const COUNT_MASK: u64 = 0xFFFF_FFFF;
 
 /// The words the lock-free path reads, on a cache line of their own that
 /// only transitions (and the first failure after a success) write.
@@ -121,9 +124,10 @@ struct Hot {
     /// While open: when the open period ends, in nanoseconds of the clock.
     /// `u64::MAX` when that is out of the lock-free path's range.
     open_until: AtomicU64,
-    /// Set while the consecutive-failure count is not zero, so a success
-    /// must take the lock to clear it.
-    failing: AtomicBool,
+    /// The consecutive-failure count of the current period: the low 32
+    /// bits of the generation above, the count below, so that a failure of
+    /// an older period can never add to the new one's count.
+    consecutive: AtomicU64,
 }
 
 /// Lifetime counters of the lock-free path, one stripe per core, each on
@@ -133,6 +137,7 @@ struct Hot {
 struct Stripe {
     admitted: AtomicU64,
     successes: AtomicU64,
+    failures: AtomicU64,
     rejected: AtomicU64,
 }
 
@@ -141,6 +146,7 @@ struct Stripe {
 struct Sums {
     admitted: u64,
     successes: u64,
+    failures: u64,
     rejected: u64,
 }
 
@@ -176,6 +182,9 @@ pub struct CircuitBreaker {
     fast_disabled: bool,
     /// How far the clock's coarse reading may lag, in nanoseconds.
     coarse_lag: u64,
+    /// `max_failures` as the lock-free path compares it (`u64::MAX` when
+    /// the policy is off).
+    trip_at: u64,
     config: Config,
     core: Mutex<Core>,
 }
@@ -299,7 +308,7 @@ impl CircuitBreaker {
             hot: Hot {
                 word: AtomicU64::new(0),
                 open_until: AtomicU64::new(u64::MAX),
-                failing: AtomicBool::new(false),
+                consecutive: AtomicU64::new(0),
             },
             stripe_mask: stripes.len() - 1,
             stripes,
@@ -310,6 +319,7 @@ impl CircuitBreaker {
             fast_closed,
             fast_disabled,
             coarse_lag: nanos(config.clock.coarse_lag()),
+            trip_at: config.max_failures.map_or(u64::MAX, u64::from),
             config,
             core: Mutex::new(core),
         };
@@ -342,6 +352,9 @@ impl CircuitBreaker {
         let successes = self.stripes.iter().fold(0u64, |sum, s| {
             sum.wrapping_add(s.successes.load(Ordering::Acquire))
         });
+        let failures = self.stripes.iter().fold(0u64, |sum, s| {
+            sum.wrapping_add(s.failures.load(Ordering::Acquire))
+        });
         let rejected = self.stripes.iter().fold(0u64, |sum, s| {
             sum.wrapping_add(s.rejected.load(Ordering::Acquire))
         });
@@ -351,6 +364,7 @@ impl CircuitBreaker {
         Sums {
             admitted,
             successes,
+            failures,
             rejected,
         }
     }
@@ -373,10 +387,45 @@ impl CircuitBreaker {
         self.hot.word.store(word, Ordering::Release);
     }
 
-    fn set_failing(&self, core: &Core) {
-        self.hot
-            .failing
-            .store(core.counts.consecutive_failures > 0, Ordering::Relaxed);
+    /// The consecutive failures of the period `generation`.
+    fn consecutive_failures(&self, generation: u64) -> u64 {
+        let word = self.hot.consecutive.load(Ordering::Acquire);
+        if word >> 32 == generation & COUNT_MASK {
+            word & COUNT_MASK
+        } else {
+            0
+        }
+    }
+
+    /// Adds one failure to the consecutive count of the period whose
+    /// generation is `generation`, unless the count is at `below - 1`
+    /// already (the failure that trips takes the lock) or belongs to
+    /// another period. Saturates at `u32::MAX`.
+    #[inline]
+    fn add_consecutive_failure(&self, generation: u64, below: u64) -> bool {
+        let tag = (generation & COUNT_MASK) << 32;
+        let mut word = self.hot.consecutive.load(Ordering::Acquire);
+        loop {
+            if word & !COUNT_MASK != tag {
+                return false;
+            }
+            let count = word & COUNT_MASK;
+            if count.saturating_add(1) >= below {
+                return false;
+            }
+            if count == COUNT_MASK {
+                return true;
+            }
+            match self.hot.consecutive.compare_exchange_weak(
+                word,
+                word + 1,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return true,
+                Err(actual) => word = actual,
+            }
+        }
     }
 
     // ----- admission ------------------------------------------------------
@@ -506,7 +555,7 @@ impl CircuitBreaker {
         let sums = self.sums();
         let finished = sums
             .successes
-            .wrapping_add(t.failures)
+            .wrapping_add(sums.failures)
             .wrapping_add(t.ignored)
             .wrapping_add(t.cancelled);
         sums.admitted.wrapping_sub(finished)
@@ -518,14 +567,32 @@ impl CircuitBreaker {
     #[inline(always)]
     pub(crate) fn finish(&self, ticket: u64, started: u64, ending: Ending) {
         // Not a probe (bit 0 clear), and of the current generation.
-        if ending == Ending::Success && ticket & 1 == 0 {
+        if ticket & 1 == 0 {
             let word = self.hot.word.load(Ordering::Acquire);
-            if word & FAST != 0
-                && word >> GEN_SHIFT == ticket >> 1
-                && !self.hot.failing.load(Ordering::Relaxed)
-            {
-                self.stripe().successes.fetch_add(1, Ordering::Release);
-                return;
+            if word & FAST != 0 && word >> GEN_SHIFT == ticket >> 1 {
+                match ending {
+                    // A success that has no failure count to clear.
+                    Ending::Success
+                        if self.hot.consecutive.load(Ordering::Relaxed) & COUNT_MASK == 0 =>
+                    {
+                        self.stripe().successes.fetch_add(1, Ordering::Release);
+                        return;
+                    }
+                    // A failure that does not trip (the one that trips
+                    // takes the lock).
+                    Ending::Failure => {
+                        let below = if word & STATE_MASK == DISABLED {
+                            u64::MAX
+                        } else {
+                            self.trip_at
+                        };
+                        if self.add_consecutive_failure(word >> GEN_SHIFT, below) {
+                            self.stripe().failures.fetch_add(1, Ordering::Release);
+                            return;
+                        }
+                    }
+                    _ => {}
+                }
             }
         }
         let started = (started != NOT_TIMED).then(|| Duration::from_nanos(started));
@@ -572,12 +639,15 @@ impl CircuitBreaker {
                 // Admitted before the last state change: its result says
                 // nothing about the period that followed.
                 core.totals.stale = core.totals.stale.saturating_add(1);
-                if ending == Ending::Success {
-                    // Counted in the lifetime successes, not the period's.
-                    core.base.successes = core.base.successes.wrapping_add(1);
+                // Counted in the lifetime totals, not the period's.
+                match ending {
+                    Ending::Success => core.base.successes = core.base.successes.wrapping_add(1),
+                    Ending::Failure | Ending::Timeout => {
+                        core.base.failures = core.base.failures.wrapping_add(1)
+                    }
+                    Ending::Ignored | Ending::Cancelled => {}
                 }
             }
-            self.set_failing(&core);
             (slow, started.map(|at| now.get().saturating_sub(at)))
         };
         // observe: an outcome
@@ -604,10 +674,14 @@ impl CircuitBreaker {
                 self.stripe().successes.fetch_add(1, Ordering::Release);
                 None
             }
-            Ending::Failure => Some(&mut totals.failures),
+            Ending::Failure => {
+                self.stripe().failures.fetch_add(1, Ordering::Release);
+                None
+            }
             Ending::Timeout => {
                 totals.timeouts = totals.timeouts.saturating_add(1);
-                Some(&mut totals.failures)
+                self.stripe().failures.fetch_add(1, Ordering::Release);
+                None
             }
             Ending::Ignored => Some(&mut totals.ignored),
             Ending::Cancelled => Some(&mut totals.cancelled),
@@ -632,9 +706,16 @@ impl CircuitBreaker {
     }
 
     fn on_success(&self, core: &mut Core, now: &Now, slow: bool, changes: &mut Changes) {
+        if self.consecutive_failures(core.generation) > 0 {
+            // This success (counted already) is the first after failures.
+            let period_successes = self.sums().successes.wrapping_sub(core.base.successes);
+            core.success_mark = period_successes.wrapping_sub(1);
+            self.hot
+                .consecutive
+                .swap((core.generation & COUNT_MASK) << 32, Ordering::AcqRel);
+        }
         let counts = &mut core.counts;
         counts.consecutive_successes = counts.consecutive_successes.saturating_add(1);
-        counts.consecutive_failures = 0;
         if slow {
             counts.slow_calls = counts.slow_calls.saturating_add(1);
         }
@@ -673,9 +754,9 @@ impl CircuitBreaker {
     ) {
         let period_successes = self.sums().successes.wrapping_sub(core.base.successes);
         core.success_mark = period_successes;
+        // Under the lock nothing trips early: count it whatever the total.
+        self.add_consecutive_failure(core.generation, u64::MAX);
         let counts = &mut core.counts;
-        counts.total_failures = counts.total_failures.saturating_add(1);
-        counts.consecutive_failures = counts.consecutive_failures.saturating_add(1);
         counts.consecutive_successes = 0;
         if slow {
             counts.slow_calls = counts.slow_calls.saturating_add(1);
@@ -702,7 +783,7 @@ impl CircuitBreaker {
     fn should_trip(&self, core: &mut Core, now: &Now) -> bool {
         let config = &self.config;
         if let Some(max) = config.max_failures {
-            if core.counts.consecutive_failures >= u64::from(max) {
+            if self.consecutive_failures(core.generation) >= u64::from(max) {
                 return true;
             }
         }
@@ -736,8 +817,14 @@ impl CircuitBreaker {
         let mut counts = core.counts;
         counts.requests = sums.admitted.wrapping_sub(core.base.admitted);
         counts.total_successes = sums.successes.wrapping_sub(core.base.successes);
+        counts.total_failures = sums.failures.wrapping_sub(core.base.failures);
         counts.rejected = sums.rejected.wrapping_sub(core.base.rejected);
-        counts.consecutive_successes = counts.total_successes.saturating_sub(core.success_mark);
+        counts.consecutive_failures = self.consecutive_failures(core.generation);
+        counts.consecutive_successes = if counts.consecutive_failures > 0 {
+            0
+        } else {
+            counts.total_successes.saturating_sub(core.success_mark)
+        };
         counts
     }
 
@@ -778,6 +865,13 @@ impl CircuitBreaker {
         core.counts = Counts::default();
         core.base = self.sums();
         core.success_mark = 0;
+        // A swap, not a store: a read-modify-write is ordered with the
+        // lock-free path's compare-exchange, so an older period's failure
+        // can never land its count after the new period's zero. (loom found
+        // the interleaving where a plain store let it.)
+        self.hot
+            .consecutive
+            .swap((core.generation & COUNT_MASK) << 32, Ordering::AcqRel);
         core.probe_progress = now.get();
         if let Some(window) = core.window.as_mut() {
             window.clear();
@@ -814,7 +908,6 @@ impl CircuitBreaker {
             State::Closed => core.open_duration = self.config.timeout,
             State::HalfOpen | State::ForcedOpen | State::Disabled => {}
         }
-        self.set_failing(core);
         self.publish(core);
         if from != to {
             changes.push(from, to, ended);
@@ -918,6 +1011,7 @@ impl CircuitBreaker {
             let mut totals = core.totals;
             totals.requests = sums.admitted;
             totals.successes = sums.successes;
+            totals.failures = sums.failures;
             totals.rejected = sums.rejected;
             let at = Self::window_time(core, now);
             let (failure_rate, slow_call_rate) = match core.window.as_mut() {
@@ -1114,17 +1208,20 @@ mod tests {
         for stripe in cb.stripes.iter() {
             stripe.admitted.store(u64::MAX - 1, Ordering::Relaxed);
             stripe.successes.store(u64::MAX - 1, Ordering::Relaxed);
+            stripe.failures.store(u64::MAX / 2, Ordering::Relaxed);
             stripe.rejected.store(u64::MAX, Ordering::Relaxed);
         }
         {
             let mut core = lock(&cb.core);
-            core.totals.failures = u64::MAX;
             core.totals.ignored = u64::MAX;
             core.totals.cancelled = u64::MAX;
             core.totals.stale = u64::MAX;
-            core.counts.consecutive_failures = u64::MAX - 1;
             core.base = cb.sums();
-            cb.set_failing(&core);
+            // One failure short of u32::MAX in a row.
+            cb.hot.consecutive.store(
+                ((core.generation & COUNT_MASK) << 32) | (COUNT_MASK - 1),
+                Ordering::Relaxed,
+            );
         }
         // Running calls are admissions less endings, in wrapping
         // arithmetic: whatever it read before, it reads the same after
@@ -1138,7 +1235,12 @@ mod tests {
         let stats = cb.stats();
         assert_eq!(stats.running_calls, running_before);
         // The success cleared the consecutive count; two failures tripped.
-        assert_eq!(stats.totals.failures, 1, "wraps, like the stripes");
+        let stripes = cb.stripes.len() as u64;
+        assert_eq!(
+            stats.totals.failures,
+            (u64::MAX / 2).wrapping_mul(stripes).wrapping_add(2),
+            "wraps, like every stripe"
+        );
         assert_eq!(stats.state, State::Open);
     }
 }
