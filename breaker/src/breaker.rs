@@ -3,21 +3,23 @@
 //!
 //! Two paths share one state:
 //!
-//! - **The lock-free path** takes the calls that change nothing but counts:
-//!   admission and success while closed (for configurations whose policy
-//!   is consecutive failures alone), and rejection while open or forced
-//!   open. It reads one word (state, generation, and whether this path
-//!   is allowed) and adds one to a counter in the calling thread's stripe.
-//!   It never reads a precise clock; an open breaker reads a coarse one.
-//! - **The locked path** takes everything else: failures, probes, windows,
-//!   slow calls, the bulkhead, transitions, stats. One small lock guards
+//! - **The lock-free path** takes the calls that do not change the state:
+//!   admission, and a success or a failure that does not trip, while
+//!   closed (for configurations whose policy is consecutive failures
+//!   alone), and rejection while open or forced open. It reads one word
+//!   (state, generation, and whether this path is allowed) and adds one to
+//!   a counter in the calling thread's stripe; a failure also adds one to
+//!   the period's tagged consecutive-failure count. It never reads a
+//!   precise clock; an open breaker reads a coarse one.
+//! - **The locked path** takes everything else: the failure that trips,
+//!   probes, windows, slow calls, the bulkhead, transitions, stats. One small lock guards
 //!   it, held only for a few field updates, never while user code runs:
 //!   protected calls, classifiers, fallbacks and `on_state_change`
 //!   listeners all run outside it. Every transition is made under the lock
 //!   and published in the word.
 //!
-//! Lifetime counts of admissions, successes and rejections live in the
-//! stripes (the other counts under the lock); a period's counts are the
+//! Lifetime counts of admissions, successes, failures and rejections live
+//! in the stripes (the other counts under the lock); a period's counts are the
 //! stripes' sums less their sums when the period began. A call that
 //! finishes on the lock-free path at the instant of a transition may be
 //! counted in the period it began in or the next one; it is never lost and
@@ -581,13 +583,7 @@ impl CircuitBreaker {
                     // A failure that does not trip (the one that trips
                     // takes the lock).
                     Ending::Failure => {
-                        let below = if word & STATE_MASK == DISABLED {
-                            u64::MAX
-                        } else {
-                            self.trip_at
-                        };
-                        if self.add_consecutive_failure(word >> GEN_SHIFT, below) {
-                            self.stripe().failures.fetch_add(1, Ordering::Release);
+                        if self.failure_lock_free(word) {
                             return;
                         }
                     }
@@ -597,6 +593,22 @@ impl CircuitBreaker {
         }
         let started = (started != NOT_TIMED).then(|| Duration::from_nanos(started));
         self.finish_locked(ticket >> 1, started, ticket & 1 == 1, ending);
+    }
+
+    /// A failure on the lock-free path, if it does not trip. Out of line,
+    /// so that the inlined success path stays small.
+    #[inline(never)]
+    fn failure_lock_free(&self, word: u64) -> bool {
+        let below = if word & STATE_MASK == DISABLED {
+            u64::MAX
+        } else {
+            self.trip_at
+        };
+        if self.add_consecutive_failure(word >> GEN_SHIFT, below) {
+            self.stripe().failures.fetch_add(1, Ordering::Release);
+            return true;
+        }
+        false
     }
 
     #[cold]
