@@ -582,11 +582,7 @@ impl CircuitBreaker {
                     }
                     // A failure that does not trip (the one that trips
                     // takes the lock).
-                    Ending::Failure => {
-                        if self.failure_lock_free(word) {
-                            return;
-                        }
-                    }
+                    Ending::Failure if self.failure_lock_free(word) => return,
                     _ => {}
                 }
             }
