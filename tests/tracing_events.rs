@@ -7,7 +7,14 @@ use breaker::{CircuitBreaker, Config};
 use tracing::Level;
 
 /// Runs `f` under a subscriber at `level` and returns what it logged.
+///
+/// One capture at a time: tracing keeps a global maximum level and a
+/// per-callsite interest cache, which scoped subscribers on parallel test
+/// threads update under each other (an event could be filtered out by the
+/// level another test's subscriber left behind).
 fn logged(level: Level, f: impl FnOnce()) -> String {
+    static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+    let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let buffer = Arc::new(Mutex::new(Vec::new()));
     let sink = Arc::clone(&buffer);
     let subscriber = tracing_subscriber::fmt()
