@@ -351,24 +351,23 @@ impl CircuitBreaker {
     /// The stripes' sums: successes before admissions, so that a success is
     /// never seen without its admission.
     fn sums(&self) -> Sums {
-        let successes = self.stripes.iter().fold(0u64, |sum, s| {
-            sum.wrapping_add(s.successes.load(Ordering::Acquire))
-        });
-        let failures = self.stripes.iter().fold(0u64, |sum, s| {
-            sum.wrapping_add(s.failures.load(Ordering::Acquire))
-        });
-        let rejected = self.stripes.iter().fold(0u64, |sum, s| {
-            sum.wrapping_add(s.rejected.load(Ordering::Acquire))
-        });
-        let admitted = self.stripes.iter().fold(0u64, |sum, s| {
-            sum.wrapping_add(s.admitted.load(Ordering::Acquire))
-        });
+        let successes = self.sum(|s| &s.successes);
+        let failures = self.sum(|s| &s.failures);
+        let rejected = self.sum(|s| &s.rejected);
+        let admitted = self.sum(|s| &s.admitted);
         Sums {
             admitted,
             successes,
             failures,
             rejected,
         }
+    }
+
+    /// One counter summed over every stripe.
+    fn sum(&self, counter: impl Fn(&Stripe) -> &AtomicU64) -> u64 {
+        self.stripes.iter().fold(0u64, |sum, stripe| {
+            sum.wrapping_add(counter(stripe).load(Ordering::Acquire))
+        })
     }
 
     /// Publishes the locked state to the lock-free path.
@@ -457,9 +456,7 @@ impl CircuitBreaker {
                     self.stripe().rejected.fetch_add(1, Ordering::Relaxed);
                     let rejected = Rejected::open(self.shared_name(), until - now);
                     // observe: a rejection
-                    if observe::wants_rejections() {
-                        observe::rejected(&self.name, &rejected.reason());
-                    }
+                    observe::rejected(&self.name, &rejected);
                     return Err(rejected);
                 }
             }
@@ -467,9 +464,7 @@ impl CircuitBreaker {
                 self.stripe().rejected.fetch_add(1, Ordering::Relaxed);
                 let rejected = Rejected::forced_open(self.shared_name());
                 // observe: a rejection
-                if observe::wants_rejections() {
-                    observe::rejected(&self.name, &rejected.reason());
-                }
+                observe::rejected(&self.name, &rejected);
                 return Err(rejected);
             }
             _ => {}
@@ -489,7 +484,7 @@ impl CircuitBreaker {
         };
         // observe: a rejection
         if let Err(rejected) = &admitted {
-            observe::rejected(&self.name, &rejected.reason())
+            observe::rejected(&self.name, rejected);
         }
         let permit = admitted
             .map(|(generation, started, probe)| Permit::new(self, generation, probe, started));
@@ -528,7 +523,8 @@ impl CircuitBreaker {
             }
         };
         if let Some(limit) = self.config.max_concurrent_calls {
-            if core.state != State::Disabled && self.running(core) >= u64::from(limit) {
+            if core.state != State::Disabled && Self::running(core, self.sums()) >= u64::from(limit)
+            {
                 return Err(self.reject(RejectReason::TooManyCalls));
             }
         }
@@ -551,10 +547,10 @@ impl CircuitBreaker {
         Rejected::new(self.shared_name(), reason)
     }
 
-    /// Calls admitted and not yet finished, every generation.
-    fn running(&self, core: &Core) -> u64 {
+    /// Calls admitted and not yet finished, every generation, from the
+    /// stripes' `sums` and the locked totals.
+    fn running(core: &Core, sums: Sums) -> u64 {
         let t = &core.totals;
-        let sums = self.sums();
         let finished = sums
             .successes
             .wrapping_add(sums.failures)
@@ -1046,7 +1042,7 @@ impl CircuitBreaker {
                 totals,
                 failure_rate,
                 slow_call_rate,
-                running_calls: self.running(core),
+                running_calls: Self::running(core, sums),
                 time_until_half_open: (core.state == State::Open)
                     .then(|| core.open_until.saturating_sub(now)),
                 open_count: core.open_count,
@@ -1171,7 +1167,9 @@ impl CircuitBreaker {
                 State::HalfOpen if core.probes >= self.config.half_open_max_calls => Some(RECHECK),
                 State::Disabled => None,
                 State::Closed | State::HalfOpen => match self.config.max_concurrent_calls {
-                    Some(limit) if self.running(core) >= u64::from(limit) => Some(RECHECK),
+                    Some(limit) if Self::running(core, self.sums()) >= u64::from(limit) => {
+                        Some(RECHECK)
+                    }
                     _ => None,
                 },
             });

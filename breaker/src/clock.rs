@@ -84,8 +84,10 @@ pub(crate) mod os {
     const CLOCK_MONOTONIC: i32 = 1;
     const CLOCK_MONOTONIC_COARSE: i32 = 6;
 
+    /// One reading of `clock` as (seconds, nanoseconds), or `None` if the
+    /// call fails or returns something that is not a time.
     #[inline]
-    fn read(clock: i32) -> Option<Duration> {
+    fn gettime(clock: i32) -> Option<(u64, u32)> {
         let mut ts = Timespec {
             tv_sec: 0,
             tv_nsec: 0,
@@ -95,7 +97,12 @@ pub(crate) mod os {
         let status = unsafe { clock_gettime(clock, &mut ts) };
         let secs = u64::try_from(ts.tv_sec).ok()?;
         let nanos = u32::try_from(ts.tv_nsec).ok()?;
-        (status == 0 && nanos < 1_000_000_000).then(|| Duration::new(secs, nanos))
+        (status == 0 && nanos < 1_000_000_000).then_some((secs, nanos))
+    }
+
+    #[inline]
+    fn read(clock: i32) -> Option<Duration> {
+        gettime(clock).map(|(secs, nanos)| Duration::new(secs, nanos))
     }
 
     #[inline]
@@ -125,37 +132,32 @@ pub(crate) mod os {
         })
     }
 
+    /// The clock coarse readings come from: the coarse one where the
+    /// kernel has it, else the precise one.
     #[inline]
-    pub(super) fn now_coarse() -> Duration {
+    fn coarse_clock() -> i32 {
         match coarse() {
-            Some(_) => read(CLOCK_MONOTONIC_COARSE).unwrap_or_default(),
-            None => now(),
+            Some(_) => CLOCK_MONOTONIC_COARSE,
+            None => CLOCK_MONOTONIC,
         }
     }
 
-    /// The coarse reading in nanoseconds, for the open breaker's check;
-    /// `coarse_lag()` must have been called once before (a breaker does it
-    /// when it is built).
+    #[inline]
+    pub(super) fn now_coarse() -> Duration {
+        read(coarse_clock()).unwrap_or_default()
+    }
+
+    /// The coarse reading in nanoseconds, for the open breaker's check
+    /// (without building a `Duration` on the hot path).
     #[inline]
     pub(crate) fn coarse_nanos() -> u64 {
-        let mut ts = Timespec {
-            tv_sec: 0,
-            tv_nsec: 0,
-        };
-        let clock = if coarse().is_some() {
-            CLOCK_MONOTONIC_COARSE
-        } else {
-            CLOCK_MONOTONIC
-        };
-        // SAFETY: as in `read`.
-        let status = unsafe { clock_gettime(clock, &mut ts) };
-        if status != 0 {
+        match gettime(coarse_clock()) {
+            Some((secs, nanos)) => secs
+                .wrapping_mul(1_000_000_000)
+                .wrapping_add(u64::from(nanos)),
             // Never "still open" on a failed reading: the locked path decides.
-            return u64::MAX;
+            None => u64::MAX,
         }
-        (ts.tv_sec as u64)
-            .wrapping_mul(1_000_000_000)
-            .wrapping_add(ts.tv_nsec as u64)
     }
 
     #[inline]

@@ -38,7 +38,7 @@ use std::time::Duration;
 
 use crate::breaker::{Ending, State};
 use crate::config::StateChange;
-use crate::error::RejectReason;
+use crate::error::{RejectReason, Rejected};
 
 /// Whether the hooks need each call's duration: the permit then records
 /// when its call started even without a slow-call policy.
@@ -186,7 +186,7 @@ pub(crate) fn state_changed(change: &StateChange<'_>) {
 /// reason, so that a rejection nobody observes costs one relaxed load (the
 /// `tracing` level filter) or nothing.
 #[inline(always)]
-pub(crate) fn wants_rejections() -> bool {
+fn wants_rejections() -> bool {
     if cfg!(feature = "metrics") {
         return true;
     }
@@ -197,10 +197,17 @@ pub(crate) fn wants_rejections() -> bool {
     false
 }
 
-/// A rejected call.
-#[inline]
+/// A rejected call. The reason is built only if someone listens.
+#[inline(always)]
+pub(crate) fn rejected(name: &str, rejected: &Rejected) {
+    if wants_rejections() {
+        report_rejection(name, &rejected.reason());
+    }
+}
+
+#[inline(never)]
 #[allow(unused_variables)]
-pub(crate) fn rejected(name: &str, reason: &RejectReason) {
+fn report_rejection(name: &str, reason: &RejectReason) {
     #[cfg(feature = "tracing")]
     match reason {
         RejectReason::Open { retry_after } => tracing::debug!(

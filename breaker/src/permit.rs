@@ -157,15 +157,22 @@ impl<'a> Permit<'a> {
     }
 }
 
+/// How a permit dropped without an outcome ends: a failure if its thread
+/// is unwinding from a panic, else a cancelled call.
+#[inline]
+fn dropped_ending() -> Ending {
+    if std::thread::panicking() {
+        Ending::Failure
+    } else {
+        Ending::Cancelled
+    }
+}
+
 impl Drop for Permit<'_> {
     #[inline]
     fn drop(&mut self) {
-        let ending = if std::thread::panicking() {
-            Ending::Failure
-        } else {
-            Ending::Cancelled
-        };
-        self.breaker.finish(self.ticket, self.started, ending);
+        self.breaker
+            .finish(self.ticket, self.started, dropped_ending());
     }
 }
 
@@ -265,10 +272,6 @@ impl OwnedPermit {
 
 impl Drop for OwnedPermit {
     fn drop(&mut self) {
-        self.finish(if std::thread::panicking() {
-            Ending::Failure
-        } else {
-            Ending::Cancelled
-        });
+        self.finish(dropped_ending());
     }
 }
