@@ -31,6 +31,7 @@ use std::cell::Cell;
 use std::fmt;
 use std::future::Future;
 use std::panic::{self, AssertUnwindSafe};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use crate::clock::Clock;
@@ -39,6 +40,7 @@ use crate::error::{Error, Name, RejectReason, Rejected};
 use crate::observe;
 use crate::permit::{self, Outcome, Permit, NOT_TIMED};
 use crate::stats::{Counts, Stats, Totals};
+use crate::store::{SharedState, StateStore};
 use crate::sync::{lock, stripe_count, thread_stripe, AtomicU64, Mutex, Ordering};
 use crate::window::Window;
 
@@ -98,6 +100,18 @@ pub(crate) enum Ending {
     Timeout,
     Ignored,
     Cancelled,
+}
+
+impl Ending {
+    /// The outcome a shared store hears of: `None` for a cancelled call.
+    fn outcome(self) -> Option<Outcome> {
+        match self {
+            Ending::Success => Some(Outcome::Success),
+            Ending::Failure | Ending::Timeout => Some(Outcome::Failure),
+            Ending::Ignored => Some(Outcome::Ignored),
+            Ending::Cancelled => None,
+        }
+    }
 }
 
 // ----- the published word -------------------------------------------------
@@ -189,6 +203,10 @@ pub struct CircuitBreaker {
     trip_at: u64,
     config: Config,
     core: Mutex<Core>,
+    /// The breaker's membership in a shared [`StateStore`], if it joined
+    /// one. Read only off the lock-free path: by the locked admission, a
+    /// probe's ending and transitions.
+    shared: OnceLock<Arc<dyn SharedState>>,
 }
 
 /// Everything that changes on the locked path.
@@ -253,6 +271,10 @@ impl Now<'_> {
 #[derive(Default)]
 struct Changes {
     list: [Option<(State, State, Counts)>; 2],
+    /// The open period, when a change opened the breaker.
+    open_for: Duration,
+    /// The changes apply a shared store's state: not reported back to it.
+    from_store: bool,
 }
 
 impl Changes {
@@ -324,6 +346,7 @@ impl CircuitBreaker {
             trip_at: config.max_failures.map_or(u64::MAX, u64::from),
             config,
             core: Mutex::new(core),
+            shared: OnceLock::new(),
         };
         breaker.publish(&lock(&breaker.core));
         Ok(breaker)
@@ -341,6 +364,73 @@ impl CircuitBreaker {
     /// The configuration it was built with.
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    // ----- a shared store -------------------------------------------------
+
+    /// Joins the shared state of this breaker's name in `store`, so that
+    /// every process's breaker of that name trips, probes and closes
+    /// together (see [`StateStore`]). Returns `false`, and changes nothing,
+    /// if the breaker has joined a store already.
+    ///
+    /// Breakers of the [`registry()`](crate::registry()) join the store
+    /// their configuration names ([`Config::store`]) by themselves.
+    pub fn join_store(self: &Arc<Self>, store: &dyn StateStore) -> bool {
+        if self.shared.get().is_some() {
+            return false;
+        }
+        let membership = store.join(self);
+        if self.shared.set(membership).is_err() {
+            return false;
+        }
+        // A strict store takes lock-free admission away: republish.
+        let core = lock(&self.core);
+        self.publish(&core);
+        true
+    }
+
+    /// Whether the breaker has joined a shared store.
+    pub fn is_shared(&self) -> bool {
+        self.shared.get().is_some()
+    }
+
+    fn strict(&self) -> bool {
+        self.shared.get().is_some_and(|shared| shared.strict())
+    }
+
+    /// Applies the fleet's state, as a [`StateStore`] learned it: `state`
+    /// (`Closed`, `Open` or `HalfOpen`), and while open, `open_for`, the
+    /// rest of the fleet's open period. The transition is announced like
+    /// any other (listeners, tracing, metrics) but not reported back to the
+    /// store. A breaker forced open or disabled by hand keeps that state:
+    /// manual control is local.
+    pub fn apply_shared(&self, state: State, open_for: Duration) {
+        if !matches!(state, State::Closed | State::Open | State::HalfOpen) {
+            return;
+        }
+        let mut changes = Changes {
+            from_store: true,
+            ..Changes::default()
+        };
+        {
+            let mut core = lock(&self.core);
+            let now = self.now();
+            self.advance(&mut core, &now, &mut changes);
+            if matches!(core.state, State::ForcedOpen | State::Disabled) {
+                return;
+            }
+            if core.state != state {
+                self.set_state(&mut core, state, &now, &mut changes);
+            }
+            if state == State::Open {
+                // The fleet's open period, not this process's own.
+                core.open_until = now.get().saturating_add(open_for);
+                self.publish(&core);
+            }
+        }
+        // A panicking listener must not take the store's thread down: the
+        // breaker is consistent, so the panic is dropped here.
+        drop(self.announce(&changes));
     }
 
     #[inline]
@@ -373,6 +463,8 @@ impl CircuitBreaker {
     /// Publishes the locked state to the lock-free path.
     fn publish(&self, core: &Core) {
         let (admit, fast) = match core.state {
+            // In a strict shared store every admission asks the store.
+            State::Closed if self.strict() => (false, false),
             State::Closed => (self.admit_closed, self.fast_closed),
             State::Disabled => (self.admit_disabled, self.fast_disabled),
             State::Open | State::HalfOpen | State::ForcedOpen => (false, false),
@@ -475,13 +567,29 @@ impl CircuitBreaker {
     #[cold]
     #[inline(never)]
     fn try_acquire_locked(&self) -> Result<Permit<'_>, Rejected> {
+        if let Some(shared) = self.shared.get().filter(|shared| shared.strict()) {
+            // Strict mode: the fleet's state decides first (the store has
+            // applied it to this breaker by the time it answers).
+            if let Err(retry_after) = shared.admit() {
+                let rejected = self.reject(RejectReason::Open { retry_after });
+                // observe: a rejection
+                observe::rejected(&self.name, &rejected);
+                return Err(rejected);
+            }
+        }
         let mut changes = Changes::default();
-        let admitted = {
+        let mut admitted = {
             let mut core = lock(&self.core);
             let now = self.now();
             self.advance(&mut core, &now, &mut changes);
             self.admit(&mut core, &now)
         };
+        if let (Ok((generation, _, true)), Some(shared)) = (&admitted, self.shared.get()) {
+            // A probe needs one of the fleet's probe slots too.
+            if !shared.acquire_probe() {
+                admitted = Err(self.refuse_probe(*generation));
+            }
+        }
         // observe: a rejection
         if let Err(rejected) = &admitted {
             observe::rejected(&self.name, rejected);
@@ -540,6 +648,19 @@ impl CircuitBreaker {
         // observe: the metrics need every call's duration
         let started = (self.slow_after.is_some() || observe::WANTS_ELAPSED).then(|| now.get());
         Ok((core.generation, started, probe))
+    }
+
+    /// Takes back a probe admission the shared store found no fleet slot
+    /// for: it is a rejection instead.
+    fn refuse_probe(&self, generation: u64) -> Rejected {
+        {
+            let mut core = lock(&self.core);
+            if generation >= core.abandon_below {
+                core.probes = core.probes.saturating_sub(1);
+            }
+            self.stripe().admitted.fetch_sub(1, Ordering::Relaxed);
+        }
+        self.reject(RejectReason::HalfOpenFull)
     }
 
     fn reject(&self, reason: RejectReason) -> Rejected {
@@ -656,6 +777,11 @@ impl CircuitBreaker {
         };
         // observe: an outcome
         observe::recorded(&self.name, observe::Recorded::new(ending, slow), elapsed);
+        if probe {
+            if let Some(shared) = self.shared.get() {
+                shared.probe_ended(ending.outcome());
+            }
+        }
         if let Some(payload) = self.announce(&changes) {
             if !std::thread::panicking() {
                 panic::resume_unwind(payload);
@@ -908,6 +1034,7 @@ impl CircuitBreaker {
                 };
                 core.open_until = now.get().saturating_add(core.open_duration);
                 core.open_count = core.open_count.saturating_add(1);
+                changes.open_for = core.open_duration;
             }
             State::Closed => core.open_duration = self.config.timeout,
             State::HalfOpen | State::ForcedOpen | State::Disabled => {}
@@ -950,6 +1077,11 @@ impl CircuitBreaker {
                     counts,
                 })
             });
+        if let (false, Some(shared)) = (changes.from_store, self.shared.get()) {
+            for &(from, to, _) in changes.list.iter().flatten() {
+                shared.transitioned(from, to, changes.open_for);
+            }
+        }
         if changes.is_empty() || self.config.on_state_change.is_empty() {
             return None;
         }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::clock::{Clock, SystemClock};
+use crate::error::Name;
 use crate::stats::Counts;
 use crate::State;
 
@@ -79,7 +80,14 @@ pub struct Config {
     /// Whether `clock` is the [`SystemClock`], which the hot path then reads
     /// directly instead of through the trait object.
     pub(crate) system_clock: bool,
+    /// The registered [`StateStore`](crate::StateStore) the breaker shares
+    /// its state through, by name; `None` for the registry's default.
+    pub(crate) store: Option<Name>,
 }
+
+/// The store name that keeps a breaker in its process even when the
+/// registry has a default store.
+pub const LOCAL_STORE: &str = "local";
 
 /// The window used when a rate policy is set without a window: the last
 /// 100 calls, as resilience4j's default.
@@ -117,6 +125,7 @@ impl Default for Config {
             on_state_change: Vec::new(),
             clock: Arc::new(SystemClock),
             system_clock: true,
+            store: None,
         }
     }
 }
@@ -305,6 +314,24 @@ impl Config {
         self
     }
 
+    /// Shares the breaker's state with every process whose breaker of the
+    /// same name uses the same store: `name` is a store registered with
+    /// [`Registry::register_store`](crate::Registry::register_store) (before
+    /// or after the breaker's first call), or [`LOCAL_STORE`] (`"local"`) to
+    /// keep this breaker in its process when the registry has a default
+    /// store. Applies to the registry's breakers; a breaker built with
+    /// [`CircuitBreaker::new`](crate::CircuitBreaker::new) joins a store with
+    /// [`join_store`](crate::CircuitBreaker::join_store).
+    pub fn store(mut self, name: impl Into<Name>) -> Self {
+        self.store = Some(name.into());
+        self
+    }
+
+    /// The store named by [`store`](Self::store), if any.
+    pub fn get_store(&self) -> Option<&str> {
+        self.store.as_deref()
+    }
+
     /// `max_failures`, or `None` when the policy is off.
     pub fn get_max_failures(&self) -> Option<u32> {
         self.max_failures
@@ -338,6 +365,15 @@ impl Config {
     /// Checks every field and the fields' combinations; the error names the
     /// first field that is wrong, its value and what is allowed.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(store) = &self.store {
+            if store.trim().is_empty() {
+                return Err(ConfigError::new(
+                    "store",
+                    "",
+                    "must name a registered store, or \"local\"",
+                ));
+            }
+        }
         fn at_least_one(field: &'static str, n: u32) -> Result<(), ConfigError> {
             if n == 0 {
                 return Err(ConfigError::new(field, "0", "must be at least 1"));
@@ -500,6 +536,7 @@ impl fmt::Debug for Config {
             .field("trip_when", &self.trip_when.as_ref().map(|_| "<fn>"))
             .field("on_state_change", &self.on_state_change.len())
             .field("clock", &self.clock)
+            .field("store", &self.store.as_deref())
             .finish()
     }
 }

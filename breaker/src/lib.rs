@@ -64,6 +64,7 @@ mod registry;
 #[cfg(feature = "serde")]
 mod serde_impl;
 mod stats;
+mod store;
 mod sync;
 #[cfg(feature = "tower")]
 pub mod tower;
@@ -76,7 +77,7 @@ pub use crate::breaker::{CircuitBreaker, State};
 #[cfg(feature = "tokio")]
 pub use crate::clock::TokioClock;
 pub use crate::clock::{Clock, ManualClock, SystemClock};
-pub use crate::config::{Config, ConfigError, StateChange, MAX_TIME_BUCKETS};
+pub use crate::config::{Config, ConfigError, StateChange, LOCAL_STORE, MAX_TIME_BUCKETS};
 pub use crate::error::{Error, Name, RejectReason, Rejected, TimedOut};
 #[cfg(feature = "toml")]
 pub use crate::file_config::{load_config, ConfigFile, FileConfigError, ENV_PREFIX, ENV_SEPARATOR};
@@ -84,6 +85,7 @@ pub use crate::partial::{PartialConfig, ValueError};
 pub use crate::permit::{Outcome, OwnedPermit, Permit};
 pub use crate::registry::{registry, Registry, RegistryError};
 pub use crate::stats::{Counts, Stats, Totals};
+pub use crate::store::{SharedState, StateStore};
 
 /// The metrics each breaker reports (feature `metrics`): names, the state
 /// gauge's values and descriptions.

@@ -5,11 +5,12 @@ use std::fmt;
 use std::sync::{Arc, LazyLock, RwLock};
 
 use crate::breaker::CircuitBreaker;
-use crate::config::{Config, ConfigError};
+use crate::config::{Config, ConfigError, LOCAL_STORE};
 use crate::error::Name;
 use crate::observe;
 use crate::partial::PartialConfig;
 use crate::stats::Stats;
+use crate::store::StateStore;
 
 /// Named breakers, shared across the process.
 ///
@@ -37,6 +38,27 @@ pub struct Registry {
     /// Operators' values by normalized name (environment variables, whose
     /// names cannot spell every breaker name), merged after `overrides`.
     env_overrides: RwLock<HashMap<String, PartialConfig>>,
+    /// Shared state stores by name, and the one breakers use when their
+    /// configuration names none.
+    stores: RwLock<Stores>,
+}
+
+#[derive(Default)]
+struct Stores {
+    by_name: HashMap<String, Arc<dyn StateStore>>,
+    default: Option<String>,
+}
+
+impl Stores {
+    /// The store a breaker configured with `config` shares its state
+    /// through, if it is registered.
+    fn for_config(&self, config: &Config) -> Option<Arc<dyn StateStore>> {
+        let name = config.get_store().or(self.default.as_deref())?;
+        if name == LOCAL_STORE {
+            return None;
+        }
+        self.by_name.get(name).cloned()
+    }
 }
 
 /// Why [`Registry::configure`] refused a configuration.
@@ -142,8 +164,52 @@ impl Registry {
         }
         let breaker = Arc::new(CircuitBreaker::new(owned_name, config)?);
         breakers.insert(name.to_owned(), Arc::clone(&breaker));
+        drop(breakers);
         observe::created(name, breaker.state());
+        let store = read(&self.stores).for_config(breaker.config());
+        if let Some(store) = store {
+            breaker.join_store(&*store);
+        }
         Ok(breaker)
+    }
+
+    /// Registers a shared state store under `name`. Breakers whose
+    /// configuration names it ([`Config::store`], the attribute's
+    /// `store = "..."`), or every breaker without a store of its own once
+    /// it is the [default](Self::set_default_store), join it: those created
+    /// from now on, and those that exist already. A breaker joins one store
+    /// for its lifetime; registering a name again replaces the store for
+    /// breakers created afterwards only.
+    pub fn register_store(&self, name: &str, store: impl StateStore) {
+        let store: Arc<dyn StateStore> = Arc::new(store);
+        write(&self.stores)
+            .by_name
+            .insert(name.to_owned(), store);
+        self.join_existing();
+    }
+
+    /// Makes the store registered as `name` the one breakers use when their
+    /// configuration names none ([`LOCAL_STORE`](crate::LOCAL_STORE) keeps
+    /// a breaker local). It may be registered before or after this call.
+    pub fn set_default_store(&self, name: &str) {
+        write(&self.stores).default = Some(name.to_owned());
+        self.join_existing();
+    }
+
+    /// Joins the existing breakers to the stores their configurations now
+    /// resolve to.
+    fn join_existing(&self) {
+        let joins: Vec<_> = {
+            let stores = read(&self.stores);
+            self.snapshot()
+                .into_iter()
+                .filter(|breaker| !breaker.is_shared())
+                .filter_map(|breaker| Some((stores.for_config(breaker.config())?, breaker)))
+                .collect()
+        };
+        for (store, breaker) in joins {
+            breaker.join_store(&*store);
+        }
     }
 
     /// The breaker for an annotated function's first call. The attribute

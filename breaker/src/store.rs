@@ -1,0 +1,79 @@
+//! Where a breaker's state lives.
+//!
+//! By default a breaker's state lives in its process: that is the hot path,
+//! and nothing in this module touches it. A [`StateStore`] shares the state
+//! of each breaker *name* between processes (the `redis` feature's
+//! [`RedisStore`](crate::redis::RedisStore) is one): every process keeps
+//! its own breaker, and the store keeps the breakers of one name in step.
+//!
+//! The contract between a breaker and its store is small on purpose:
+//! - the breaker keeps deciding locally, lock-free where it can, and the
+//!   store learns of its outcomes by reading the breaker's [`Stats`]
+//!   (so the store costs the call path nothing);
+//! - the breaker tells the store of the transitions it makes on its own
+//!   ([`SharedState::transitioned`]) and of each half-open probe, which
+//!   needs a slot of the whole fleet ([`SharedState::acquire_probe`],
+//!   [`SharedState::probe_ended`]);
+//! - the store applies the fleet's transitions to the breaker with
+//!   [`CircuitBreaker::apply_shared`];
+//! - in strict mode ([`SharedState::strict`]) the breaker asks the store
+//!   before every admission ([`SharedState::admit`]).
+//!
+//! Every call a breaker makes into its store must return promptly and must
+//! not panic: a store that cannot reach its server answers as if the
+//! breaker were alone ("fail safe"), never by rejecting calls.
+//!
+//! [`Stats`]: crate::Stats
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::breaker::{CircuitBreaker, State};
+use crate::permit::Outcome;
+
+/// Shares the state of breakers between processes, by breaker name.
+///
+/// Register one with [`Registry::register_store`](crate::Registry::register_store)
+/// and name it in a breaker's configuration ([`Config::store`](crate::Config::store),
+/// or the attribute's `store = "..."`), or join a breaker you built
+/// yourself with [`CircuitBreaker::join_store`].
+pub trait StateStore: Send + Sync + 'static {
+    /// Joins `breaker` to the shared state of its name: from now on the
+    /// store reports its outcomes and applies the fleet's transitions to
+    /// it. The store must hold the breaker weakly, so that dropping the
+    /// breaker ends its membership.
+    fn join(&self, breaker: &Arc<CircuitBreaker>) -> Arc<dyn SharedState>;
+}
+
+/// One breaker's membership in a [`StateStore`]: the calls the breaker
+/// makes into it. None of them may block for long or panic.
+pub trait SharedState: Send + Sync + 'static {
+    /// Whether the breaker asks [`admit`](Self::admit) before every
+    /// admission. When `false` (the default mode), admissions are local
+    /// and lock-free as without a store.
+    fn strict(&self) -> bool {
+        false
+    }
+
+    /// Strict mode: asked before every admission. `Err(retry_after)`
+    /// rejects the call as if the breaker were open; a store that cannot
+    /// answer in time must return `Ok(())`.
+    fn admit(&self) -> Result<(), Duration> {
+        Ok(())
+    }
+
+    /// The breaker is half-open and about to admit a probe: whether the
+    /// fleet has a probe slot for it. A store that cannot answer must
+    /// return `true`, leaving the limit to the local breaker.
+    fn acquire_probe(&self) -> bool;
+
+    /// A probe admitted after [`acquire_probe`](Self::acquire_probe)
+    /// returned `true` ended with `outcome` (`None`: cancelled, or
+    /// dropped without an outcome).
+    fn probe_ended(&self, outcome: Option<Outcome>);
+
+    /// The breaker changed state on its own (not through
+    /// [`CircuitBreaker::apply_shared`]); `open_for` is the open period
+    /// when `to` is [`State::Open`].
+    fn transitioned(&self, from: State, to: State, open_for: Duration);
+}
