@@ -47,6 +47,8 @@
 //!   [`PartialConfig`], and [`Registry::status_json`].
 //! - `toml`: [`load_config`] and [`ConfigFile`], named configurations from
 //!   a TOML file and environment variables.
+//! - `redis`: [`RedisStore`], fleet-wide breakers whose state is shared
+//!   between processes through Redis.
 
 #![warn(missing_docs)]
 #![deny(unsafe_code)]
@@ -61,6 +63,8 @@ mod observe;
 mod partial;
 mod permit;
 mod registry;
+#[cfg(feature = "redis")]
+mod redis_store;
 #[cfg(feature = "serde")]
 mod serde_impl;
 mod stats;
@@ -84,6 +88,8 @@ pub use crate::file_config::{load_config, ConfigFile, FileConfigError, ENV_PREFI
 pub use crate::partial::{PartialConfig, ValueError};
 pub use crate::permit::{Outcome, OwnedPermit, Permit};
 pub use crate::registry::{registry, Registry, RegistryError};
+#[cfg(feature = "redis")]
+pub use crate::redis_store::{RedisStore, RedisStoreBuilder, RedisStoreError, DEFAULT_PREFIX};
 pub use crate::stats::{Counts, Stats, Totals};
 pub use crate::store::{SharedState, StateStore};
 

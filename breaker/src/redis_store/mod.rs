@@ -1,0 +1,905 @@
+//! Fleet-wide breakers: breaker state shared between processes through
+//! Redis (feature `redis`).
+//!
+//! Every process keeps its own breaker and decides locally; the store keeps
+//! the breakers of one name in step:
+//! - a background thread reads each member breaker's [`Stats`] every
+//!   `flush_interval` and sends the new outcomes in one pipelined batch;
+//!   the server adds them to the fleet's counts and trips the fleet's
+//!   breaker when a policy says so;
+//! - a breaker that trips on its own proposes the trip at once;
+//! - every transition on the server is published, and a second thread
+//!   subscribed to the channel applies it to the local breaker at once;
+//!   each batch's reply (and a poll every `poll_interval`) carries the
+//!   state too, should a message be lost;
+//! - half-open probes take a lease on one of the fleet's
+//!   `half_open_max_calls` slots, with one round trip on the calling
+//!   thread; the lease is given back when the probe ends.
+//!
+//! Transitions are Lua scripts (see `scripts.rs`): atomic on the server,
+//! keyed by name and generation, so exactly one instance performs each and
+//! a stale report is discarded. No lock is held across a user's call.
+//!
+//! The store fails safe: while Redis is unreachable or slow, every breaker
+//! goes on alone, the outage is logged once, the threads reconnect with
+//! backoff and the breakers rejoin the shared state when it returns.
+//!
+//! [`Stats`]: crate::Stats
+
+mod scripts;
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
+use std::thread;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use ::redis::{Client, Connection, RedisError, RedisResult};
+
+use crate::breaker::{CircuitBreaker, State};
+use crate::config::{Config, WindowKind};
+use crate::permit::Outcome;
+use crate::store::{SharedState, StateStore};
+
+use self::scripts::{Script, Scripts};
+
+/// A [`StateStore`] that shares breakers' state through Redis.
+///
+/// ```no_run
+/// use breaker::{registry, RedisStore};
+///
+/// let store = RedisStore::builder("redis://127.0.0.1:6379/")
+///     .prefix("checkout")
+///     .build()
+///     .expect("a valid Redis URL");
+/// registry().register_store("fleet", store);
+/// registry().set_default_store("fleet");
+/// ```
+///
+/// Building the store does not connect: it connects in the background, and
+/// until it does (or whenever it cannot), breakers work alone.
+#[derive(Clone)]
+pub struct RedisStore {
+    inner: Arc<Inner>,
+}
+
+/// Settings for a [`RedisStore`], from [`RedisStore::builder`].
+#[derive(Clone)]
+pub struct RedisStoreBuilder {
+    url: String,
+    prefix: String,
+    options: Options,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Options {
+    strict: bool,
+    flush_interval: Duration,
+    poll_interval: Duration,
+    timeout: Duration,
+    key_ttl: Duration,
+    reconnect_min: Duration,
+    reconnect_max: Duration,
+}
+
+/// The prefix keys get when none is set.
+pub const DEFAULT_PREFIX: &str = "breaker";
+
+impl RedisStoreBuilder {
+    /// Namespaces every key and the pub/sub channel: `{prefix}:{name}:…`.
+    /// Give each application its own, so that unrelated services sharing
+    /// one Redis never mix their breakers (default `"breaker"`).
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// Strict mode: every admission asks Redis (one round trip on the
+    /// calling thread, bounded by [`timeout`](Self::timeout)) and outcomes
+    /// are sent every millisecond. Off by default.
+    pub fn strict(mut self, strict: bool) -> Self {
+        self.options.strict = strict;
+        if strict {
+            self.options.flush_interval = self.options.flush_interval.min(STRICT_FLUSH);
+        }
+        self
+    }
+
+    /// How often outcomes are sent in a batch (default 10 ms; 1 ms in
+    /// strict mode). Part of the consistency bound: a trip decided on the
+    /// fleet's counts is at most this late.
+    pub fn flush_interval(mut self, every: Duration) -> Self {
+        self.options.flush_interval = every;
+        self
+    }
+
+    /// How often each breaker's shared state is read when it has nothing
+    /// to send (default 100 ms): the bound on propagation should a pub/sub
+    /// message be lost.
+    pub fn poll_interval(mut self, every: Duration) -> Self {
+        self.options.poll_interval = every;
+        self
+    }
+
+    /// The longest any Redis operation may take, connecting included
+    /// (default 100 ms). A call path that asks Redis (a probe, or every
+    /// admission in strict mode) never waits longer; past it the breaker
+    /// decides alone.
+    pub fn timeout(mut self, limit: Duration) -> Self {
+        self.options.timeout = limit;
+        self
+    }
+
+    /// How long a breaker's keys live after their last use (default one
+    /// hour); an unused breaker's keys expire.
+    pub fn key_ttl(mut self, ttl: Duration) -> Self {
+        self.options.key_ttl = ttl;
+        self
+    }
+
+    /// The first and the longest wait between reconnection attempts
+    /// (default 50 ms, doubling up to 2 s).
+    pub fn reconnect_backoff(mut self, first: Duration, max: Duration) -> Self {
+        self.options.reconnect_min = first;
+        self.options.reconnect_max = max.max(first);
+        self
+    }
+
+    /// The store, after checking the settings. Starts its two background
+    /// threads; it connects from there.
+    pub fn build(self) -> Result<RedisStore, RedisStoreError> {
+        let invalid = |field: &'static str, value: String, reason: &'static str| {
+            Err(RedisStoreError::Invalid {
+                field,
+                value,
+                reason,
+            })
+        };
+        let o = &self.options;
+        for (field, value) in [
+            ("flush_interval", o.flush_interval),
+            ("poll_interval", o.poll_interval),
+            ("timeout", o.timeout),
+            ("key_ttl", o.key_ttl),
+            ("reconnect_backoff", o.reconnect_min),
+        ] {
+            if value.is_zero() {
+                return invalid(field, "0s".into(), "must be greater than zero");
+            }
+        }
+        if o.key_ttl < Duration::from_millis(1) {
+            return invalid("key_ttl", format!("{:?}", o.key_ttl), "must be at least 1 ms");
+        }
+        if self.prefix.is_empty() {
+            return invalid("prefix", String::new(), "must not be empty");
+        }
+        let client = Client::open(self.url.as_str()).map_err(|e| RedisStoreError::Url {
+            url: self.url.clone(),
+            reason: e.to_string(),
+        })?;
+        let inner = Arc::new(Inner {
+            client,
+            channel: format!("{}:events", self.prefix),
+            prefix: self.prefix,
+            options: self.options,
+            scripts: Scripts::new(),
+            members: Mutex::new(Vec::new()),
+            wake: (Mutex::new(false), Condvar::new()),
+            up: AtomicBool::new(false),
+            pool: Mutex::new(Vec::new()),
+            instance: instance_id(),
+            leases: AtomicU64::new(0),
+        });
+        let worker = Arc::downgrade(&inner);
+        thread::Builder::new()
+            .name("breaker-redis".into())
+            .spawn(move || run_worker(worker))
+            .map_err(|e| RedisStoreError::Thread(e.to_string()))?;
+        let listener = Arc::downgrade(&inner);
+        let (client, channel) = (inner.client.clone(), inner.channel.clone());
+        thread::Builder::new()
+            .name("breaker-redis-events".into())
+            .spawn(move || run_listener(listener, client, channel))
+            .map_err(|e| RedisStoreError::Thread(e.to_string()))?;
+        Ok(RedisStore { inner })
+    }
+}
+
+/// Why a [`RedisStore`] could not be built.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RedisStoreError {
+    /// The URL is not a Redis URL.
+    Url {
+        /// The URL given.
+        url: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A setting is out of range.
+    Invalid {
+        /// The builder method.
+        field: &'static str,
+        /// The value given.
+        value: String,
+        /// What is allowed.
+        reason: &'static str,
+    },
+    /// The background threads could not start.
+    Thread(String),
+}
+
+impl fmt::Display for RedisStoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RedisStoreError::Url { url, reason } => {
+                write!(f, "invalid Redis URL `{url}`: {reason}")
+            }
+            RedisStoreError::Invalid {
+                field,
+                value,
+                reason,
+            } => write!(f, "invalid Redis store `{field}` = `{value}`: {reason}"),
+            RedisStoreError::Thread(reason) => {
+                write!(f, "could not start the Redis store's threads: {reason}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for RedisStoreError {}
+
+const STRICT_FLUSH: Duration = Duration::from_millis(1);
+
+impl RedisStore {
+    /// A builder for a store at `url` (`redis://host:port/db`), with the
+    /// default settings.
+    pub fn builder(url: impl Into<String>) -> RedisStoreBuilder {
+        RedisStoreBuilder {
+            url: url.into(),
+            prefix: DEFAULT_PREFIX.to_owned(),
+            options: Options {
+                strict: false,
+                flush_interval: Duration::from_millis(10),
+                poll_interval: Duration::from_millis(100),
+                timeout: Duration::from_millis(100),
+                key_ttl: Duration::from_secs(3600),
+                reconnect_min: Duration::from_millis(50),
+                reconnect_max: Duration::from_secs(2),
+            },
+        }
+    }
+
+    /// A store at `url` with the default settings.
+    pub fn open(url: impl Into<String>) -> Result<Self, RedisStoreError> {
+        Self::builder(url).build()
+    }
+
+    /// Whether the store's last exchange with Redis succeeded.
+    pub fn is_connected(&self) -> bool {
+        self.inner.up.load(Ordering::Acquire)
+    }
+
+    /// The key prefix.
+    pub fn prefix(&self) -> &str {
+        &self.inner.prefix
+    }
+}
+
+impl fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("prefix", &self.inner.prefix)
+            .field("options", &self.inner.options)
+            .field("connected", &self.is_connected())
+            .finish()
+    }
+}
+
+impl StateStore for RedisStore {
+    fn join(&self, breaker: &Arc<CircuitBreaker>) -> Arc<dyn SharedState> {
+        let name = breaker.name();
+        let base = format!("{}:{{{name}}}", self.inner.prefix);
+        let member = Arc::new(Member {
+            inner: Arc::clone(&self.inner),
+            breaker: Arc::downgrade(breaker),
+            name: name.to_owned(),
+            keys: [
+                format!("{base}:state"),
+                format!("{base}:window"),
+                format!("{base}:probes"),
+            ],
+            policy: Policy::of(breaker.config()),
+            view: Mutex::new(View {
+                known_gen: -1,
+                seen: None,
+                events: VecDeque::new(),
+                leases: VecDeque::new(),
+                last_sync: None,
+            }),
+        });
+        lock(&self.inner.members).push(Arc::downgrade(&member));
+        self.inner.wake();
+        member
+    }
+}
+
+// ----- the store's shared insides -------------------------------------------
+
+struct Inner {
+    client: Client,
+    prefix: String,
+    channel: String,
+    options: Options,
+    scripts: Scripts,
+    members: Mutex<Vec<Weak<Member>>>,
+    /// Set and notified when a member has something to send at once.
+    wake: (Mutex<bool>, Condvar),
+    /// Whether the last exchange succeeded; while not, the call paths do
+    /// not try Redis (the worker reconnects).
+    up: AtomicBool,
+    /// Connections for the call paths' round trips.
+    pool: Mutex<Vec<Connection>>,
+    /// This process's id in lease names.
+    instance: String,
+    leases: AtomicU64,
+}
+
+impl Inner {
+    fn wake(&self) {
+        *lock(&self.wake.0) = true;
+        self.wake.1.notify_one();
+    }
+
+    /// Waits up to `timeout` for a wake-up.
+    fn wait(&self, timeout: Duration) {
+        let mut woken = lock(&self.wake.0);
+        if !*woken {
+            woken = match self.wake.1.wait_timeout(woken, timeout) {
+                Ok((guard, _)) => guard,
+                Err(poisoned) => poisoned.into_inner().0,
+            };
+        }
+        *woken = false;
+    }
+
+    fn live_members(&self) -> Vec<Arc<Member>> {
+        let mut members = lock(&self.members);
+        members.retain(|m| m.strong_count() > 0);
+        members.iter().filter_map(Weak::upgrade).collect()
+    }
+
+    /// A new connection with the operation timeout and the scripts loaded.
+    fn connect(&self) -> RedisResult<Connection> {
+        let timeout = self.options.timeout;
+        let mut con = self.client.get_connection_with_timeout(timeout)?;
+        con.set_read_timeout(Some(timeout))?;
+        con.set_write_timeout(Some(timeout))?;
+        let mut load = ::redis::pipe();
+        for script in self.scripts.all() {
+            load.cmd("SCRIPT").arg("LOAD").arg(&script.source);
+        }
+        load.query::<Vec<String>>(&mut con)?;
+        Ok(con)
+    }
+
+    /// One round trip on the calling thread, unless Redis is known to be
+    /// down: `None` then, and on any error (which marks it down).
+    fn round_trip<T>(&self, op: impl FnOnce(&mut Connection) -> RedisResult<T>) -> Option<T> {
+        if !self.up.load(Ordering::Acquire) {
+            return None;
+        }
+        let pooled = lock(&self.pool).pop();
+        let mut con = match pooled.map_or_else(|| self.connect(), Ok) {
+            Ok(con) => con,
+            Err(e) => {
+                self.down(&e);
+                return None;
+            }
+        };
+        match op(&mut con) {
+            Ok(value) => {
+                lock(&self.pool).push(con);
+                Some(value)
+            }
+            Err(e) => {
+                self.down(&e);
+                None
+            }
+        }
+    }
+
+    /// Marks Redis unreachable, logging it once per outage.
+    fn down(&self, error: &RedisError) {
+        if self.up.swap(false, Ordering::AcqRel) {
+            lock(&self.pool).clear();
+            tracing::warn!(
+                target: "breaker",
+                prefix = %self.prefix,
+                error = %error,
+                "Redis store unreachable: breakers continue on their own and rejoin when it returns"
+            );
+        }
+    }
+
+    fn lease_id(&self) -> String {
+        let n = self.leases.fetch_add(1, Ordering::Relaxed);
+        format!("{}:{n}", self.instance)
+    }
+}
+
+/// A process id and start time: distinct for every process on a fleet.
+fn instance_id() -> String {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!("{:x}.{:x}", std::process::id(), nanos)
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1)
+}
+
+// ----- one breaker's membership ---------------------------------------------
+
+/// The trip policies the server evaluates on the fleet's counts, from the
+/// breaker's configuration.
+struct Policy {
+    timeout_ms: u64,
+    max_failures: u32,
+    failure_rate: f64,
+    slow_rate: f64,
+    minimum_calls: u32,
+    /// 0: no window; 1: the last `window_size` calls; 2: the last
+    /// `window_size` ms.
+    window_kind: u32,
+    window_size: u64,
+    bucket_ms: u64,
+    half_open_max_calls: u32,
+    success_threshold: u32,
+    lease_ms: u64,
+    backoff: f64,
+    backoff_max_ms: u64,
+}
+
+impl Policy {
+    fn of(config: &Config) -> Self {
+        let (window_kind, window_size, bucket_ms) = match config.window_kind() {
+            None => (0, 0, 1),
+            Some(WindowKind::Count(n)) => (1, u64::from(n), 50),
+            Some(WindowKind::Time { span, buckets }) => {
+                let span_ms = millis(span);
+                (2, span_ms, (span_ms / u64::from(buckets.max(1))).max(1))
+            }
+        };
+        Policy {
+            timeout_ms: millis(config.timeout),
+            max_failures: config.max_failures.unwrap_or(0),
+            failure_rate: config.failure_rate.unwrap_or(0.0),
+            slow_rate: config.slow_call_rate.unwrap_or(0.0),
+            minimum_calls: config.minimum_calls,
+            window_kind,
+            window_size,
+            bucket_ms,
+            half_open_max_calls: config.half_open_max_calls,
+            success_threshold: config.success_threshold,
+            // A lease outlives its probe's process by at most this long.
+            lease_ms: millis(config.half_open_max_wait.unwrap_or(config.timeout)),
+            backoff: config.backoff_multiplier.unwrap_or(0.0),
+            backoff_max_ms: millis(config.effective_backoff_max()),
+        }
+    }
+}
+
+struct Member {
+    inner: Arc<Inner>,
+    breaker: Weak<CircuitBreaker>,
+    name: String,
+    /// The state hash, the window list and the probe leases.
+    keys: [String; 3],
+    policy: Policy,
+    view: Mutex<View>,
+}
+
+/// What a member knows of the fleet, and what it has to tell it.
+struct View {
+    /// The fleet's generation as last applied; -1 before the first reply
+    /// and after an outage.
+    known_gen: i64,
+    /// The breaker's lifetime successes, failures and slow calls as last
+    /// sent; `None` until the first batch (outcomes before joining, or
+    /// during an outage, are not sent).
+    seen: Option<[u64; 3]>,
+    events: VecDeque<Event>,
+    /// The fleet probe slots held by this process's probes, oldest first.
+    leases: VecDeque<(String, i64)>,
+    last_sync: Option<Instant>,
+}
+
+enum Event {
+    /// The local breaker tripped on its own.
+    Trip { known_gen: i64, open_ms: u64 },
+    /// A probe that held a lease ended.
+    ProbeDone {
+        lease: String,
+        gen: i64,
+        outcome: u32,
+    },
+}
+
+/// A script's reply: verdict, generation, state code, open ms left.
+type Reply = (i64, i64, i64, i64);
+
+impl Member {
+    fn view(&self) -> MutexGuard<'_, View> {
+        lock(&self.view)
+    }
+
+    /// `EVALSHA` of `script` on this member's keys with the common
+    /// arguments, then `extra`.
+    fn invocation(&self, script: &Script, known_gen: i64) -> ::redis::Cmd {
+        let mut cmd = ::redis::cmd("EVALSHA");
+        cmd.arg(&script.sha)
+            .arg(3)
+            .arg(&self.keys[..])
+            .arg(&self.inner.channel)
+            .arg(&self.name)
+            .arg(millis(self.inner.options.key_ttl))
+            .arg(known_gen);
+        cmd
+    }
+
+    fn report(
+        &self,
+        known_gen: i64,
+        delta: [u64; 3],
+        trailing: u64,
+        trip: Option<u64>,
+    ) -> ::redis::Cmd {
+        let p = &self.policy;
+        let mut cmd = self.invocation(&self.inner.scripts.report, known_gen);
+        cmd.arg(&delta[..])
+            .arg(trailing)
+            .arg(u32::from(trip.is_some()))
+            .arg(trip.unwrap_or(p.timeout_ms))
+            .arg(p.max_failures)
+            .arg(p.failure_rate)
+            .arg(p.slow_rate)
+            .arg(p.minimum_calls)
+            .arg(p.window_kind)
+            .arg(p.window_size)
+            .arg(p.bucket_ms);
+        cmd
+    }
+
+    fn event(&self, event: &Event) -> ::redis::Cmd {
+        match event {
+            Event::Trip { known_gen, open_ms } => {
+                self.report(*known_gen, [0; 3], 0, Some(*open_ms))
+            }
+            Event::ProbeDone {
+                lease,
+                gen,
+                outcome,
+            } => {
+                let p = &self.policy;
+                let mut cmd = self.invocation(&self.inner.scripts.probe_done, *gen);
+                cmd.arg(lease)
+                    .arg(outcome)
+                    .arg(p.success_threshold)
+                    .arg(p.timeout_ms)
+                    .arg(p.backoff)
+                    .arg(p.backoff_max_ms);
+                cmd
+            }
+        }
+    }
+
+    /// Applies the fleet's state from a reply. `fresh`: the reply was read
+    /// just now, so it wins whenever its generation differs from the one
+    /// applied; a pub/sub message may be older than a reply applied since,
+    /// so it wins only with a newer generation. `force`: apply even at
+    /// the same generation (the local breaker asked and must follow).
+    fn apply(&self, (_, gen, code, left_ms): Reply, fresh: bool, force: bool) {
+        let state = match code {
+            0 => State::Closed,
+            1 => State::Open,
+            2 => State::HalfOpen,
+            _ => return,
+        };
+        {
+            let mut view = self.view();
+            let newer = if fresh {
+                gen != view.known_gen
+            } else {
+                gen > view.known_gen
+            };
+            if !newer && !force {
+                return;
+            }
+            view.known_gen = gen;
+        }
+        if let Some(breaker) = self.breaker.upgrade() {
+            let left = Duration::from_millis(u64::try_from(left_ms).unwrap_or(0));
+            breaker.apply_shared(state, left);
+        }
+    }
+}
+
+impl SharedState for Member {
+    fn strict(&self) -> bool {
+        self.inner.options.strict
+    }
+
+    fn admit(&self) -> Result<(), Duration> {
+        let known_gen = self.view().known_gen;
+        let cmd = self.report(known_gen, [0; 3], 0, None);
+        let Some(reply) = self.inner.round_trip(|con| cmd.query::<Reply>(con)) else {
+            return Ok(());
+        };
+        self.apply(reply, true, false);
+        match reply.2 {
+            1 => Err(Duration::from_millis(u64::try_from(reply.3).unwrap_or(0))),
+            _ => Ok(()),
+        }
+    }
+
+    fn acquire_probe(&self) -> bool {
+        let lease = self.inner.lease_id();
+        let known_gen = self.view().known_gen;
+        let mut cmd = self.invocation(&self.inner.scripts.probe, known_gen);
+        cmd.arg(&lease)
+            .arg(self.policy.lease_ms)
+            .arg(self.policy.half_open_max_calls);
+        let Some(reply) = self.inner.round_trip(|con| cmd.query::<Reply>(con)) else {
+            // Fail safe: the local breaker's own probe limit applies.
+            return true;
+        };
+        let (granted, gen, code, _) = reply;
+        if granted == 1 && code == 2 {
+            self.view().leases.push_back((lease, gen));
+            return true;
+        }
+        // The fleet is not half-open (or has no slot): follow it.
+        if code != 2 {
+            self.apply(reply, true, true);
+        }
+        granted == 1
+    }
+
+    fn probe_ended(&self, outcome: Option<Outcome>) {
+        let mut view = self.view();
+        let Some((lease, gen)) = view.leases.pop_front() else {
+            return;
+        };
+        let outcome = match outcome {
+            Some(Outcome::Success) => 1,
+            Some(Outcome::Failure) => 0,
+            Some(Outcome::Ignored) | None => 2,
+        };
+        view.events.push_back(Event::ProbeDone {
+            lease,
+            gen,
+            outcome,
+        });
+        drop(view);
+        self.inner.wake();
+    }
+
+    fn transitioned(&self, from: State, to: State, open_for: Duration) {
+        if from == State::Closed && to == State::Open {
+            let mut view = self.view();
+            let known_gen = view.known_gen;
+            view.events.push_back(Event::Trip {
+                known_gen,
+                open_ms: millis(open_for),
+            });
+            drop(view);
+            self.inner.wake();
+        }
+    }
+}
+
+// ----- the background threads ----------------------------------------------
+
+/// Sends batches and events, polls, and reconnects.
+fn run_worker(inner: Weak<Inner>) {
+    let mut con: Option<Connection> = None;
+    let mut retry_at = Instant::now();
+    let mut backoff = Duration::ZERO;
+    loop {
+        let Some(inner) = inner.upgrade() else { return };
+        inner.wait(inner.options.flush_interval);
+        if con.is_none() && Instant::now() >= retry_at {
+            match inner.connect() {
+                Ok(new) => {
+                    con = Some(new);
+                    backoff = Duration::ZERO;
+                    rejoin(&inner);
+                }
+                Err(e) => {
+                    inner.down(&e);
+                    backoff = (backoff * 2)
+                        .clamp(inner.options.reconnect_min, inner.options.reconnect_max);
+                    retry_at = Instant::now() + backoff;
+                }
+            }
+        }
+        if let Some(c) = con.as_mut() {
+            if let Err(e) = flush(&inner, c) {
+                inner.down(&e);
+                con = None;
+                backoff = inner.options.reconnect_min;
+                retry_at = Instant::now() + backoff;
+            }
+        }
+    }
+}
+
+/// After (re)connecting: every member reads the fleet's state afresh, and
+/// one whose breaker opened on its own meanwhile proposes that trip.
+fn rejoin(inner: &Inner) {
+    let was_down = !inner.up.swap(true, Ordering::AcqRel);
+    for member in inner.live_members() {
+        let Some(breaker) = member.breaker.upgrade() else {
+            continue;
+        };
+        let stats = breaker.stats();
+        let mut view = member.view();
+        view.known_gen = -1;
+        view.seen = None;
+        if stats.state == State::Open {
+            let open_ms = millis(stats.time_until_half_open.unwrap_or_default());
+            view.events.push_back(Event::Trip {
+                known_gen: -1,
+                open_ms,
+            });
+        }
+    }
+    if was_down {
+        tracing::info!(target: "breaker", prefix = %inner.prefix, "Redis store connected");
+    }
+}
+
+/// One batch: every member's events and new outcomes (or a poll), in one
+/// pipelined round trip; then each reply's state is applied.
+fn flush(inner: &Inner, con: &mut Connection) -> RedisResult<()> {
+    let now = Instant::now();
+    let mut pipe = ::redis::pipe();
+    let mut sent: Vec<Arc<Member>> = Vec::new();
+    for member in inner.live_members() {
+        let Some(breaker) = member.breaker.upgrade() else {
+            continue;
+        };
+        let stats = breaker.stats();
+        let totals = [
+            stats.totals.successes,
+            stats.totals.failures,
+            stats.totals.slow_calls,
+        ];
+        let mut view = member.view();
+        for event in view.events.drain(..) {
+            pipe.add_command(member.event(&event));
+            sent.push(Arc::clone(&member));
+        }
+        let delta = match view.seen {
+            Some(seen) => [0, 1, 2].map(|i| totals[i].wrapping_sub(seen[i])),
+            None => [0; 3],
+        };
+        view.seen = Some(totals);
+        let poll = view.known_gen < 0
+            || view
+                .last_sync
+                .is_none_or(|at| now.duration_since(at) >= inner.options.poll_interval);
+        if delta[0] > 0 || delta[1] > 0 || poll {
+            let trailing = stats.counts.consecutive_failures;
+            pipe.add_command(member.report(view.known_gen, delta, trailing, None));
+            sent.push(Arc::clone(&member));
+            view.last_sync = Some(now);
+        }
+    }
+    if sent.is_empty() {
+        return Ok(());
+    }
+    let replies: Vec<Reply> = pipe.query(con)?;
+    inner.up.store(true, Ordering::Release);
+    for (member, reply) in sent.iter().zip(replies) {
+        member.apply(reply, true, false);
+    }
+    Ok(())
+}
+
+/// Applies every published transition as it happens.
+fn run_listener(inner: Weak<Inner>, client: Client, channel: String) {
+    let mut backoff = Duration::ZERO;
+    while inner.strong_count() > 0 {
+        let (timeout, min, max) = match inner.upgrade() {
+            Some(i) => (
+                i.options.timeout,
+                i.options.reconnect_min,
+                i.options.reconnect_max,
+            ),
+            None => return,
+        };
+        if let Err(_e) = listen(&inner, &client, &channel, timeout) {
+            backoff = (backoff * 2).clamp(min, max);
+            thread::sleep(backoff);
+        } else {
+            backoff = Duration::ZERO;
+        }
+    }
+}
+
+/// Listens until the connection fails or the store is gone.
+fn listen(inner: &Weak<Inner>, client: &Client, channel: &str, timeout: Duration) -> RedisResult<()> {
+    let mut con = client.get_connection_with_timeout(timeout)?;
+    let mut pubsub = con.as_pubsub();
+    pubsub.subscribe(channel)?;
+    // Short reads, so that the thread notices the store is gone.
+    pubsub.set_read_timeout(Some(Duration::from_millis(200)))?;
+    loop {
+        let message = match pubsub.get_message() {
+            Ok(message) => message,
+            Err(e) if e.is_timeout() => {
+                if inner.strong_count() == 0 {
+                    return Ok(());
+                }
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        let Ok(payload) = message.get_payload::<String>() else {
+            continue;
+        };
+        let Some(inner) = inner.upgrade() else {
+            return Ok(());
+        };
+        if let Some((name, reply)) = parse_event(&payload) {
+            for member in inner.live_members() {
+                if member.name == name {
+                    member.apply(reply, false, false);
+                }
+            }
+        }
+    }
+}
+
+/// `"{gen} {state code} {open ms left} {name}"`, as the scripts publish.
+fn parse_event(payload: &str) -> Option<(&str, Reply)> {
+    let mut parts = payload.splitn(4, ' ');
+    let gen = parts.next()?.parse().ok()?;
+    let code = parts.next()?.parse().ok()?;
+    let left = parts.next()?.parse().ok()?;
+    let name = parts.next()?;
+    Some((name, (1, gen, code, left)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn published_events_parse_with_names_that_contain_spaces() {
+        assert_eq!(
+            parse_event("7 1 2500 payments api"),
+            Some(("payments api", (1, 7, 1, 2500)))
+        );
+        assert_eq!(parse_event("7 1"), None);
+        assert_eq!(parse_event("x 1 2 n"), None);
+    }
+
+    #[test]
+    fn invalid_settings_name_the_setting() {
+        let error = RedisStore::builder("redis://127.0.0.1:1/")
+            .flush_interval(Duration::ZERO)
+            .build()
+            .unwrap_err();
+        assert_eq!(error.to_string(), "invalid Redis store `flush_interval` = `0s`: must be greater than zero");
+        let error = RedisStore::open("http://nowhere").unwrap_err();
+        assert!(matches!(error, RedisStoreError::Url { .. }), "{error}");
+    }
+}
