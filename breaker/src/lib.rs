@@ -62,9 +62,9 @@ mod file_config;
 mod observe;
 mod partial;
 mod permit;
-mod registry;
 #[cfg(feature = "redis")]
 mod redis_store;
+mod registry;
 #[cfg(feature = "serde")]
 mod serde_impl;
 mod stats;
@@ -87,9 +87,9 @@ pub use crate::error::{Error, Name, RejectReason, Rejected, TimedOut};
 pub use crate::file_config::{load_config, ConfigFile, FileConfigError, ENV_PREFIX, ENV_SEPARATOR};
 pub use crate::partial::{PartialConfig, ValueError};
 pub use crate::permit::{Outcome, OwnedPermit, Permit};
-pub use crate::registry::{registry, Registry, RegistryError};
 #[cfg(feature = "redis")]
 pub use crate::redis_store::{RedisStore, RedisStoreBuilder, RedisStoreError, DEFAULT_PREFIX};
+pub use crate::registry::{registry, Registry, RegistryError};
 pub use crate::stats::{Counts, Stats, Totals};
 pub use crate::store::{SharedState, StateStore};
 

@@ -182,9 +182,7 @@ impl Registry {
     /// breakers created afterwards only.
     pub fn register_store(&self, name: &str, store: impl StateStore) {
         let store: Arc<dyn StateStore> = Arc::new(store);
-        write(&self.stores)
-            .by_name
-            .insert(name.to_owned(), store);
+        write(&self.stores).by_name.insert(name.to_owned(), store);
         self.join_existing();
     }
 

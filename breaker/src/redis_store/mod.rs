@@ -169,7 +169,11 @@ impl RedisStoreBuilder {
             }
         }
         if o.key_ttl < Duration::from_millis(1) {
-            return invalid("key_ttl", format!("{:?}", o.key_ttl), "must be at least 1 ms");
+            return invalid(
+                "key_ttl",
+                format!("{:?}", o.key_ttl),
+                "must be at least 1 ms",
+            );
         }
         if self.prefix.is_empty() {
             return invalid("prefix", String::new(), "must not be empty");
@@ -299,6 +303,8 @@ impl fmt::Debug for RedisStore {
 impl StateStore for RedisStore {
     fn join(&self, breaker: &Arc<CircuitBreaker>) -> Arc<dyn SharedState> {
         let name = breaker.name();
+        // Outcomes from now on are the fleet's; earlier ones are not sent.
+        let totals = breaker.stats().totals;
         let base = format!("{}:{{{name}}}", self.inner.prefix);
         let member = Arc::new(Member {
             inner: Arc::clone(&self.inner),
@@ -312,7 +318,7 @@ impl StateStore for RedisStore {
             policy: Policy::of(breaker.config()),
             view: Mutex::new(View {
                 known_gen: -1,
-                seen: None,
+                seen: Some([totals.successes, totals.failures, totals.slow_calls]),
                 events: VecDeque::new(),
                 leases: VecDeque::new(),
                 last_sync: None,
@@ -437,7 +443,9 @@ fn instance_id() -> String {
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 fn millis(d: Duration) -> u64 {
@@ -511,8 +519,8 @@ struct View {
     /// and after an outage.
     known_gen: i64,
     /// The breaker's lifetime successes, failures and slow calls as last
-    /// sent; `None` until the first batch (outcomes before joining, or
-    /// during an outage, are not sent).
+    /// sent (or when it joined); `None` after an outage until the next
+    /// batch, whose outcomes are not sent.
     seen: Option<[u64; 3]>,
     events: VecDeque<Event>,
     /// The fleet probe slots held by this process's probes, oldest first.
@@ -711,6 +719,7 @@ fn run_worker(inner: Weak<Inner>) {
     let mut con: Option<Connection> = None;
     let mut retry_at = Instant::now();
     let mut backoff = Duration::ZERO;
+    let mut first = true;
     loop {
         let Some(inner) = inner.upgrade() else { return };
         inner.wait(inner.options.flush_interval);
@@ -719,7 +728,8 @@ fn run_worker(inner: Weak<Inner>) {
                 Ok(new) => {
                     con = Some(new);
                     backoff = Duration::ZERO;
-                    rejoin(&inner);
+                    rejoin(&inner, first);
+                    first = false;
                 }
                 Err(e) => {
                     inner.down(&e);
@@ -741,8 +751,10 @@ fn run_worker(inner: Weak<Inner>) {
 }
 
 /// After (re)connecting: every member reads the fleet's state afresh, and
-/// one whose breaker opened on its own meanwhile proposes that trip.
-fn rejoin(inner: &Inner) {
+/// one whose breaker opened on its own meanwhile proposes that trip. After
+/// an outage (not the `first` connection), the outcomes seen during it
+/// are not sent: the breaker judged them alone.
+fn rejoin(inner: &Inner, first: bool) {
     let was_down = !inner.up.swap(true, Ordering::AcqRel);
     for member in inner.live_members() {
         let Some(breaker) = member.breaker.upgrade() else {
@@ -751,7 +763,9 @@ fn rejoin(inner: &Inner) {
         let stats = breaker.stats();
         let mut view = member.view();
         view.known_gen = -1;
-        view.seen = None;
+        if !first {
+            view.seen = None;
+        }
         if stats.state == State::Open {
             let open_ms = millis(stats.time_until_half_open.unwrap_or_default());
             view.events.push_back(Event::Trip {
@@ -835,7 +849,12 @@ fn run_listener(inner: Weak<Inner>, client: Client, channel: String) {
 }
 
 /// Listens until the connection fails or the store is gone.
-fn listen(inner: &Weak<Inner>, client: &Client, channel: &str, timeout: Duration) -> RedisResult<()> {
+fn listen(
+    inner: &Weak<Inner>,
+    client: &Client,
+    channel: &str,
+    timeout: Duration,
+) -> RedisResult<()> {
     let mut con = client.get_connection_with_timeout(timeout)?;
     let mut pubsub = con.as_pubsub();
     pubsub.subscribe(channel)?;
@@ -898,7 +917,10 @@ mod tests {
             .flush_interval(Duration::ZERO)
             .build()
             .unwrap_err();
-        assert_eq!(error.to_string(), "invalid Redis store `flush_interval` = `0s`: must be greater than zero");
+        assert_eq!(
+            error.to_string(),
+            "invalid Redis store `flush_interval` = `0s`: must be greater than zero"
+        );
         let error = RedisStore::open("http://nowhere").unwrap_err();
         assert!(matches!(error, RedisStoreError::Url { .. }), "{error}");
     }

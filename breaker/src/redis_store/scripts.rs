@@ -74,11 +74,12 @@ if state == 'open' and now >= till then move('half_open') end
 /// the window kind (0 none, 1 the last N calls, 2 a span of ms), its size,
 /// and the window's bucket width in ms.
 ///
-/// Counts are taken only while closed and only from a member that knows
-/// the current generation: a report from before the last transition is
-/// stale and discarded (verdict 0). A trip from a member that knows no
-/// generation (one rejoining after the server was unreachable) is taken
-/// too, since its breaker opened on outcomes the server never saw.
+/// Counts are taken only while closed, and only from a member that knows
+/// the current generation or none yet: a report from before the last
+/// transition is stale and discarded (verdict 0). A member that knows no
+/// generation has just joined, or rejoined after the server was
+/// unreachable; its outcomes are recent, and a trip it proposes was
+/// decided on outcomes the server never saw.
 const REPORT: &str = r#"
 local s, fl, slow = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
 local trailing, trip = tonumber(ARGV[8]), ARGV[9] == '1'
@@ -86,7 +87,7 @@ local timeout_ms, max_failures = tonumber(ARGV[10]), tonumber(ARGV[11])
 local failure_rate, slow_rate = tonumber(ARGV[12]), tonumber(ARGV[13])
 local min_calls, kind, size, bucket = tonumber(ARGV[14]), tonumber(ARGV[15]),
   tonumber(ARGV[16]), tonumber(ARGV[17])
-if state ~= 'closed' or not (known == gen or (known < 0 and trip)) then
+if state ~= 'closed' or not (known == gen or known < 0) then
   return reply(0)
 end
 if s > 0 then cf = trailing else cf = cf + fl end

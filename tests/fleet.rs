@@ -1,0 +1,464 @@
+//! Fleet-wide breakers (feature `redis`) against a real `redis-server` on
+//! loopback: several OS processes (this test binary, spawned again as a
+//! fleet member) share one breaker name.
+//!
+//! Propagation between processes happens in real time, so the tests wait
+//! for each expected state with a deadline, and check the measured delay
+//! against the documented bound; they never sleep and hope.
+
+mod support;
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc::{self, Receiver};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use breaker::{CircuitBreaker, Config, OwnedPermit, RedisStore, State};
+use support::redis_server::RedisServer;
+
+/// The documented bound on a transition's propagation with the default
+/// settings (`flush_interval` + `poll_interval`), plus slack for process
+/// scheduling on a loaded 2-core machine.
+const BOUND: Duration = Duration::from_millis(110 + 400);
+
+// ----- the fleet member: this binary, spawned with BREAKER_FLEET_URL --------
+
+/// A fleet member's breaker: `max_failures` 5, open for `TIMEOUT_MS`,
+/// `HALF_OPEN` probes at a time.
+fn member_breaker(url: &str, prefix: &str) -> Arc<CircuitBreaker> {
+    let number = |key: &str, default: u64| {
+        std::env::var(key)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    let config = Config::default()
+        .max_failures(5)
+        .timeout(Duration::from_millis(number("TIMEOUT_MS", 60_000)))
+        .half_open_max_calls(number("HALF_OPEN", 1) as u32);
+    let breaker = Arc::new(CircuitBreaker::new("fleet-dependency", config).unwrap());
+    let store = RedisStore::builder(url)
+        .prefix(prefix)
+        .reconnect_backoff(Duration::from_millis(20), Duration::from_millis(200))
+        .build()
+        .unwrap();
+    assert!(breaker.join_store(&store));
+    breaker
+}
+
+/// The member's side of the protocol: one command per stdin line, one
+/// `@@ ` reply line per command.
+#[test]
+#[ignore = "a fleet member, spawned by the other tests"]
+fn fleet_member() {
+    let Ok(url) = std::env::var("BREAKER_FLEET_URL") else {
+        return;
+    };
+    let prefix = std::env::var("BREAKER_FLEET_PREFIX").unwrap();
+    let breaker = member_breaker(&url, &prefix);
+    let mut held: Vec<OwnedPermit> = Vec::new();
+    let mut out = std::io::stdout();
+    for line in std::io::stdin().lock().lines() {
+        let line = line.unwrap();
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let reply = match words.as_slice() {
+            ["fail", n] => {
+                for _ in 0..n.parse::<u32>().unwrap() {
+                    let _ = breaker.call(|| Err::<(), _>("dependency down"));
+                }
+                "ok".to_string()
+            }
+            ["succeed", n] => {
+                for _ in 0..n.parse::<u32>().unwrap() {
+                    let _ = breaker.call(|| Ok::<_, ()>(()));
+                }
+                "ok".to_string()
+            }
+            ["state"] => format!("{:?}", breaker.state()),
+            ["wait", state, ms] => {
+                let started = Instant::now();
+                let deadline = started + Duration::from_millis(ms.parse().unwrap());
+                loop {
+                    let now = format!("{:?}", breaker.state());
+                    if now == *state {
+                        break format!("reached {}", started.elapsed().as_micros());
+                    }
+                    if Instant::now() >= deadline {
+                        break format!("timeout {now}");
+                    }
+                    std::thread::sleep(Duration::from_micros(200));
+                }
+            }
+            ["acquire"] => match breaker.try_acquire_owned() {
+                Ok(permit) => {
+                    held.push(permit);
+                    "admitted".to_string()
+                }
+                Err(rejected) => format!("rejected {:?}", rejected.reason()),
+            },
+            ["release", outcome] => {
+                for permit in held.drain(..) {
+                    match *outcome {
+                        "success" => permit.success(),
+                        _ => permit.failure(),
+                    }
+                }
+                "ok".to_string()
+            }
+            ["exit"] => {
+                writeln!(out, "@@ bye").unwrap();
+                return;
+            }
+            _ => format!("unknown command {line}"),
+        };
+        writeln!(out, "@@ {reply}").unwrap();
+        out.flush().unwrap();
+    }
+}
+
+/// How long a member may take to answer one command before the test
+/// fails instead of hanging.
+const ANSWER_WITHIN: Duration = Duration::from_secs(30);
+
+/// The parent's handle on one member process.
+struct Member {
+    child: Child,
+    stdin: ChildStdin,
+    /// The member's reply lines, read by a thread of their own.
+    replies: Receiver<String>,
+}
+
+impl Member {
+    fn spawn(url: &str, prefix: &str, env: &[(&str, &str)]) -> Self {
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .args([
+                "fleet_member",
+                "--exact",
+                "--ignored",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env("BREAKER_FLEET_URL", url)
+            .env("BREAKER_FLEET_PREFIX", prefix)
+            .envs(env.iter().copied())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdin = child.stdin.take().unwrap();
+        let stdout = BufReader::new(child.stdout.take().unwrap());
+        let (send, replies) = mpsc::channel();
+        std::thread::spawn(move || {
+            // The test harness prints around the member's lines, on the
+            // same line as the first: a reply is whatever follows `@@ `.
+            for line in stdout.lines().map_while(Result::ok) {
+                if let Some(at) = line.find("@@ ") {
+                    if send.send(line[at + 3..].to_string()).is_err() {
+                        return;
+                    }
+                }
+            }
+        });
+        Member {
+            child,
+            stdin,
+            replies,
+        }
+    }
+
+    /// Sends one command and returns its reply.
+    fn ask(&mut self, command: &str) -> String {
+        writeln!(self.stdin, "{command}").unwrap();
+        self.stdin.flush().unwrap();
+        self.replies
+            .recv_timeout(ANSWER_WITHIN)
+            .unwrap_or_else(|e| panic!("no answer to `{command}`: {e}"))
+    }
+
+    /// Waits up to `within` for the member's breaker to be in `state`;
+    /// returns how long it took.
+    fn wait_for(&mut self, state: State, within: Duration) -> Duration {
+        let reply = self.ask(&format!("wait {state:?} {}", within.as_millis()));
+        match reply.strip_prefix("reached ") {
+            Some(micros) => Duration::from_micros(micros.parse().unwrap()),
+            None => panic!("expected {state:?} within {within:?}: {reply}"),
+        }
+    }
+}
+
+impl Drop for Member {
+    fn drop(&mut self) {
+        let _ = writeln!(self.stdin, "exit");
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn fleet(server: &RedisServer, prefix: &str, n: usize, env: &[(&str, &str)]) -> Vec<Member> {
+    let mut members: Vec<Member> = (0..n)
+        .map(|_| Member::spawn(&server.url(), prefix, env))
+        .collect();
+    // Every member has joined once it has read the shared state.
+    for member in &mut members {
+        member.wait_for(State::Closed, Duration::from_secs(5));
+    }
+    members
+}
+
+// ----- across processes ----------------------------------------------------
+
+#[test]
+fn a_trip_in_one_process_opens_the_breaker_in_every_process() {
+    let server = RedisServer::start();
+    let mut members = fleet(&server, "trip", 3, &[]);
+    assert_eq!(members[0].ask("fail 5"), "ok");
+    assert_eq!(members[0].ask("state"), "Open");
+    for member in &mut members[1..] {
+        let took = member.wait_for(State::Open, BOUND);
+        eprintln!("trip reached a member in {took:?}");
+    }
+}
+
+#[test]
+fn failures_spread_over_processes_trip_the_fleet() {
+    let server = RedisServer::start();
+    let mut members = fleet(&server, "spread", 3, &[]);
+    // 2 + 2 + 1 consecutive failures: no process reaches 5 on its own.
+    assert_eq!(members[0].ask("fail 2"), "ok");
+    assert_eq!(members[1].ask("fail 2"), "ok");
+    assert_eq!(members[2].ask("fail 1"), "ok");
+    for member in &mut members {
+        member.wait_for(State::Open, BOUND);
+    }
+}
+
+#[test]
+fn half_open_probes_across_processes_never_exceed_the_limit() {
+    let server = RedisServer::start();
+    let mut members = fleet(
+        &server,
+        "probes",
+        3,
+        &[("TIMEOUT_MS", "300"), ("HALF_OPEN", "2")],
+    );
+    assert_eq!(members[0].ask("fail 5"), "ok");
+    for member in &mut members {
+        member.wait_for(State::Open, BOUND);
+    }
+    for member in &mut members {
+        member.wait_for(State::HalfOpen, Duration::from_millis(300) + BOUND);
+    }
+    // Every process tries for three probes; the fleet has two slots.
+    let mut admitted = 0;
+    for _ in 0..3 {
+        for member in &mut members {
+            let reply = member.ask("acquire");
+            if reply == "admitted" {
+                admitted += 1;
+            } else {
+                assert!(reply.starts_with("rejected"), "{reply}");
+            }
+        }
+    }
+    assert_eq!(admitted, 2, "probes in flight across the fleet");
+}
+
+#[test]
+fn closing_propagates_to_every_process() {
+    let server = RedisServer::start();
+    let mut members = fleet(&server, "close", 3, &[("TIMEOUT_MS", "200")]);
+    assert_eq!(members[0].ask("fail 5"), "ok");
+    for member in &mut members {
+        member.wait_for(State::HalfOpen, Duration::from_millis(200) + BOUND);
+    }
+    assert_eq!(members[1].ask("acquire"), "admitted");
+    assert_eq!(members[1].ask("release success"), "ok");
+    for member in &mut members {
+        member.wait_for(State::Closed, BOUND);
+    }
+}
+
+#[test]
+fn processes_protect_locally_while_redis_is_down_and_converge_after_it_returns() {
+    let mut server = RedisServer::start();
+    let mut members = fleet(&server, "outage", 3, &[]);
+    server.kill();
+    // The store is down: every call still runs through the local breaker,
+    // promptly, and trips it locally.
+    let started = Instant::now();
+    assert_eq!(members[0].ask("fail 5"), "ok");
+    assert_eq!(members[0].ask("state"), "Open");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "calls blocked on the store"
+    );
+    assert_eq!(members[1].ask("succeed 3"), "ok");
+    assert_eq!(members[1].ask("state"), "Closed");
+    server.restart();
+    // Each reconnects (backoff capped at 200 ms here) and rejoins: the
+    // local trip is proposed to the empty server, and every process opens.
+    for member in &mut members {
+        member.wait_for(State::Open, Duration::from_secs(5));
+    }
+}
+
+// ----- in one process ------------------------------------------------------
+
+fn joined(
+    server: &RedisServer,
+    prefix: &str,
+    name: &'static str,
+    config: Config,
+) -> (Arc<CircuitBreaker>, RedisStore) {
+    let breaker = Arc::new(CircuitBreaker::new(name, config).unwrap());
+    let store = RedisStore::builder(server.url())
+        .prefix(prefix)
+        .build()
+        .unwrap();
+    assert!(breaker.join_store(&store));
+    (breaker, store)
+}
+
+/// Waits up to `within` for `breaker` to be in `state`.
+fn eventually(breaker: &CircuitBreaker, state: State, within: Duration) {
+    let deadline = Instant::now() + within;
+    while breaker.state() != state {
+        assert!(
+            Instant::now() < deadline,
+            "expected {state:?} within {within:?}, is {:?}",
+            breaker.state()
+        );
+        std::thread::sleep(Duration::from_micros(500));
+    }
+}
+
+fn trip(breaker: &CircuitBreaker) {
+    for _ in 0..5 {
+        let _ = breaker.call(|| Err::<(), _>("down"));
+    }
+    assert_eq!(breaker.state(), State::Open);
+}
+
+#[test]
+fn two_prefixes_on_one_redis_do_not_see_each_other() {
+    let server = RedisServer::start();
+    let (app_a, _store_a) = joined(&server, "app-a", "shared-name", Config::default());
+    let (app_b, store_b) = joined(&server, "app-b", "shared-name", Config::default());
+    let (app_a2, _store_a2) = joined(&server, "app-a", "shared-name", Config::default());
+    trip(&app_a);
+    // A second member of app-a follows; app-b's member stays closed through
+    // several polls.
+    eventually(&app_a2, State::Open, BOUND);
+    let mut con = server.client();
+    let keys: Vec<String> = redis::cmd("KEYS").arg("app-b:*").query(&mut con).unwrap();
+    assert!(keys.iter().all(|k| k.starts_with("app-b:")));
+    let state: Option<String> = redis::cmd("HGET")
+        .arg("app-b:{shared-name}:state")
+        .arg("state")
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(state.as_deref(), Some("closed"));
+    assert!(store_b.is_connected());
+    assert_eq!(app_b.state(), State::Closed);
+}
+
+#[test]
+fn a_new_member_joins_the_open_state_instead_of_resetting_it() {
+    let server = RedisServer::start();
+    let (first, _store) = joined(&server, "join", "late-joiner", Config::default());
+    trip(&first);
+    let mut con = server.client();
+    // The trip reached the server...
+    let deadline = Instant::now() + BOUND;
+    loop {
+        let state: Option<String> = redis::cmd("HGET")
+            .arg("join:{late-joiner}:state")
+            .arg("state")
+            .query(&mut con)
+            .unwrap();
+        if state.as_deref() == Some("open") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the trip never reached Redis");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    // ...and a breaker that starts now opens, with the fleet's remaining
+    // period rather than a fresh one.
+    let (late, _late_store) = joined(&server, "join", "late-joiner", Config::default());
+    eventually(&late, State::Open, BOUND);
+    let left = late.stats().time_until_half_open.unwrap();
+    assert!(left <= Duration::from_secs(60), "{left:?}");
+}
+
+#[test]
+fn keys_expire_after_the_configured_time_to_live() {
+    let server = RedisServer::start();
+    let breaker = Arc::new(CircuitBreaker::new("short-lived", Config::default()).unwrap());
+    let store = RedisStore::builder(server.url())
+        .prefix("ttl")
+        .key_ttl(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    breaker.join_store(&store);
+    let mut con = server.client();
+    let deadline = Instant::now() + BOUND;
+    let ttl = loop {
+        let ttl: i64 = redis::cmd("PTTL")
+            .arg("ttl:{short-lived}:state")
+            .query(&mut con)
+            .unwrap();
+        if ttl > 0 {
+            break ttl;
+        }
+        assert!(Instant::now() < deadline, "no state key (PTTL {ttl})");
+        std::thread::sleep(Duration::from_millis(1));
+    };
+    assert!(ttl <= 30_000, "PTTL {ttl}");
+}
+
+#[test]
+fn a_probe_of_an_older_half_open_period_cannot_close_the_fleet() {
+    let server = RedisServer::start();
+    let config = || {
+        Config::default()
+            .timeout(Duration::from_millis(200))
+            .half_open_max_calls(2)
+    };
+    let (a, _store_a) = joined(&server, "stale", "stale-probe", config());
+    let (b, _store_b) = joined(&server, "stale", "stale-probe", config());
+    trip(&a);
+    eventually(&b, State::Open, BOUND);
+    eventually(&a, State::HalfOpen, Duration::from_millis(200) + BOUND);
+    eventually(&b, State::HalfOpen, BOUND);
+    // One probe each, both leased from the same half-open period.
+    let probe_a = a.try_acquire().expect("a fleet probe slot for a");
+    let probe_b = b.try_acquire().expect("a fleet probe slot for b");
+    // b's probe fails: the fleet re-opens, in a new generation.
+    probe_b.failure();
+    eventually(&a, State::Open, BOUND);
+    // a's probe of the old period succeeds: a stale report.
+    probe_a.success();
+    let mut con = server.client();
+    let deadline = Instant::now() + BOUND;
+    // Both leases are given back once the server has processed both ends.
+    while redis::cmd("ZCARD")
+        .arg("stale:{stale-probe}:probes")
+        .query::<u64>(&mut con)
+        .unwrap()
+        > 0
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the probes' ends never reached Redis"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let state: String = redis::cmd("HGET")
+        .arg("stale:{stale-probe}:state")
+        .arg("state")
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(state, "open", "a stale probe closed the fleet");
+    assert_eq!(a.state(), State::Open);
+}
