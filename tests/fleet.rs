@@ -462,3 +462,56 @@ fn a_probe_of_an_older_half_open_period_cannot_close_the_fleet() {
     assert_eq!(state, "open", "a stale probe closed the fleet");
     assert_eq!(a.state(), State::Open);
 }
+
+#[derive(Debug)]
+enum FetchError {
+    Down,
+    Rejected,
+}
+
+impl From<breaker::Rejected> for FetchError {
+    fn from(_: breaker::Rejected) -> Self {
+        FetchError::Rejected
+    }
+}
+
+#[breaker::circuit_breaker(
+    name = "fleet-attribute",
+    max_failures = 2,
+    store = "fleet-attribute-store"
+)]
+fn fetch(up: bool) -> Result<(), FetchError> {
+    if up {
+        Ok(())
+    } else {
+        Err(FetchError::Down)
+    }
+}
+
+#[test]
+fn the_attribute_shares_its_breaker_through_the_named_store() {
+    let server = RedisServer::start();
+    // The store may be registered after the breaker's first call: the
+    // breaker joins it then.
+    fetch(true).unwrap();
+    assert!(!breaker::registry()
+        .get("fleet-attribute")
+        .unwrap()
+        .is_shared());
+    let store = RedisStore::builder(server.url())
+        .prefix("attr")
+        .build()
+        .unwrap();
+    breaker::registry().register_store("fleet-attribute-store", store);
+    let ours = breaker::registry().get("fleet-attribute").unwrap();
+    assert!(ours.is_shared());
+    // Another process's breaker of the same name trips...
+    let config = Config::default().max_failures(2);
+    let (theirs, _store) = joined(&server, "attr", "fleet-attribute", config);
+    for _ in 0..2 {
+        let _ = theirs.call(|| Err::<(), _>("down"));
+    }
+    // ...and the annotated function's breaker fails fast.
+    eventually(&ours, State::Open, BOUND);
+    assert!(matches!(fetch(true), Err(FetchError::Rejected)));
+}

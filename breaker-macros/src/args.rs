@@ -34,6 +34,8 @@ pub(crate) struct Args {
     pub(crate) fallback: Option<ExprPath>,
     /// `classify = path`: decides whether an `Err` counts as a failure.
     pub(crate) classify: Option<ExprPath>,
+    /// `store = "..."`: the registered shared state store.
+    pub(crate) store: Option<LitStr>,
     /// The configuration keys, in the order written; each becomes a call to
     /// the `Config` setter of the same name.
     pub(crate) settings: Vec<Setting>,
@@ -75,6 +77,7 @@ enum Kind {
     Name,
     Crate,
     Function,
+    Store,
     Count { max: u32 },
     Duration,
     Rate,
@@ -88,6 +91,7 @@ impl Kind {
             Kind::Name => "\"db\"",
             Kind::Crate => "\"my_crate::breaker\"",
             Kind::Function => "my_function",
+            Kind::Store => "\"fleet\"",
             Kind::Count { .. } => "5",
             Kind::Duration => "\"60s\"",
             Kind::Rate => "0.5",
@@ -122,6 +126,7 @@ const KEYS: &[(&str, Kind)] = &[
     ("backoff_max", Kind::Duration),
     ("half_open_max_wait", Kind::Duration),
     ("call_timeout", Kind::Duration),
+    ("store", Kind::Store),
 ];
 
 /// Parses and validates the tokens between the attribute's parentheses.
@@ -300,6 +305,7 @@ fn apply(args: &mut Args, kind: Kind, key: Ident, value: Expr) -> syn::Result<()
     match kind {
         Kind::Name => args.name = Some(name(&key, &value)?),
         Kind::Crate => args.krate = Some(crate_path(&key, &value)?),
+        Kind::Store => args.store = Some(store(&key, &value)?),
         Kind::Function => {
             let path = function_path(&key, &value)?;
             if key == "fallback" {
@@ -355,6 +361,23 @@ fn name(key: &Ident, value: &Expr) -> syn::Result<LitStr> {
         _ => Err(error(
             value,
             format!("`{key}` expects a string literal, as in `{key} = \"db\"`"),
+        )),
+    }
+}
+
+fn store(key: &Ident, value: &Expr) -> syn::Result<LitStr> {
+    match literal(value) {
+        Some(Lit::Str(s)) if !s.suffix().is_empty() => {
+            Err(error(s, "unexpected suffix after the string"))
+        }
+        Some(Lit::Str(s)) if s.value().trim().is_empty() => Err(error(
+            s,
+            "the store name must not be empty; name a store registered with `registry().register_store`, or \"local\"",
+        )),
+        Some(Lit::Str(s)) => Ok(s.clone()),
+        _ => Err(error(
+            value,
+            format!("`{key}` expects a string literal, as in `{key} = \"fleet\"`"),
         )),
     }
 }
@@ -870,6 +893,14 @@ mod tests {
             message.contains("the keys are `name`, `crate`"),
             "{message}"
         );
+    }
+
+    #[test]
+    fn store_takes_a_non_empty_string() {
+        let args = parse(quote!(store = "fleet")).unwrap();
+        assert_eq!(args.store.unwrap().value(), "fleet");
+        assert!(err(quote!(store = fleet)).contains("`store` expects a string literal"));
+        assert!(err(quote!(store = "")).contains("the store name must not be empty"));
     }
 
     #[test]

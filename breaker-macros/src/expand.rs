@@ -168,6 +168,7 @@ pub(crate) fn expand(args: Args, item: FnItem) -> syn::Result<TokenStream> {
         };
         quote!(.#key(#value))
     });
+    let store = args.store.iter().map(|store| quote!(.store(#store)));
     let classify = match &args.classify {
         Some(path) => {
             // Located at the path's last token, so that a classifier that
@@ -266,7 +267,7 @@ pub(crate) fn expand(args: Args, item: FnItem) -> syn::Result<TokenStream> {
         #vis #sig {
             static #site: #private::Site = #private::Site::new();
             fn #config_fn() -> #private::Config {
-                #private::Config::default() #(#setters)*
+                #private::Config::default() #(#setters)* #(#store)*
             }
             #assert_result
             let #breaker = #site.get(#name, #config_fn);

@@ -55,6 +55,7 @@ use proc_macro::TokenStream;
 /// | `call_timeout` | `"2s"` | a duration > 0; `async fn` only, and `E: From<breaker::TimedOut>` |
 /// | `failure_rate`, `slow_call_rate` | `0.5` | a fraction: above 0, at most 1 |
 /// | `backoff_multiplier` | `2.0` | at least 1.0 |
+/// | `store` | `"fleet"` | share the breaker's state between processes through the store registered under that name (`breaker::registry().register_store`, feature `redis`); `"local"` keeps it in the process when the registry has a default store |
 ///
 /// Durations are strings of whole numbers with units `ns`, `us`, `ms`,
 /// `s`, `m`, `h`, `d`, largest first: `"500ms"`, `"1m30s"`, `"2h"`.
