@@ -1,0 +1,10 @@
+use breaker::circuit_breaker;
+
+#[circuit_breaker(store = fleet)]
+fn shared() -> std::io::Result<()> {
+    Ok(())
+}
+
+fn main() {
+    let _ = shared();
+}
