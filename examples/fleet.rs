@@ -197,7 +197,10 @@ fn main() {
     let mut healed_at = None;
     let deadline = Instant::now() + Duration::from_secs(15);
     while closed.iter().any(Option::is_none) {
-        assert!(Instant::now() < deadline, "the fleet did not trip and recover in time");
+        assert!(
+            Instant::now() < deadline,
+            "the fleet did not trip and recover in time"
+        );
         if healed_at.is_none() && opened.iter().all(Option::is_some) {
             // Every instance fails fast now. The dependency recovers.
             std::thread::sleep(Duration::from_millis(200));
@@ -215,7 +218,11 @@ fn main() {
         };
         let at: u128 = at.parse().expect("a time");
         let since = at.saturating_sub(healed_at.unwrap_or(broke_at));
-        let what = if healed_at.is_some() { "recovery" } else { "outage" };
+        let what = if healed_at.is_some() {
+            "recovery"
+        } else {
+            "outage"
+        };
         println!(
             "instance {n}: breaker `inventory` {state:<8} {since:>4} ms into the {what} \
              ({failed} of its calls reached the dead dependency)"
@@ -242,5 +249,8 @@ fn main() {
     drop(instances);
     drop(redis);
     let _ = std::fs::remove_dir_all(&dir);
-    assert!(spread <= BOUND + Duration::from_millis(400), "propagation took {spread:?}");
+    assert!(
+        spread <= BOUND + Duration::from_millis(400),
+        "propagation took {spread:?}"
+    );
 }

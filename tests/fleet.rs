@@ -434,10 +434,13 @@ fn a_probe_of_an_older_half_open_period_cannot_close_the_fleet() {
     // One probe each, both leased from the same half-open period.
     let probe_a = a.try_acquire().expect("a fleet probe slot for a");
     let probe_b = b.try_acquire().expect("a fleet probe slot for b");
-    // b's probe fails: the fleet re-opens, in a new generation.
+    // b's probe fails: the fleet re-opens, in a new generation, and after
+    // its open period turns half-open again, in another.
     probe_b.failure();
     eventually(&a, State::Open, BOUND);
-    // a's probe of the old period succeeds: a stale report.
+    eventually(&a, State::HalfOpen, Duration::from_millis(200) + BOUND);
+    // a's probe of the first half-open period succeeds: a stale report,
+    // which must not count toward closing the new half-open period.
     probe_a.success();
     let mut con = server.client();
     let deadline = Instant::now() + BOUND;
@@ -459,8 +462,8 @@ fn a_probe_of_an_older_half_open_period_cannot_close_the_fleet() {
         .arg("state")
         .query(&mut con)
         .unwrap();
-    assert_eq!(state, "open", "a stale probe closed the fleet");
-    assert_eq!(a.state(), State::Open);
+    assert_eq!(state, "half_open", "a stale probe closed the fleet");
+    assert_eq!(a.state(), State::HalfOpen);
 }
 
 #[derive(Debug)]
@@ -514,4 +517,49 @@ fn the_attribute_shares_its_breaker_through_the_named_store() {
     // ...and the annotated function's breaker fails fast.
     eventually(&ours, State::Open, BOUND);
     assert!(matches!(fetch(true), Err(FetchError::Rejected)));
+}
+
+#[test]
+fn in_strict_mode_the_next_admission_after_a_fleet_trip_is_rejected() {
+    let server = RedisServer::start();
+    let strict = |name: &'static str| {
+        let breaker = Arc::new(CircuitBreaker::new(name, Config::default()).unwrap());
+        let store = RedisStore::builder(server.url())
+            .prefix("strict")
+            .strict(true)
+            .build()
+            .unwrap();
+        breaker.join_store(&store);
+        (breaker, store)
+    };
+    let (a, _store_a) = strict("strict-dependency");
+    let (b, store_b) = strict("strict-dependency");
+    let deadline = Instant::now() + BOUND;
+    while !store_b.is_connected() {
+        assert!(Instant::now() < deadline, "the store did not connect");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert!(b.call(|| Ok::<_, ()>(())).is_ok());
+    trip(&a);
+    // Once the trip is on the server...
+    let mut con = server.client();
+    let deadline = Instant::now() + BOUND;
+    while redis::cmd("HGET")
+        .arg("strict:{strict-dependency}:state")
+        .arg("state")
+        .query::<Option<String>>(&mut con)
+        .unwrap()
+        .as_deref()
+        != Some("open")
+    {
+        assert!(Instant::now() < deadline, "the trip never reached Redis");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    // ...b's very next call asks Redis and is rejected, whatever pub/sub
+    // has delivered by then.
+    let result = b.call(|| Ok::<_, ()>(()));
+    assert!(
+        matches!(result, Err(breaker::Error::Rejected(_))),
+        "{result:?}"
+    );
 }

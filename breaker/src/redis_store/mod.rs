@@ -30,7 +30,7 @@ mod scripts;
 
 use std::collections::VecDeque;
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -190,7 +190,7 @@ impl RedisStoreBuilder {
             scripts: Scripts::new(),
             members: Mutex::new(Vec::new()),
             wake: (Mutex::new(false), Condvar::new()),
-            up: AtomicBool::new(false),
+            link: AtomicU8::new(NEVER),
             pool: Mutex::new(Vec::new()),
             instance: instance_id(),
             leases: AtomicU64::new(0),
@@ -281,7 +281,7 @@ impl RedisStore {
 
     /// Whether the store's last exchange with Redis succeeded.
     pub fn is_connected(&self) -> bool {
-        self.inner.up.load(Ordering::Acquire)
+        self.inner.link.load(Ordering::Acquire) == UP
     }
 
     /// The key prefix.
@@ -341,9 +341,10 @@ struct Inner {
     members: Mutex<Vec<Weak<Member>>>,
     /// Set and notified when a member has something to send at once.
     wake: (Mutex<bool>, Condvar),
-    /// Whether the last exchange succeeded; while not, the call paths do
-    /// not try Redis (the worker reconnects).
-    up: AtomicBool,
+    /// [`NEVER`], [`UP`] or [`DOWN`]: whether the last exchange
+    /// succeeded; while not, the call paths do not try Redis (the worker
+    /// reconnects).
+    link: AtomicU8,
     /// Connections for the call paths' round trips.
     pool: Mutex<Vec<Connection>>,
     /// This process's id in lease names.
@@ -392,7 +393,7 @@ impl Inner {
     /// One round trip on the calling thread, unless Redis is known to be
     /// down: `None` then, and on any error (which marks it down).
     fn round_trip<T>(&self, op: impl FnOnce(&mut Connection) -> RedisResult<T>) -> Option<T> {
-        if !self.up.load(Ordering::Acquire) {
+        if self.link.load(Ordering::Acquire) != UP {
             return None;
         }
         let pooled = lock(&self.pool).pop();
@@ -415,9 +416,15 @@ impl Inner {
         }
     }
 
+    /// Marks Redis reachable; returns whether it was down (not merely
+    /// not connected yet).
+    fn up(&self) -> bool {
+        self.link.swap(UP, Ordering::AcqRel) == DOWN
+    }
+
     /// Marks Redis unreachable, logging it once per outage.
     fn down(&self, error: &RedisError) {
-        if self.up.swap(false, Ordering::AcqRel) {
+        if self.link.swap(DOWN, Ordering::AcqRel) != DOWN {
             lock(&self.pool).clear();
             tracing::warn!(
                 target: "breaker",
@@ -435,6 +442,11 @@ impl Inner {
 }
 
 /// A process id and start time: distinct for every process on a fleet.
+/// `Inner::link`: not connected yet, connected, unreachable (logged).
+const NEVER: u8 = 0;
+const UP: u8 = 1;
+const DOWN: u8 = 2;
+
 fn instance_id() -> String {
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -755,7 +767,7 @@ fn run_worker(inner: Weak<Inner>) {
 /// an outage (not the `first` connection), the outcomes seen during it
 /// are not sent: the breaker judged them alone.
 fn rejoin(inner: &Inner, first: bool) {
-    let was_down = !inner.up.swap(true, Ordering::AcqRel);
+    let was_down = inner.up();
     for member in inner.live_members() {
         let Some(breaker) = member.breaker.upgrade() else {
             continue;
@@ -775,7 +787,11 @@ fn rejoin(inner: &Inner, first: bool) {
         }
     }
     if was_down {
-        tracing::info!(target: "breaker", prefix = %inner.prefix, "Redis store connected");
+        tracing::info!(
+            target: "breaker",
+            prefix = %inner.prefix,
+            "Redis store reachable again: breakers rejoin the shared state"
+        );
     }
 }
 
@@ -820,7 +836,7 @@ fn flush(inner: &Inner, con: &mut Connection) -> RedisResult<()> {
         return Ok(());
     }
     let replies: Vec<Reply> = pipe.query(con)?;
-    inner.up.store(true, Ordering::Release);
+    inner.up();
     for (member, reply) in sent.iter().zip(replies) {
         member.apply(reply, true, false);
     }
