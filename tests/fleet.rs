@@ -20,7 +20,7 @@ use support::redis_server::RedisServer;
 /// The documented bound on a transition's propagation with the default
 /// settings (`flush_interval` + `poll_interval`), plus slack for process
 /// scheduling on a loaded 2-core machine.
-const BOUND: Duration = Duration::from_millis(110 + 400);
+const BOUND: Duration = Duration::from_millis(110 + 900);
 
 // ----- the fleet member: this binary, spawned with BREAKER_FLEET_URL --------
 

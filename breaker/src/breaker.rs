@@ -144,6 +144,13 @@ struct Hot {
     /// bits of the generation above, the count below, so that a failure of
     /// an older period can never add to the new one's count.
     consecutive: AtomicU64,
+    /// Written once, read by a rejection: in the line's spare room.
+    name: Name,
+    /// The breaker's membership in a shared [`StateStore`], if it joined
+    /// one: set once, read only off the lock-free path (the locked
+    /// admission, a probe's ending, transitions). Here, in the line's spare
+    /// room, it costs the breaker no size.
+    shared: OnceLock<Arc<dyn SharedState>>,
 }
 
 /// Lifetime counters of the lock-free path, one stripe per core, each on
@@ -187,7 +194,6 @@ pub struct CircuitBreaker {
     hot: Hot,
     stripes: Box<[Stripe]>,
     stripe_mask: usize,
-    name: Name,
     /// `config.slow_call_duration`, where the hot path reads it.
     slow_after: Option<Duration>,
     /// The lock-free path may admit while closed / disabled.
@@ -203,10 +209,6 @@ pub struct CircuitBreaker {
     trip_at: u64,
     config: Config,
     core: Mutex<Core>,
-    /// The breaker's membership in a shared [`StateStore`], if it joined
-    /// one. Read only off the lock-free path: by the locked admission, a
-    /// probe's ending and transitions.
-    shared: OnceLock<Arc<dyn SharedState>>,
 }
 
 /// Everything that changes on the locked path.
@@ -333,10 +335,11 @@ impl CircuitBreaker {
                 word: AtomicU64::new(0),
                 open_until: AtomicU64::new(u64::MAX),
                 consecutive: AtomicU64::new(0),
+                name,
+                shared: OnceLock::new(),
             },
             stripe_mask: stripes.len() - 1,
             stripes,
-            name,
             slow_after: config.slow_call_duration,
             admit_closed,
             admit_disabled,
@@ -346,7 +349,6 @@ impl CircuitBreaker {
             trip_at: config.max_failures.map_or(u64::MAX, u64::from),
             config,
             core: Mutex::new(core),
-            shared: OnceLock::new(),
         };
         breaker.publish(&lock(&breaker.core));
         Ok(breaker)
@@ -354,11 +356,11 @@ impl CircuitBreaker {
 
     /// The breaker's name.
     pub fn name(&self) -> &str {
-        &self.name
+        &self.hot.name
     }
 
     pub(crate) fn shared_name(&self) -> Name {
-        self.name.clone()
+        self.hot.name.clone()
     }
 
     /// The configuration it was built with.
@@ -376,11 +378,11 @@ impl CircuitBreaker {
     /// Breakers of the [`registry()`](crate::registry()) join the store
     /// their configuration names ([`Config::store`]) by themselves.
     pub fn join_store(self: &Arc<Self>, store: &dyn StateStore) -> bool {
-        if self.shared.get().is_some() {
+        if self.hot.shared.get().is_some() {
             return false;
         }
         let membership = store.join(self);
-        if self.shared.set(membership).is_err() {
+        if self.hot.shared.set(membership).is_err() {
             return false;
         }
         // A strict store takes lock-free admission away: republish.
@@ -391,11 +393,11 @@ impl CircuitBreaker {
 
     /// Whether the breaker has joined a shared store.
     pub fn is_shared(&self) -> bool {
-        self.shared.get().is_some()
+        self.hot.shared.get().is_some()
     }
 
     fn strict(&self) -> bool {
-        self.shared.get().is_some_and(|shared| shared.strict())
+        self.hot.shared.get().is_some_and(|shared| shared.strict())
     }
 
     /// Applies the fleet's state, as a [`StateStore`] learned it: `state`
@@ -548,7 +550,7 @@ impl CircuitBreaker {
                     self.stripe().rejected.fetch_add(1, Ordering::Relaxed);
                     let rejected = Rejected::open(self.shared_name(), until - now);
                     // observe: a rejection
-                    observe::rejected(&self.name, &rejected);
+                    observe::rejected(&self.hot.name, &rejected);
                     return Err(rejected);
                 }
             }
@@ -556,7 +558,7 @@ impl CircuitBreaker {
                 self.stripe().rejected.fetch_add(1, Ordering::Relaxed);
                 let rejected = Rejected::forced_open(self.shared_name());
                 // observe: a rejection
-                observe::rejected(&self.name, &rejected);
+                observe::rejected(&self.hot.name, &rejected);
                 return Err(rejected);
             }
             _ => {}
@@ -567,13 +569,13 @@ impl CircuitBreaker {
     #[cold]
     #[inline(never)]
     fn try_acquire_locked(&self) -> Result<Permit<'_>, Rejected> {
-        if let Some(shared) = self.shared.get().filter(|shared| shared.strict()) {
+        if let Some(shared) = self.hot.shared.get().filter(|shared| shared.strict()) {
             // Strict mode: the fleet's state decides first (the store has
             // applied it to this breaker by the time it answers).
             if let Err(retry_after) = shared.admit() {
                 let rejected = self.reject(RejectReason::Open { retry_after });
                 // observe: a rejection
-                observe::rejected(&self.name, &rejected);
+                observe::rejected(&self.hot.name, &rejected);
                 return Err(rejected);
             }
         }
@@ -584,7 +586,7 @@ impl CircuitBreaker {
             self.advance(&mut core, &now, &mut changes);
             self.admit(&mut core, &now)
         };
-        if let (Ok((generation, _, true)), Some(shared)) = (&admitted, self.shared.get()) {
+        if let (Ok((generation, _, true)), Some(shared)) = (&admitted, self.hot.shared.get()) {
             // A probe needs one of the fleet's probe slots too.
             if !shared.acquire_probe() {
                 admitted = Err(self.refuse_probe(*generation));
@@ -592,7 +594,7 @@ impl CircuitBreaker {
         }
         // observe: a rejection
         if let Err(rejected) = &admitted {
-            observe::rejected(&self.name, rejected);
+            observe::rejected(&self.hot.name, rejected);
         }
         let permit = admitted
             .map(|(generation, started, probe)| Permit::new(self, generation, probe, started));
@@ -776,9 +778,13 @@ impl CircuitBreaker {
             (slow, started.map(|at| now.get().saturating_sub(at)))
         };
         // observe: an outcome
-        observe::recorded(&self.name, observe::Recorded::new(ending, slow), elapsed);
+        observe::recorded(
+            &self.hot.name,
+            observe::Recorded::new(ending, slow),
+            elapsed,
+        );
         if probe {
-            if let Some(shared) = self.shared.get() {
+            if let Some(shared) = self.hot.shared.get() {
                 shared.probe_ended(ending.outcome());
             }
         }
@@ -1071,13 +1077,13 @@ impl CircuitBreaker {
             .flatten()
             .for_each(|&(from, to, counts)| {
                 observe::state_changed(&StateChange {
-                    name: &self.name,
+                    name: &self.hot.name,
                     from,
                     to,
                     counts,
                 })
             });
-        if let (false, Some(shared)) = (changes.from_store, self.shared.get()) {
+        if let (false, Some(shared)) = (changes.from_store, self.hot.shared.get()) {
             for &(from, to, _) in changes.list.iter().flatten() {
                 shared.transitioned(from, to, changes.open_for);
             }
@@ -1088,7 +1094,7 @@ impl CircuitBreaker {
         let mut first_panic = None;
         for (from, to, counts) in changes.list.iter().flatten() {
             let change = StateChange {
-                name: &self.name,
+                name: &self.hot.name,
                 from: *from,
                 to: *to,
                 counts: *counts,
@@ -1168,7 +1174,7 @@ impl CircuitBreaker {
             };
             let now = now.get();
             Stats {
-                name: self.name.to_string(),
+                name: self.hot.name.to_string(),
                 state: core.state,
                 counts,
                 totals,
@@ -1324,7 +1330,7 @@ fn ratio(part: u64, whole: u64) -> f64 {
 impl fmt::Debug for CircuitBreaker {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CircuitBreaker")
-            .field("name", &self.name)
+            .field("name", &self.hot.name)
             .field("config", &self.config)
             .finish_non_exhaustive()
     }
