@@ -657,9 +657,7 @@ impl CircuitBreaker {
     fn refuse_probe(&self, generation: u64) -> Rejected {
         {
             let mut core = lock(&self.core);
-            if generation >= core.abandon_below {
-                core.probes = core.probes.saturating_sub(1);
-            }
+            Self::release_probe(&mut core, generation);
             self.stripe().admitted.fetch_sub(1, Ordering::Relaxed);
         }
         self.reject(RejectReason::HalfOpenFull)
@@ -743,8 +741,8 @@ impl CircuitBreaker {
             let slow = self.is_slow(started, &now);
             self.count_total(&mut core, ending, slow);
             self.advance(&mut core, &now, &mut changes);
-            if probe && generation >= core.abandon_below {
-                core.probes = core.probes.saturating_sub(1);
+            if probe {
+                Self::release_probe(&mut core, generation);
             }
             if generation == core.generation {
                 if probe {
@@ -1016,6 +1014,14 @@ impl CircuitBreaker {
             (State::Closed, Some(every)) => Some(now.get().saturating_add(every)),
             _ => None,
         };
+    }
+
+    /// Gives back the slot of a probe admitted in `generation`, unless it
+    /// was abandoned (its slot is free already).
+    fn release_probe(core: &mut Core, generation: u64) {
+        if generation >= core.abandon_below {
+            core.probes = core.probes.saturating_sub(1);
+        }
     }
 
     /// Frees the slots of the probes in flight: they will never report

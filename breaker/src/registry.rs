@@ -240,14 +240,25 @@ impl Registry {
         config.validate().map_err(|e| e.for_breaker(name))?;
         // Hold the breakers' lock so that no breaker of this name is
         // created between the check and the insert.
+        let _breakers = self.not_created(name)?;
+        write(&self.configs).insert(name.to_owned(), config);
+        Ok(())
+    }
+
+    /// The breakers' lock, held so that no breaker of `name` is created
+    /// until it is released, if none is yet.
+    fn not_created(
+        &self,
+        name: &str,
+    ) -> Result<std::sync::RwLockWriteGuard<'_, HashMap<String, Arc<CircuitBreaker>>>, RegistryError>
+    {
         let breakers = write(&self.breakers);
         if breakers.contains_key(name) {
             return Err(RegistryError::AlreadyCreated {
                 name: name.to_owned(),
             });
         }
-        write(&self.configs).insert(name.to_owned(), config);
-        Ok(())
+        Ok(breakers)
     }
 
     /// Registers operators' values for the breaker `name`, before its first
@@ -272,12 +283,7 @@ impl Registry {
     /// ```
     pub fn override_config(&self, name: &str, partial: PartialConfig) -> Result<(), RegistryError> {
         partial.validate().map_err(|e| e.for_breaker(name))?;
-        let breakers = write(&self.breakers);
-        if breakers.contains_key(name) {
-            return Err(RegistryError::AlreadyCreated {
-                name: name.to_owned(),
-            });
-        }
+        let _breakers = self.not_created(name)?;
         write(&self.overrides)
             .entry(name.to_owned())
             .or_default()
