@@ -173,6 +173,18 @@ struct Sums {
     rejected: u64,
 }
 
+/// What a shared store reads of a breaker ([`CircuitBreaker::store_view`]).
+#[cfg(feature = "redis")]
+pub(crate) struct StoreView {
+    /// Lifetime successes, failures and slow calls.
+    pub(crate) outcomes: [u64; 3],
+    /// The current period's.
+    pub(crate) consecutive_failures: u64,
+    pub(crate) state: State,
+    /// The rest of the open period, while open.
+    pub(crate) open_for: Duration,
+}
+
 /// A circuit breaker.
 ///
 /// Share it by reference or in an `Arc`; every method takes `&self`.
@@ -389,6 +401,33 @@ impl CircuitBreaker {
         let core = lock(&self.core);
         self.publish(&core);
         true
+    }
+
+    /// What a shared store reads of the breaker, after the time-driven
+    /// transitions (as [`stats`](Self::stats) makes them). Without
+    /// [`Stats`]' name copy and window tally; and a listener's panic is
+    /// dropped, as in [`apply_shared`](Self::apply_shared): the store's
+    /// thread must go on.
+    #[cfg(feature = "redis")]
+    pub(crate) fn store_view(&self) -> StoreView {
+        let mut changes = Changes::default();
+        let view = {
+            let mut core = lock(&self.core);
+            let now = self.now();
+            self.advance(&mut core, &now, &mut changes);
+            let sums = self.sums();
+            StoreView {
+                outcomes: [sums.successes, sums.failures, core.totals.slow_calls],
+                consecutive_failures: self.consecutive_failures(core.generation),
+                state: core.state,
+                open_for: match core.state {
+                    State::Open => core.open_until.saturating_sub(now.get()),
+                    _ => Duration::ZERO,
+                },
+            }
+        };
+        drop(self.announce(&changes));
+        view
     }
 
     /// Whether the breaker has joined a shared store.

@@ -304,7 +304,7 @@ impl StateStore for RedisStore {
     fn join(&self, breaker: &Arc<CircuitBreaker>) -> Arc<dyn SharedState> {
         let name = breaker.name();
         // Outcomes from now on are the fleet's; earlier ones are not sent.
-        let totals = breaker.stats().totals;
+        let outcomes = breaker.store_view().outcomes;
         let base = format!("{}:{{{name}}}", self.inner.prefix);
         let member = Arc::new(Member {
             inner: Arc::clone(&self.inner),
@@ -318,7 +318,7 @@ impl StateStore for RedisStore {
             policy: Policy::of(breaker.config()),
             view: Mutex::new(View {
                 known_gen: -1,
-                seen: Some([totals.successes, totals.failures, totals.slow_calls]),
+                seen: Some(outcomes),
                 events: VecDeque::new(),
                 leases: VecDeque::new(),
                 last_sync: None,
@@ -772,14 +772,14 @@ fn rejoin(inner: &Inner, first: bool) {
         let Some(breaker) = member.breaker.upgrade() else {
             continue;
         };
-        let stats = breaker.stats();
+        let now = breaker.store_view();
         let mut view = member.view();
         view.known_gen = -1;
         if !first {
             view.seen = None;
         }
-        if stats.state == State::Open {
-            let open_ms = millis(stats.time_until_half_open.unwrap_or_default());
+        if now.state == State::Open {
+            let open_ms = millis(now.open_for);
             view.events.push_back(Event::Trip {
                 known_gen: -1,
                 open_ms,
@@ -805,12 +805,8 @@ fn flush(inner: &Inner, con: &mut Connection) -> RedisResult<()> {
         let Some(breaker) = member.breaker.upgrade() else {
             continue;
         };
-        let stats = breaker.stats();
-        let totals = [
-            stats.totals.successes,
-            stats.totals.failures,
-            stats.totals.slow_calls,
-        ];
+        let state = breaker.store_view();
+        let totals = state.outcomes;
         let mut view = member.view();
         for event in view.events.drain(..) {
             pipe.add_command(member.event(&event));
@@ -826,7 +822,7 @@ fn flush(inner: &Inner, con: &mut Connection) -> RedisResult<()> {
                 .last_sync
                 .is_none_or(|at| now.duration_since(at) >= inner.options.poll_interval);
         if delta[0] > 0 || delta[1] > 0 || poll {
-            let trailing = stats.counts.consecutive_failures;
+            let trailing = state.consecutive_failures;
             pipe.add_command(member.report(view.known_gen, delta, trailing, None));
             sent.push(Arc::clone(&member));
             view.last_sync = Some(now);
