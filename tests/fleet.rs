@@ -320,17 +320,40 @@ fn joined(
     (breaker, store)
 }
 
-/// Waits up to `within` for `breaker` to be in `state`.
-fn eventually(breaker: &CircuitBreaker, state: State, within: Duration) {
+/// Polls `done` until it returns `Some` (its value is returned), failing
+/// with `what`'s message once `within` has passed.
+fn poll_until<T>(
+    within: Duration,
+    mut done: impl FnMut() -> Option<T>,
+    what: impl Fn() -> String,
+) -> T {
     let deadline = Instant::now() + within;
-    while breaker.state() != state {
-        assert!(
-            Instant::now() < deadline,
-            "expected {state:?} within {within:?}, is {:?}",
-            breaker.state()
-        );
+    loop {
+        if let Some(value) = done() {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "{}", what());
         std::thread::sleep(Duration::from_micros(500));
     }
+}
+
+/// Waits up to `within` for `breaker` to be in `state`.
+fn eventually(breaker: &CircuitBreaker, state: State, within: Duration) {
+    poll_until(
+        within,
+        || (breaker.state() == state).then_some(()),
+        || {
+            format!(
+                "expected {state:?} within {within:?}, is {:?}",
+                breaker.state()
+            )
+        },
+    );
+}
+
+/// The fleet's state of a breaker as Redis holds it (`HGET key state`).
+fn fleet_state(con: &mut redis::Connection, key: &str) -> Option<String> {
+    redis::cmd("HGET").arg(key).arg("state").query(con).unwrap()
 }
 
 fn trip(breaker: &CircuitBreaker) {
@@ -353,11 +376,7 @@ fn two_prefixes_on_one_redis_do_not_see_each_other() {
     let mut con = server.client();
     let keys: Vec<String> = redis::cmd("KEYS").arg("app-b:*").query(&mut con).unwrap();
     assert!(keys.iter().all(|k| k.starts_with("app-b:")));
-    let state: Option<String> = redis::cmd("HGET")
-        .arg("app-b:{shared-name}:state")
-        .arg("state")
-        .query(&mut con)
-        .unwrap();
+    let state = fleet_state(&mut con, "app-b:{shared-name}:state");
     assert_eq!(state.as_deref(), Some("closed"));
     assert!(store_b.is_connected());
     assert_eq!(app_b.state(), State::Closed);
@@ -370,19 +389,14 @@ fn a_new_member_joins_the_open_state_instead_of_resetting_it() {
     trip(&first);
     let mut con = server.client();
     // The trip reached the server...
-    let deadline = Instant::now() + BOUND;
-    loop {
-        let state: Option<String> = redis::cmd("HGET")
-            .arg("join:{late-joiner}:state")
-            .arg("state")
-            .query(&mut con)
-            .unwrap();
-        if state.as_deref() == Some("open") {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the trip never reached Redis");
-        std::thread::sleep(Duration::from_millis(1));
-    }
+    poll_until(
+        BOUND,
+        || {
+            (fleet_state(&mut con, "join:{late-joiner}:state").as_deref() == Some("open"))
+                .then_some(())
+        },
+        || "the trip never reached Redis".into(),
+    );
     // ...and a breaker that starts now opens, with the fleet's remaining
     // period rather than a fresh one.
     let (late, _late_store) = joined(&server, "join", "late-joiner", Config::default());
@@ -402,18 +416,17 @@ fn keys_expire_after_the_configured_time_to_live() {
         .unwrap();
     breaker.join_store(&store);
     let mut con = server.client();
-    let deadline = Instant::now() + BOUND;
-    let ttl = loop {
-        let ttl: i64 = redis::cmd("PTTL")
-            .arg("ttl:{short-lived}:state")
-            .query(&mut con)
-            .unwrap();
-        if ttl > 0 {
-            break ttl;
-        }
-        assert!(Instant::now() < deadline, "no state key (PTTL {ttl})");
-        std::thread::sleep(Duration::from_millis(1));
-    };
+    let ttl = poll_until(
+        BOUND,
+        || {
+            let ttl: i64 = redis::cmd("PTTL")
+                .arg("ttl:{short-lived}:state")
+                .query(&mut con)
+                .unwrap();
+            (ttl > 0).then_some(ttl)
+        },
+        || "no state key (PTTL not positive)".into(),
+    );
     assert!(ttl <= 30_000, "PTTL {ttl}");
 }
 
@@ -443,26 +456,24 @@ fn a_probe_of_an_older_half_open_period_cannot_close_the_fleet() {
     // which must not count toward closing the new half-open period.
     probe_a.success();
     let mut con = server.client();
-    let deadline = Instant::now() + BOUND;
     // Both leases are given back once the server has processed both ends.
-    while redis::cmd("ZCARD")
-        .arg("stale:{stale-probe}:probes")
-        .query::<u64>(&mut con)
-        .unwrap()
-        > 0
-    {
-        assert!(
-            Instant::now() < deadline,
-            "the probes' ends never reached Redis"
-        );
-        std::thread::sleep(Duration::from_millis(1));
-    }
-    let state: String = redis::cmd("HGET")
-        .arg("stale:{stale-probe}:state")
-        .arg("state")
-        .query(&mut con)
-        .unwrap();
-    assert_eq!(state, "half_open", "a stale probe closed the fleet");
+    poll_until(
+        BOUND,
+        || {
+            let leases: u64 = redis::cmd("ZCARD")
+                .arg("stale:{stale-probe}:probes")
+                .query(&mut con)
+                .unwrap();
+            (leases == 0).then_some(())
+        },
+        || "the probes' ends never reached Redis".into(),
+    );
+    let state = fleet_state(&mut con, "stale:{stale-probe}:state");
+    assert_eq!(
+        state.as_deref(),
+        Some("half_open"),
+        "a stale probe closed the fleet"
+    );
     assert_eq!(a.state(), State::HalfOpen);
 }
 
@@ -534,27 +545,23 @@ fn in_strict_mode_the_next_admission_after_a_fleet_trip_is_rejected() {
     };
     let (a, _store_a) = strict("strict-dependency");
     let (b, store_b) = strict("strict-dependency");
-    let deadline = Instant::now() + BOUND;
-    while !store_b.is_connected() {
-        assert!(Instant::now() < deadline, "the store did not connect");
-        std::thread::sleep(Duration::from_millis(1));
-    }
+    poll_until(
+        BOUND,
+        || store_b.is_connected().then_some(()),
+        || "the store did not connect".into(),
+    );
     assert!(b.call(|| Ok::<_, ()>(())).is_ok());
     trip(&a);
     // Once the trip is on the server...
     let mut con = server.client();
-    let deadline = Instant::now() + BOUND;
-    while redis::cmd("HGET")
-        .arg("strict:{strict-dependency}:state")
-        .arg("state")
-        .query::<Option<String>>(&mut con)
-        .unwrap()
-        .as_deref()
-        != Some("open")
-    {
-        assert!(Instant::now() < deadline, "the trip never reached Redis");
-        std::thread::sleep(Duration::from_millis(1));
-    }
+    poll_until(
+        BOUND,
+        || {
+            (fleet_state(&mut con, "strict:{strict-dependency}:state").as_deref() == Some("open"))
+                .then_some(())
+        },
+        || "the trip never reached Redis".into(),
+    );
     // ...b's very next call asks Redis and is rejected, whatever pub/sub
     // has delivered by then.
     let result = b.call(|| Ok::<_, ()>(()));
