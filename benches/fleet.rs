@@ -16,49 +16,33 @@
 //! and without `--features redis`: see BENCHMARKS.md.)
 
 use std::hint::black_box;
-use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use breaker::{CircuitBreaker, Config, RedisStore, State};
 use criterion::Criterion;
 
+// The fleet tests' server: a free loopback port, a temporary directory.
+#[allow(dead_code)] // the bench does not look at the keys
+#[path = "../tests/support/redis_server.rs"]
+mod redis_server;
+use redis_server::RedisServer;
+
 fn work(x: u64) -> Result<u64, u64> {
     Ok(x.wrapping_mul(3))
 }
 
-struct Server(Option<Child>, String);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Some(child) = self.0.as_mut() {
-            let _ = child.kill();
-            let _ = child.wait();
+/// The Redis at `REDIS_URL`, or a server of our own (kept alive by the
+/// returned handle).
+fn server() -> (Option<RedisServer>, String) {
+    match std::env::var("REDIS_URL") {
+        Ok(url) => (None, url),
+        Err(_) => {
+            let server = RedisServer::start();
+            let url = server.url();
+            (Some(server), url)
         }
     }
-}
-
-fn server() -> Server {
-    if let Ok(url) = std::env::var("REDIS_URL") {
-        return Server(None, url);
-    }
-    let port = TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port();
-    let child = Command::new("redis-server")
-        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-        .args(["--save", "", "--appendonly", "no"])
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("redis-server on the PATH, or REDIS_URL");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "redis-server did not start");
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    Server(Some(child), format!("redis://127.0.0.1:{port}/"))
 }
 
 /// A breaker named `name`, joined to a store at `url` (strict or not), once
@@ -87,8 +71,7 @@ fn trip(breaker: &CircuitBreaker) {
 }
 
 fn main() {
-    let server = server();
-    let url = server.1.clone();
+    let (server, url) = server();
     let mut c = Criterion::default()
         .configure_from_args()
         .warm_up_time(Duration::from_millis(500))
