@@ -698,6 +698,11 @@ impl CircuitBreaker {
             let mut core = lock(&self.core);
             Self::release_probe(&mut core, generation);
             self.stripe().admitted.fetch_sub(1, Ordering::Relaxed);
+            if core.generation != generation {
+                // The store applied the fleet's state in between: the new
+                // period's base was taken with this admission in it.
+                core.base.admitted = core.base.admitted.wrapping_sub(1);
+            }
         }
         self.reject(RejectReason::HalfOpenFull)
     }
@@ -778,8 +783,11 @@ impl CircuitBreaker {
             let mut core = lock(&self.core);
             let now = self.now();
             let slow = self.is_slow(started, &now);
-            self.count_total(&mut core, ending, slow);
+            // The time-driven transition first: the new period's base is
+            // taken before this call is counted, so that the stale branch
+            // below takes it out of the new period exactly once.
             self.advance(&mut core, &now, &mut changes);
+            self.count_total(&mut core, ending, slow);
             if probe {
                 Self::release_probe(&mut core, generation);
             }
@@ -1022,7 +1030,7 @@ impl CircuitBreaker {
             State::Closed => {
                 if let Some(at) = core.clear_at {
                     if now.get() >= at {
-                        self.new_generation(core, now);
+                        self.new_generation(core, now, self.sums());
                         self.publish(core);
                     }
                 }
@@ -1033,10 +1041,10 @@ impl CircuitBreaker {
 
     /// Starts a new period: fresh counts and window, and results of calls
     /// admitted before it no longer count.
-    fn new_generation(&self, core: &mut Core, now: &Now) {
+    fn new_generation(&self, core: &mut Core, now: &Now, sums: Sums) {
         core.generation = core.generation.wrapping_add(1) & GEN_MASK;
         core.counts = Counts::default();
-        core.base = self.sums();
+        core.base = sums;
         core.success_mark = 0;
         // A swap, not a store: a read-modify-write is ordered with the
         // lock-free path's compare-exchange, so an older period's failure
@@ -1072,10 +1080,14 @@ impl CircuitBreaker {
 
     fn set_state(&self, core: &mut Core, to: State, now: &Now, changes: &mut Changes) {
         let from = core.state;
-        let ended = self.period_counts(core, self.sums());
+        // One reading of the stripes ends the old period and begins the
+        // new one, so that a lock-free call landing in between is counted
+        // in one of them, never in neither.
+        let sums = self.sums();
+        let ended = self.period_counts(core, sums);
         core.state = to;
         core.state_since = now.get();
-        self.new_generation(core, now);
+        self.new_generation(core, now, sums);
         match to {
             State::Open => {
                 core.open_duration = if from == State::HalfOpen {
