@@ -220,6 +220,8 @@ pub struct CircuitBreaker {
     /// the policy is off).
     trip_at: u64,
     config: Config,
+    /// The clock's last reading under the lock, in nanoseconds.
+    last_now: AtomicU64,
     core: Mutex<Core>,
 }
 
@@ -265,6 +267,9 @@ struct Core {
 /// if something needs it.
 struct Now<'a> {
     clock: &'a dyn Clock,
+    /// The last reading any section took: what a panicking clock reads as.
+    last: &'a AtomicU64,
+    name: &'a str,
     at: Cell<Option<Duration>>,
 }
 
@@ -273,9 +278,26 @@ impl Now<'_> {
         match self.at.get() {
             Some(at) => at,
             None => {
-                let at = self.clock.now();
+                let at = self.read();
                 self.at.set(Some(at));
                 at
+            }
+        }
+    }
+
+    /// A user's `Clock` runs under the breaker's lock: a panic there is
+    /// contained (the clock is read as not having advanced), so that it can
+    /// neither leave a section half done nor, during another panic's
+    /// unwinding, abort the process.
+    fn read(&self) -> Duration {
+        match panic::catch_unwind(AssertUnwindSafe(|| self.clock.now())) {
+            Ok(at) => {
+                self.last.store(nanos(at), Ordering::Relaxed);
+                at
+            }
+            Err(payload) => {
+                observe::user_code_panicked(self.name, "Clock::now", &*payload);
+                Duration::from_nanos(self.last.load(Ordering::Relaxed))
             }
         }
     }
@@ -360,6 +382,7 @@ impl CircuitBreaker {
             coarse_lag: nanos(config.clock.coarse_lag()),
             trip_at: config.max_failures.map_or(u64::MAX, u64::from),
             config,
+            last_now: AtomicU64::new(nanos(now)),
             core: Mutex::new(core),
         };
         breaker.publish(&lock(&breaker.core));
@@ -650,6 +673,8 @@ impl CircuitBreaker {
     fn now(&self) -> Now<'_> {
         Now {
             clock: &*self.config.clock,
+            last: &self.last_now,
+            name: &self.hot.name,
             at: Cell::new(None),
         }
     }
@@ -987,7 +1012,17 @@ impl CircuitBreaker {
             }
         }
         match &config.trip_when {
-            Some(predicate) => predicate(&self.period_counts(core, self.sums())),
+            Some(predicate) => {
+                let counts = self.period_counts(core, self.sums());
+                // The user's predicate runs under the lock: a panic there is
+                // contained and does not trip (see `Config::trip_when`).
+                panic::catch_unwind(AssertUnwindSafe(|| predicate(&counts))).unwrap_or_else(
+                    |payload| {
+                        observe::user_code_panicked(&self.hot.name, "trip_when", &*payload);
+                        false
+                    },
+                )
+            }
             None => false,
         }
     }
@@ -1020,11 +1055,10 @@ impl CircuitBreaker {
                 self.set_state(core, State::HalfOpen, now, changes);
             }
             State::HalfOpen => {
-                if let Some(wait) = self.config.half_open_max_wait {
-                    if core.probes > 0 && now.get().saturating_sub(core.probe_progress) >= wait {
-                        self.set_state(core, State::Open, now, changes);
-                        Self::abandon_probes(core);
-                    }
+                let wait = self.config.effective_half_open_max_wait();
+                if core.probes > 0 && now.get().saturating_sub(core.probe_progress) >= wait {
+                    self.set_state(core, State::Open, now, changes);
+                    Self::abandon_probes(core);
                 }
             }
             State::Closed => {

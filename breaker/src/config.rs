@@ -10,6 +10,13 @@ use crate::error::Name;
 use crate::stats::Counts;
 use crate::State;
 
+/// How long a half-open breaker waits for its probes when
+/// [`Config::half_open_max_wait`] is not set (and no longer `call_timeout`
+/// asks for more): after that it re-opens, and the next open period ends
+/// in a fresh half-open period, so that a probe that never reports cannot
+/// keep a breaker half-open for ever.
+pub const DEFAULT_HALF_OPEN_MAX_WAIT: Duration = Duration::from_secs(60);
+
 /// A state change, as passed to [`Config::on_state_change`] callbacks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StateChange<'a> {
@@ -265,8 +272,12 @@ impl Config {
     }
 
     /// Ends a half-open period whose probes have not all reported after
-    /// `wait`, re-opening the breaker, so that a hung probe cannot block
-    /// recovery for ever. Off by default.
+    /// `wait`, re-opening the breaker, so that a hung probe (or a probe
+    /// permit leaked with `mem::forget`) cannot block recovery for ever.
+    ///
+    /// By default [`DEFAULT_HALF_OPEN_MAX_WAIT`] (60 s), or the
+    /// `call_timeout` when that is longer: a half-open breaker is never
+    /// wedged. Set it longer if your probes legitimately run longer.
     pub fn half_open_max_wait(mut self, wait: Duration) -> Self {
         self.half_open_max_wait = Some(wait);
         self
@@ -286,7 +297,12 @@ impl Config {
     /// policies: any one of them trips the breaker.
     ///
     /// The predicate runs under the breaker's lock: keep it a pure function
-    /// of the counts.
+    /// of the counts. A predicate that panics does not trip the breaker:
+    /// the panic is caught where it happens (so that it can neither leave
+    /// the breaker half updated nor, during another panic's unwinding,
+    /// abort the process) and reported as an `ERROR` event with target
+    /// `breaker` through `tracing`; the call returns as if the predicate had
+    /// said `false`.
     pub fn trip_when<F>(mut self, predicate: F) -> Self
     where
         F: Fn(&Counts) -> bool + Send + Sync + 'static,
@@ -504,6 +520,19 @@ impl Config {
             return Some(WindowKind::Count(DEFAULT_COUNT_WINDOW));
         }
         None
+    }
+
+    /// How long a half-open breaker waits for its probes to report before
+    /// re-opening: [`half_open_max_wait`](Self::half_open_max_wait) if set,
+    /// else the longer of [`DEFAULT_HALF_OPEN_MAX_WAIT`] and the
+    /// `call_timeout`.
+    pub fn effective_half_open_max_wait(&self) -> Duration {
+        self.half_open_max_wait.unwrap_or_else(|| {
+            self.call_timeout
+                .map_or(DEFAULT_HALF_OPEN_MAX_WAIT, |limit| {
+                    limit.max(DEFAULT_HALF_OPEN_MAX_WAIT)
+                })
+        })
     }
 
     /// The cap of the backed-off open period.

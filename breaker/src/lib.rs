@@ -81,7 +81,9 @@ pub use crate::breaker::{CircuitBreaker, State};
 #[cfg(feature = "tokio")]
 pub use crate::clock::TokioClock;
 pub use crate::clock::{Clock, ManualClock, SystemClock};
-pub use crate::config::{Config, ConfigError, StateChange, LOCAL_STORE, MAX_TIME_BUCKETS};
+pub use crate::config::{
+    Config, ConfigError, StateChange, DEFAULT_HALF_OPEN_MAX_WAIT, LOCAL_STORE, MAX_TIME_BUCKETS,
+};
 pub use crate::error::{Error, Name, RejectReason, Rejected, TimedOut};
 #[cfg(feature = "toml")]
 pub use crate::file_config::{load_config, ConfigFile, FileConfigError, ENV_PREFIX, ENV_SEPARATOR};

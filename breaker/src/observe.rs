@@ -258,6 +258,27 @@ pub(crate) fn recorded(name: &str, outcome: Recorded, elapsed: Option<Duration>)
     }
 }
 
+/// User code the breaker runs under its lock (`what`: the `trip_when`
+/// predicate, a `Clock`) panicked; the breaker contained it. Always
+/// reported, whatever the features: it is a bug to fix, not an event.
+#[cold]
+#[inline(never)]
+pub(crate) fn user_code_panicked(name: &str, what: &str, payload: &(dyn std::any::Any + Send)) {
+    let message = payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(a non-string panic payload)");
+    tracing::error!(
+        target: "breaker",
+        breaker = %name.escape_debug(),
+        code = what,
+        panic = message,
+        "circuit breaker `{}`: `{what}` panicked and was contained: {message}",
+        name.escape_debug(),
+    );
+}
+
 /// A breaker was created (by the registry): its state gauge starts at
 /// closed rather than appearing only at its first state change.
 #[inline]

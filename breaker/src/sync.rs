@@ -14,9 +14,10 @@ pub(crate) use std::sync::{Mutex, MutexGuard};
 pub(crate) use std::sync::atomic::Ordering;
 
 /// Locks `mutex`, ignoring poisoning: the breaker's state is updated in
-/// place by short, non-panicking sections, so a poisoned lock still holds a
-/// consistent state, and a circuit breaker must never turn a panic elsewhere
-/// into a panic on every later call.
+/// place by short sections that run no user code unguarded (a `trip_when`
+/// predicate and a custom `Clock` are called inside `catch_unwind`), so a
+/// poisoned lock still holds a consistent state, and a circuit breaker must
+/// never turn a panic elsewhere into a panic on every later call.
 #[inline]
 pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     match mutex.lock() {

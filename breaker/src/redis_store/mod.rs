@@ -508,7 +508,7 @@ impl Policy {
             half_open_max_calls: config.half_open_max_calls,
             success_threshold: config.success_threshold,
             // A lease outlives its probe's process by at most this long.
-            lease_ms: millis(config.half_open_max_wait.unwrap_or(config.timeout)),
+            lease_ms: millis(config.effective_half_open_max_wait()),
             backoff: config.backoff_multiplier.unwrap_or(0.0),
             backoff_max_ms: millis(config.effective_backoff_max()),
         }
