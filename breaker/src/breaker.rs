@@ -220,8 +220,6 @@ pub struct CircuitBreaker {
     /// the policy is off).
     trip_at: u64,
     config: Config,
-    /// The clock's last reading under the lock, in nanoseconds.
-    last_now: AtomicU64,
     core: Mutex<Core>,
 }
 
@@ -261,14 +259,22 @@ struct Core {
     abandon_below: u64,
     /// While half-open, when a probe last reported (or the period began).
     probe_progress: Duration,
+    /// Transitions made and not yet announced, oldest first (rarely more
+    /// than one or two): queued under this lock, so in the order they
+    /// were made.
+    announcements: Vec<Announcement>,
+    /// A thread is announcing them: one at a time, so that listeners, log
+    /// events, the state gauge and the store hear of one breaker's
+    /// transitions in order.
+    announcing: bool,
 }
 
 /// The time, read from the clock at most once per locked section and only
 /// if something needs it.
 struct Now<'a> {
     clock: &'a dyn Clock,
-    /// The last reading any section took: what a panicking clock reads as.
-    last: &'a AtomicU64,
+    /// What a panicking clock reads as: when the current state began.
+    fallback: Duration,
     name: &'a str,
     at: Cell<Option<Duration>>,
 }
@@ -286,43 +292,38 @@ impl Now<'_> {
     }
 
     /// A user's `Clock` runs under the breaker's lock: a panic there is
-    /// contained (the clock is read as not having advanced), so that it can
+    /// contained (the clock reads as the time the current state began, so
+    /// that no time-driven transition is made on it), so that it can
     /// neither leave a section half done nor, during another panic's
     /// unwinding, abort the process.
     fn read(&self) -> Duration {
-        match panic::catch_unwind(AssertUnwindSafe(|| self.clock.now())) {
-            Ok(at) => {
-                self.last.store(nanos(at), Ordering::Relaxed);
-                at
-            }
-            Err(payload) => {
-                observe::user_code_panicked(self.name, "Clock::now", &*payload);
-                Duration::from_nanos(self.last.load(Ordering::Relaxed))
-            }
-        }
+        panic::catch_unwind(AssertUnwindSafe(|| self.clock.now())).unwrap_or_else(|payload| {
+            observe::user_code_panicked(self.name, "Clock::now", &*payload);
+            self.fallback
+        })
     }
 }
 
-/// Up to two state changes made under the lock, announced after it.
+/// What a locked section did that must be announced once the lock is
+/// released.
 #[derive(Default)]
 struct Changes {
-    list: [Option<(State, State, Counts)>; 2],
-    /// The open period, when a change opened the breaker.
-    open_for: Duration,
+    /// It made a transition (queued in `CircuitBreaker::announcements`).
+    made: bool,
     /// The changes apply a shared store's state: not reported back to it.
     from_store: bool,
 }
 
-impl Changes {
-    fn push(&mut self, from: State, to: State, counts: Counts) {
-        if let Some(slot) = self.list.iter_mut().find(|slot| slot.is_none()) {
-            *slot = Some((from, to, counts));
-        }
-    }
-
-    fn is_empty(&self) -> bool {
-        self.list[0].is_none()
-    }
+/// A transition waiting to be announced.
+struct Announcement {
+    from: State,
+    to: State,
+    /// The counts of the period that ended.
+    counts: Counts,
+    /// The open period, when the transition opened the breaker.
+    open_for: Duration,
+    /// It applied a shared store's state: not reported back to the store.
+    from_store: bool,
 }
 
 fn nanos(at: Duration) -> u64 {
@@ -351,6 +352,8 @@ impl CircuitBreaker {
             probes: 0,
             abandon_below: 0,
             probe_progress: now,
+            announcements: Vec::new(),
+            announcing: false,
         };
         // The lock-free path admits where admission depends on the state
         // alone: no bulkhead, no clearing interval, no start time to take
@@ -382,7 +385,6 @@ impl CircuitBreaker {
             coarse_lag: nanos(config.clock.coarse_lag()),
             trip_at: config.max_failures.map_or(u64::MAX, u64::from),
             config,
-            last_now: AtomicU64::new(nanos(now)),
             core: Mutex::new(core),
         };
         breaker.publish(&lock(&breaker.core));
@@ -436,7 +438,7 @@ impl CircuitBreaker {
         let mut changes = Changes::default();
         let view = {
             let mut core = lock(&self.core);
-            let now = self.now();
+            let now = self.now(&core);
             self.advance(&mut core, &now, &mut changes);
             let sums = self.sums();
             StoreView {
@@ -478,7 +480,7 @@ impl CircuitBreaker {
         };
         {
             let mut core = lock(&self.core);
-            let now = self.now();
+            let now = self.now(&core);
             self.advance(&mut core, &now, &mut changes);
             if matches!(core.state, State::ForcedOpen | State::Disabled) {
                 return;
@@ -644,7 +646,7 @@ impl CircuitBreaker {
         let mut changes = Changes::default();
         let mut admitted = {
             let mut core = lock(&self.core);
-            let now = self.now();
+            let now = self.now(&core);
             self.advance(&mut core, &now, &mut changes);
             self.admit(&mut core, &now)
         };
@@ -670,10 +672,10 @@ impl CircuitBreaker {
         permit
     }
 
-    fn now(&self) -> Now<'_> {
+    fn now(&self, core: &Core) -> Now<'_> {
         Now {
             clock: &*self.config.clock,
-            last: &self.last_now,
+            fallback: core.state_since,
             name: &self.hot.name,
             at: Cell::new(None),
         }
@@ -806,7 +808,7 @@ impl CircuitBreaker {
         // observe: the block yields the call's slowness and duration
         let (slow, elapsed) = {
             let mut core = lock(&self.core);
-            let now = self.now();
+            let now = self.now(&core);
             let slow = self.is_slow(started, &now);
             // The time-driven transition first: the new period's base is
             // taken before this call is counted, so that the stale branch
@@ -1131,14 +1133,26 @@ impl CircuitBreaker {
                 };
                 core.open_until = now.get().saturating_add(core.open_duration);
                 core.open_count = core.open_count.saturating_add(1);
-                changes.open_for = core.open_duration;
             }
             State::Closed => core.open_duration = self.config.timeout,
             State::HalfOpen | State::ForcedOpen | State::Disabled => {}
         }
         self.publish(core);
         if from != to {
-            changes.push(from, to, ended);
+            // Queued under the lock, so that the queue's order is the
+            // order the transitions were made in.
+            core.announcements.push(Announcement {
+                from,
+                to,
+                counts: ended,
+                open_for: if to == State::Open {
+                    core.open_duration
+                } else {
+                    Duration::ZERO
+                },
+                from_store: changes.from_store,
+            });
+            changes.made = true;
         }
     }
 
@@ -1157,43 +1171,69 @@ impl CircuitBreaker {
 
     // ----- announcing -----------------------------------------------------
 
-    /// Calls the `on_state_change` listeners, outside the lock. A panicking
-    /// listener does not stop the others; the first panic is handed back so
-    /// the caller can propagate it once the breaker is consistent.
+    /// Announces the queued transitions, outside the breaker's lock: to the
+    /// log and metrics, to a shared store (unless the store made them), and
+    /// to the `on_state_change` listeners. One thread announces at a time,
+    /// in the order the transitions were made; a thread that finds another
+    /// announcing leaves its own transitions to it. A panicking listener
+    /// does not stop the others; the first panic is handed back so the
+    /// caller can propagate it once the breaker is consistent.
     fn announce(&self, changes: &Changes) -> Option<Box<dyn Any + Send>> {
-        // observe: a state change
-        changes
-            .list
-            .iter()
-            .flatten()
-            .for_each(|&(from, to, counts)| {
-                observe::state_changed(&StateChange {
-                    name: &self.hot.name,
-                    from,
-                    to,
-                    counts,
-                })
-            });
-        if let (false, Some(shared)) = (changes.from_store, self.hot.shared.get()) {
-            for &(from, to, _) in changes.list.iter().flatten() {
-                shared.transitioned(from, to, changes.open_for);
-            }
-        }
-        if changes.is_empty() || self.config.on_state_change.is_empty() {
+        if !changes.made {
             return None;
         }
+        /// Hands the announcing role back if a hook's panic escapes, so that
+        /// it cannot silence the breaker for good.
+        struct Delivering<'a>(&'a Mutex<Core>);
+        impl Drop for Delivering<'_> {
+            fn drop(&mut self) {
+                lock(self.0).announcing = false;
+            }
+        }
+
+        let mut core = lock(&self.core);
+        if core.announcing {
+            return None;
+        }
+        core.announcing = true;
         let mut first_panic = None;
-        for (from, to, counts) in changes.list.iter().flatten() {
-            let change = StateChange {
-                name: &self.hot.name,
-                from: *from,
-                to: *to,
-                counts: *counts,
+        loop {
+            let Some(next) = (!core.announcements.is_empty()).then(|| core.announcements.remove(0))
+            else {
+                // Given up under the same lock hold that found the queue
+                // empty: a transition queued after this is announced by the
+                // thread that made it.
+                core.announcing = false;
+                return first_panic;
             };
-            for listener in &self.config.on_state_change {
-                if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| listener(&change))) {
-                    first_panic.get_or_insert(payload);
-                }
+            drop(core);
+            let delivering = Delivering(&self.core);
+            if let Some(payload) = self.deliver(&next) {
+                first_panic.get_or_insert(payload);
+            }
+            std::mem::forget(delivering);
+            core = lock(&self.core);
+        }
+    }
+
+    /// Announces one transition.
+    fn deliver(&self, change: &Announcement) -> Option<Box<dyn Any + Send>> {
+        let state_change = StateChange {
+            name: &self.hot.name,
+            from: change.from,
+            to: change.to,
+            counts: change.counts,
+        };
+        // observe: a state change
+        observe::state_changed(&state_change);
+        if let (false, Some(shared)) = (change.from_store, self.hot.shared.get()) {
+            shared.transitioned(change.from, change.to, change.open_for);
+        }
+        let mut first_panic = None;
+        for listener in &self.config.on_state_change {
+            if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| listener(&state_change)))
+            {
+                first_panic.get_or_insert(payload);
             }
         }
         first_panic
@@ -1205,7 +1245,7 @@ impl CircuitBreaker {
         let mut changes = Changes::default();
         let result = {
             let mut core = lock(&self.core);
-            let now = self.now();
+            let now = self.now(&core);
             self.advance(&mut core, &now, &mut changes);
             with(&mut core, &now)
         };
@@ -1219,7 +1259,7 @@ impl CircuitBreaker {
         let mut changes = Changes::default();
         {
             let mut core = lock(&self.core);
-            let now = self.now();
+            let now = self.now(&core);
             self.set_state(&mut core, to, &now, &mut changes);
             Self::abandon_probes(&mut core);
         }
