@@ -1,7 +1,14 @@
 //! Model-based property test: random operation sequences run against the
 //! real breaker and against a small reference model written from the
-//! README's semantics; after every step the state, the admission decision
-//! and the counts must agree.
+//! README's semantics; every admission decision, every `state()` and every
+//! `stats()` (state, counts, running calls, open remainder) must agree.
+//!
+//! Observations are operations of their own, drawn at random like the
+//! others, rather than a `stats()` after every step: the breaker makes its
+//! time-driven transitions (the end of an open period, an `interval`
+//! clearing, `half_open_max_wait`) lazily, at the first locked operation
+//! after the deadline, and each entry point (an admission, a finish, a
+//! dropped permit, `state()`, `stats()`) must be able to be that one.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -24,6 +31,8 @@ enum Op {
     Reset,
     ForceOpen,
     Disable,
+    State,
+    Stats,
 }
 
 impl fmt::Debug for Op {
@@ -38,6 +47,8 @@ impl fmt::Debug for Op {
             Op::Reset => write!(f, "reset"),
             Op::ForceOpen => write!(f, "force_open"),
             Op::Disable => write!(f, "disable"),
+            Op::State => write!(f, "state()"),
+            Op::Stats => write!(f, "stats()"),
         }
     }
 }
@@ -64,6 +75,8 @@ struct Spec {
     slow_rate: Option<f64>,
     backoff: Option<(f64, u64)>,
     half_open_max_wait_ms: Option<u64>,
+    /// A `trip_when` predicate: the period's failures reach this many.
+    trip_failures: Option<u64>,
 }
 
 impl Spec {
@@ -107,7 +120,17 @@ impl Spec {
         if let Some(w) = self.half_open_max_wait_ms {
             c = c.half_open_max_wait(ms(w));
         }
+        if let Some(n) = self.trip_failures {
+            c = c.trip_when(move |counts| counts.total_failures >= n);
+        }
         c
+    }
+
+    /// The wait the breaker applies: the default when none is set.
+    fn half_open_max_wait_ms(&self) -> u64 {
+        self.half_open_max_wait_ms.unwrap_or_else(|| {
+            u64::try_from(breaker::DEFAULT_HALF_OPEN_MAX_WAIT.as_millis()).unwrap()
+        })
     }
 
     fn window(&self) -> Window {
@@ -151,11 +174,13 @@ fn spec() -> impl Strategy<Value = Spec> {
             ),
             proptest::option::weighted(0.3, 1u64..50),
         ),
+        proptest::option::weighted(0.2, 1u64..6),
     )
         .prop_map(
             |(
                 (mf, timeout, homc, st, mcc, interval),
                 (window, fr, minc, slow, sr, backoff, wait),
+                trip_failures,
             )| Spec {
                 max_failures: mf,
                 timeout_ms: timeout,
@@ -170,6 +195,7 @@ fn spec() -> impl Strategy<Value = Spec> {
                 slow_rate: if slow.is_some() { sr } else { None },
                 backoff: backoff.map(|(m, k)| (m, timeout * k * 2)),
                 half_open_max_wait_ms: wait,
+                trip_failures,
             },
         )
 }
@@ -185,6 +211,8 @@ fn op() -> impl Strategy<Value = Op> {
         1 => Just(Op::Reset),
         1 => Just(Op::ForceOpen),
         1 => Just(Op::Disable),
+        1 => Just(Op::State),
+        2 => Just(Op::Stats),
     ]
 }
 
@@ -288,11 +316,10 @@ impl Model {
         match self.state {
             State::Open if self.now >= self.open_until => self.enter(State::HalfOpen),
             State::HalfOpen => {
-                if let Some(w) = self.spec.half_open_max_wait_ms {
-                    if self.probes > 0 && self.now - self.probe_progress >= w {
-                        self.enter(State::Open);
-                        self.abandon();
-                    }
+                let w = self.spec.half_open_max_wait_ms();
+                if self.probes > 0 && self.now - self.probe_progress >= w {
+                    self.enter(State::Open);
+                    self.abandon();
                 }
             }
             State::Closed => {
@@ -454,7 +481,9 @@ impl Model {
                 }
             }
         }
-        false
+        self.spec
+            .trip_failures
+            .is_some_and(|n| self.counts.failures >= n)
     }
 
     fn abandon(&mut self) {
@@ -540,44 +569,53 @@ fn run(spec: Spec, ops: Vec<Op>) -> Result<(), TestCaseError> {
                 cb.disable();
                 model.command(State::Disabled);
             }
+            Op::State => {
+                let real = cb.state();
+                model.advance_time();
+                prop_assert_eq!(real, model.state, "state() at step {} ({:?})", step, op);
+            }
+            Op::Stats => check_stats(&cb, &mut model, step)?,
         }
-
-        let stats = cb.stats();
-        model.advance_time();
-        prop_assert_eq!(
-            stats.state,
-            model.state,
-            "state after step {} ({:?})",
-            step,
-            op
-        );
-        let c = stats.counts;
-        let real = Counts {
-            requests: c.requests,
-            successes: c.total_successes,
-            failures: c.total_failures,
-            consecutive_successes: c.consecutive_successes,
-            consecutive_failures: c.consecutive_failures,
-            rejected: c.rejected,
-            ignored: c.ignored,
-            slow: c.slow_calls,
-        };
-        prop_assert_eq!(real, model.counts, "counts after step {} ({:?})", step, op);
-        prop_assert_eq!(
-            stats.running_calls,
-            model.running,
-            "running calls after step {}",
-            step
-        );
-        let until =
-            (model.state == State::Open).then(|| MS * (model.open_until - model.now) as u32);
-        prop_assert_eq!(
-            stats.time_until_half_open,
-            until,
-            "time until half-open after step {}",
-            step
-        );
     }
+    check_stats(&cb, &mut model, ops.len())
+}
+
+/// `stats()` against the model: state, counts, running calls and the rest
+/// of the open period.
+fn check_stats(cb: &CircuitBreaker, model: &mut Model, step: usize) -> Result<(), TestCaseError> {
+    let stats = cb.stats();
+    model.advance_time();
+    prop_assert_eq!(
+        stats.state,
+        model.state,
+        "state in stats() at step {}",
+        step
+    );
+    let c = stats.counts;
+    let real = Counts {
+        requests: c.requests,
+        successes: c.total_successes,
+        failures: c.total_failures,
+        consecutive_successes: c.consecutive_successes,
+        consecutive_failures: c.consecutive_failures,
+        rejected: c.rejected,
+        ignored: c.ignored,
+        slow: c.slow_calls,
+    };
+    prop_assert_eq!(real, model.counts, "counts in stats() at step {}", step);
+    prop_assert_eq!(
+        stats.running_calls,
+        model.running,
+        "running calls at step {}",
+        step
+    );
+    let until = (model.state == State::Open).then(|| MS * (model.open_until - model.now) as u32);
+    prop_assert_eq!(
+        stats.time_until_half_open,
+        until,
+        "time until half-open at step {}",
+        step
+    );
     Ok(())
 }
 

@@ -237,3 +237,133 @@ fn os_threads_with_random_outcomes_and_panics_keep_every_invariant() {
     assert!(t.failures > 0 && t.successes > 0, "{t:?}");
     assert_not_stuck(&cb);
 }
+
+/// What the calling threads saw, to compare with the breaker's totals.
+#[derive(Default)]
+struct Seen {
+    admitted: AtomicUsize,
+    successes: AtomicUsize,
+    failures: AtomicUsize,
+    ignored: AtomicUsize,
+    rejected: AtomicUsize,
+}
+
+/// The lock-free path (no bulkhead, no interval, no window: admission,
+/// successes and failures below the threshold take no lock) under OS
+/// threads, with trips, probes and resets from another thread racing the
+/// calls: every call is counted exactly once in the lifetime totals, and
+/// the periods' counts (each ended period's, as its transition announced
+/// it, plus the current one's) add up to the totals exactly. (A reset of a
+/// closed breaker also ends a period, without a transition to announce:
+/// the commands here always change the state.)
+#[test]
+fn the_lock_free_path_counts_every_call_exactly_once_across_transitions() {
+    const THREADS: u64 = 4;
+    const CALLS: u64 = 4_000;
+    let ended = Arc::new(std::sync::Mutex::new(Vec::<breaker::Counts>::new()));
+    let sink = Arc::clone(&ended);
+    let cb = Arc::new(
+        CircuitBreaker::new(
+            "stress-lock-free",
+            Config::default()
+                .max_failures(4)
+                .timeout(Duration::from_micros(50))
+                .half_open_max_calls(2)
+                .on_state_change(move |change| sink.lock().unwrap().push(change.counts)),
+        )
+        .unwrap(),
+    );
+    let seen = Arc::new(Seen::default());
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let resetter = {
+        let (cb, stop) = (cb.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut resets = 0u64;
+            // Alternately forced open and reset, so that every command is
+            // a state change and announces the period it ends.
+            while !stop.load(SeqCst) && resets < 100_000 {
+                if resets % 2 == 0 {
+                    cb.force_open();
+                } else {
+                    cb.reset();
+                }
+                resets += 1;
+                for _ in 0..2_000 {
+                    std::hint::spin_loop();
+                }
+            }
+        })
+    };
+    let workers: Vec<_> = (0..THREADS)
+        .map(|seed| {
+            let (cb, seen) = (cb.clone(), seen.clone());
+            std::thread::spawn(move || {
+                let mut rng = Rng((seed + 3).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+                for _ in 0..CALLS {
+                    let Ok(permit) = cb.try_acquire() else {
+                        seen.rejected.fetch_add(1, SeqCst);
+                        continue;
+                    };
+                    seen.admitted.fetch_add(1, SeqCst);
+                    match rng.next() % 10 {
+                        0..=3 => {
+                            permit.failure();
+                            seen.failures.fetch_add(1, SeqCst);
+                        }
+                        4 => {
+                            permit.ignore();
+                            seen.ignored.fetch_add(1, SeqCst);
+                        }
+                        _ => {
+                            permit.success();
+                            seen.successes.fetch_add(1, SeqCst);
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    for worker in workers {
+        worker.join().expect("a worker panicked");
+    }
+    stop.store(true, SeqCst);
+    resetter.join().unwrap();
+
+    let stats = cb.stats();
+    let t = stats.totals;
+    let seen_count = |n: &AtomicUsize| n.load(SeqCst) as u64;
+    assert_eq!(t.requests, seen_count(&seen.admitted), "{t:?}");
+    assert_eq!(t.successes, seen_count(&seen.successes), "{t:?}");
+    assert_eq!(t.failures, seen_count(&seen.failures), "{t:?}");
+    assert_eq!(t.ignored, seen_count(&seen.ignored), "{t:?}");
+    assert_eq!(t.rejected, seen_count(&seen.rejected), "{t:?}");
+    assert_eq!(stats.running_calls, 0);
+
+    let ended = ended.lock().unwrap();
+    assert!(
+        ended.len() > 10,
+        "the run made transitions: {}",
+        ended.len()
+    );
+    let mut sum = stats.counts;
+    for period in ended.iter() {
+        assert!(
+            period.requests <= t.requests && period.total_successes <= t.successes,
+            "a period's count wrapped: {period:?}"
+        );
+        sum.requests += period.requests;
+        sum.total_successes += period.total_successes;
+        sum.total_failures += period.total_failures;
+        sum.ignored += period.ignored;
+        sum.rejected += period.rejected;
+    }
+    assert_eq!(sum.requests, t.requests, "admissions over the periods");
+    assert_eq!(sum.rejected, t.rejected, "rejections over the periods");
+    // A call admitted in one period and finished in a later one is counted
+    // in no period (it is stale), and in the lifetime totals.
+    assert_eq!(
+        sum.total_successes + sum.total_failures + sum.ignored + t.stale,
+        t.successes + t.failures + t.ignored,
+        "outcomes over the periods, stale ones included: {sum:?} {t:?}"
+    );
+}
