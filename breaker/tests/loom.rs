@@ -302,3 +302,37 @@ fn a_failure_racing_with_reset_never_counts_toward_the_new_period() {
         assert_eq!(stats.counts.consecutive_failures, 1, "{stats:?}");
     });
 }
+
+#[test]
+fn a_trip_racing_with_a_reset_is_announced_in_the_order_it_was_made() {
+    model(|| {
+        let heard = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = heard.clone();
+        let cb = Arc::new(
+            CircuitBreaker::new(
+                "loom-announce",
+                Config::default()
+                    .max_failures(1)
+                    .timeout(Duration::from_secs(10))
+                    .clock(ManualClock::new())
+                    .on_state_change(move |change| sink.lock().unwrap().push(change.to)),
+            )
+            .unwrap(),
+        );
+        let tripper = {
+            let cb = cb.clone();
+            thread::spawn(move || cb.try_acquire().map(|permit| permit.failure()).is_ok())
+        };
+        cb.reset();
+        tripper.join().unwrap();
+        // Every transition was announced, and the last one heard is the
+        // breaker's state.
+        let state = cb.state();
+        let heard = heard.lock().unwrap();
+        if let Some(last) = heard.last() {
+            assert_eq!(*last, state, "heard {heard:?}");
+        } else {
+            assert_eq!(state, State::Closed);
+        }
+    });
+}
