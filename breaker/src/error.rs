@@ -214,9 +214,35 @@ impl Rejected {
     }
 }
 
+/// A name as messages print it: control characters (newlines, escape
+/// sequences) and the invisible characters that reorder text (bidi
+/// controls) are escaped as `\n`, `\u{1b}`, ..., so that a name that came
+/// from request data cannot forge log lines or rewrite a terminal. Other
+/// characters, non-ASCII letters included, are printed as they are.
+pub(crate) struct Escaped<'a>(pub(crate) &'a str);
+
+impl fmt::Display for Escaped<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use fmt::Write;
+        for c in self.0.chars() {
+            let reorders = matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+            if c.is_control() || reorders {
+                write!(f, "{}", c.escape_default())?;
+            } else {
+                f.write_char(c)?;
+            }
+        }
+        Ok(())
+    }
+}
+
 impl fmt::Display for Rejected {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "circuit breaker `{}` rejected the call: ", self.breaker)?;
+        write!(
+            f,
+            "circuit breaker `{}` rejected the call: ",
+            Escaped(&self.breaker)
+        )?;
         match self.reason() {
             RejectReason::Open { retry_after } => {
                 // Whole milliseconds read better than the clock's nanoseconds.
@@ -262,7 +288,8 @@ impl fmt::Display for TimedOut {
         write!(
             f,
             "call through circuit breaker `{}` timed out after {:?}",
-            self.breaker, self.after
+            Escaped(&self.breaker),
+            self.after
         )
     }
 }

@@ -167,7 +167,7 @@ pub(crate) fn state_changed(change: &StateChange<'_>) {
                     slow_calls = c.slow_calls,
                     timeouts = c.timeouts,
                     "circuit breaker `{}` {} -> {}",
-                    change.name,
+                    crate::error::Escaped(change.name),
                     change.from,
                     change.to,
                 )
@@ -215,7 +215,8 @@ fn report_rejection(name: &str, reason: &RejectReason) {
             breaker = name,
             reason = "open",
             retry_after_ms = u64::try_from(retry_after.as_millis()).unwrap_or(u64::MAX),
-            "circuit breaker `{name}` rejected a call: open",
+            "circuit breaker `{}` rejected a call: open",
+            crate::error::Escaped(name),
         ),
         other => {
             let reason = reason_str(other);
@@ -223,7 +224,8 @@ fn report_rejection(name: &str, reason: &RejectReason) {
                 target: "breaker",
                 breaker = name,
                 reason,
-                "circuit breaker `{name}` rejected a call: {reason}",
+                "circuit breaker `{}` rejected a call: {reason}",
+                crate::error::Escaped(name),
             )
         }
     }
@@ -271,11 +273,12 @@ pub(crate) fn user_code_panicked(name: &str, what: &str, payload: &(dyn std::any
         .unwrap_or("(a non-string panic payload)");
     tracing::error!(
         target: "breaker",
-        breaker = %name.escape_debug(),
+        breaker = name,
         code = what,
         panic = message,
-        "circuit breaker `{}`: `{what}` panicked and was contained: {message}",
-        name.escape_debug(),
+        "circuit breaker `{}`: `{what}` panicked and was contained: {}",
+        crate::error::Escaped(name),
+        crate::error::Escaped(message),
     );
 }
 
