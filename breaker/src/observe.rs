@@ -15,7 +15,11 @@
 //!   `consecutive_successes`, `consecutive_failures`, `rejected`,
 //!   `ignored`, `slow_calls`, `timeouts`);
 //! - every rejection, at `DEBUG`, with `breaker`, `reason` and, for an
-//!   open breaker, `retry_after_ms`.
+//!   open breaker, `retry_after_ms`;
+//! - every setting the registry refused when it created a breaker (see
+//!   `Registry::config_problems`), at `WARN`, with `breaker`, `key`,
+//!   `value`, `origin` and `reason`; this one also with the `redis`
+//!   feature alone, which brings the `tracing` crate.
 //!
 //! # Metrics (`metrics`)
 //!
@@ -39,6 +43,7 @@ use std::time::Duration;
 use crate::breaker::{Ending, State};
 use crate::config::StateChange;
 use crate::error::{RejectReason, Rejected};
+use crate::overrides::ConfigProblem;
 
 /// Whether the hooks need each call's duration: the permit then records
 /// when its call started even without a slow-call policy.
@@ -265,6 +270,24 @@ pub(crate) fn recorded(name: &str, outcome: Recorded, elapsed: Option<Duration>)
 pub(crate) fn created(name: &str, state: State) {
     #[cfg(feature = "metrics")]
     set_state(name, state);
+}
+
+/// A setting the registry refused when it created a breaker. Logged when
+/// the `tracing` crate is in the build at all: the `redis` feature brings
+/// it without the `tracing` feature's per-call events, and a refused
+/// setting is rare and must not go unseen.
+#[allow(unused_variables)]
+pub(crate) fn setting_refused(problem: &ConfigProblem) {
+    #[cfg(any(feature = "tracing", feature = "redis"))]
+    tracing::warn!(
+        target: "breaker",
+        breaker = problem.breaker(),
+        key = problem.key(),
+        value = problem.value(),
+        origin = problem.origin(),
+        reason = problem.reason(),
+        "setting refused: {problem}",
+    );
 }
 
 #[cfg(feature = "metrics")]
