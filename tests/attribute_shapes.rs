@@ -211,6 +211,24 @@ fn impl_trait_arguments_are_accepted() {
     assert_eq!(total(vec![1, 2, 3], |v| v * 10), Ok(60));
 }
 
+#[circuit_breaker(name = "shapes-async-impl-trait-return")]
+async fn shown(value: u32) -> Result<impl std::fmt::Display, AppError> {
+    Ok(value)
+}
+
+#[tokio::test]
+async fn async_fn_returning_impl_trait_runs_under_its_breaker() {
+    let shown = shown(7).await.map(|v| v.to_string());
+    assert_eq!(shown, Ok("7".to_owned()));
+    assert_eq!(
+        breaker_named("shapes-async-impl-trait-return")
+            .stats()
+            .totals
+            .successes,
+        1
+    );
+}
+
 #[circuit_breaker(name = "shapes-patterns")]
 fn patterns(
     (a, b): (u32, u32),
@@ -390,10 +408,22 @@ fn assert_send<F: std::future::Future + Send>(future: F) -> F {
     future
 }
 
+/// An error type with `From<TimedOut>`: the call is bounded by any
+/// `call_timeout` the breaker's configuration has.
+#[circuit_breaker(name = "shapes-send-bounded")]
+async fn send_future_bounded(data: Vec<u8>) -> std::io::Result<usize> {
+    tokio::task::yield_now().await;
+    Ok(data.len())
+}
+
 #[tokio::test]
 async fn annotated_async_fn_future_is_send() {
     assert_eq!(assert_send(send_future(vec![1, 2])).await, Ok(2));
     assert_eq!(assert_send(send_future_with_fallback(vec![1])).await, Ok(1));
+    assert_eq!(
+        assert_send(send_future_bounded(vec![1])).await.ok(),
+        Some(1)
+    );
     // Spawning on the multi-threaded runtime requires `Send` too.
     let handle = tokio::spawn(send_future(vec![1, 2, 3]));
     assert_eq!(handle.await.ok(), Some(Ok(3)));

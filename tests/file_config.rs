@@ -91,10 +91,19 @@ fn a_malformed_value_names_the_file_the_breaker_and_the_key() {
 
 #[test]
 fn an_out_of_range_value_is_refused_with_the_validation_rule() {
+    let error = ConfigFile::parse("b.toml", "[db]\nsuccess_threshold = 0\n").unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "b.toml: circuit breaker `db`: `success_threshold` = 0: must be at least 1"
+    );
+}
+
+#[test]
+fn zero_max_failures_is_refused_with_the_way_to_turn_the_policy_off() {
     let error = ConfigFile::parse("b.toml", "[db]\nmax_failures = 0\n").unwrap_err();
     assert_eq!(
         error.to_string(),
-        "b.toml: circuit breaker `db`: `max_failures` = 0: must be at least 1"
+        "b.toml: circuit breaker `db`: `max_failures` = 0: must be a whole number of at least 1, or \"off\" for a breaker without a consecutive-failure policy (one that trips on a rate only)"
     );
 }
 
@@ -173,4 +182,357 @@ fn a_file_is_read_from_disk() {
     file.apply(&registry).unwrap();
     let cb = registry.get_or_create("disk", Config::default()).unwrap();
     assert_eq!(cb.config().get_half_open_max_calls(), 3);
+}
+
+// ----- call_timeout from outside the code ------------------------------------------
+
+#[derive(Debug, PartialEq)]
+enum CallError {
+    Rejected,
+    TimedOut,
+}
+
+impl From<breaker::Rejected> for CallError {
+    fn from(_: breaker::Rejected) -> Self {
+        CallError::Rejected
+    }
+}
+
+impl From<breaker::TimedOut> for CallError {
+    fn from(_: breaker::TimedOut) -> Self {
+        CallError::TimedOut
+    }
+}
+
+#[circuit_breaker(name = "file-call-timeout")]
+async fn bounded_by_the_file(work: Duration) -> Result<(), CallError> {
+    tokio::time::sleep(work).await;
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_call_timeout_from_the_file_bounds_an_async_site() {
+    ConfigFile::parse("b.toml", "[file-call-timeout]\ncall_timeout = \"1s\"\n")
+        .unwrap()
+        .apply(registry())
+        .unwrap();
+    assert_eq!(
+        bounded_by_the_file(Duration::from_secs(5)).await,
+        Err(CallError::TimedOut)
+    );
+}
+
+#[circuit_breaker(name = "env-call-timeout")]
+async fn bounded_by_the_environment(work: Duration) -> Result<(), CallError> {
+    tokio::time::sleep(work).await;
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_call_timeout_from_the_environment_bounds_an_async_site() {
+    ConfigFile::new()
+        .with_vars([("BREAKER_ENV_CALL_TIMEOUT__CALL_TIMEOUT", "1s")])
+        .unwrap()
+        .apply(registry())
+        .unwrap();
+    assert_eq!(
+        bounded_by_the_environment(Duration::from_secs(5)).await,
+        Err(CallError::TimedOut)
+    );
+}
+
+// ----- conflicts between the operators' values and the code's ---------------------
+
+/// `Config`'s field `field` as its `Debug` shows it, e.g. `Some(20)`.
+fn field(config: &Config, field: &str) -> String {
+    let shown = format!("{config:?}");
+    let start = shown
+        .find(&format!(" {field}: "))
+        .unwrap_or_else(|| panic!("no `{field}` in {shown}"))
+        + field.len()
+        + 3;
+    let rest = &shown[start..];
+    let end = rest.find(", ").unwrap_or(rest.len() - 2);
+    rest[..end].to_owned()
+}
+
+#[circuit_breaker(
+    name = "file-window-choice",
+    max_failures = 7,
+    failure_rate = 0.5,
+    time_window = "1m",
+    time_window_buckets = 6
+)]
+fn windowed() -> Result<(), std::io::Error> {
+    Ok(())
+}
+
+#[test]
+fn a_count_window_from_the_file_replaces_the_attribute_time_window() {
+    ConfigFile::parse("b.toml", "[file-window-choice]\ncount_window = 20\n")
+        .unwrap()
+        .apply(registry())
+        .unwrap();
+    windowed().unwrap();
+    let config = registry()
+        .get("file-window-choice")
+        .unwrap()
+        .config()
+        .clone();
+    assert_eq!(field(&config, "count_window"), "Some(20)");
+    assert_eq!(field(&config, "time_window"), "None");
+    assert_eq!(field(&config, "time_window_buckets"), "None");
+    assert_eq!(
+        config.get_max_failures(),
+        Some(7),
+        "the attribute's other literals were lost"
+    );
+    assert_eq!(field(&config, "failure_rate"), "Some(0.5)");
+}
+
+#[test]
+fn a_time_window_from_the_environment_replaces_a_configured_count_window() {
+    let registry = Registry::new();
+    registry
+        .configure("db", Config::default().failure_rate(0.5).count_window(20))
+        .unwrap();
+    ConfigFile::new()
+        .with_vars([("BREAKER_DB__TIME_WINDOW", "30s")])
+        .unwrap()
+        .apply(&registry)
+        .unwrap();
+    let config = registry
+        .get_or_create("db", Config::default())
+        .unwrap()
+        .config()
+        .clone();
+    assert_eq!(field(&config, "time_window"), "Some(30s)");
+    assert_eq!(field(&config, "count_window"), "None");
+}
+
+#[test]
+fn a_file_value_conflicting_with_a_configured_config_is_refused_when_applied() {
+    let registry = Registry::new();
+    registry
+        .configure(
+            "db",
+            Config::default()
+                .timeout(Duration::from_secs(60))
+                .backoff_multiplier(2.0)
+                .backoff_max(Duration::from_secs(120)),
+        )
+        .unwrap();
+    let error = ConfigFile::parse("conf/b.toml", "[db]\ntimeout = \"5m\"\n")
+        .unwrap()
+        .apply(&registry)
+        .unwrap_err();
+    assert_eq!(error.origin(), "conf/b.toml");
+    assert_eq!(error.breaker_name(), Some("db"));
+    assert_eq!(error.key(), Some("timeout"));
+    assert!(error.reason().contains("`backoff_max`"), "{error}");
+}
+
+#[test]
+fn a_variable_conflicting_with_a_configured_config_is_refused_naming_the_variable() {
+    let registry = Registry::new();
+    registry
+        .configure("db", Config::default().failure_rate(0.5).count_window(20))
+        .unwrap();
+    let error = ConfigFile::new()
+        .with_vars([("BREAKER_DB__TIME_WINDOW_BUCKETS", "5")])
+        .unwrap()
+        .apply(&registry)
+        .unwrap_err();
+    assert_eq!(
+        error.origin(),
+        "environment variable BREAKER_DB__TIME_WINDOW_BUCKETS"
+    );
+    assert_eq!(error.breaker_name(), Some("db"));
+    assert_eq!(error.key(), Some("time_window_buckets"));
+    assert!(error.reason().contains("`time_window`"), "{error}");
+}
+
+#[test]
+fn a_refused_file_registers_none_of_its_values() {
+    let registry = Registry::new();
+    registry
+        .configure("db", Config::default().failure_rate(0.5).count_window(20))
+        .unwrap();
+    ConfigFile::parse(
+        "b.toml",
+        "[cache]\nmax_failures = 2\n\n[db]\ntime_window_buckets = 5\n",
+    )
+    .unwrap()
+    .apply(&registry)
+    .unwrap_err();
+    let cache = registry.get_or_create("cache", Config::default()).unwrap();
+    assert_eq!(cache.config().get_max_failures(), Some(5));
+}
+
+#[circuit_breaker(
+    name = "file-late-conflict",
+    max_failures = 7,
+    timeout = "2m",
+    backoff_multiplier = 2.0,
+    backoff_max = "4m"
+)]
+fn late_conflict() -> Result<(), std::io::Error> {
+    Ok(())
+}
+
+#[test]
+fn a_conflict_found_at_the_first_call_keeps_the_code_value_and_the_other_file_values() {
+    ConfigFile::parse(
+        "b.toml",
+        "[file-late-conflict]\ntimeout = \"5m\"\nsuccess_threshold = 3\n",
+    )
+    .unwrap()
+    .apply(registry())
+    .unwrap();
+    late_conflict().unwrap();
+    let config = registry()
+        .get("file-late-conflict")
+        .unwrap()
+        .config()
+        .clone();
+    assert_eq!(
+        config.get_timeout(),
+        Duration::from_secs(120),
+        "the code's timeout"
+    );
+    assert_eq!(config.get_success_threshold(), 3, "the file's other value");
+    assert_eq!(
+        config.get_max_failures(),
+        Some(7),
+        "the attribute's other literal"
+    );
+}
+
+// ----- every policy and every key, from the file and the environment --------------
+
+#[test]
+fn max_failures_off_in_the_file_declares_a_rate_only_breaker() {
+    let registry = Registry::new();
+    ConfigFile::parse(
+        "b.toml",
+        "[db]\nmax_failures = \"off\"\nfailure_rate = 0.5\n",
+    )
+    .unwrap()
+    .apply(&registry)
+    .unwrap();
+    let cb = registry
+        .get_or_create("db", Config::default().max_failures(3))
+        .unwrap();
+    assert_eq!(cb.config().get_max_failures(), None);
+}
+
+#[test]
+fn max_failures_off_in_the_environment_declares_a_rate_only_breaker() {
+    let registry = Registry::new();
+    ConfigFile::new()
+        .with_vars([("BREAKER_DB__MAX_FAILURES", "off")])
+        .unwrap()
+        .apply(&registry)
+        .unwrap();
+    let cb = registry
+        .get_or_create("db", Config::default().failure_rate(0.5))
+        .unwrap();
+    assert_eq!(cb.config().get_max_failures(), None);
+}
+
+#[test]
+fn a_store_from_the_file_names_the_breaker_store() {
+    let registry = Registry::new();
+    ConfigFile::parse("b.toml", "[db]\nstore = \"fleet\"\n")
+        .unwrap()
+        .apply(&registry)
+        .unwrap();
+    let cb = registry.get_or_create("db", Config::default()).unwrap();
+    assert_eq!(cb.config().get_store(), Some("fleet"));
+}
+
+#[circuit_breaker(
+    name = "file-late-conflict-listed",
+    backoff_multiplier = 2.0,
+    backoff_max = "4m"
+)]
+fn late_conflict_listed() -> Result<(), std::io::Error> {
+    Ok(())
+}
+
+#[test]
+fn a_conflict_found_at_the_first_call_is_listed_naming_the_file_the_breaker_and_the_key() {
+    ConfigFile::parse(
+        "conf/b.toml",
+        "[file-late-conflict-listed]\ntimeout = \"5m\"\n",
+    )
+    .unwrap()
+    .apply(registry())
+    .unwrap();
+    late_conflict_listed().unwrap();
+    let problem = registry()
+        .config_problems()
+        .into_iter()
+        .find(|p| p.breaker() == "file-late-conflict-listed")
+        .expect("the refusal is not listed");
+    assert_eq!(
+        problem.to_string(),
+        "conf/b.toml: circuit breaker `file-late-conflict-listed`: `timeout` = \"5m\": conflicts with the code's `backoff_max` = 240s: must be at least `timeout`"
+    );
+}
+
+/// A value for `key` that differs from the default, as a file writes it.
+fn sample(key: &str) -> &'static str {
+    match key {
+        "max_failures"
+        | "half_open_max_calls"
+        | "success_threshold"
+        | "max_concurrent_calls"
+        | "count_window"
+        | "minimum_calls" => "7",
+        "time_window_buckets" => "7",
+        "failure_rate" | "slow_call_rate" => "0.25",
+        "backoff_multiplier" => "1.5",
+        "timeout" | "interval" | "time_window" | "slow_call_duration" | "backoff_max"
+        | "half_open_max_wait" | "call_timeout" => "\"7s\"",
+        "store" => "\"fleet\"",
+        other => panic!("no sample for the key `{other}`: add one here"),
+    }
+}
+
+#[test]
+fn every_key_can_be_set_from_the_file_and_from_the_environment() {
+    // The partners some keys need (`time_window_buckets` needs a time
+    // window), and a timeout below every sample `backoff_max`.
+    let code = || {
+        Config::default()
+            .timeout(Duration::from_secs(1))
+            .time_window(Duration::from_secs(60))
+            .slow_call_duration(Duration::from_secs(1))
+            .backoff_multiplier(2.0)
+    };
+    for key in breaker::PartialConfig::keys() {
+        let value = sample(key);
+        let mut expected = breaker::PartialConfig::new();
+        expected.set(key, value.trim_matches('"')).unwrap();
+        let expected = format!("{:?}", expected.apply(code()));
+
+        let file = ConfigFile::parse("b.toml", &format!("[db]\n{key} = {value}\n"))
+            .unwrap_or_else(|e| panic!("the file refused `{key}`: {e}"));
+        let var = format!("BREAKER_DB__{}", key.to_ascii_uppercase());
+        let env = ConfigFile::new()
+            .with_vars([(var.as_str(), value.trim_matches('"'))])
+            .unwrap_or_else(|e| panic!("the environment refused `{key}`: {e}"));
+        for (source, settings) in [("the file", file), ("the environment", env)] {
+            let registry = Registry::new();
+            settings.apply(&registry).unwrap();
+            let cb = registry.get_or_create("db", code()).unwrap();
+            assert_eq!(registry.config_problems(), [], "`{key}` from {source}");
+            assert_eq!(
+                format!("{:?}", cb.config()),
+                expected,
+                "`{key}` from {source}"
+            );
+        }
+    }
 }

@@ -403,3 +403,163 @@ fn a_breaker_keeps_the_config_it_was_built_with() {
     assert_eq!(cb.config().get_max_failures(), Some(7));
     assert_eq!(cb.config().get_timeout(), 120 * SEC);
 }
+
+// ----- settings registered for an annotated function -----------------------------
+
+#[derive(Debug, PartialEq)]
+enum CallError {
+    Rejected,
+    TimedOut,
+}
+
+impl From<breaker::Rejected> for CallError {
+    fn from(_: breaker::Rejected) -> Self {
+        CallError::Rejected
+    }
+}
+
+impl From<breaker::TimedOut> for CallError {
+    fn from(_: breaker::TimedOut) -> Self {
+        CallError::TimedOut
+    }
+}
+
+#[breaker::circuit_breaker(name = "config-configured-call-timeout")]
+async fn configured_call_timeout(work: Duration) -> Result<(), CallError> {
+    tokio::time::sleep(work).await;
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_call_timeout_registered_with_configure_bounds_an_async_site() {
+    breaker::registry()
+        .configure(
+            "config-configured-call-timeout",
+            Config::default().call_timeout(SEC),
+        )
+        .unwrap();
+    assert_eq!(
+        configured_call_timeout(5 * SEC).await,
+        Err(CallError::TimedOut)
+    );
+}
+
+#[breaker::circuit_breaker(name = "config-sync-call-timeout")]
+fn sync_site() -> Result<(), CallError> {
+    Ok(())
+}
+
+#[test]
+fn a_call_timeout_registered_for_a_sync_site_is_refused_naming_the_breaker_and_the_key() {
+    let name = "config-sync-call-timeout";
+    breaker::registry()
+        .configure(name, Config::default().call_timeout(SEC))
+        .unwrap();
+    assert_eq!(sync_site(), Ok(()));
+    let cb = breaker::registry().get(name).unwrap();
+    assert_eq!(
+        cb.config().get_call_timeout(),
+        None,
+        "the refused setting was kept"
+    );
+    let problem = breaker::registry()
+        .config_problems()
+        .into_iter()
+        .find(|p| p.breaker() == name)
+        .expect("the refusal is not listed");
+    assert_eq!(
+        problem.to_string(),
+        "Registry::configure: circuit breaker `config-sync-call-timeout`: `call_timeout` = \"1s\": cannot take effect at `runtime_config::sync_site`: a sync function's call cannot be interrupted; its calls run without a time limit"
+    );
+}
+
+/// An error type that can say "rejected" but not "timed out".
+#[derive(Debug, PartialEq)]
+struct RejectedOnly;
+
+impl From<breaker::Rejected> for RejectedOnly {
+    fn from(_: breaker::Rejected) -> Self {
+        RejectedOnly
+    }
+}
+
+#[breaker::circuit_breaker(name = "config-no-from-timed-out")]
+async fn without_from_timed_out(work: Duration) -> Result<(), RejectedOnly> {
+    tokio::time::sleep(work).await;
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_call_timeout_registered_for_an_error_without_from_timed_out_is_refused() {
+    let name = "config-no-from-timed-out";
+    breaker::registry()
+        .configure(name, Config::default().call_timeout(SEC))
+        .unwrap();
+    assert_eq!(without_from_timed_out(5 * SEC).await, Ok(()));
+    let problem = breaker::registry()
+        .config_problems()
+        .into_iter()
+        .find(|p| p.breaker() == name)
+        .expect("the refusal is not listed");
+    assert_eq!(problem.key(), "call_timeout");
+    assert!(
+        problem.reason().contains("From<breaker::TimedOut>"),
+        "{problem}"
+    );
+}
+
+#[breaker::circuit_breaker(
+    name = "config-rate-only",
+    max_failures = "off",
+    failure_rate = 0.9,
+    count_window = 20,
+    minimum_calls = 20
+)]
+fn rate_only() -> Result<(), CallError> {
+    Err(CallError::Rejected)
+}
+
+#[test]
+fn max_failures_off_in_the_attribute_declares_a_rate_only_breaker() {
+    for _ in 0..10 {
+        assert_eq!(rate_only(), Err(CallError::Rejected));
+    }
+    let cb = breaker::registry().get("config-rate-only").unwrap();
+    assert_eq!(cb.config().get_max_failures(), None);
+    assert_eq!(
+        cb.state(),
+        State::Closed,
+        "ten failures in a row tripped it"
+    );
+}
+
+#[breaker::circuit_breaker(name = "config-shared-call-timeout")]
+async fn shared_async(work: Duration) -> Result<(), CallError> {
+    tokio::time::sleep(work).await;
+    Ok(())
+}
+
+#[breaker::circuit_breaker(name = "config-shared-call-timeout")]
+fn shared_sync() -> Result<(), CallError> {
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_sync_function_sharing_a_breaker_with_a_call_timeout_is_listed() {
+    let name = "config-shared-call-timeout";
+    breaker::registry()
+        .configure(name, Config::default().call_timeout(SEC))
+        .unwrap();
+    assert_eq!(shared_async(5 * SEC).await, Err(CallError::TimedOut));
+    assert_eq!(shared_sync(), Ok(()));
+    let problem = breaker::registry()
+        .config_problems()
+        .into_iter()
+        .find(|p| p.breaker() == name)
+        .expect("the sync function's refusal is not listed");
+    assert_eq!(problem.key(), "call_timeout");
+    assert!(
+        problem.reason().contains("`runtime_config::shared_sync`"),
+        "{problem}"
+    );
+}

@@ -222,3 +222,67 @@ fn concurrent_get_or_create_of_one_name_yields_one_breaker() {
     assert!(Arc::ptr_eq(&breakers[0], &registry.get("shared").unwrap()));
     assert_eq!(registry.names(), ["shared"]);
 }
+
+// ----- the operators' values against the code's -----------------------------------
+
+fn ops(key: &str, value: &str) -> breaker::PartialConfig {
+    let mut partial = breaker::PartialConfig::new();
+    partial.set(key, value).unwrap();
+    partial
+}
+
+fn capped_backoff() -> Config {
+    Config::default()
+        .backoff_multiplier(2.0)
+        .backoff_max(Duration::from_secs(120))
+}
+
+#[test]
+fn an_operator_value_conflicting_with_a_configured_config_is_refused() {
+    let registry = Registry::new();
+    registry.configure("db", capped_backoff()).unwrap();
+    let error = registry
+        .override_config("db", ops("timeout", "5m"))
+        .unwrap_err();
+    let RegistryError::Conflict(problem) = error else {
+        panic!("not a conflict: {error}");
+    };
+    assert_eq!(
+        problem.to_string(),
+        "Registry::override_config: circuit breaker `db`: `timeout` = \"5m\": conflicts with the code's `backoff_max` = 120s: must be at least `timeout`"
+    );
+}
+
+#[test]
+fn a_configuration_conflicting_with_registered_operator_values_is_refused() {
+    let registry = Registry::new();
+    registry
+        .override_config("db", ops("timeout", "5m"))
+        .unwrap();
+    let error = registry.configure("db", capped_backoff()).unwrap_err();
+    assert!(
+        matches!(&error, RegistryError::Conflict(p) if p.key() == "timeout"),
+        "{error}"
+    );
+}
+
+#[test]
+fn get_or_create_keeps_its_value_where_an_operator_value_conflicts_and_lists_the_refusal() {
+    let registry = Registry::new();
+    registry
+        .override_config("db", ops("timeout", "5m"))
+        .unwrap();
+    registry
+        .override_config("db", ops("success_threshold", "3"))
+        .unwrap();
+    let cb = registry.get_or_create("db", capped_backoff()).unwrap();
+    assert_eq!(cb.config().get_timeout(), Duration::from_secs(60));
+    assert_eq!(cb.config().get_success_threshold(), 3);
+    let problems = registry.config_problems();
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert_eq!(
+        (problems[0].breaker(), problems[0].key()),
+        ("db", "timeout")
+    );
+    assert_eq!(problems[0].origin(), "Registry::override_config");
+}

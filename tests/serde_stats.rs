@@ -78,15 +78,67 @@ fn config_deserializes_with_human_readable_durations() {
 
 #[test]
 fn config_deserialization_names_an_invalid_value() {
+    let error = serde_json::from_str::<Config>(r#"{"half_open_max_calls": 0}"#).unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .contains("`half_open_max_calls` = 0: must be at least 1"),
+        "{error}"
+    );
     let error = serde_json::from_str::<Config>(r#"{"max_failures": 0}"#).unwrap_err();
     assert!(
         error
             .to_string()
-            .contains("`max_failures` = 0: must be at least 1"),
+            .contains(r#"`max_failures` = 0: must be a whole number of at least 1, or "off""#),
         "{error}"
     );
     let error = serde_json::from_str::<Config>(r#"{"timeout": "30 parsecs"}"#).unwrap_err();
     assert!(error.to_string().contains("`timeout`"), "{error}");
     let error = serde_json::from_str::<Config>(r#"{"max_failure": 3}"#).unwrap_err();
     assert!(error.to_string().contains("unknown key"), "{error}");
+}
+
+#[test]
+fn max_failures_off_deserializes_to_a_rate_only_config() {
+    let config: Config =
+        serde_json::from_str(r#"{"max_failures": "off", "failure_rate": 0.5}"#).unwrap();
+    assert_eq!(config.get_max_failures(), None);
+}
+
+#[test]
+fn store_deserializes_into_the_config() {
+    let config: Config = serde_json::from_str(r#"{"store": "fleet"}"#).unwrap();
+    assert_eq!(config.get_store(), Some("fleet"));
+}
+
+/// A value for `key`, as JSON (and a file) writes it.
+fn sample(key: &str) -> &'static str {
+    match key {
+        "max_failures"
+        | "half_open_max_calls"
+        | "success_threshold"
+        | "max_concurrent_calls"
+        | "count_window"
+        | "time_window_buckets"
+        | "minimum_calls" => "7",
+        "failure_rate" | "slow_call_rate" => "0.25",
+        "backoff_multiplier" => "1.5",
+        "timeout" | "interval" | "time_window" | "slow_call_duration" | "backoff_max"
+        | "half_open_max_wait" | "call_timeout" => "\"7s\"",
+        "store" => "\"fleet\"",
+        other => panic!("no sample for the key `{other}`: add one here"),
+    }
+}
+
+#[test]
+fn every_key_deserializes_as_the_file_and_the_environment_read_it() {
+    for key in breaker::PartialConfig::keys() {
+        let value = sample(key);
+        let json = format!("{{\"{key}\": {value}}}");
+        let partial: breaker::PartialConfig =
+            serde_json::from_str(&json).unwrap_or_else(|e| panic!("serde refused `{key}`: {e}"));
+        let mut expected = breaker::PartialConfig::new();
+        expected.set(key, value.trim_matches('"')).unwrap();
+        assert_eq!(partial, expected, "{json}");
+    }
 }

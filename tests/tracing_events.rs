@@ -112,3 +112,32 @@ fn an_open_rejection_says_when_to_retry() {
         .expect(&debug);
     assert!(line.contains("retry_after_ms="), "{line}");
 }
+
+#[test]
+fn a_refused_setting_is_a_warning_naming_the_breaker_the_key_and_the_origin() {
+    let registry = breaker::Registry::new();
+    let mut ops = breaker::PartialConfig::new();
+    ops.set("timeout", "5m").unwrap();
+    registry.override_config("trace-refused", ops).unwrap();
+    let code = Config::default()
+        .backoff_multiplier(2.0)
+        .backoff_max(std::time::Duration::from_secs(120));
+    let log = logged(Level::WARN, || {
+        registry.get_or_create("trace-refused", code).unwrap();
+    });
+    let line = log
+        .lines()
+        .find(|l| l.contains("setting refused"))
+        .expect(&log);
+    assert!(
+        line.contains("WARN") && line.contains(" breaker:"),
+        "{line}"
+    );
+    for field in [
+        r#"breaker="trace-refused""#,
+        r#"key="timeout""#,
+        r#"origin="Registry::override_config""#,
+    ] {
+        assert!(line.contains(field), "missing {field} in {line}");
+    }
+}

@@ -68,6 +68,8 @@ pub(crate) enum Value {
     Duration(Duration),
     /// A rate or multiplier: finite and in range.
     Float(f64),
+    /// `"off"`: the policy the key sets is turned off (`max_failures`).
+    Off,
 }
 
 /// What kind of value a key takes; decides parsing, validation and the
@@ -78,7 +80,11 @@ enum Kind {
     Crate,
     Function,
     Store,
-    Count { max: u32 },
+    /// A whole number from 1 to `max`; with `off`, or `"off"`.
+    Count {
+        max: u32,
+        off: bool,
+    },
     Duration,
     Rate,
     Multiplier,
@@ -100,16 +106,30 @@ impl Kind {
     }
 }
 
-const ANY_COUNT: Kind = Kind::Count { max: u32::MAX };
+const ANY_COUNT: Kind = Kind::Count {
+    max: u32::MAX,
+    off: false,
+};
+
+/// The value that turns a policy off: `max_failures = "off"`.
+const OFF: &str = "off";
 
 /// Every key the attribute accepts. The configuration keys are named exactly
-/// like the `Config` setters they turn into.
+/// like the `Config` setters they turn into, and are the keys a file, the
+/// environment and serde accept (`breaker::PartialConfig::keys`, checked by
+/// a test below); the others only code can give.
 const KEYS: &[(&str, Kind)] = &[
     ("name", Kind::Name),
     ("crate", Kind::Crate),
     ("fallback", Kind::Function),
     ("classify", Kind::Function),
-    ("max_failures", ANY_COUNT),
+    (
+        "max_failures",
+        Kind::Count {
+            max: u32::MAX,
+            off: true,
+        },
+    ),
     ("timeout", Kind::Duration),
     ("half_open_max_calls", ANY_COUNT),
     ("success_threshold", ANY_COUNT),
@@ -118,7 +138,13 @@ const KEYS: &[(&str, Kind)] = &[
     ("failure_rate", Kind::Rate),
     ("count_window", ANY_COUNT),
     ("time_window", Kind::Duration),
-    ("time_window_buckets", Kind::Count { max: 1000 }),
+    (
+        "time_window_buckets",
+        Kind::Count {
+            max: 1000,
+            off: false,
+        },
+    ),
     ("minimum_calls", ANY_COUNT),
     ("slow_call_duration", Kind::Duration),
     ("slow_call_rate", Kind::Rate),
@@ -314,9 +340,7 @@ fn apply(args: &mut Args, kind: Kind, key: Ident, value: Expr) -> syn::Result<()
                 args.classify = Some(path);
             }
         }
-        Kind::Count { max } => args
-            .settings
-            .push(setting(Value::Count(count(&key, &value, max)?))),
+        Kind::Count { max, off } => args.settings.push(setting(count(&key, &value, max, off)?)),
         Kind::Duration => args
             .settings
             .push(setting(Value::Duration(duration(&key, &value)?))),
@@ -413,19 +437,34 @@ fn function_path(key: &Ident, value: &Expr) -> syn::Result<ExprPath> {
     }
 }
 
-fn count(key: &Ident, value: &Expr, max: u32) -> syn::Result<u32> {
-    let expected = format!("`{key}` expects a whole number of at least 1, as in `{key} = 5`");
+fn count(key: &Ident, value: &Expr, max: u32, off: bool) -> syn::Result<Value> {
+    let expected = match off {
+        true => format!("`{key}` expects a whole number of at least 1, or \"{OFF}\": `{key} = 5`, or `{key} = \"{OFF}\"` for a breaker that trips on a rate only"),
+        false => format!("`{key}` expects a whole number of at least 1, as in `{key} = 5`"),
+    };
+    let at_least_one = match off {
+        true => format!("`{key}` must be at least 1; for a breaker that trips on a rate only (no consecutive-failure policy), write `{key} = \"{OFF}\"`"),
+        false => format!("`{key}` must be at least 1"),
+    };
     let int = match literal(value) {
         Some(Lit::Int(int)) => int,
+        Some(Lit::Str(s)) if off && s.suffix().is_empty() && s.value() == OFF => {
+            return Ok(Value::Off)
+        }
+        Some(Lit::Str(s)) if off && s.value().trim().parse::<u64>().is_ok() => {
+            return Err(error(
+                value,
+                format!("`{key}` expects a number, not a string: `{key} = {}`; the one string it takes is \"{OFF}\", for a breaker that trips on a rate only", s.value().trim()),
+            ))
+        }
+        Some(Lit::Str(_)) if off => return Err(error(value, expected)),
         Some(Lit::Str(_)) => {
             return Err(error(
                 value,
                 format!("`{key}` expects a number, not a string: `{key} = 5`"),
             ))
         }
-        _ if is_negated_number(value) => {
-            return Err(error(value, format!("`{key}` must be at least 1")))
-        }
+        _ if is_negated_number(value) => return Err(error(value, at_least_one)),
         _ => return Err(error(value, expected)),
     };
     if !matches!(int.suffix(), "" | "u32") {
@@ -439,15 +478,15 @@ fn count(key: &Ident, value: &Expr, max: u32) -> syn::Result<u32> {
     }
     let digits = int.base10_digits();
     if digits.starts_with('-') {
-        return Err(error(int, format!("`{key}` must be at least 1")));
+        return Err(error(int, at_least_one));
     }
     // Too many digits for u128 is certainly above `max`.
     let number = digits.parse::<u128>().unwrap_or(u128::MAX);
     if number == 0 {
-        return Err(error(int, format!("`{key}` must be at least 1")));
+        return Err(error(int, at_least_one));
     }
     match u32::try_from(number) {
-        Ok(n) if n <= max => Ok(n),
+        Ok(n) if n <= max => Ok(Value::Count(n)),
         _ if max == u32::MAX => Err(error(
             int,
             format!("`{key}` must fit in a u32 (at most {max})"),
@@ -723,8 +762,76 @@ mod tests {
     }
 
     #[test]
+    fn the_configuration_keys_are_the_runtime_keys() {
+        const CODE_ONLY: &[&str] = &["name", "crate", "fallback", "classify"];
+        let mut attribute: Vec<&str> = KEYS
+            .iter()
+            .map(|&(key, _)| key)
+            .filter(|key| !CODE_ONLY.contains(key))
+            .collect();
+        let mut runtime: Vec<&str> = breaker::PartialConfig::keys().collect();
+        attribute.sort_unstable();
+        runtime.sort_unstable();
+        assert_eq!(
+            attribute, runtime,
+            "the attribute's keys and the keys of a file, the environment and serde (`breaker::PartialConfig::keys`) differ"
+        );
+    }
+
+    #[test]
+    fn every_configuration_key_takes_what_the_runtime_takes() {
+        for &(key, kind) in KEYS {
+            let example = match kind {
+                Kind::Name | Kind::Crate | Kind::Function => continue,
+                other => other.example(),
+            };
+            let ident = Ident::new(key, Span::call_site());
+            let value: Expr = match syn::parse_str(example) {
+                Ok(value) => value,
+                Err(e) => panic!("`{example}` is no expression: {e}"),
+            };
+            if let Err(e) = apply(&mut Args::default(), kind, ident, value) {
+                panic!("the attribute refused `{key} = {example}`: {e}");
+            }
+            let mut partial = breaker::PartialConfig::new();
+            if let Err(e) = partial.set(key, example.trim_matches('"')) {
+                panic!("the runtime refused `{key} = {example}`: {e}");
+            }
+        }
+    }
+
+    #[test]
     fn count_of_zero_is_refused() {
-        assert!(err(quote!(max_failures = 0)).contains("`max_failures` must be at least 1"));
+        assert!(err(quote!(half_open_max_calls = 0))
+            .contains("`half_open_max_calls` must be at least 1"));
+    }
+
+    #[test]
+    fn max_failures_off_turns_the_policy_off() {
+        assert_eq!(
+            value(&ok(quote!(max_failures = "off")), "max_failures"),
+            Value::Off
+        );
+    }
+
+    #[test]
+    fn zero_max_failures_points_to_off() {
+        let message = err(quote!(max_failures = 0));
+        assert!(
+            message.contains("`max_failures` must be at least 1; for a breaker that trips on a rate only (no consecutive-failure policy), write `max_failures = \"off\"`"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn another_word_for_off_points_to_off() {
+        let message = err(quote!(max_failures = "none"));
+        assert!(message.contains("or `max_failures = \"off\"`"), "{message}");
+    }
+
+    #[test]
+    fn off_is_refused_for_other_counts() {
+        assert!(err(quote!(half_open_max_calls = "off")).contains("not a string"));
     }
 
     #[test]
@@ -760,7 +867,8 @@ mod tests {
     #[test]
     fn count_must_be_an_integer() {
         assert!(err(quote!(max_failures = 2.5)).contains("expects a whole number"));
-        assert!(err(quote!(max_failures = "5")).contains("not a string"));
+        assert!(err(quote!(half_open_max_calls = "5")).contains("not a string"));
+        assert!(err(quote!(max_failures = "5")).contains("not a string: `max_failures = 5`"));
     }
 
     #[test]

@@ -9,7 +9,10 @@
 //!     static __BREAKER_SITE: Site = Site::new();
 //!     fn __breaker_config() -> Config { Config::default().max_failures(5) }
 //!     assert_result::<Result<User, DbError>>();
-//!     let __breaker = __BREAKER_SITE.get("db", __breaker_config);
+//!     // Where the breaker is used, and whether a `call_timeout` can be
+//!     // enforced here (never in a sync fn; in an async fn, when the
+//!     // error type has `From<TimedOut>`: asked by autoref specialization).
+//!     let __breaker = __BREAKER_SITE.get("db", __breaker_config, At::new("app::load", Some(SyncFn)));
 //!     let __permit = match acquire(__breaker) {
 //!         Ok(permit) => permit,
 //!         Err(rejected) => return rejected(rejected),  // or the fallback
@@ -158,6 +161,11 @@ pub(crate) fn expand(args: Args, item: FnItem) -> syn::Result<TokenStream> {
         let key = &setting.key;
         let span = setting.value_span;
         let value = match setting.value {
+            Value::Off => {
+                // `max_failures = "off"`: `.without_max_failures()`.
+                let setter = format_ident!("without_{}", key, span = key.span());
+                return quote!(.#setter());
+            }
             Value::Count(n) => spanned_literal(Literal::u32_unsuffixed(n), span),
             Value::Float(x) => spanned_literal(Literal::f64_suffixed(x), span),
             Value::Duration(d) => {
@@ -245,21 +253,68 @@ pub(crate) fn expand(args: Args, item: FnItem) -> syn::Result<TokenStream> {
         }
     };
 
-    let run = if is_async {
-        let complete = if args.setting("call_timeout").is_some() {
-            "complete_async_timeout"
-        } else {
-            "complete_async"
-        };
-        let call = ret.call(complete, 2, quote!(#permit, #classify, async move #body));
-        let await_ = respan(quote!(.await), ret.last);
-        quote!(#call #await_)
-    } else {
-        ret.call(
+    // A `call_timeout` may come from the attribute, `configure`, a file or
+    // the environment: every async site that can enforce one reads it from
+    // the breaker's configuration at run time. Whether it can is known
+    // here, at compile time: the registry refuses the setting for a site
+    // that cannot, and says why.
+    let (imports, no_call_timeout, run) = if !is_async {
+        let run = ret.call(
             "complete_sync",
             2,
             quote!(#permit, #classify, move || #body),
+        );
+        let why = quote!(#private::Option::Some(#private::NoCallTimeout::SyncFn));
+        (TokenStream::new(), why, run)
+    } else if args.setting("call_timeout").is_some() {
+        // Written in the attribute: `E: From<TimedOut>` is required, and
+        // its absence a compile error at the return type.
+        let call = ret.call(
+            "complete_async_timeout",
+            2,
+            quote!(#permit, #classify, async move #body),
+        );
+        let await_ = respan(quote!(.await), ret.last);
+        (
+            TokenStream::new(),
+            quote!(#private::Option::None),
+            quote!(#call #await_),
         )
+    } else {
+        // `(&timeout_probe::<R>()).call_timeouts()`, made twice (a value
+        // of no size): once to tell the registry, once to run the call.
+        // Entirely at the return type, with no local of the expansion, so
+        // that an unmet bound is reported there once, like the other
+        // helpers'.
+        let timeouts = if ret.nameable {
+            let probe = ret.call("timeout_probe", 0, TokenStream::new());
+            let mut probe = Group::new(Delimiter::Parenthesis, quote!(& #probe));
+            probe.set_span(ret.first);
+            let ask = respan(quote!(.call_timeouts()), ret.first);
+            quote!(#probe #ask)
+        } else {
+            respan(
+                quote!(#private::unbounded(#private::NoCallTimeout::UnnamedReturnType)),
+                ret.first,
+            )
+        };
+        let imports = quote! {
+            #[allow(unused_imports)]
+            use #private::{CanTimeOut as _, CannotTimeOut as _};
+        };
+        let refusal = respan(quote!(.refusal()), ret.first);
+        let call = ret.method_call(
+            timeouts.clone(),
+            "complete",
+            2,
+            quote!(#permit, #classify, async move #body),
+        );
+        let await_ = respan(quote!(.await), ret.last);
+        (imports, quote!(#timeouts #refusal), quote!(#call #await_))
+    };
+    let function = {
+        let fn_name = sig.ident.to_string();
+        quote!(::core::concat!(::core::module_path!(), "::", #fn_name))
     };
 
     Ok(quote! {
@@ -270,7 +325,12 @@ pub(crate) fn expand(args: Args, item: FnItem) -> syn::Result<TokenStream> {
                 #private::Config::default() #(#setters)* #(#store)*
             }
             #assert_result
-            let #breaker = #site.get(#name, #config_fn);
+            #imports
+            let #breaker = #site.get(
+                #name,
+                #config_fn,
+                #private::At::new(#function, #no_call_timeout),
+            );
             #acquire
             #run
         }
@@ -489,16 +549,38 @@ impl<'a> RetCalls<'a> {
         let private = self.private;
         let helper = Ident::new(helper, self.first);
         let path = respan(quote!(#private::#helper), self.first);
-        let turbofish = self.nameable.then(|| {
+        let turbofish = self.turbofish(inferred);
+        let mut args = Group::new(Delimiter::Parenthesis, args);
+        args.set_span(self.last);
+        quote!(#path #turbofish #args)
+    }
+
+    /// `::<R, _, ..>` with `inferred` holes after `R`, if `R` can be named.
+    fn turbofish(&self, inferred: usize) -> Option<TokenStream> {
+        self.nameable.then(|| {
             let ty = self.ty;
             let open = respan(quote!(::<), self.first);
             let holes = (0..inferred).map(|_| quote!(, _));
             let close = respan(quote!(#(#holes)* >), self.last);
             quote!(#open #ty #close)
-        });
+        })
+    }
+
+    /// `receiver.method::<R, _, ..>(args)`, spanned as [`call`](Self::call);
+    /// `receiver` should be too.
+    fn method_call(
+        &self,
+        receiver: TokenStream,
+        method: &str,
+        inferred: usize,
+        args: TokenStream,
+    ) -> TokenStream {
+        let dot = respan(quote!(.), self.first);
+        let method = Ident::new(method, self.first);
+        let turbofish = self.turbofish(inferred);
         let mut args = Group::new(Delimiter::Parenthesis, args);
         args.set_span(self.last);
-        quote!(#path #turbofish #args)
+        quote!(#receiver #dot #method #turbofish #args)
     }
 }
 
@@ -811,11 +893,68 @@ mod tests {
             ),
         );
         assert!(
-            output.contains("complete_async :: < Result < u8 , E > , _ , _ >"),
+            output.contains(". call_timeouts () . complete :: < Result < u8 , E > , _ , _ >"),
             "{output}"
         );
         assert!(
             output.contains("async move { Ok (1) }) . await"),
+            "{output}"
+        );
+    }
+
+    #[test]
+    fn async_fn_asks_its_return_type_whether_it_can_bound_a_call() {
+        let output = expansion(
+            quote!(),
+            quote!(
+                async fn f() -> Result<u8, E> {
+                    Ok(1)
+                }
+            ),
+        );
+        let probe = "(& :: breaker :: __private :: timeout_probe :: < Result < u8 , E > > ()) . call_timeouts ()";
+        assert!(
+            output.contains(&format!(":: breaker :: __private :: At :: new (:: core :: concat ! (:: core :: module_path ! () , \"::\" , \"f\") , {probe} . refusal ())")),
+            "{output}"
+        );
+        assert!(
+            output.contains(&format!(
+                "{probe} . complete :: < Result < u8 , E > , _ , _ >"
+            )),
+            "{output}"
+        );
+    }
+
+    #[test]
+    fn sync_fn_tells_the_registry_it_cannot_bound_a_call() {
+        let output = expansion(
+            quote!(),
+            quote!(
+                fn f() -> Result<u8, E> {
+                    Ok(1)
+                }
+            ),
+        );
+        assert!(
+            output.contains("Option :: Some (:: breaker :: __private :: NoCallTimeout :: SyncFn)"),
+            "{output}"
+        );
+        assert!(!output.contains("timeout_probe"), "{output}");
+    }
+
+    #[test]
+    fn max_failures_off_becomes_without_max_failures() {
+        let output = expansion(
+            quote!(max_failures = "off", failure_rate = 0.5),
+            quote!(
+                fn f() -> Result<(), E> {
+                    Ok(())
+                }
+            ),
+        );
+        assert!(
+            output
+                .contains("Config :: default () . without_max_failures () . failure_rate (0.5f64)"),
             "{output}"
         );
     }

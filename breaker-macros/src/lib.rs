@@ -39,7 +39,8 @@ use proc_macro::TokenStream;
 /// The breaker is taken from the global registry on the first call and kept
 /// in a static of the function. A configuration registered with
 /// `breaker::registry().configure(name, config)` before that call wins over
-/// the attribute's values.
+/// the attribute's values; operators' values (a TOML file, environment
+/// variables) are merged over either, key by key, with the same keys.
 ///
 /// # Keys
 ///
@@ -49,10 +50,11 @@ use proc_macro::TokenStream;
 /// | `crate` | `"path::to::breaker"` | where the `breaker` crate is, for crates that re-export it |
 /// | `fallback` | `path` | called with the same arguments (the receiver first) when a call is rejected; sync, or for an `async fn` sync or async |
 /// | `classify` | `path` | `fn(&E) -> bool` (true: a failure) or `fn(&E) -> breaker::Outcome` |
-/// | `max_failures`, `half_open_max_calls`, `success_threshold`, `max_concurrent_calls`, `count_window`, `minimum_calls` | `5` | a whole number ≥ 1 |
+/// | `max_failures` | `5` or `"off"` | a whole number ≥ 1; `"off"` for a breaker without a consecutive-failure policy, which trips on a rate only |
+/// | `half_open_max_calls`, `success_threshold`, `max_concurrent_calls`, `count_window`, `minimum_calls` | `5` | a whole number ≥ 1 |
 /// | `time_window_buckets` | `10` | a whole number from 1 to 1000; needs `time_window` |
 /// | `timeout`, `interval`, `time_window`, `slow_call_duration`, `backoff_max`, `half_open_max_wait` | `"1m30s"` | a duration > 0 |
-/// | `call_timeout` | `"2s"` | a duration > 0; `async fn` only, and `E: From<breaker::TimedOut>` |
+/// | `call_timeout` | `"2s"` | a duration > 0; `async fn` only, and `E: From<breaker::TimedOut>`. Set elsewhere (`configure`, a file, the environment), it is applied by every `async fn` whose `E` has that `From`, and refused by the others |
 /// | `failure_rate`, `slow_call_rate` | `0.5` | a fraction: above 0, at most 1 |
 /// | `backoff_multiplier` | `2.0` | at least 1.0 |
 /// | `store` | `"fleet"` | share the breaker's state between processes through the store registered under that name (`breaker::registry().register_store`, feature `redis`); `"local"` keeps it in the process when the registry has a default store |

@@ -6,6 +6,7 @@
 //! can evolve without breaking expansions, as serde does.
 
 use std::future::Future;
+use std::marker::PhantomData;
 use std::sync::{Arc, OnceLock};
 
 pub use crate::{CircuitBreaker, Config, Outcome, Permit, Rejected, TimedOut};
@@ -13,6 +14,8 @@ pub use core::convert::From;
 pub use core::option::Option;
 pub use core::result::Result;
 pub use core::time::Duration;
+
+use crate::overrides::ConfigProblem;
 
 /// The per-function static an annotated function keeps its breaker in.
 ///
@@ -28,15 +31,101 @@ impl Site {
 
     /// The breaker for this call site: the registry's breaker named `name`,
     /// created on first use from a configuration registered for that name
-    /// or, failing that, from `config` (the attribute's literals).
+    /// or, failing that, from `config` (the attribute's literals), with
+    /// the operators' values over it.
     #[inline]
     pub fn get(
         &'static self,
         name: &'static str,
         config: fn() -> Config,
+        at: At,
     ) -> &'static CircuitBreaker {
         self.0
-            .get_or_init(|| crate::registry::registry().site_breaker(name, config))
+            .get_or_init(|| crate::registry::registry().site_breaker(name, config, &at))
+    }
+}
+
+/// What the registry needs to know of an annotated function: its path, for
+/// messages, and whether it can bound a call by `call_timeout`.
+#[derive(Debug, Clone, Copy)]
+pub struct At {
+    function: &'static str,
+    no_call_timeout: Option<NoCallTimeout>,
+}
+
+impl At {
+    #[inline(always)]
+    pub const fn new(function: &'static str, no_call_timeout: Option<NoCallTimeout>) -> Self {
+        At {
+            function,
+            no_call_timeout,
+        }
+    }
+
+    /// The refusal of a `call_timeout` of `after` for the breaker `name`,
+    /// from `origin`, if this function cannot enforce it.
+    pub(crate) fn call_timeout_refused(
+        &self,
+        name: &str,
+        after: Duration,
+        origin: &str,
+    ) -> Option<ConfigProblem> {
+        let why = self.no_call_timeout?;
+        Some(ConfigProblem::new(
+            name,
+            "call_timeout",
+            format!("{:?}", crate::partial::display_duration(after)),
+            origin,
+            format!(
+                "cannot take effect at `{}`: {}; its calls run without a time limit",
+                self.function,
+                why.reason()
+            ),
+        ))
+    }
+
+    /// The code's configuration of this function's breaker was invalid
+    /// (`error`), and the breaker was built from `Config::default()`.
+    pub(crate) fn invalid_code(&self, error: &crate::ConfigError) -> ConfigProblem {
+        ConfigProblem::new(
+            error.breaker().unwrap_or_default(),
+            error.field(),
+            error.value().to_owned(),
+            &format!("#[circuit_breaker] at `{}`", self.function),
+            format!(
+                "{}; the breaker was built from `Config::default()`",
+                error.reason()
+            ),
+        )
+    }
+}
+
+/// Why an annotated function cannot bound a call by `call_timeout`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoCallTimeout {
+    /// A sync function: its call cannot be interrupted.
+    SyncFn,
+    /// Its error type has no `From<TimedOut>`.
+    NoFromTimedOut,
+    /// Its return type names `impl Trait`: the attribute cannot name it to
+    /// ask for `From<TimedOut>`.
+    UnnamedReturnType,
+}
+
+impl NoCallTimeout {
+    fn reason(self) -> &'static str {
+        match self {
+            NoCallTimeout::SyncFn => "a sync function's call cannot be interrupted",
+            NoCallTimeout::NoFromTimedOut if !cfg!(feature = "tokio") => {
+                "call timeouts need the `tokio` feature"
+            }
+            NoCallTimeout::NoFromTimedOut => {
+                "its error type has no `From<breaker::TimedOut>` to return a timed-out call as"
+            }
+            NoCallTimeout::UnnamedReturnType => {
+                "its return type names `impl Trait`, so the attribute cannot ask its error type for `From<breaker::TimedOut>`"
+            }
+        }
     }
 }
 
@@ -145,6 +234,108 @@ where
     };
     permit.record(crate::permit::classify(result.as_result(), classify));
     result
+}
+
+/// Asks, by autoref method resolution, whether an async function returning
+/// `R` can bound a call by `call_timeout`: expansions write
+/// `(&timeout_probe::<R>()).call_timeouts()`, which is [`Bounded`] when
+/// `R`'s error type has `From<TimedOut>` (and the `tokio` feature is on),
+/// and [`Unbounded`] otherwise. Either then runs the call.
+pub struct TimeoutProbe<R>(PhantomData<fn() -> R>);
+
+#[inline(always)]
+pub fn timeout_probe<R>() -> TimeoutProbe<R> {
+    TimeoutProbe(PhantomData)
+}
+
+/// Picked for a return type whose error has `From<TimedOut>`.
+pub trait CanTimeOut {
+    fn call_timeouts(&self) -> Bounded;
+}
+
+#[cfg(feature = "tokio")]
+impl<R> CanTimeOut for TimeoutProbe<R>
+where
+    R: IsResult,
+    R::Err: From<TimedOut>,
+{
+    #[inline(always)]
+    fn call_timeouts(&self) -> Bounded {
+        Bounded
+    }
+}
+
+/// Picked, through one more autoref, for any other return type.
+pub trait CannotTimeOut {
+    fn call_timeouts(&self) -> Unbounded;
+}
+
+impl<R> CannotTimeOut for &TimeoutProbe<R> {
+    #[inline(always)]
+    fn call_timeouts(&self) -> Unbounded {
+        Unbounded(NoCallTimeout::NoFromTimedOut)
+    }
+}
+
+/// An async function that bounds its calls by the breaker's
+/// `call_timeout`, whichever configuration sets it.
+pub struct Bounded;
+
+/// An async function that cannot bound its calls.
+pub struct Unbounded(NoCallTimeout);
+
+/// For a return type the attribute cannot name.
+#[inline(always)]
+pub const fn unbounded(why: NoCallTimeout) -> Unbounded {
+    Unbounded(why)
+}
+
+impl Bounded {
+    #[inline(always)]
+    pub const fn refusal(&self) -> Option<NoCallTimeout> {
+        None
+    }
+
+    /// [`complete_async_timeout`].
+    #[cfg(feature = "tokio")]
+    #[inline(always)]
+    pub fn complete<R, C, Fut>(
+        self,
+        permit: Permit<'static>,
+        classify: C,
+        body: Fut,
+    ) -> impl Future<Output = R>
+    where
+        R: IsResult,
+        R::Err: From<TimedOut>,
+        C: FnOnce(&R::Err) -> Outcome,
+        Fut: Future<Output = R>,
+    {
+        complete_async_timeout(permit, classify, body)
+    }
+}
+
+impl Unbounded {
+    #[inline(always)]
+    pub const fn refusal(&self) -> Option<NoCallTimeout> {
+        Some(self.0)
+    }
+
+    /// [`complete_async`].
+    #[inline(always)]
+    pub fn complete<R, C, Fut>(
+        self,
+        permit: Permit<'static>,
+        classify: C,
+        body: Fut,
+    ) -> impl Future<Output = R>
+    where
+        R: IsResult,
+        C: FnOnce(&R::Err) -> Outcome,
+        Fut: Future<Output = R>,
+    {
+        complete_async(permit, classify, body)
+    }
 }
 
 /// Wraps a fallback's value so that [`FutureFallback`] / [`ReadyFallback`]

@@ -165,7 +165,8 @@ impl Config {
     }
 
     /// Turns the consecutive-failures policy off, for a breaker that trips
-    /// only on a rate or a custom predicate.
+    /// only on a rate or a custom predicate. The attribute, a configuration
+    /// file, an environment variable and serde say `max_failures = "off"`.
     pub fn without_max_failures(mut self) -> Self {
         self.max_failures = None;
         self
@@ -285,6 +286,14 @@ impl Config {
 
     /// Cancels an async call that runs longer than `limit` and records it
     /// as a timeout (a failure). Needs a tokio runtime with time enabled.
+    ///
+    /// Applied by [`CircuitBreaker::call_async`](crate::CircuitBreaker::call_async)
+    /// and by every `#[circuit_breaker]` `async fn` whose error type has
+    /// `From<breaker::TimedOut>`, whether the attribute,
+    /// [`Registry::configure`](crate::Registry::configure), a file or an
+    /// environment variable sets it. A function that cannot enforce it (a
+    /// sync one, or an error type without that `From`) refuses it: see
+    /// [`Registry::config_problems`](crate::Registry::config_problems).
     #[cfg(feature = "tokio")]
     pub fn call_timeout(mut self, limit: Duration) -> Self {
         self.call_timeout = Some(limit);

@@ -1,7 +1,8 @@
 //! Named breaker configurations from a TOML file and environment variables
 //! (feature `toml`), so that operators tune breakers without recompiling.
 //!
-//! The file has one table per breaker, with the attribute's keys:
+//! The file has one table per breaker, with the attribute's configuration
+//! keys ([`PartialConfig::keys`](crate::PartialConfig::keys)):
 //!
 //! ```toml
 //! [db]
@@ -9,8 +10,10 @@
 //! max_failures = 3
 //!
 //! [payments]
+//! max_failures = "off"   # trips on the rate only
 //! failure_rate = 0.5
 //! count_window = 20
+//! store = "fleet"
 //! ```
 //!
 //! An environment variable `BREAKER_<NAME>__<KEY>` (two underscores between
@@ -22,12 +25,22 @@
 //! Precedence, key by key, when a breaker is first created: environment
 //! variables, then the file, then the code (`Registry::configure`, or else
 //! the attribute's literals / `get_or_create`'s argument), then
-//! `Config::default()`.
+//! `Config::default()`. A window chosen by an operator replaces the code's:
+//! `count_window` removes the code's `time_window` and
+//! `time_window_buckets`, `time_window` the code's `count_window`.
+//!
+//! Values that conflict with the code's (a `timeout` above the code's
+//! `backoff_max`) are an error of [`ConfigFile::apply`] when the code's
+//! configuration is known then (`Registry::configure` before it); else
+//! they are refused when the breaker is created, which keeps the code's
+//! value and lists the refusal in
+//! [`Registry::config_problems`](crate::Registry::config_problems).
 
 use std::fmt;
 use std::path::Path;
 
 use crate::config::ConfigError;
+use crate::overrides::{Layer, Target};
 use crate::partial::{PartialConfig, Raw};
 use crate::registry::{env_name, registry, Registry, RegistryError};
 
@@ -267,27 +280,44 @@ impl ConfigFile {
     }
 
     /// Registers the settings with `registry`, to be merged key by key over
-    /// the code's configuration when each breaker is first created. Fails
-    /// for a breaker already in use.
+    /// the code's configuration when each breaker is first created: all of
+    /// them, or none when one is refused. Refused: a breaker already in
+    /// use, or a value that conflicts with the configuration registered
+    /// for its breaker with [`Registry::configure`] (the error names the
+    /// file or variable, the breaker, the key and the code's key it
+    /// conflicts with). For a breaker whose code configuration is not
+    /// known yet, a conflict is found when it is created: see
+    /// [`Registry::config_problems`].
     pub fn apply(self, registry: &Registry) -> Result<(), FileConfigError> {
-        let refused = |origin: &str, name: &str, e: RegistryError| match e {
-            RegistryError::Invalid(e) => FileConfigError::config(origin, name, &e),
-            RegistryError::AlreadyCreated { name } => FileConfigError::new(
-                origin,
-                "already in use; load the configuration before the breaker's first call",
-            )
-            .breaker(&name),
-        };
+        let mut entries = Vec::new();
+        let mut names = Vec::new();
         for (name, partial) in self.breakers {
-            registry
-                .override_config(&name, partial)
-                .map_err(|e| refused(&self.origin, &name, e))?;
+            entries.push((
+                Target::Name(name.clone()),
+                Layer::new(partial, &self.origin),
+            ));
+            names.push((self.origin.clone(), name));
         }
         for (name, partial, origin) in self.env {
-            registry
-                .override_normalized(&name, partial)
-                .map_err(|e| refused(&origin, &name, e))?;
+            entries.push((Target::EnvName(name.clone()), Layer::new(partial, &origin)));
+            names.push((origin, name));
         }
-        Ok(())
+        registry.add_overrides(entries).map_err(|(index, e)| {
+            let (origin, name) = &names[index];
+            match e {
+                RegistryError::Invalid(e) => FileConfigError::config(origin, name, &e),
+                RegistryError::Conflict(problem) => FileConfigError {
+                    key: Some(problem.key().to_owned()),
+                    value: Some(problem.value().to_owned()),
+                    ..FileConfigError::new(problem.origin(), problem.reason())
+                        .breaker(problem.breaker())
+                },
+                RegistryError::AlreadyCreated { name } => FileConfigError::new(
+                    origin,
+                    "already in use; load the configuration before the breaker's first call",
+                )
+                .breaker(&name),
+            }
+        })
     }
 }

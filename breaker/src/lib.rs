@@ -60,6 +60,7 @@ mod error;
 #[cfg(feature = "toml")]
 mod file_config;
 mod observe;
+mod overrides;
 mod partial;
 mod permit;
 #[cfg(feature = "redis")]
@@ -87,6 +88,7 @@ pub use crate::config::{
 pub use crate::error::{Error, Name, RejectReason, Rejected, TimedOut};
 #[cfg(feature = "toml")]
 pub use crate::file_config::{load_config, ConfigFile, FileConfigError, ENV_PREFIX, ENV_SEPARATOR};
+pub use crate::overrides::ConfigProblem;
 pub use crate::partial::{PartialConfig, ValueError};
 pub use crate::permit::{Outcome, OwnedPermit, Permit};
 #[cfg(feature = "redis")]

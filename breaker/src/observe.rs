@@ -15,7 +15,11 @@
 //!   `consecutive_successes`, `consecutive_failures`, `rejected`,
 //!   `ignored`, `slow_calls`, `timeouts`);
 //! - every rejection, at `DEBUG`, with `breaker`, `reason` and, for an
-//!   open breaker, `retry_after_ms`.
+//!   open breaker, `retry_after_ms`;
+//! - every setting the registry refused when it created a breaker (see
+//!   `Registry::config_problems`), at `WARN`, with `breaker`, `key`,
+//!   `value`, `origin` and `reason`; this one also with the `redis`
+//!   feature alone, which brings the `tracing` crate.
 //!
 //! # Metrics (`metrics`)
 //!
@@ -39,6 +43,7 @@ use std::time::Duration;
 use crate::breaker::{Ending, State};
 use crate::config::StateChange;
 use crate::error::{RejectReason, Rejected};
+use crate::overrides::ConfigProblem;
 
 /// Whether the hooks need each call's duration: the permit then records
 /// when its call started even without a slow-call policy.
@@ -289,6 +294,21 @@ pub(crate) fn user_code_panicked(name: &str, what: &str, payload: &(dyn std::any
 pub(crate) fn created(name: &str, state: State) {
     #[cfg(feature = "metrics")]
     set_state(name, state);
+}
+
+/// A setting the registry refused when it created a breaker: always
+/// logged, whatever the features (a refused setting is rare and must not go
+/// unseen).
+pub(crate) fn setting_refused(problem: &ConfigProblem) {
+    tracing::warn!(
+        target: "breaker",
+        breaker = problem.breaker(),
+        key = problem.key(),
+        value = problem.value(),
+        origin = problem.origin(),
+        reason = problem.reason(),
+        "setting refused: {problem}",
+    );
 }
 
 #[cfg(feature = "metrics")]

@@ -2,17 +2,29 @@
 //! or environment says about one breaker, merged key by key over the
 //! configuration the code gives (an attribute's literals, `get_or_create`'s
 //! argument or `Registry::configure`'s).
+//!
+//! [`KEYS`] is the one list of the keys a file, an environment variable or
+//! serde may set; the attribute's keys are checked against it by a test in
+//! `breaker-macros`, and `Config`'s fields by a test here.
 
 use std::fmt;
 use std::time::Duration;
 
 use crate::config::{Config, ConfigError};
+use crate::error::Name;
 
 /// Some of a breaker's settings, each optional; [`apply`](Self::apply)
 /// sets those that are present and keeps the others.
 ///
 /// Keys and values are spelled as the attribute's: `max_failures = 3`,
-/// `timeout = "30s"`, `failure_rate = 0.5`.
+/// `timeout = "30s"`, `failure_rate = 0.5`, `store = "fleet"`, and
+/// `max_failures = "off"` for a breaker without a consecutive-failure
+/// policy (one that trips on a rate only).
+///
+/// Choosing a window replaces the other window: a `count_window` here
+/// replaces the code's `time_window` and `time_window_buckets`, and a
+/// `time_window` replaces the code's `count_window`, since a breaker judges
+/// its rates over one window.
 ///
 /// ```
 /// use breaker::{Config, PartialConfig};
@@ -20,29 +32,28 @@ use crate::config::{Config, ConfigError};
 ///
 /// let mut file = PartialConfig::new();
 /// file.set("timeout", "30s").unwrap();
-/// let config = file.apply(Config::default().max_failures(3));
+/// file.set("max_failures", "off").unwrap();
+/// file.set("failure_rate", "0.5").unwrap();
+/// let config = file.apply(Config::default().max_failures(3).half_open_max_calls(2));
 /// assert_eq!(config.get_timeout(), Duration::from_secs(30)); // from the file
-/// assert_eq!(config.get_max_failures(), Some(3));            // kept
+/// assert_eq!(config.get_max_failures(), None);               // "off"
+/// assert_eq!(config.get_half_open_max_calls(), 2);           // kept
 /// ```
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct PartialConfig {
-    max_failures: Option<u32>,
-    timeout: Option<Duration>,
-    half_open_max_calls: Option<u32>,
-    success_threshold: Option<u32>,
-    max_concurrent_calls: Option<u32>,
-    interval: Option<Duration>,
-    failure_rate: Option<f64>,
-    count_window: Option<u32>,
-    time_window: Option<Duration>,
-    time_window_buckets: Option<u32>,
-    minimum_calls: Option<u32>,
-    slow_call_duration: Option<Duration>,
-    slow_call_rate: Option<f64>,
-    backoff_multiplier: Option<f64>,
-    backoff_max: Option<Duration>,
-    half_open_max_wait: Option<Duration>,
-    call_timeout: Option<Duration>,
+    /// One slot per entry of [`KEYS`], in its order.
+    values: [Option<Value>; KEYS.len()],
+}
+
+/// A key's value, checked against its kind.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Value {
+    Count(u32),
+    /// `"off"`: the policy the key sets is turned off.
+    Off,
+    Number(f64),
+    Duration(Duration),
+    Text(String),
 }
 
 /// What kind of value a key takes.
@@ -50,15 +61,20 @@ pub struct PartialConfig {
 pub(crate) enum Kind {
     /// A whole number (`u32`).
     Count,
+    /// A whole number of at least 1, or `"off"`.
+    CountOrOff,
     /// A number, possibly fractional.
     Number,
     /// A duration: `"30s"`, `"1m30s"`.
     Duration,
+    /// The name of a registered state store, or `"local"`.
+    Store,
 }
 
-/// Every key a partial configuration may set, with its kind.
+/// Every key a partial configuration may set, with its kind, in `Config`'s
+/// field order: what a file, an environment variable and serde accept.
 pub(crate) const KEYS: &[(&str, Kind)] = &[
-    ("max_failures", Kind::Count),
+    ("max_failures", Kind::CountOrOff),
     ("timeout", Kind::Duration),
     ("half_open_max_calls", Kind::Count),
     ("success_threshold", Kind::Count),
@@ -75,7 +91,22 @@ pub(crate) const KEYS: &[(&str, Kind)] = &[
     ("backoff_max", Kind::Duration),
     ("half_open_max_wait", Kind::Duration),
     ("call_timeout", Kind::Duration),
+    ("store", Kind::Store),
 ];
+
+/// The value that turns a policy off (`max_failures = "off"`).
+pub(crate) const OFF: &str = "off";
+
+/// A key set here that replaces other keys of the configuration it is
+/// applied or merged over: the operator chose one window.
+const REPLACES: &[(&str, &[&str])] = &[
+    ("count_window", &["time_window", "time_window_buckets"]),
+    ("time_window", &["count_window"]),
+];
+
+/// What the count keys say when given 0, or a word other than `"off"`,
+/// where `"off"` is allowed.
+const COUNT_OR_OFF: &str = "must be a whole number of at least 1, or \"off\" for a breaker without a consecutive-failure policy (one that trips on a rate only)";
 
 /// A value before it is checked against its key's kind: what TOML, an
 /// environment variable or a serde format hands over.
@@ -84,6 +115,17 @@ pub(crate) enum Raw<'a> {
     Int(i64),
     Float(f64),
     Str(&'a str),
+}
+
+impl Raw<'_> {
+    /// The value as an error shows it: strings quoted.
+    fn shown(&self) -> String {
+        match self {
+            Raw::Int(n) => n.to_string(),
+            Raw::Float(x) => x.to_string(),
+            Raw::Str(s) => format!("{s:?}"),
+        }
+    }
 }
 
 /// A value [`PartialConfig::set`] refused: the key, the value and why.
@@ -119,29 +161,69 @@ impl fmt::Display for ValueError {
 
 impl std::error::Error for ValueError {}
 
+impl Default for PartialConfig {
+    fn default() -> Self {
+        PartialConfig {
+            values: std::array::from_fn(|_| None),
+        }
+    }
+}
+
+impl fmt::Debug for PartialConfig {
+    /// The keys that are set, with their values as a file would write them.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        struct Written(String);
+        impl fmt::Debug for Written {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+        let mut shown = f.debug_struct("PartialConfig");
+        for key in self.set_keys() {
+            shown.field(key, &Written(self.written(key).unwrap_or_default()));
+        }
+        shown.finish()
+    }
+}
+
 impl PartialConfig {
     /// An empty partial configuration: applying it changes nothing.
     pub fn new() -> Self {
         Self::default()
     }
 
+    /// Every key a partial configuration (and so a configuration file, an
+    /// environment variable or serde) may set, in `Config`'s field order.
+    /// They are the attribute's configuration keys, with the same names as
+    /// the [`Config`] setters.
+    ///
+    /// ```
+    /// let keys: Vec<&str> = breaker::PartialConfig::keys().collect();
+    /// assert!(keys.contains(&"max_failures") && keys.contains(&"store"));
+    /// ```
+    pub fn keys() -> impl Iterator<Item = &'static str> {
+        KEYS.iter().map(|(key, _)| *key)
+    }
+
     /// Whether no key is set.
     pub fn is_empty(&self) -> bool {
-        *self == Self::default()
+        self.values.iter().all(Option::is_none)
     }
 
     /// Sets `key` from its text, as it would be written in a file or an
-    /// environment variable: `"3"`, `"0.5"`, `"30s"`.
+    /// environment variable: `"3"`, `"0.5"`, `"30s"`, `"off"`, `"fleet"`.
     pub fn set(&mut self, key: &str, value: &str) -> Result<(), ValueError> {
         let raw = match kind_of(key) {
-            Some(Kind::Count) | Some(Kind::Number) => match value.trim().parse::<i64>() {
-                Ok(n) => Raw::Int(n),
-                Err(_) => match value.trim().parse::<f64>() {
-                    Ok(x) => Raw::Float(x),
-                    Err(_) => Raw::Str(value),
-                },
-            },
-            Some(Kind::Duration) | None => Raw::Str(value),
+            Some(Kind::Count | Kind::CountOrOff | Kind::Number) => {
+                match value.trim().parse::<i64>() {
+                    Ok(n) => Raw::Int(n),
+                    Err(_) => match value.trim().parse::<f64>() {
+                        Ok(x) => Raw::Float(x),
+                        Err(_) => Raw::Str(value),
+                    },
+                }
+            }
+            Some(Kind::Duration | Kind::Store) | None => Raw::Str(value),
         };
         self.set_raw(key, raw)
     }
@@ -149,194 +231,219 @@ impl PartialConfig {
     /// Sets `key` from a value of any shape, checking it against the key's
     /// kind.
     pub(crate) fn set_raw(&mut self, key: &str, raw: Raw<'_>) -> Result<(), ValueError> {
-        let fail = |reason: String| ValueError {
+        let fail = |reason: &str| ValueError {
             key: key.to_owned(),
-            value: match raw {
-                Raw::Int(n) => n.to_string(),
-                Raw::Float(x) => x.to_string(),
-                Raw::Str(s) => format!("{s:?}"),
-            },
-            reason,
+            value: raw.shown(),
+            reason: reason.to_owned(),
         };
-        let Some(kind) = kind_of(key) else {
-            let known: Vec<&str> = KEYS.iter().map(|(k, _)| *k).collect();
-            return Err(fail(format!(
+        let Some(index) = index_of(key) else {
+            let known: Vec<&str> = Self::keys().collect();
+            return Err(fail(&format!(
                 "unknown key; the keys are {}",
                 known.join(", ")
             )));
         };
         if key == "call_timeout" && !cfg!(feature = "tokio") {
-            return Err(fail("needs the `tokio` feature".to_owned()));
+            return Err(fail("needs the `tokio` feature"));
         }
-        match kind {
-            Kind::Count => {
-                let n = match raw {
-                    Raw::Int(n) => u32::try_from(n).map_err(|_| {
-                        fail(format!("must be a whole number from 0 to {}", u32::MAX))
-                    })?,
-                    _ => return Err(fail("must be a whole number".to_owned())),
-                };
-                self.set_count(key, n);
+        let whole = |n: i64| {
+            u32::try_from(n)
+                .map_err(|_| fail(&format!("must be a whole number from 0 to {}", u32::MAX)))
+        };
+        let value = match (KEYS[index].1, raw) {
+            (Kind::Count, Raw::Int(n)) => Value::Count(whole(n)?),
+            (Kind::Count, _) => return Err(fail("must be a whole number")),
+            (Kind::CountOrOff, Raw::Str(s)) if s.trim() == OFF => Value::Off,
+            (Kind::CountOrOff, Raw::Int(n)) if n > 0 => Value::Count(whole(n)?),
+            (Kind::CountOrOff, _) => return Err(fail(COUNT_OR_OFF)),
+            (Kind::Number, Raw::Int(n)) => Value::Number(n as f64),
+            (Kind::Number, Raw::Float(x)) => Value::Number(x),
+            (Kind::Number, Raw::Str(_)) => return Err(fail("must be a number")),
+            (Kind::Duration, Raw::Str(s)) => Value::Duration(parse_duration(s).map_err(|e| fail(&e))?),
+            (Kind::Duration, _) => {
+                return Err(fail(
+                    "must be a duration string such as \"30s\", \"500ms\" or \"1m30s\"",
+                ))
             }
-            Kind::Number => {
-                let x = match raw {
-                    Raw::Int(n) => n as f64,
-                    Raw::Float(x) => x,
-                    Raw::Str(_) => return Err(fail("must be a number".to_owned())),
-                };
-                self.set_number(key, x);
+            (Kind::Store, Raw::Str(s)) if !s.trim().is_empty() => Value::Text(s.to_owned()),
+            (Kind::Store, _) => {
+                return Err(fail(
+                    "must be the name of a store registered with `Registry::register_store`, or \"local\"",
+                ))
             }
-            Kind::Duration => {
-                let d = match raw {
-                    Raw::Str(s) => parse_duration(s).map_err(fail)?,
-                    _ => {
-                        return Err(fail(
-                            "must be a duration string such as \"30s\", \"500ms\" or \"1m30s\""
-                                .to_owned(),
-                        ))
-                    }
-                };
-                self.set_duration(key, d);
-            }
-        }
+        };
+        self.values[index] = Some(value);
         Ok(())
     }
 
-    fn set_count(&mut self, key: &str, n: u32) {
-        let slot = match key {
-            "max_failures" => &mut self.max_failures,
-            "half_open_max_calls" => &mut self.half_open_max_calls,
-            "success_threshold" => &mut self.success_threshold,
-            "max_concurrent_calls" => &mut self.max_concurrent_calls,
-            "count_window" => &mut self.count_window,
-            "time_window_buckets" => &mut self.time_window_buckets,
-            "minimum_calls" => &mut self.minimum_calls,
-            _ => unreachable!("`{key}` is listed as a count"),
-        };
-        *slot = Some(n);
-    }
-
-    fn set_number(&mut self, key: &str, x: f64) {
-        let slot = match key {
-            "failure_rate" => &mut self.failure_rate,
-            "slow_call_rate" => &mut self.slow_call_rate,
-            "backoff_multiplier" => &mut self.backoff_multiplier,
-            _ => unreachable!("`{key}` is listed as a number"),
-        };
-        *slot = Some(x);
-    }
-
-    fn set_duration(&mut self, key: &str, d: Duration) {
-        let slot = match key {
-            "timeout" => &mut self.timeout,
-            "interval" => &mut self.interval,
-            "time_window" => &mut self.time_window,
-            "slow_call_duration" => &mut self.slow_call_duration,
-            "backoff_max" => &mut self.backoff_max,
-            "half_open_max_wait" => &mut self.half_open_max_wait,
-            "call_timeout" => &mut self.call_timeout,
-            _ => unreachable!("`{key}` is listed as a duration"),
-        };
-        *slot = Some(d);
-    }
-
-    /// `config` with every key this partial configuration sets replaced.
+    /// `config` with every key this partial configuration sets replaced
+    /// (and, for a window, the other window removed).
     pub fn apply(&self, mut config: Config) -> Config {
-        fn put<T: Copy>(slot: &mut T, value: Option<T>) {
-            if let Some(v) = value {
-                *slot = v;
+        for (key, replaced) in REPLACES {
+            if self.is_set(key) {
+                for key in *replaced {
+                    clear_field(&mut config, key);
+                }
             }
         }
-        fn put_opt<T: Copy>(slot: &mut Option<T>, value: Option<T>) {
-            if value.is_some() {
-                *slot = value;
+        for (&(key, _), value) in KEYS.iter().zip(&self.values) {
+            if let Some(value) = value {
+                set_field(&mut config, key, value);
             }
         }
-        put_opt(&mut config.max_failures, self.max_failures);
-        put(&mut config.timeout, self.timeout);
-        put(&mut config.half_open_max_calls, self.half_open_max_calls);
-        put(&mut config.success_threshold, self.success_threshold);
-        put_opt(&mut config.max_concurrent_calls, self.max_concurrent_calls);
-        put_opt(&mut config.interval, self.interval);
-        put_opt(&mut config.failure_rate, self.failure_rate);
-        put_opt(&mut config.count_window, self.count_window);
-        put_opt(&mut config.time_window, self.time_window);
-        put_opt(&mut config.time_window_buckets, self.time_window_buckets);
-        put(&mut config.minimum_calls, self.minimum_calls);
-        put_opt(&mut config.slow_call_duration, self.slow_call_duration);
-        put_opt(&mut config.slow_call_rate, self.slow_call_rate);
-        put_opt(&mut config.backoff_multiplier, self.backoff_multiplier);
-        put_opt(&mut config.backoff_max, self.backoff_max);
-        put_opt(&mut config.half_open_max_wait, self.half_open_max_wait);
-        put_opt(&mut config.call_timeout, self.call_timeout);
         config
     }
 
-    /// Every key set in `other` replaces the same key here.
+    /// Every key set in `other` replaces the same key here (and, for a
+    /// window, the other window).
     pub fn merge(&mut self, other: &PartialConfig) {
-        macro_rules! take {
-            ($($field:ident),*) => { $( if other.$field.is_some() { self.$field = other.$field; } )* };
+        for (key, replaced) in REPLACES {
+            if other.is_set(key) {
+                for key in *replaced {
+                    self.clear(key);
+                }
+            }
         }
-        take!(
-            max_failures,
-            timeout,
-            half_open_max_calls,
-            success_threshold,
-            max_concurrent_calls,
-            interval,
-            failure_rate,
-            count_window,
-            time_window,
-            time_window_buckets,
-            minimum_calls,
-            slow_call_duration,
-            slow_call_rate,
-            backoff_multiplier,
-            backoff_max,
-            half_open_max_wait,
-            call_timeout
-        );
+        for (slot, value) in self.values.iter_mut().zip(&other.values) {
+            if value.is_some() {
+                slot.clone_from(value);
+            }
+        }
     }
 
     /// Checks the values this partial configuration sets, on their own:
     /// ranges, and the combinations it sets entirely. A rule that also
     /// involves a key it leaves to the code (`backoff_max` needs
-    /// `backoff_multiplier`) is judged when the breaker is created.
+    /// `backoff_multiplier`) is judged against the code's configuration
+    /// when that is known (see [`Registry::override_config`](crate::Registry::override_config)).
     pub fn validate(&self) -> Result<(), ConfigError> {
         // Stand-ins for partners the code may provide, so that only this
         // partial configuration's own values can fail.
         let mut base = Config::default();
-        if self.time_window_buckets.is_some() && self.count_window.is_none() {
+        if self.is_set("time_window_buckets") && !self.is_set("count_window") {
             base.time_window = Some(Duration::from_secs(1));
         }
-        if self.slow_call_rate.is_some() {
+        if self.is_set("slow_call_rate") {
             base.slow_call_duration = Some(Duration::from_secs(1));
         }
-        if self.backoff_max.is_some() {
+        if self.is_set("backoff_max") {
             base.backoff_multiplier = Some(1.0);
             base.timeout = Duration::from_nanos(1);
         }
         self.apply(base).validate()
     }
+
+    /// Whether `key` is set.
+    pub(crate) fn is_set(&self, key: &str) -> bool {
+        index_of(key).is_some_and(|i| self.values[i].is_some())
+    }
+
+    /// Unsets `key`.
+    pub(crate) fn clear(&mut self, key: &str) {
+        if let Some(i) = index_of(key) {
+            self.values[i] = None;
+        }
+    }
+
+    /// The keys that are set, in [`KEYS`] order.
+    pub(crate) fn set_keys(&self) -> impl Iterator<Item = &'static str> + '_ {
+        KEYS.iter()
+            .zip(&self.values)
+            .filter(|(_, value)| value.is_some())
+            .map(|(&(key, _), _)| key)
+    }
+
+    /// `key`'s value as a file would write it (`3`, `"30s"`, `"off"`), if
+    /// set.
+    pub(crate) fn written(&self, key: &str) -> Option<String> {
+        let value = self.values[index_of(key)?].as_ref()?;
+        Some(match value {
+            Value::Count(n) => n.to_string(),
+            Value::Off => format!("{OFF:?}"),
+            Value::Number(x) => x.to_string(),
+            Value::Duration(d) => format!("{:?}", display_duration(*d)),
+            Value::Text(s) => format!("{s:?}"),
+        })
+    }
+}
+
+/// Sets `config`'s field `key` to `value`. Every key of [`KEYS`] has its
+/// arm (a test checks that each changes the field of its name).
+fn set_field(config: &mut Config, key: &str, value: &Value) {
+    let count = match value {
+        Value::Count(n) => Some(*n),
+        _ => None,
+    };
+    let number = match value {
+        Value::Number(x) => Some(*x),
+        _ => None,
+    };
+    let duration = match value {
+        Value::Duration(d) => Some(*d),
+        _ => None,
+    };
+    match key {
+        "max_failures" => config.max_failures = count,
+        "timeout" => config.timeout = duration.unwrap_or(config.timeout),
+        "half_open_max_calls" => {
+            config.half_open_max_calls = count.unwrap_or(config.half_open_max_calls)
+        }
+        "success_threshold" => config.success_threshold = count.unwrap_or(config.success_threshold),
+        "max_concurrent_calls" => config.max_concurrent_calls = count,
+        "interval" => config.interval = duration,
+        "failure_rate" => config.failure_rate = number,
+        "count_window" => config.count_window = count,
+        "time_window" => config.time_window = duration,
+        "time_window_buckets" => config.time_window_buckets = count,
+        "minimum_calls" => config.minimum_calls = count.unwrap_or(config.minimum_calls),
+        "slow_call_duration" => config.slow_call_duration = duration,
+        "slow_call_rate" => config.slow_call_rate = number,
+        "backoff_multiplier" => config.backoff_multiplier = number,
+        "backoff_max" => config.backoff_max = duration,
+        "half_open_max_wait" => config.half_open_max_wait = duration,
+        "call_timeout" => config.call_timeout = duration,
+        "store" => {
+            if let Value::Text(name) = value {
+                config.store = Some(Name::from(name.clone()));
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Unsets `config`'s optional field `key` (a window, replaced by the other).
+fn clear_field(config: &mut Config, key: &str) {
+    match key {
+        "count_window" => config.count_window = None,
+        "time_window" => config.time_window = None,
+        "time_window_buckets" => config.time_window_buckets = None,
+        _ => {}
+    }
+}
+
+fn index_of(key: &str) -> Option<usize> {
+    KEYS.iter().position(|(k, _)| *k == key)
 }
 
 pub(crate) fn kind_of(key: &str) -> Option<Kind> {
-    KEYS.iter().find(|(k, _)| *k == key).map(|(_, kind)| *kind)
+    index_of(key).map(|i| KEYS[i].1)
 }
+
+/// The units of a duration, largest first, in nanoseconds.
+const UNITS: &[(&str, u128)] = &[
+    ("d", 86_400_000_000_000),
+    ("h", 3_600_000_000_000),
+    ("m", 60_000_000_000),
+    ("s", 1_000_000_000),
+    ("ms", 1_000_000),
+    ("us", 1_000),
+    ("ns", 1),
+];
 
 /// Parses `"500ms"`, `"30s"`, `"1m30s"`, `"2h"`: whole numbers with units
 /// (`ns`, `us`, `ms`, `s`, `m`, `h`, `d`), largest first, each at most
 /// once, optionally separated by spaces. The attribute's grammar.
 pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
-    const UNITS: &[(&str, u128)] = &[
-        ("d", 86_400_000_000_000),
-        ("h", 3_600_000_000_000),
-        ("m", 60_000_000_000),
-        ("s", 1_000_000_000),
-        ("ms", 1_000_000),
-        ("us", 1_000),
-        ("ns", 1),
-    ];
     let expected = "must be a duration such as \"30s\", \"500ms\" or \"1m30s\" (whole numbers; units ns, us, ms, s, m, h, d, largest first)";
     let mut rest = text.trim();
     if rest.is_empty() {
@@ -370,9 +477,112 @@ pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(Duration::new(secs, (total % 1_000_000_000) as u32))
 }
 
+/// `duration` in the grammar [`parse_duration`] reads: `"1m30s"`.
+pub(crate) fn display_duration(duration: Duration) -> String {
+    let mut nanos = duration.as_nanos();
+    if nanos == 0 {
+        return "0s".to_owned();
+    }
+    let mut out = String::new();
+    for &(unit, size) in UNITS {
+        if nanos >= size {
+            out.push_str(&(nanos / size).to_string());
+            out.push_str(unit);
+            nanos %= size;
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A value of `kind` that differs from every default.
+    fn sample(kind: Kind) -> &'static str {
+        match kind {
+            Kind::Count | Kind::CountOrOff => "7",
+            Kind::Number => "0.25",
+            Kind::Duration => "7s",
+            Kind::Store => "fleet",
+        }
+    }
+
+    /// The keys this build can set: `call_timeout` needs the `tokio`
+    /// feature.
+    fn settable() -> impl Iterator<Item = (&'static str, Kind)> {
+        KEYS.iter()
+            .copied()
+            .filter(|(key, _)| *key != "call_timeout" || cfg!(feature = "tokio"))
+    }
+
+    /// `Config`'s fields as its `Debug` lists them, with their values.
+    fn fields(config: &Config) -> Vec<(String, String)> {
+        let shown = format!("{config:#?}");
+        let mut fields: Vec<(String, String)> = Vec::new();
+        for line in shown.lines() {
+            let top_level = line.starts_with("    ") && !line.starts_with("     ");
+            match line.trim().split_once(": ") {
+                Some((name, value)) if top_level => {
+                    fields.push((name.to_owned(), value.to_owned()))
+                }
+                _ => {
+                    if let Some(last) = fields.last_mut() {
+                        last.1.push_str(line.trim());
+                    }
+                }
+            }
+        }
+        fields
+    }
+
+    #[test]
+    fn config_fields_are_the_keys_and_the_settings_only_code_can_give() {
+        const CODE_ONLY: &[&str] = &["trip_when", "on_state_change", "clock"];
+        let mut fields: Vec<String> = fields(&Config::default())
+            .into_iter()
+            .map(|(name, _)| name)
+            .filter(|name| !CODE_ONLY.contains(&name.as_str()))
+            .collect();
+        let mut keys: Vec<String> = PartialConfig::keys().map(str::to_owned).collect();
+        fields.sort();
+        keys.sort();
+        assert_eq!(
+            fields, keys,
+            "a `Config` field that is no key of the file, the environment and serde (or the reverse); add it to `KEYS`, or to `CODE_ONLY` if only code can say it"
+        );
+    }
+
+    #[test]
+    fn every_key_sets_the_config_field_of_its_name_and_no_other() {
+        let before = fields(&Config::default());
+        for (key, kind) in settable() {
+            let mut partial = PartialConfig::new();
+            if let Err(e) = partial.set(key, sample(kind)) {
+                panic!("`{key}` = {}: {e}", sample(kind));
+            }
+            let after = fields(&partial.apply(Config::default()));
+            let changed: Vec<&str> = before
+                .iter()
+                .zip(&after)
+                .filter(|(b, a)| b != a)
+                .map(|(_, (name, _))| name.as_str())
+                .collect();
+            assert_eq!(changed, [key], "setting `{key}`");
+        }
+    }
+
+    #[test]
+    fn every_value_reads_back_from_its_written_form() {
+        for (key, kind) in settable() {
+            let mut partial = PartialConfig::new();
+            partial.set(key, sample(kind)).unwrap();
+            let written = partial.written(key).unwrap();
+            let mut again = PartialConfig::new();
+            again.set(key, written.trim_matches('"')).unwrap();
+            assert_eq!(again, partial, "`{key}` written as {written}");
+        }
+    }
 
     #[test]
     fn durations_parse_with_units_largest_first() {
@@ -391,6 +601,19 @@ mod tests {
     }
 
     #[test]
+    fn durations_display_in_the_grammar_they_parse_from() {
+        for d in [
+            Duration::from_secs(90),
+            Duration::from_millis(1500),
+            Duration::new(86_400 * 2 + 1, 7),
+            Duration::ZERO,
+        ] {
+            assert_eq!(parse_duration(&display_duration(d)), Ok(d));
+        }
+        assert_eq!(display_duration(Duration::from_secs(90)), "1m30s");
+    }
+
+    #[test]
     fn set_checks_the_kind_of_each_key() {
         let mut p = PartialConfig::new();
         assert!(p.set("max_failures", "3").is_ok());
@@ -400,11 +623,74 @@ mod tests {
         );
         assert!(p.set("failure_rate", "0.5").is_ok());
         assert!(p.set("timeout", "30").is_err());
+        assert!(p.set("store", "").is_err());
         assert!(p
             .set("max_failure", "3")
             .unwrap_err()
             .reason()
             .starts_with("unknown key"));
+    }
+
+    #[test]
+    fn max_failures_off_turns_the_consecutive_failure_policy_off() {
+        let mut p = PartialConfig::new();
+        p.set("max_failures", "off").unwrap();
+        let config = p.apply(Config::default().max_failures(3));
+        assert_eq!(config.get_max_failures(), None);
+    }
+
+    #[test]
+    fn zero_max_failures_is_refused_with_the_way_to_turn_the_policy_off() {
+        let error = PartialConfig::new().set("max_failures", "0").unwrap_err();
+        assert!(error.reason().contains("\"off\""), "{error}");
+        let error = PartialConfig::new()
+            .set("max_failures", "none")
+            .unwrap_err();
+        assert!(error.reason().contains("\"off\""), "{error}");
+    }
+
+    #[test]
+    fn off_is_only_for_max_failures() {
+        assert!(PartialConfig::new()
+            .set("max_concurrent_calls", "off")
+            .is_err());
+    }
+
+    #[test]
+    fn a_count_window_replaces_a_time_window_and_its_buckets() {
+        let mut p = PartialConfig::new();
+        p.set("count_window", "20").unwrap();
+        let code = Config::default()
+            .failure_rate(0.5)
+            .time_window(Duration::from_secs(60))
+            .time_window_buckets(6);
+        let config = p.apply(code);
+        assert_eq!(config.count_window, Some(20));
+        assert_eq!(
+            (config.time_window, config.time_window_buckets),
+            (None, None)
+        );
+        assert!(config.validate().is_ok());
+    }
+
+    #[test]
+    fn a_time_window_replaces_a_count_window() {
+        let mut p = PartialConfig::new();
+        p.set("time_window", "30s").unwrap();
+        let config = p.apply(Config::default().failure_rate(0.5).count_window(20));
+        assert_eq!(config.count_window, None);
+        assert_eq!(config.time_window, Some(Duration::from_secs(30)));
+    }
+
+    #[test]
+    fn a_later_window_replaces_an_earlier_one_when_merged() {
+        let mut file = PartialConfig::new();
+        file.set("time_window", "30s").unwrap();
+        file.set("time_window_buckets", "6").unwrap();
+        let mut env = PartialConfig::new();
+        env.set("count_window", "20").unwrap();
+        file.merge(&env);
+        assert_eq!(file.set_keys().collect::<Vec<_>>(), ["count_window"]);
     }
 
     #[test]
@@ -415,7 +701,7 @@ mod tests {
             p.validate().is_ok(),
             "the multiplier may come from the code"
         );
-        p.set("max_failures", "0").unwrap();
-        assert_eq!(p.validate().unwrap_err().field(), "max_failures");
+        p.set("count_window", "0").unwrap();
+        assert_eq!(p.validate().unwrap_err().field(), "count_window");
     }
 }

@@ -4,10 +4,12 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, LazyLock, RwLock};
 
+use crate::__private::At;
 use crate::breaker::CircuitBreaker;
 use crate::config::{Config, ConfigError, LOCAL_STORE};
 use crate::error::Name;
 use crate::observe;
+use crate::overrides::{ConfigProblem, Layer, Overrides, Target};
 use crate::partial::PartialConfig;
 use crate::stats::Stats;
 use crate::store::StateStore;
@@ -32,12 +34,11 @@ use crate::store::StateStore;
 pub struct Registry {
     breakers: RwLock<HashMap<String, Arc<CircuitBreaker>>>,
     configs: RwLock<HashMap<String, Config>>,
-    /// Operators' values by breaker name (a configuration file), merged
-    /// key by key over the code's configuration.
-    overrides: RwLock<HashMap<String, PartialConfig>>,
-    /// Operators' values by normalized name (environment variables, whose
-    /// names cannot spell every breaker name), merged after `overrides`.
-    env_overrides: RwLock<HashMap<String, PartialConfig>>,
+    /// Operators' values (a configuration file, environment variables),
+    /// merged key by key over the code's configuration.
+    overrides: RwLock<Overrides>,
+    /// The settings refused when breakers were created.
+    problems: RwLock<Vec<ConfigProblem>>,
     /// Shared state stores by name, and the one breakers use when their
     /// configuration names none.
     stores: RwLock<Stores>,
@@ -66,6 +67,11 @@ impl Stores {
 pub enum RegistryError {
     /// The configuration is invalid.
     Invalid(ConfigError),
+    /// The code's configuration and the operators' values registered for
+    /// the breaker ([`override_config`](Registry::override_config), a
+    /// configuration file) conflict: the problem names the operators' key,
+    /// its value and where it came from.
+    Conflict(ConfigProblem),
     /// A breaker of that name exists already: configuration must come
     /// before first use.
     AlreadyCreated {
@@ -78,6 +84,7 @@ impl fmt::Display for RegistryError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             RegistryError::Invalid(e) => e.fmt(f),
+            RegistryError::Conflict(problem) => problem.fmt(f),
             RegistryError::AlreadyCreated { name } => write!(
                 f,
                 "circuit breaker `{name}` is already in use; register its configuration before its first call"
@@ -90,6 +97,7 @@ impl std::error::Error for RegistryError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             RegistryError::Invalid(e) => Some(e),
+            RegistryError::Conflict(problem) => Some(problem),
             RegistryError::AlreadyCreated { .. } => None,
         }
     }
@@ -121,8 +129,13 @@ impl Registry {
     }
 
     /// The breaker named `name`, created from `config` if it does not exist
-    /// yet (or from the configuration registered for `name`, which wins).
-    /// An existing breaker is returned unchanged and `config` is ignored.
+    /// yet (or from the configuration registered for it, which wins), with
+    /// the operators' values over it key by key. An existing breaker is
+    /// returned unchanged and `config` is ignored.
+    ///
+    /// An invalid `config` is an error. An operators' value that conflicts
+    /// with it is not: that value is refused, the breaker keeps `config`'s,
+    /// and the refusal is listed by [`config_problems`](Self::config_problems).
     pub fn get_or_create(
         &self,
         name: &str,
@@ -131,17 +144,19 @@ impl Registry {
         if let Some(existing) = self.get(name) {
             return Ok(existing);
         }
-        self.create(Name::from(name.to_owned()), || config, true)
+        self.create(Name::from(name.to_owned()), || config, None)
     }
 
     /// Creates the breaker `name` unless it exists: from the configuration
-    /// registered for it or else `config`, then (with `overridden`) the
-    /// operators' values, key by key.
+    /// registered for it or else `config` (the code's, which must be
+    /// valid), then the operators' values, key by key, less those that
+    /// conflict with the code's and, for an annotated function's `site`,
+    /// a `call_timeout` it cannot enforce. What is refused is listed.
     fn create(
         &self,
         owned_name: Name,
         config: impl FnOnce() -> Config,
-        overridden: bool,
+        site: Option<&At>,
     ) -> Result<Arc<CircuitBreaker>, ConfigError> {
         let shared = owned_name.clone();
         let name: &str = &shared;
@@ -150,22 +165,29 @@ impl Registry {
         if let Some(existing) = breakers.get(name) {
             return Ok(Arc::clone(existing));
         }
-        let mut config = read(&self.configs)
-            .get(name)
-            .cloned()
-            .unwrap_or_else(config);
-        if overridden {
-            if let Some(file) = read(&self.overrides).get(name) {
-                config = file.apply(config);
-            }
-            if let Some(env) = read(&self.env_overrides).get(&env_name(name)) {
-                config = env.apply(config);
+        let configured = read(&self.configs).get(name).cloned();
+        let code_origin = match configured {
+            Some(_) => "Registry::configure",
+            None => "the code",
+        };
+        let code = configured.unwrap_or_else(config);
+        code.validate().map_err(|e| e.for_breaker(name))?;
+        let overrides = read(&self.overrides);
+        let (mut config, mut refused) = overrides.settle(name, code);
+        if let (Some(site), Some(after)) = (site, config.call_timeout) {
+            let origin = overrides.origin(name, "call_timeout");
+            let origin = origin.as_deref().unwrap_or(code_origin);
+            if let Some(problem) = site.call_timeout_refused(name, after, origin) {
+                config.call_timeout = None;
+                refused.push(problem);
             }
         }
+        drop(overrides);
         let breaker = Arc::new(CircuitBreaker::new(owned_name, config)?);
         breakers.insert(name.to_owned(), Arc::clone(&breaker));
         drop(breakers);
         observe::created(name, breaker.state());
+        self.refuse(refused);
         let store = read(&self.stores).for_config(breaker.config());
         if let Some(store) = store {
             breaker.join_store(&*store);
@@ -210,37 +232,91 @@ impl Registry {
         }
     }
 
-    /// The breaker for an annotated function's first call. The attribute
-    /// checked its literals at compile time, so the fallback to the default
-    /// configuration is only a guard: it never panics.
+    /// The breaker for an annotated function's first call, at `site`.
+    ///
+    /// Nothing here fails the call: an operators' value that conflicts with
+    /// the code's configuration, or a `call_timeout` the function cannot
+    /// enforce, is refused and listed. The attribute checked its literals
+    /// at compile time and `configure` checks its configuration, so the
+    /// code's configuration is valid; should it not be, the breaker is
+    /// built from `Config::default()` and that is listed too.
     pub(crate) fn site_breaker(
         &self,
         name: &'static str,
         config: fn() -> Config,
+        site: &At,
     ) -> Arc<CircuitBreaker> {
-        if let Some(existing) = self.get(name) {
-            return existing;
-        }
-        // A `&'static str` name: rejections copy it instead of counting
-        // references to a shared string.
-        match self.create(Name::from(name), config, true) {
-            Ok(breaker) => breaker,
-            Err(error) => {
-                eprintln!("breaker: {error}; using the default configuration");
-                self.create(Name::from(name), Config::default, false)
-                    .unwrap_or_else(|_| unreachable!("the default configuration is valid"))
+        let breaker = match self.get(name) {
+            Some(existing) => existing,
+            // A `&'static str` name: rejections copy it instead of counting
+            // references to a shared string.
+            None => match self.create(Name::from(name), config, Some(site)) {
+                Ok(breaker) => breaker,
+                Err(error) => {
+                    self.refuse(vec![site.invalid_code(&error)]);
+                    match self.create(Name::from(name), Config::default, Some(site)) {
+                        Ok(breaker) => breaker,
+                        Err(_) => unreachable!("the default configuration is valid"),
+                    }
+                }
+            },
+        };
+        // A breaker created for this function has no `call_timeout` it
+        // cannot enforce. One created by another function keeps its own,
+        // which is listed where this function cannot enforce it.
+        if let Some(after) = breaker.config().get_call_timeout() {
+            let origin = "the breaker's configuration";
+            if let Some(problem) = site.call_timeout_refused(name, after, origin) {
+                self.refuse(vec![problem]);
             }
         }
+        breaker
+    }
+
+    /// The settings refused when breakers were created, oldest first: an
+    /// operators' value (a configuration file, an environment variable,
+    /// [`override_config`](Self::override_config)) that conflicts with the
+    /// code's configuration, when that conflict could not be reported
+    /// earlier, and a `call_timeout` that an annotated function cannot
+    /// enforce (a sync function, or an error type without
+    /// `From<breaker::TimedOut>`). Each was also logged as a `tracing`
+    /// warning under the target `breaker`.
+    ///
+    /// The breaker was created without the refused value: for a conflict,
+    /// it keeps the code's value of that key.
+    pub fn config_problems(&self) -> Vec<ConfigProblem> {
+        read(&self.problems).clone()
+    }
+
+    /// Lists and logs `problems`.
+    fn refuse(&self, problems: Vec<ConfigProblem>) {
+        if problems.is_empty() {
+            return;
+        }
+        for problem in &problems {
+            observe::setting_refused(problem);
+        }
+        write(&self.problems).extend(problems);
     }
 
     /// Registers the configuration the breaker `name` will be created with,
     /// before its first use. It wins over an attribute's literals and over
     /// the `config` given to [`get_or_create`](Self::get_or_create).
+    ///
+    /// The operators' values registered for `name` before (a configuration
+    /// file, [`override_config`](Self::override_config)) will be merged
+    /// over it: one that conflicts with it is an error,
+    /// [`RegistryError::Conflict`], naming that value and where it came
+    /// from.
     pub fn configure(&self, name: &str, config: Config) -> Result<(), RegistryError> {
         config.validate().map_err(|e| e.for_breaker(name))?;
         // Hold the breakers' lock so that no breaker of this name is
         // created between the check and the insert.
         let _breakers = self.not_created(name)?;
+        let (_, conflicts) = read(&self.overrides).settle(name, config.clone());
+        if let Some(conflict) = conflicts.into_iter().next() {
+            return Err(RegistryError::Conflict(conflict));
+        }
         write(&self.configs).insert(name.to_owned(), config);
         Ok(())
     }
@@ -265,8 +341,16 @@ impl Registry {
     /// use: each key set in `partial` replaces the same key of the
     /// configuration the code gives (the attribute's literals,
     /// `get_or_create`'s argument, or [`configure`](Self::configure)'s),
-    /// and the other keys stay as the code says. Called again for the same
+    /// and the other keys stay as the code says; a window replaces the
+    /// code's window (see [`PartialConfig`]). Called again for the same
     /// name, the later values win key by key.
+    ///
+    /// When `name` is [`configure`](Self::configure)d, the merge is checked
+    /// now: a value that conflicts with the configured configuration is an
+    /// error, [`RegistryError::Conflict`]. Otherwise the code's
+    /// configuration is known only when the breaker is created; a value
+    /// that conflicts with it is then refused and listed by
+    /// [`config_problems`](Self::config_problems).
     ///
     /// ```
     /// use breaker::{Config, PartialConfig, Registry};
@@ -283,32 +367,43 @@ impl Registry {
     /// ```
     pub fn override_config(&self, name: &str, partial: PartialConfig) -> Result<(), RegistryError> {
         partial.validate().map_err(|e| e.for_breaker(name))?;
-        let _breakers = self.not_created(name)?;
-        write(&self.overrides)
-            .entry(name.to_owned())
-            .or_default()
-            .merge(&partial);
-        Ok(())
+        let layer = Layer::new(partial, "Registry::override_config");
+        self.add_overrides(vec![(Target::Name(name.to_owned()), layer)])
+            .map_err(|(_, e)| e)
     }
 
-    /// Like [`override_config`](Self::override_config), for the breakers
-    /// whose [normalized name](env_name) is `normalized`: environment
-    /// variables' values, applied after the file's.
-    #[cfg(feature = "toml")]
-    pub(crate) fn override_normalized(
+    /// Registers every entry's values, or none: `Err` says which entry was
+    /// refused (by index) and why. An entry is refused when a breaker it
+    /// is for exists, or when its values conflict with a configured
+    /// breaker's configuration.
+    pub(crate) fn add_overrides(
         &self,
-        normalized: &str,
-        partial: PartialConfig,
-    ) -> Result<(), RegistryError> {
-        partial.validate()?;
+        entries: Vec<(Target, Layer)>,
+    ) -> Result<(), (usize, RegistryError)> {
+        // Held throughout, so that no breaker is created meanwhile.
         let breakers = write(&self.breakers);
-        if let Some(name) = breakers.keys().find(|name| env_name(name) == normalized) {
-            return Err(RegistryError::AlreadyCreated { name: name.clone() });
+        for (index, (target, _)) in entries.iter().enumerate() {
+            if let Some(name) = breakers.keys().find(|name| target.is_for(name)) {
+                let name = name.clone();
+                return Err((index, RegistryError::AlreadyCreated { name }));
+            }
         }
-        write(&self.env_overrides)
-            .entry(normalized.to_owned())
-            .or_default()
-            .merge(&partial);
+        let configs = read(&self.configs);
+        let mut overrides = write(&self.overrides);
+        let mut pending = overrides.clone();
+        for (target, layer) in &entries {
+            pending.add(target, layer);
+        }
+        for (name, code) in configs.iter() {
+            let Some(index) = entries.iter().position(|(target, _)| target.is_for(name)) else {
+                continue;
+            };
+            let (_, conflicts) = pending.settle(name, code.clone());
+            if let Some(conflict) = conflicts.into_iter().next() {
+                return Err((index, RegistryError::Conflict(conflict)));
+            }
+        }
+        *overrides = pending;
         Ok(())
     }
 

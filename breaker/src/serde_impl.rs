@@ -25,7 +25,7 @@ use serde::ser::{Serialize, SerializeStruct, Serializer};
 
 use crate::breaker::State;
 use crate::config::Config;
-use crate::partial::{kind_of, Kind, PartialConfig, Raw};
+use crate::partial::{kind_of, PartialConfig, Raw};
 use crate::registry::Registry;
 use crate::stats::{Counts, Stats, Totals};
 
@@ -132,8 +132,11 @@ impl Registry {
 }
 
 impl<'de> Deserialize<'de> for PartialConfig {
-    /// A map of the attribute's keys, each optional; durations are strings
-    /// such as `"30s"` or `"1m30s"`. An unknown key is an error.
+    /// A map of the keys of [`PartialConfig::keys`] (the attribute's and
+    /// the file's), each optional, with the same values as a file:
+    /// durations are strings such as `"30s"` or `"1m30s"`, `max_failures`
+    /// may be `"off"`, `store` is a store's name. An unknown key is an
+    /// error.
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         deserializer.deserialize_map(PartialVisitor)
     }
@@ -149,6 +152,9 @@ impl<'de> Deserialize<'de> for Config {
     ///
     /// let config: Config = serde_json::from_str(r#"{"max_failures": 3, "timeout": "30s"}"#).unwrap();
     /// assert_eq!(config.get_timeout(), Duration::from_secs(30));
+    ///
+    /// let rate_only: Config = serde_json::from_str(r#"{"max_failures": "off", "failure_rate": 0.5}"#).unwrap();
+    /// assert_eq!(rate_only.get_max_failures(), None);
     /// ```
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let partial = PartialConfig::deserialize(deserializer)?;
@@ -171,22 +177,57 @@ impl<'de> Visitor<'de> for PartialVisitor {
         let mut partial = PartialConfig::new();
         while let Some(key) = map.next_key::<String>()? {
             let set = match kind_of(&key) {
-                Some(Kind::Count) => {
-                    let n: u32 = map.next_value()?;
-                    partial.set_raw(&key, Raw::Int(i64::from(n)))
-                }
-                Some(Kind::Number) => {
-                    let x: f64 = map.next_value()?;
-                    partial.set_raw(&key, Raw::Float(x))
-                }
-                Some(Kind::Duration) => {
-                    let text: String = map.next_value()?;
-                    partial.set_raw(&key, Raw::Str(&text))
-                }
+                Some(_) => match map.next_value::<OwnedRaw>()? {
+                    OwnedRaw::Int(n) => partial.set_raw(&key, Raw::Int(n)),
+                    OwnedRaw::Float(x) => partial.set_raw(&key, Raw::Float(x)),
+                    OwnedRaw::Str(text) => partial.set_raw(&key, Raw::Str(&text)),
+                },
+                // The unknown key's error, before its value is read.
                 None => partial.set_raw(&key, Raw::Int(0)),
             };
             set.map_err(de::Error::custom)?;
         }
         Ok(partial)
+    }
+}
+
+/// A setting's value as the format gives it: a number or a string, as in
+/// a TOML file, checked against its key by `PartialConfig::set_raw`.
+enum OwnedRaw {
+    Int(i64),
+    Float(f64),
+    Str(String),
+}
+
+impl<'de> Deserialize<'de> for OwnedRaw {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(RawVisitor)
+    }
+}
+
+struct RawVisitor;
+
+impl Visitor<'_> for RawVisitor {
+    type Value = OwnedRaw;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a number or a string")
+    }
+
+    fn visit_i64<E: de::Error>(self, n: i64) -> Result<OwnedRaw, E> {
+        Ok(OwnedRaw::Int(n))
+    }
+
+    fn visit_u64<E: de::Error>(self, n: u64) -> Result<OwnedRaw, E> {
+        // Above `i64::MAX` is no count: the key's check says so.
+        Ok(i64::try_from(n).map_or(OwnedRaw::Float(n as f64), OwnedRaw::Int))
+    }
+
+    fn visit_f64<E: de::Error>(self, x: f64) -> Result<OwnedRaw, E> {
+        Ok(OwnedRaw::Float(x))
+    }
+
+    fn visit_str<E: de::Error>(self, text: &str) -> Result<OwnedRaw, E> {
+        Ok(OwnedRaw::Str(text.to_owned()))
     }
 }

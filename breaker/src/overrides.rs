@@ -1,0 +1,281 @@
+//! Operators' values for the registry's breakers (a configuration file,
+//! environment variables, `Registry::override_config`), where each came
+//! from, and how they settle over the code's configuration.
+//!
+//! Every key is checked on its own when it is read. A rule that ties an
+//! operator's key to one the code sets (`backoff_max` at least `timeout`)
+//! can only be judged against the code's configuration, once it is known:
+//! when the values are registered (if the breaker is `configure`d), when a
+//! configuration is registered after them, or else when the breaker is
+//! created. There, a value that conflicts is refused and the breaker keeps
+//! the code's value for that key: the refusal is listed by
+//! [`Registry::config_problems`](crate::Registry::config_problems) and
+//! logged, never silent.
+
+use std::collections::HashMap;
+use std::fmt;
+
+use crate::config::{Config, ConfigError};
+use crate::partial::PartialConfig;
+use crate::registry::env_name;
+
+/// A setting the registry refused when it created a breaker: the operators'
+/// value that conflicts with the code's configuration, or a `call_timeout`
+/// that the function using the breaker cannot enforce. Which breaker, which
+/// key and value, where the value came from and why it was refused.
+///
+/// ```
+/// use breaker::{Config, PartialConfig, Registry};
+/// use std::time::Duration;
+///
+/// let registry = Registry::new();
+/// let mut ops = PartialConfig::new();
+/// ops.set("timeout", "5m").unwrap();
+/// registry.override_config("db", ops).unwrap();
+///
+/// // The code caps the backoff below the operators' timeout: their value is
+/// // refused, the code's kept, and the refusal listed.
+/// let code = Config::default().backoff_multiplier(2.0).backoff_max(Duration::from_secs(120));
+/// let db = registry.get_or_create("db", code).unwrap();
+/// assert_eq!(db.config().get_timeout(), Duration::from_secs(60));
+/// let problem = &registry.config_problems()[0];
+/// assert_eq!((problem.breaker(), problem.key()), ("db", "timeout"));
+/// assert_eq!(
+///     problem.to_string(),
+///     "Registry::override_config: circuit breaker `db`: `timeout` = \"5m\": conflicts with the code's `backoff_max` = 120s: must be at least `timeout`"
+/// );
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigProblem {
+    breaker: String,
+    key: &'static str,
+    value: String,
+    origin: String,
+    reason: String,
+}
+
+impl ConfigProblem {
+    pub(crate) fn new(
+        breaker: &str,
+        key: &'static str,
+        value: String,
+        origin: &str,
+        reason: String,
+    ) -> Self {
+        ConfigProblem {
+            breaker: breaker.to_owned(),
+            key,
+            value,
+            origin: origin.to_owned(),
+            reason,
+        }
+    }
+
+    /// The operators' value `key` of `values`, which conflicts with the
+    /// code's configuration as `error` says.
+    fn conflict(
+        breaker: &str,
+        key: &'static str,
+        layer: &Layer,
+        values: &PartialConfig,
+        error: &ConfigError,
+    ) -> Self {
+        let reason = if error.field() == key {
+            format!(
+                "conflicts with the code's configuration: {}",
+                error.reason()
+            )
+        } else {
+            format!(
+                "conflicts with the code's `{}` = {}: {}",
+                error.field(),
+                error.value(),
+                error.reason()
+            )
+        };
+        let value = values.written(key).unwrap_or_default();
+        Self::new(breaker, key, value, layer.origin(key), reason)
+    }
+
+    /// The breaker's name.
+    pub fn breaker(&self) -> &str {
+        &self.breaker
+    }
+
+    /// The key, spelled as the attribute's and the file's.
+    pub fn key(&self) -> &str {
+        self.key
+    }
+
+    /// The value, as a file would write it (`3`, `"30s"`).
+    pub fn value(&self) -> &str {
+        &self.value
+    }
+
+    /// Where the value came from: the file's path, `environment variable
+    /// BREAKER_DB__TIMEOUT`, `Registry::override_config` or
+    /// `Registry::configure`.
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    /// Why it was refused.
+    pub fn reason(&self) -> &str {
+        &self.reason
+    }
+}
+
+impl fmt::Display for ConfigProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}: circuit breaker `{}`: `{}` = {}: {}",
+            self.origin, self.breaker, self.key, self.value, self.reason
+        )
+    }
+}
+
+impl std::error::Error for ConfigProblem {}
+
+/// Operators' values for one breaker, each key with where it came from.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Layer {
+    values: PartialConfig,
+    origins: Vec<(&'static str, String)>,
+}
+
+impl Layer {
+    /// `values`, all from `origin`.
+    pub(crate) fn new(values: PartialConfig, origin: &str) -> Self {
+        let origins = values
+            .set_keys()
+            .map(|key| (key, origin.to_owned()))
+            .collect();
+        Layer { values, origins }
+    }
+
+    /// Where `key`'s value came from.
+    fn origin(&self, key: &str) -> &str {
+        self.origins
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map_or("", |(_, origin)| origin.as_str())
+    }
+
+    /// `other`'s keys replace this layer's.
+    fn merge(&mut self, other: &Layer) {
+        self.values.merge(&other.values);
+        for (key, origin) in &other.origins {
+            self.origins.retain(|(k, _)| k != key);
+            self.origins.push((key, origin.clone()));
+        }
+        let values = &self.values;
+        self.origins.retain(|(key, _)| values.is_set(key));
+    }
+}
+
+/// Which breakers a layer is for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Target {
+    /// The breaker of this name (a file's table, `override_config`).
+    Name(String),
+    /// Every breaker whose [normalized name](env_name) this is (an
+    /// environment variable, whose name cannot spell every breaker name).
+    #[cfg_attr(not(feature = "toml"), allow(dead_code))]
+    EnvName(String),
+}
+
+impl Target {
+    /// Whether this is the target of the breaker `name`.
+    pub(crate) fn is_for(&self, name: &str) -> bool {
+        match self {
+            Target::Name(target) => target == name,
+            Target::EnvName(target) => *target == env_name(name),
+        }
+    }
+}
+
+/// The operators' values of every breaker.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Overrides {
+    by_name: HashMap<String, Layer>,
+    /// Applied after `by_name`: environment variables win over the file.
+    by_env_name: HashMap<String, Layer>,
+}
+
+impl Overrides {
+    /// Adds `layer` for `target`; its keys win over those registered
+    /// before.
+    pub(crate) fn add(&mut self, target: &Target, layer: &Layer) {
+        let (map, key) = match target {
+            Target::Name(name) => (&mut self.by_name, name),
+            Target::EnvName(name) => (&mut self.by_env_name, name),
+        };
+        map.entry(key.clone()).or_default().merge(layer);
+    }
+
+    /// The operators' values for the breaker `name`: the file's, then the
+    /// environment's over them.
+    pub(crate) fn layer(&self, name: &str) -> Option<Layer> {
+        let file = self.by_name.get(name);
+        let env = self.by_env_name.get(&env_name(name));
+        let mut layer = file.or(env)?.clone();
+        if let (Some(_), Some(env)) = (file, env) {
+            layer.merge(env);
+        }
+        Some(layer)
+    }
+
+    /// Where the operators' value of `key` for the breaker `name` came
+    /// from, if they set it.
+    pub(crate) fn origin(&self, name: &str, key: &str) -> Option<String> {
+        let layer = self.layer(name)?;
+        layer
+            .values
+            .is_set(key)
+            .then(|| layer.origin(key).to_owned())
+    }
+
+    /// The code's configuration for `name` with the operators' values over
+    /// it, less the values that conflict with it, which are returned as
+    /// problems. `code` must be valid.
+    pub(crate) fn settle(&self, name: &str, code: Config) -> (Config, Vec<ConfigProblem>) {
+        let Some(layer) = self.layer(name) else {
+            return (code, Vec::new());
+        };
+        let mut values = layer.values.clone();
+        let mut problems = Vec::new();
+        loop {
+            let config = values.apply(code.clone());
+            let Err(error) = config.validate() else {
+                return (config, problems);
+            };
+            // Each turn refuses one value; the code's own configuration,
+            // reached when every value is refused, is valid.
+            let Some(key) = blame(&values, &code, &error) else {
+                return (code, problems);
+            };
+            problems.push(ConfigProblem::conflict(name, key, &layer, &values, &error));
+            values.clear(key);
+        }
+    }
+}
+
+/// The operators' key that makes `values` over `code` fail with `error`:
+/// the key the error names if an operator set it, or else the first whose
+/// removal changes the verdict (`timeout` for a code's `backoff_max` below
+/// it).
+fn blame(values: &PartialConfig, code: &Config, error: &ConfigError) -> Option<&'static str> {
+    if let Some(key) = values.set_keys().find(|key| *key == error.field()) {
+        return Some(key);
+    }
+    let fails_alike = |key: &str| {
+        let mut without = values.clone();
+        without.clear(key);
+        without.apply(code.clone()).validate().err().as_ref() == Some(error)
+    };
+    values
+        .set_keys()
+        .find(|key| !fails_alike(key))
+        .or_else(|| values.set_keys().next())
+}
