@@ -2,11 +2,14 @@
 //! first use, and the group operations. Private registries except where
 //! the global one is the subject (with names no other test uses).
 
-use std::sync::{Arc, Barrier};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc, Barrier, Mutex};
 use std::thread;
 use std::time::Duration;
 
-use breaker::{registry, Config, Registry, RegistryError, State};
+use breaker::{
+    registry, CircuitBreaker, Config, Registry, RegistryError, SharedState, State, StateStore,
+};
 
 fn trip(cb: &breaker::CircuitBreaker) {
     while cb.state() == State::Closed {
@@ -221,4 +224,134 @@ fn concurrent_get_or_create_of_one_name_yields_one_breaker() {
     }
     assert!(Arc::ptr_eq(&breakers[0], &registry.get("shared").unwrap()));
     assert_eq!(registry.names(), ["shared"]);
+}
+
+// ----- shared stores: joining ----------------------------------------------
+
+/// How long a test store's `join` waits for a look-up that cannot happen
+/// while the join is under way: the look-up is the failure, the wait only
+/// bounds how long a correct registry keeps the join waiting.
+const LOOK_WITHIN: Duration = Duration::from_millis(200);
+
+/// A strict store that refuses every admission. Its `join` tells the test
+/// it has started, then waits (at most [`LOOK_WITHIN`]) for the test's
+/// look-up of the breaker.
+struct RefusingStore {
+    entered: Mutex<mpsc::Sender<()>>,
+    looked: Mutex<mpsc::Receiver<()>>,
+}
+
+struct Refusing;
+
+impl SharedState for Refusing {
+    fn strict(&self) -> bool {
+        true
+    }
+    fn admit(&self) -> Result<(), Duration> {
+        Err(Duration::from_secs(1))
+    }
+    fn acquire_probe(&self) -> bool {
+        true
+    }
+    fn probe_ended(&self, _outcome: Option<breaker::Outcome>) {}
+    fn transitioned(&self, _from: State, _to: State, _open_for: Duration) {}
+}
+
+impl StateStore for RefusingStore {
+    fn join(&self, _breaker: &Arc<CircuitBreaker>) -> Arc<dyn SharedState> {
+        let _ = self.entered.lock().unwrap().send(());
+        let _ = self.looked.lock().unwrap().recv_timeout(LOOK_WITHIN);
+        Arc::new(Refusing)
+    }
+}
+
+#[test]
+fn a_breaker_is_not_visible_before_it_has_joined_its_store() {
+    let registry = Arc::new(Registry::new());
+    let (entered, joining) = mpsc::channel();
+    let (looked, looked_rx) = mpsc::channel();
+    registry.register_store(
+        "strict",
+        RefusingStore {
+            entered: Mutex::new(entered),
+            looked: Mutex::new(looked_rx),
+        },
+    );
+    registry.set_default_store("strict");
+    let creator = {
+        let registry = Arc::clone(&registry);
+        thread::spawn(move || registry.get_or_create("gap", Config::default()).unwrap())
+    };
+    joining.recv().unwrap();
+    // The breaker is joining its store: whoever finds it now must find it
+    // joined, and the strict store refuses the call.
+    let looker = {
+        let registry = Arc::clone(&registry);
+        thread::spawn(move || {
+            let seen = registry
+                .get("gap")
+                .map(|cb| (cb.is_shared(), cb.try_acquire().is_ok()));
+            let _ = looked.send(());
+            seen
+        })
+    };
+    let seen = looker.join().unwrap();
+    let created = creator.join().unwrap();
+    assert!(created.is_shared());
+    assert_eq!(
+        seen,
+        Some((true, false)),
+        "found as (joined, admitted) while joining its strict store"
+    );
+}
+
+/// A store that counts its joins. The first waits until the test releases
+/// it, so that a second join can be tried while it is under way.
+struct CountingStore {
+    joins: AtomicUsize,
+    entered: Mutex<mpsc::Sender<()>>,
+    release: Mutex<mpsc::Receiver<()>>,
+}
+
+struct Quiet;
+
+impl SharedState for Quiet {
+    fn acquire_probe(&self) -> bool {
+        true
+    }
+    fn probe_ended(&self, _outcome: Option<breaker::Outcome>) {}
+    fn transitioned(&self, _from: State, _to: State, _open_for: Duration) {}
+}
+
+impl StateStore for CountingStore {
+    fn join(&self, _breaker: &Arc<CircuitBreaker>) -> Arc<dyn SharedState> {
+        if self.joins.fetch_add(1, Ordering::SeqCst) == 0 {
+            let _ = self.entered.lock().unwrap().send(());
+            let _ = self.release.lock().unwrap().recv();
+        }
+        Arc::new(Quiet)
+    }
+}
+
+#[test]
+fn two_threads_joining_one_breaker_at_once_join_the_store_once() {
+    let (entered, joining) = mpsc::channel();
+    let (release, release_rx) = mpsc::channel();
+    let store = Arc::new(CountingStore {
+        joins: AtomicUsize::new(0),
+        entered: Mutex::new(entered),
+        release: Mutex::new(release_rx),
+    });
+    let breaker = Arc::new(CircuitBreaker::new("twice", Config::default()).unwrap());
+    let first = {
+        let (breaker, store) = (Arc::clone(&breaker), Arc::clone(&store));
+        thread::spawn(move || breaker.join_store(&*store))
+    };
+    joining.recv().unwrap();
+    let second = breaker.join_store(&*store);
+    release.send(()).unwrap();
+    let first = first.join().unwrap();
+    assert_eq!(store.joins.load(Ordering::SeqCst), 1, "calls to `join`");
+    assert_eq!((first, second), (true, false));
+    assert!(breaker.is_shared());
 }

@@ -163,13 +163,15 @@ impl Registry {
             }
         }
         let breaker = Arc::new(CircuitBreaker::new(owned_name, config)?);
-        breakers.insert(name.to_owned(), Arc::clone(&breaker));
-        drop(breakers);
-        observe::created(name, breaker.state());
+        // Joined before anyone can find it: a call in between would be
+        // admitted without asking a strict store.
         let store = read(&self.stores).for_config(breaker.config());
         if let Some(store) = store {
             breaker.join_store(&*store);
         }
+        breakers.insert(name.to_owned(), Arc::clone(&breaker));
+        drop(breakers);
+        observe::created(name, breaker.state());
         Ok(breaker)
     }
 
@@ -197,9 +199,12 @@ impl Registry {
     /// Joins the existing breakers to the stores their configurations now
     /// resolve to.
     fn join_existing(&self) {
+        // The breakers' lock before the stores', never inside it: `create`
+        // reads the stores under the breakers' lock.
+        let breakers = self.snapshot();
         let joins: Vec<_> = {
             let stores = read(&self.stores);
-            self.snapshot()
+            breakers
                 .into_iter()
                 .filter(|breaker| !breaker.is_shared())
                 .filter_map(|breaker| Some((stores.for_config(breaker.config())?, breaker)))

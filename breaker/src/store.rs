@@ -42,6 +42,11 @@ pub trait StateStore: Send + Sync + 'static {
     /// store reports its outcomes and applies the fleet's transitions to
     /// it. The store must hold the breaker weakly, so that dropping the
     /// breaker ends its membership.
+    ///
+    /// Called at most once per breaker. The registry calls it while it
+    /// creates the breaker, before anyone else can see it, with its lock
+    /// held: it must return promptly (no network round trip) and must not
+    /// call into the registry.
     fn join(&self, breaker: &Arc<CircuitBreaker>) -> Arc<dyn SharedState>;
 }
 
@@ -76,4 +81,13 @@ pub trait SharedState: Send + Sync + 'static {
     /// [`CircuitBreaker::apply_shared`]); `open_for` is the open period
     /// when `to` is [`State::Open`].
     fn transitioned(&self, from: State, to: State, open_for: Duration);
+
+    /// The breaker left ([`CircuitBreaker::leave_store`], which
+    /// [`Registry::remove`](crate::Registry::remove) calls): the store
+    /// stops sending its outcomes, polling its state and applying the
+    /// fleet's transitions to it. The breaker calls nothing else on this
+    /// membership afterwards, except `probe_ended` for the probes that
+    /// still hold a slot. The default does nothing, for stores that hold
+    /// no work per member.
+    fn leave(&self) {}
 }
