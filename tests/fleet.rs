@@ -570,3 +570,69 @@ fn in_strict_mode_the_next_admission_after_a_fleet_trip_is_rejected() {
         "{result:?}"
     );
 }
+
+#[test]
+fn a_probe_without_a_fleet_slot_does_not_give_back_another_probes_slot() {
+    let server = RedisServer::start();
+    let config = Config::default()
+        .timeout(Duration::from_millis(200))
+        .half_open_max_calls(2);
+    let breaker = Arc::new(CircuitBreaker::new("lease-owner", config).unwrap());
+    let store = RedisStore::builder(server.url())
+        .prefix("lease")
+        .reconnect_backoff(Duration::from_millis(300), Duration::from_millis(300))
+        .build()
+        .unwrap();
+    assert!(breaker.join_store(&store));
+    poll_until(
+        BOUND,
+        || store.is_connected().then_some(()),
+        || "the store did not connect".into(),
+    );
+    trip(&breaker);
+    eventually(
+        &breaker,
+        State::HalfOpen,
+        Duration::from_millis(200) + BOUND,
+    );
+    let mut con = server.client();
+    poll_until(
+        BOUND,
+        || {
+            (fleet_state(&mut con, "lease:{lease-owner}:state").as_deref() == Some("half_open"))
+                .then_some(())
+        },
+        || "the fleet never turned half-open".into(),
+    );
+    let leased = breaker.try_acquire().expect("a probe on a fleet slot");
+    // Redis keeps its state, but the store's connections are cut: the
+    // next probe is admitted on the local limit alone, without a slot.
+    let killed: u64 = redis::cmd("CLIENT")
+        .arg("KILL")
+        .arg("TYPE")
+        .arg("normal")
+        .query(&mut con)
+        .unwrap();
+    assert!(killed > 0);
+    let unleased = breaker
+        .try_acquire()
+        .expect("a probe admitted alone while Redis is unreachable");
+    // The probe without a slot ends first: it has nothing to give back.
+    drop(unleased);
+    poll_until(
+        Duration::from_millis(300) + BOUND,
+        || store.is_connected().then_some(()),
+        || "the store did not reconnect".into(),
+    );
+    // The probe on the slot succeeds: its success reaches the fleet with
+    // its slot, and closes it.
+    leased.success();
+    poll_until(
+        Duration::from_millis(300) + BOUND,
+        || {
+            (fleet_state(&mut con, "lease:{lease-owner}:state").as_deref() == Some("closed"))
+                .then_some(())
+        },
+        || "the leased probe's success never closed the fleet".into(),
+    );
+}

@@ -8,7 +8,8 @@ use std::thread;
 use std::time::Duration;
 
 use breaker::{
-    registry, CircuitBreaker, Config, Registry, RegistryError, SharedState, State, StateStore,
+    registry, CircuitBreaker, Config, ProbeLease, ProbeSlot, Registry, RegistryError, SharedState,
+    State, StateStore,
 };
 
 fn trip(cb: &breaker::CircuitBreaker) {
@@ -250,10 +251,10 @@ impl SharedState for Refusing {
     fn admit(&self) -> Result<(), Duration> {
         Err(Duration::from_secs(1))
     }
-    fn acquire_probe(&self) -> bool {
-        true
+    fn acquire_probe(&self) -> ProbeSlot {
+        ProbeSlot::Unleased
     }
-    fn probe_ended(&self, _outcome: Option<breaker::Outcome>) {}
+    fn probe_ended(&self, _lease: ProbeLease, _outcome: Option<breaker::Outcome>) {}
     fn transitioned(&self, _from: State, _to: State, _open_for: Duration) {}
 }
 
@@ -316,10 +317,10 @@ struct CountingStore {
 struct Quiet;
 
 impl SharedState for Quiet {
-    fn acquire_probe(&self) -> bool {
-        true
+    fn acquire_probe(&self) -> ProbeSlot {
+        ProbeSlot::Unleased
     }
-    fn probe_ended(&self, _outcome: Option<breaker::Outcome>) {}
+    fn probe_ended(&self, _lease: ProbeLease, _outcome: Option<breaker::Outcome>) {}
     fn transitioned(&self, _from: State, _to: State, _open_for: Duration) {}
 }
 

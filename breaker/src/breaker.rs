@@ -41,7 +41,7 @@ use crate::error::{Error, Name, RejectReason, Rejected};
 use crate::observe;
 use crate::permit::{self, Outcome, Permit, NOT_TIMED};
 use crate::stats::{Counts, Stats, Totals};
-use crate::store::{SharedState, StateStore};
+use crate::store::{ProbeLease, ProbeSlot, SharedState, StateStore};
 use crate::sync::{lock, stripe_count, thread_stripe, AtomicU64, Mutex, Ordering};
 use crate::window::Window;
 
@@ -688,18 +688,24 @@ impl CircuitBreaker {
             self.advance(&mut core, &now, &mut changes);
             self.admit(&mut core, &now)
         };
+        let mut lease = None;
         if let (Ok((generation, _, true)), Some(shared)) = (&admitted, self.membership()) {
             // A probe needs one of the fleet's probe slots too.
-            if !shared.acquire_probe() {
-                admitted = Err(self.refuse_probe(*generation));
+            match shared.acquire_probe() {
+                ProbeSlot::Leased(granted) => lease = Some(granted),
+                ProbeSlot::Unleased => {}
+                ProbeSlot::Refused => admitted = Err(self.refuse_probe(*generation)),
             }
         }
         // observe: a rejection
         if let Err(rejected) = &admitted {
             observe::rejected(&self.hot.name, rejected);
         }
-        let permit = admitted
-            .map(|(generation, started, probe)| Permit::new(self, generation, probe, started));
+        let permit = admitted.map(|(generation, started, probe)| {
+            let mut permit = Permit::new(self, generation, probe, started);
+            permit.lease = lease;
+            permit
+        });
         if let Some(payload) = self.announce(&changes) {
             // A listener panicked: give the admission back before
             // propagating, so that nothing is held or counted for a call
@@ -786,7 +792,13 @@ impl CircuitBreaker {
 
     /// Ends an admitted call: the permit's only way back into the breaker.
     #[inline(always)]
-    pub(crate) fn finish(&self, ticket: u64, started: u64, ending: Ending) {
+    pub(crate) fn finish(
+        &self,
+        ticket: u64,
+        started: u64,
+        lease: Option<ProbeLease>,
+        ending: Ending,
+    ) {
         // Not a probe (bit 0 clear), and of the current generation.
         if ticket & 1 == 0 {
             let word = self.hot.word.load(Ordering::Acquire);
@@ -807,7 +819,7 @@ impl CircuitBreaker {
             }
         }
         let started = (started != NOT_TIMED).then(|| Duration::from_nanos(started));
-        self.finish_locked(ticket >> 1, started, ticket & 1 == 1, ending);
+        self.finish_locked(ticket >> 1, started, ticket & 1 == 1, lease, ending);
     }
 
     /// A failure on the lock-free path, if it does not trip. Out of line,
@@ -833,6 +845,7 @@ impl CircuitBreaker {
         generation: u64,
         started: Option<Duration>,
         probe: bool,
+        lease: Option<ProbeLease>,
         ending: Ending,
     ) {
         let mut changes = Changes::default();
@@ -883,10 +896,10 @@ impl CircuitBreaker {
             observe::Recorded::new(ending, slow),
             elapsed,
         );
-        if probe {
-            if let Some(shared) = self.hot.shared.get() {
-                shared.probe_ended(ending.outcome());
-            }
+        // The lease goes back to the membership that granted it, even if
+        // the breaker has left the store since.
+        if let (Some(lease), Some(shared)) = (lease, self.hot.shared.get()) {
+            shared.probe_ended(lease, ending.outcome());
         }
         if let Some(payload) = self.announce(&changes) {
             if !std::thread::panicking() {

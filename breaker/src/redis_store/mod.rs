@@ -14,7 +14,9 @@
 //!   state too, should a message be lost;
 //! - half-open probes take a lease on one of the fleet's
 //!   `half_open_max_calls` slots, with one round trip on the calling
-//!   thread; the lease is given back when the probe ends.
+//!   thread; the probe's permit carries its lease and gives it back when
+//!   the probe ends (a probe admitted while Redis was unreachable has
+//!   none, and gives back nothing).
 //!
 //! Transitions are Lua scripts (see `scripts.rs`): atomic on the server,
 //! keyed by name and generation, so exactly one instance performs each and
@@ -30,6 +32,7 @@ mod scripts;
 
 use std::collections::VecDeque;
 use std::fmt;
+use std::num::NonZeroU64;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::thread;
@@ -40,7 +43,7 @@ use ::redis::{Client, Connection, RedisError, RedisResult};
 use crate::breaker::{CircuitBreaker, State};
 use crate::config::{Config, WindowKind};
 use crate::permit::Outcome;
-use crate::store::{SharedState, StateStore};
+use crate::store::{ProbeLease, ProbeSlot, SharedState, StateStore};
 
 use self::scripts::{Script, Scripts};
 
@@ -320,7 +323,7 @@ impl StateStore for RedisStore {
                 known_gen: -1,
                 seen: Some(outcomes),
                 events: VecDeque::new(),
-                leases: VecDeque::new(),
+                leases: Vec::new(),
                 last_sync: None,
             }),
         });
@@ -435,9 +438,16 @@ impl Inner {
         }
     }
 
-    fn lease_id(&self) -> String {
-        let n = self.leases.fetch_add(1, Ordering::Relaxed);
-        format!("{}:{n}", self.instance)
+    /// A new lease's number: unique in this store (numbers wrap after
+    /// 2^64 leases, and a lease lives minutes at most).
+    fn next_lease(&self) -> NonZeroU64 {
+        let n = self.leases.fetch_add(1, Ordering::Relaxed).wrapping_add(1);
+        NonZeroU64::new(n).unwrap_or(NonZeroU64::MIN)
+    }
+
+    /// The lease's member id in the fleet's sorted set of leases.
+    fn lease_name(&self, lease: u64) -> String {
+        format!("{}:{lease}", self.instance)
     }
 }
 
@@ -535,8 +545,9 @@ struct View {
     /// batch, whose outcomes are not sent.
     seen: Option<[u64; 3]>,
     events: VecDeque<Event>,
-    /// The fleet probe slots held by this process's probes, oldest first.
-    leases: VecDeque<(String, i64)>,
+    /// The fleet probe slots held by this breaker's probes: each lease's
+    /// number and the fleet's generation it was granted in.
+    leases: Vec<(u64, i64)>,
     last_sync: Option<Instant>,
 }
 
@@ -668,34 +679,42 @@ impl SharedState for Member {
         }
     }
 
-    fn acquire_probe(&self) -> bool {
-        let lease = self.inner.lease_id();
+    fn acquire_probe(&self) -> ProbeSlot {
+        let lease = self.inner.next_lease();
         let known_gen = self.view().known_gen;
         let mut cmd = self.invocation(&self.inner.scripts.probe, known_gen);
-        cmd.arg(&lease)
+        cmd.arg(self.inner.lease_name(lease.get()))
             .arg(self.policy.lease_ms)
             .arg(self.policy.half_open_max_calls);
         let Some(reply) = self.inner.round_trip(|con| cmd.query::<Reply>(con)) else {
             // Fail safe: the local breaker's own probe limit applies.
-            return true;
+            return ProbeSlot::Unleased;
         };
         let (granted, gen, code, _) = reply;
         if granted == 1 && code == 2 {
-            self.view().leases.push_back((lease, gen));
-            return true;
+            self.view().leases.push((lease.get(), gen));
+            return ProbeSlot::Leased(ProbeLease::new(lease));
         }
         // The fleet is not half-open (or has no slot): follow it.
         if code != 2 {
             self.apply(reply, true, true);
         }
-        granted == 1
+        if granted == 1 {
+            // Closed again: no slot is needed.
+            ProbeSlot::Unleased
+        } else {
+            ProbeSlot::Refused
+        }
     }
 
-    fn probe_ended(&self, outcome: Option<Outcome>) {
+    fn probe_ended(&self, lease: ProbeLease, outcome: Option<Outcome>) {
         let mut view = self.view();
-        let Some((lease, gen)) = view.leases.pop_front() else {
+        let id = lease.id().get();
+        let Some(at) = view.leases.iter().position(|&(held, _)| held == id) else {
             return;
         };
+        let (_, gen) = view.leases.swap_remove(at);
+        let lease = self.inner.lease_name(id);
         let outcome = match outcome {
             Some(Outcome::Success) => 1,
             Some(Outcome::Failure) => 0,
