@@ -456,6 +456,28 @@ impl CircuitBreaker {
         true
     }
 
+    /// What the registry's idle eviction samples, without the lock: the
+    /// calls asked of the breaker so far (admitted or rejected), and
+    /// whether its state lets it go: closed or half-open, or open with its
+    /// open period over; never forced open or disabled, which an operator
+    /// chose.
+    pub(crate) fn idle_sample(&self) -> (u64, bool) {
+        let calls = self.stripes.iter().fold(0u64, |sum, stripe| {
+            sum.wrapping_add(stripe.admitted.load(Ordering::Acquire))
+                .wrapping_add(stripe.rejected.load(Ordering::Acquire))
+        });
+        let word = self.hot.word.load(Ordering::Acquire);
+        let may_go = match word & STATE_MASK {
+            OPEN => {
+                let until = self.hot.open_until.load(Ordering::Relaxed);
+                until != u64::MAX && nanos(self.config.clock.now()) >= until
+            }
+            FORCED_OPEN | DISABLED => false,
+            _ => true,
+        };
+        (calls, may_go)
+    }
+
     /// The breaker's membership, while it is a member.
     fn membership(&self) -> Option<&Arc<dyn SharedState>> {
         if self.hot.membership.load(Ordering::Acquire) == JOINED {
