@@ -33,7 +33,7 @@ mod scripts;
 use std::collections::VecDeque;
 use std::fmt;
 use std::num::NonZeroU64;
-use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -291,6 +291,19 @@ impl RedisStore {
     pub fn prefix(&self) -> &str {
         &self.inner.prefix
     }
+
+    /// The names of the breakers the store shares now, sorted: those that
+    /// joined it and have neither left nor been dropped.
+    pub fn names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .inner
+            .live_members()
+            .iter()
+            .map(|member| member.name.clone())
+            .collect();
+        names.sort();
+        names
+    }
 }
 
 impl fmt::Debug for RedisStore {
@@ -319,6 +332,7 @@ impl StateStore for RedisStore {
                 format!("{base}:probes"),
             ],
             policy: Policy::of(breaker.config()),
+            left: AtomicBool::new(false),
             view: Mutex::new(View {
                 known_gen: -1,
                 seen: Some(outcomes),
@@ -373,10 +387,19 @@ impl Inner {
         *woken = false;
     }
 
-    fn live_members(&self) -> Vec<Arc<Member>> {
+    /// Every member whose breaker is alive, those that left included
+    /// (they may still have probe slots to give back).
+    fn all_members(&self) -> Vec<Arc<Member>> {
         let mut members = lock(&self.members);
         members.retain(|m| m.strong_count() > 0);
         members.iter().filter_map(Weak::upgrade).collect()
+    }
+
+    /// The members whose state the store shares: alive, and not left.
+    fn live_members(&self) -> Vec<Arc<Member>> {
+        let mut members = self.all_members();
+        members.retain(|m| !m.has_left());
+        members
     }
 
     /// A new connection with the operation timeout and the scripts loaded.
@@ -532,6 +555,9 @@ struct Member {
     /// The state hash, the window list and the probe leases.
     keys: [String; 3],
     policy: Policy,
+    /// The breaker left: nothing is sent or applied for it any more, but
+    /// the probe slots it still holds are given back.
+    left: AtomicBool,
     view: Mutex<View>,
 }
 
@@ -568,6 +594,10 @@ type Reply = (i64, i64, i64, i64);
 impl Member {
     fn view(&self) -> MutexGuard<'_, View> {
         lock(&self.view)
+    }
+
+    fn has_left(&self) -> bool {
+        self.left.load(Ordering::Acquire)
     }
 
     /// `EVALSHA` of `script` on this member's keys with the common
@@ -729,6 +759,10 @@ impl SharedState for Member {
         self.inner.wake();
     }
 
+    fn leave(&self) {
+        self.left.store(true, Ordering::Release);
+    }
+
     fn transitioned(&self, from: State, to: State, open_for: Duration) {
         if from == State::Closed && to == State::Open {
             let mut view = self.view();
@@ -820,7 +854,15 @@ fn flush(inner: &Inner, con: &mut Connection) -> RedisResult<()> {
     let now = Instant::now();
     let mut pipe = ::redis::pipe();
     let mut sent: Vec<Arc<Member>> = Vec::new();
-    for member in inner.live_members() {
+    for member in inner.all_members() {
+        if member.has_left() {
+            // Only the ends of probes that held a slot.
+            for event in member.view().events.drain(..) {
+                pipe.add_command(member.event(&event));
+                sent.push(Arc::clone(&member));
+            }
+            continue;
+        }
         let Some(breaker) = member.breaker.upgrade() else {
             continue;
         };
@@ -853,7 +895,9 @@ fn flush(inner: &Inner, con: &mut Connection) -> RedisResult<()> {
     let replies: Vec<Reply> = pipe.query(con)?;
     inner.up();
     for (member, reply) in sent.iter().zip(replies) {
-        member.apply(reply, true, false);
+        if !member.has_left() {
+            member.apply(reply, true, false);
+        }
     }
     Ok(())
 }
