@@ -680,3 +680,20 @@ pub(crate) fn env_name(name: &str) -> String {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn annotated_functions_breakers_are_neither_refused_nor_counted_by_the_limit() {
+        let registry = Registry::new();
+        registry.set_max_dynamic(Some(1));
+        registry.site_breaker("site-a", Config::default);
+        registry.site_breaker("site-b", Config::default);
+        registry
+            .get_or_create("host-a", Config::default())
+            .expect("the sites took none of the limit");
+        assert_eq!(registry.names(), ["host-a", "site-a", "site-b"]);
+    }
+}
