@@ -548,9 +548,9 @@ impl Registry {
     }
 
     /// Limits the breakers [`get_or_create`](Self::get_or_create) creates
-    /// (and so [`CircuitBreakerLayer::named`]): while `max` of them are in
-    /// the registry, a new name is refused with [`RegistryError::Full`]
-    /// (after evicting idle ones, with
+    /// (and so the `tower` feature's `CircuitBreakerLayer::named`): while
+    /// `max` of them are in the registry, a new name is refused with
+    /// [`RegistryError::Full`] (after evicting idle ones, with
     /// [`set_idle_eviction`](Self::set_idle_eviction)). Existing names are
     /// still returned. `None` (the default) sets no limit. Lowering it
     /// below the current count removes nothing; it refuses new names until
@@ -559,8 +559,6 @@ impl Registry {
     /// Annotated functions' breakers are neither counted nor refused:
     /// their number is fixed by the code, and a function has no way to
     /// report a refusal.
-    ///
-    /// [`CircuitBreakerLayer::named`]: crate::tower::CircuitBreakerLayer::named
     ///
     /// ```
     /// use breaker::{Config, Registry, RegistryError};
