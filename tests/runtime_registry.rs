@@ -730,3 +730,29 @@ fn nothing_is_evicted_without_idle_eviction() {
     assert!(registry.evict_idle().is_empty());
     assert!(registry.get("host-a").is_some());
 }
+
+#[test]
+fn concurrent_new_names_never_exceed_the_limit() {
+    const THREADS: usize = 8;
+    let registry = Arc::new(Registry::new());
+    registry.set_max_dynamic(Some(3));
+    let barrier = Arc::new(Barrier::new(THREADS));
+    let handles: Vec<_> = (0..THREADS)
+        .map(|i| {
+            let (registry, barrier) = (Arc::clone(&registry), Arc::clone(&barrier));
+            thread::spawn(move || {
+                barrier.wait();
+                registry
+                    .get_or_create(&format!("host-{i}"), Config::default())
+                    .is_ok()
+            })
+        })
+        .collect();
+    let created = handles
+        .into_iter()
+        .map(|h| h.join().unwrap())
+        .filter(|&ok| ok)
+        .count();
+    assert_eq!(created, 3);
+    assert_eq!(registry.names().len(), 3);
+}
