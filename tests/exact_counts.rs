@@ -5,7 +5,10 @@
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
-use breaker::{CircuitBreaker, Config, ManualClock, Outcome, SharedState, State, StateStore};
+use breaker::{
+    CircuitBreaker, Config, ManualClock, Outcome, ProbeLease, ProbeSlot, SharedState, State,
+    StateStore,
+};
 
 const SEC: Duration = Duration::from_secs(1);
 
@@ -119,14 +122,14 @@ impl StateStore for RefusingStore {
 }
 
 impl SharedState for RefusingMember {
-    fn acquire_probe(&self) -> bool {
+    fn acquire_probe(&self) -> ProbeSlot {
         if let Some(breaker) = self.breaker.upgrade() {
             breaker.apply_shared(State::Open, Duration::from_secs(30));
         }
-        false
+        ProbeSlot::Refused
     }
 
-    fn probe_ended(&self, _outcome: Option<Outcome>) {}
+    fn probe_ended(&self, _lease: ProbeLease, _outcome: Option<Outcome>) {}
 
     fn transitioned(&self, _from: State, _to: State, _open_for: Duration) {}
 }

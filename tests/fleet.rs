@@ -570,3 +570,149 @@ fn in_strict_mode_the_next_admission_after_a_fleet_trip_is_rejected() {
         "{result:?}"
     );
 }
+
+#[test]
+fn a_probe_without_a_fleet_slot_does_not_give_back_another_probes_slot() {
+    let server = RedisServer::start();
+    let config = Config::default()
+        .timeout(Duration::from_millis(200))
+        .half_open_max_calls(2);
+    let breaker = Arc::new(CircuitBreaker::new("lease-owner", config).unwrap());
+    let store = RedisStore::builder(server.url())
+        .prefix("lease")
+        .reconnect_backoff(Duration::from_millis(300), Duration::from_millis(300))
+        .build()
+        .unwrap();
+    assert!(breaker.join_store(&store));
+    poll_until(
+        BOUND,
+        || store.is_connected().then_some(()),
+        || "the store did not connect".into(),
+    );
+    trip(&breaker);
+    eventually(
+        &breaker,
+        State::HalfOpen,
+        Duration::from_millis(200) + BOUND,
+    );
+    let mut con = server.client();
+    poll_until(
+        BOUND,
+        || {
+            (fleet_state(&mut con, "lease:{lease-owner}:state").as_deref() == Some("half_open"))
+                .then_some(())
+        },
+        || "the fleet never turned half-open".into(),
+    );
+    let leased = breaker.try_acquire().expect("a probe on a fleet slot");
+    // Redis keeps its state, but the store's connections are cut: the
+    // next probe is admitted on the local limit alone, without a slot.
+    let killed: u64 = redis::cmd("CLIENT")
+        .arg("KILL")
+        .arg("TYPE")
+        .arg("normal")
+        .query(&mut con)
+        .unwrap();
+    assert!(killed > 0);
+    let unleased = breaker
+        .try_acquire()
+        .expect("a probe admitted alone while Redis is unreachable");
+    // The probe without a slot ends first: it has nothing to give back.
+    drop(unleased);
+    poll_until(
+        Duration::from_millis(300) + BOUND,
+        || store.is_connected().then_some(()),
+        || "the store did not reconnect".into(),
+    );
+    // The probe on the slot succeeds: its success reaches the fleet with
+    // its slot, and closes it.
+    leased.success();
+    poll_until(
+        Duration::from_millis(300) + BOUND,
+        || {
+            (fleet_state(&mut con, "lease:{lease-owner}:state").as_deref() == Some("closed"))
+                .then_some(())
+        },
+        || "the leased probe's success never closed the fleet".into(),
+    );
+}
+
+#[test]
+fn a_removed_breaker_leaves_the_redis_store() {
+    let server = RedisServer::start();
+    let store = RedisStore::builder(server.url())
+        .prefix("removed")
+        .build()
+        .unwrap();
+    let registry = breaker::Registry::new();
+    registry.register_store("fleet", store.clone());
+    registry.set_default_store("fleet");
+    let removed = registry.get_or_create("host-a", Config::default()).unwrap();
+    registry.get_or_create("host-b", Config::default()).unwrap();
+    assert_eq!(store.names(), ["host-a", "host-b"]);
+    registry.remove("host-a");
+    // Still held here, and no longer one of the store's members.
+    assert_eq!(store.names(), ["host-b"]);
+    assert!(!removed.is_shared());
+}
+
+#[test]
+fn a_removed_breaker_no_longer_follows_the_fleet() {
+    let server = RedisServer::start();
+    let store = RedisStore::builder(server.url())
+        .prefix("unfollowed")
+        .build()
+        .unwrap();
+    let registry = breaker::Registry::new();
+    registry.register_store("fleet", store.clone());
+    registry.set_default_store("fleet");
+    let removed = registry
+        .get_or_create("unfollowed", Config::default())
+        .unwrap();
+    registry.remove("unfollowed");
+    // A member of the same store and name, joined after the removal: it
+    // follows the fleet's trip, through the same store's threads.
+    let follower = Arc::new(CircuitBreaker::new("unfollowed", Config::default()).unwrap());
+    assert!(follower.join_store(&store));
+    let (other, _other_store) = joined(&server, "unfollowed", "unfollowed", Config::default());
+    trip(&other);
+    eventually(&follower, State::Open, BOUND);
+    assert_eq!(removed.state(), State::Closed);
+}
+
+#[test]
+fn a_probe_gives_its_fleet_slot_back_after_its_breaker_left_the_store() {
+    let server = RedisServer::start();
+    let config = Config::default().timeout(Duration::from_millis(200));
+    let (breaker, _store) = joined(&server, "left", "left-with-a-slot", config);
+    trip(&breaker);
+    eventually(
+        &breaker,
+        State::HalfOpen,
+        Duration::from_millis(200) + BOUND,
+    );
+    let mut con = server.client();
+    poll_until(
+        BOUND,
+        || {
+            (fleet_state(&mut con, "left:{left-with-a-slot}:state").as_deref() == Some("half_open"))
+                .then_some(())
+        },
+        || "the fleet never turned half-open".into(),
+    );
+    let probe = breaker.try_acquire().expect("a probe on a fleet slot");
+    let slots = |con: &mut redis::Connection| -> u64 {
+        redis::cmd("ZCARD")
+            .arg("left:{left-with-a-slot}:probes")
+            .query(con)
+            .unwrap()
+    };
+    assert_eq!(slots(&mut con), 1);
+    assert!(breaker.leave_store());
+    probe.ignore();
+    poll_until(
+        BOUND,
+        || (slots(&mut con) == 0).then_some(()),
+        || "the probe's slot was never given back".into(),
+    );
+}

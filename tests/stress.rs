@@ -282,7 +282,7 @@ fn the_lock_free_path_counts_every_call_exactly_once_across_transitions() {
             // Alternately forced open and reset, so that every command is
             // a state change and announces the period it ends.
             while !stop.load(SeqCst) && resets < 100_000 {
-                if resets % 2 == 0 {
+                if resets.is_multiple_of(2) {
                     cb.force_open();
                 } else {
                     cb.reset();

@@ -31,6 +31,7 @@ use std::cell::Cell;
 use std::fmt;
 use std::future::Future;
 use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::AtomicU8;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -40,7 +41,7 @@ use crate::error::{Error, Name, RejectReason, Rejected};
 use crate::observe;
 use crate::permit::{self, Outcome, Permit, NOT_TIMED};
 use crate::stats::{Counts, Stats, Totals};
-use crate::store::{SharedState, StateStore};
+use crate::store::{ProbeLease, ProbeSlot, SharedState, StateStore};
 use crate::sync::{lock, stripe_count, thread_stripe, AtomicU64, Mutex, Ordering};
 use crate::window::Window;
 
@@ -151,7 +152,17 @@ struct Hot {
     /// admission, a probe's ending, transitions). Here, in the line's spare
     /// room, it costs the breaker no size.
     shared: OnceLock<Arc<dyn SharedState>>,
+    /// Where the breaker is in its one membership: [`UNJOINED`],
+    /// [`JOINING`], [`JOINED`] or [`LEFT`].
+    membership: AtomicU8,
 }
+
+// `Hot::membership`. A breaker joins at most one store, once, and after it
+// has left (or was told to leave before it joined) it never joins again.
+const UNJOINED: u8 = 0;
+const JOINING: u8 = 1;
+const JOINED: u8 = 2;
+const LEFT: u8 = 3;
 
 /// Lifetime counters of the lock-free path, one stripe per core, each on
 /// its own cache lines so that cores never write to the same line.
@@ -374,6 +385,7 @@ impl CircuitBreaker {
                 consecutive: AtomicU64::new(0),
                 name,
                 shared: OnceLock::new(),
+                membership: AtomicU8::new(UNJOINED),
             },
             stripe_mask: stripes.len() - 1,
             stripes,
@@ -410,22 +422,94 @@ impl CircuitBreaker {
     /// Joins the shared state of this breaker's name in `store`, so that
     /// every process's breaker of that name trips, probes and closes
     /// together (see [`StateStore`]). Returns `false`, and changes nothing,
-    /// if the breaker has joined a store already.
+    /// if the breaker has joined a store already, is joining one on
+    /// another thread right now, or has [left](Self::leave_store) one:
+    /// `store.join` is called at most once in a breaker's life.
     ///
     /// Breakers of the [`registry()`](crate::registry()) join the store
-    /// their configuration names ([`Config::store`]) by themselves.
+    /// their configuration names ([`Config::store`]) by themselves, before
+    /// the registry hands them to anyone.
     pub fn join_store(self: &Arc<Self>, store: &dyn StateStore) -> bool {
-        if self.hot.shared.get().is_some() {
+        let claimed = self.hot.membership.compare_exchange(
+            UNJOINED,
+            JOINING,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        );
+        if claimed.is_err() {
             return false;
         }
-        let membership = store.join(self);
-        if self.hot.shared.set(membership).is_err() {
+        let membership = self.hot.shared.get_or_init(|| store.join(self));
+        let joined = self.hot.membership.compare_exchange(
+            JOINING,
+            JOINED,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        );
+        if joined.is_err() {
+            // Told to leave while it was joining: it leaves at once.
+            membership.leave();
             return false;
         }
         // A strict store takes lock-free admission away: republish.
         let core = lock(&self.core);
         self.publish(&core);
         true
+    }
+
+    /// Ends the breaker's membership in its store: the store stops sharing
+    /// its state (no more outcomes sent, no fleet transitions applied) and
+    /// the breaker goes on alone, as if it had never joined; it cannot
+    /// join a store again. A probe that holds one of the fleet's slots
+    /// still gives it back when it ends. Returns whether it was a member
+    /// (or was joining). [`Registry::remove`](crate::Registry::remove)
+    /// calls it.
+    pub fn leave_store(&self) -> bool {
+        match self.hot.membership.swap(LEFT, Ordering::AcqRel) {
+            JOINED => {}
+            // The joining thread sees `LEFT` and ends the membership.
+            JOINING => return true,
+            // UNJOINED, LEFT: no membership to end.
+            _ => return false,
+        }
+        if let Some(shared) = self.hot.shared.get() {
+            shared.leave();
+        }
+        // Lock-free admission comes back if a strict store had taken it.
+        let core = lock(&self.core);
+        self.publish(&core);
+        true
+    }
+
+    /// What the registry's idle eviction samples, without the lock: the
+    /// calls asked of the breaker so far (admitted or rejected), and
+    /// whether its state lets it go: closed or half-open, or open with its
+    /// open period over; never forced open or disabled, which an operator
+    /// chose.
+    pub(crate) fn idle_sample(&self) -> (u64, bool) {
+        let calls = self.stripes.iter().fold(0u64, |sum, stripe| {
+            sum.wrapping_add(stripe.admitted.load(Ordering::Acquire))
+                .wrapping_add(stripe.rejected.load(Ordering::Acquire))
+        });
+        let word = self.hot.word.load(Ordering::Acquire);
+        let may_go = match word & STATE_MASK {
+            OPEN => {
+                let until = self.hot.open_until.load(Ordering::Relaxed);
+                until != u64::MAX && nanos(self.config.clock.now()) >= until
+            }
+            FORCED_OPEN | DISABLED => false,
+            _ => true,
+        };
+        (calls, may_go)
+    }
+
+    /// The breaker's membership, while it is a member.
+    fn membership(&self) -> Option<&Arc<dyn SharedState>> {
+        if self.hot.membership.load(Ordering::Acquire) == JOINED {
+            self.hot.shared.get()
+        } else {
+            None
+        }
     }
 
     /// What a shared store reads of the breaker, after the time-driven
@@ -455,13 +539,14 @@ impl CircuitBreaker {
         view
     }
 
-    /// Whether the breaker has joined a shared store.
+    /// Whether the breaker is a member of a shared store (joined, and not
+    /// left).
     pub fn is_shared(&self) -> bool {
-        self.hot.shared.get().is_some()
+        self.membership().is_some()
     }
 
     fn strict(&self) -> bool {
-        self.hot.shared.get().is_some_and(|shared| shared.strict())
+        self.membership().is_some_and(|shared| shared.strict())
     }
 
     /// Applies the fleet's state, as a [`StateStore`] learned it: `state`
@@ -633,7 +718,7 @@ impl CircuitBreaker {
     #[cold]
     #[inline(never)]
     fn try_acquire_locked(&self) -> Result<Permit<'_>, Rejected> {
-        if let Some(shared) = self.hot.shared.get().filter(|shared| shared.strict()) {
+        if let Some(shared) = self.membership().filter(|shared| shared.strict()) {
             // Strict mode: the fleet's state decides first (the store has
             // applied it to this breaker by the time it answers).
             if let Err(retry_after) = shared.admit() {
@@ -650,18 +735,24 @@ impl CircuitBreaker {
             self.advance(&mut core, &now, &mut changes);
             self.admit(&mut core, &now)
         };
-        if let (Ok((generation, _, true)), Some(shared)) = (&admitted, self.hot.shared.get()) {
+        let mut lease = None;
+        if let (Ok((generation, _, true)), Some(shared)) = (&admitted, self.membership()) {
             // A probe needs one of the fleet's probe slots too.
-            if !shared.acquire_probe() {
-                admitted = Err(self.refuse_probe(*generation));
+            match shared.acquire_probe() {
+                ProbeSlot::Leased(granted) => lease = Some(granted),
+                ProbeSlot::Unleased => {}
+                ProbeSlot::Refused => admitted = Err(self.refuse_probe(*generation)),
             }
         }
         // observe: a rejection
         if let Err(rejected) = &admitted {
             observe::rejected(&self.hot.name, rejected);
         }
-        let permit = admitted
-            .map(|(generation, started, probe)| Permit::new(self, generation, probe, started));
+        let permit = admitted.map(|(generation, started, probe)| {
+            let mut permit = Permit::new(self, generation, probe, started);
+            permit.lease = lease;
+            permit
+        });
         if let Some(payload) = self.announce(&changes) {
             // A listener panicked: give the admission back before
             // propagating, so that nothing is held or counted for a call
@@ -755,7 +846,13 @@ impl CircuitBreaker {
 
     /// Ends an admitted call: the permit's only way back into the breaker.
     #[inline(always)]
-    pub(crate) fn finish(&self, ticket: u64, started: u64, ending: Ending) {
+    pub(crate) fn finish(
+        &self,
+        ticket: u64,
+        started: u64,
+        lease: Option<ProbeLease>,
+        ending: Ending,
+    ) {
         // Not a probe (bit 0 clear), and of the current generation.
         if ticket & 1 == 0 {
             let word = self.hot.word.load(Ordering::Acquire);
@@ -776,7 +873,7 @@ impl CircuitBreaker {
             }
         }
         let started = (started != NOT_TIMED).then(|| Duration::from_nanos(started));
-        self.finish_locked(ticket >> 1, started, ticket & 1 == 1, ending);
+        self.finish_locked(ticket >> 1, started, ticket & 1 == 1, lease, ending);
     }
 
     /// A failure on the lock-free path, if it does not trip. Out of line,
@@ -802,6 +899,7 @@ impl CircuitBreaker {
         generation: u64,
         started: Option<Duration>,
         probe: bool,
+        lease: Option<ProbeLease>,
         ending: Ending,
     ) {
         let mut changes = Changes::default();
@@ -855,10 +953,10 @@ impl CircuitBreaker {
             observe::Recorded::new(ending, slow),
             elapsed,
         );
-        if probe {
-            if let Some(shared) = self.hot.shared.get() {
-                shared.probe_ended(ending.outcome());
-            }
+        // The lease goes back to the membership that granted it, even if
+        // the breaker has left the store since.
+        if let (Some(lease), Some(shared)) = (lease, self.hot.shared.get()) {
+            shared.probe_ended(lease, ending.outcome());
         }
         if let Some(payload) = self.announce(&changes) {
             if !std::thread::panicking() {
@@ -1226,7 +1324,7 @@ impl CircuitBreaker {
         };
         // observe: a state change
         observe::state_changed(&state_change);
-        if let (false, Some(shared)) = (change.from_store, self.hot.shared.get()) {
+        if let (false, Some(shared)) = (change.from_store, self.membership()) {
             shared.transitioned(change.from, change.to, change.open_for);
         }
         let mut first_panic = None;

@@ -317,6 +317,10 @@ impl ConfigFile {
                     "already in use; load the configuration before the breaker's first call",
                 )
                 .breaker(&name),
+                // Registering values creates no breaker; kept for completeness.
+                full @ RegistryError::Full { .. } => {
+                    FileConfigError::new(origin, full.to_string()).breaker(name)
+                }
             }
         })
     }

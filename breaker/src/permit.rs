@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use crate::breaker::{CircuitBreaker, Ending};
 use crate::error::{Rejected, TimedOut};
+use crate::store::ProbeLease;
 
 /// How a finished call is counted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -85,6 +86,9 @@ pub struct Permit<'a> {
     /// When the call started in nanoseconds of the breaker's clock, if a
     /// slow-call policy needs to know; `NOT_TIMED` otherwise.
     pub(crate) started: u64,
+    /// A probe's slot of a shared store's fleet, handed back when the
+    /// probe ends: the lease belongs to this permit and no other.
+    pub(crate) lease: Option<ProbeLease>,
 }
 
 /// `Permit::started` of a call whose duration does not matter.
@@ -104,6 +108,7 @@ impl<'a> Permit<'a> {
             started: started.map_or(NOT_TIMED, |at| {
                 u64::try_from(at.as_nanos()).unwrap_or(NOT_TIMED - 1)
             }),
+            lease: None,
         }
     }
 }
@@ -153,7 +158,8 @@ impl<'a> Permit<'a> {
     #[inline]
     fn finish(self, ending: Ending) {
         let this = ManuallyDrop::new(self);
-        this.breaker.finish(this.ticket, this.started, ending);
+        this.breaker
+            .finish(this.ticket, this.started, this.lease, ending);
     }
 }
 
@@ -172,7 +178,7 @@ impl Drop for Permit<'_> {
     #[inline]
     fn drop(&mut self) {
         self.breaker
-            .finish(self.ticket, self.started, dropped_ending());
+            .finish(self.ticket, self.started, self.lease, dropped_ending());
     }
 }
 
@@ -206,6 +212,7 @@ pub struct OwnedPermit {
 struct Admission {
     ticket: u64,
     started: u64,
+    lease: Option<ProbeLease>,
 }
 
 impl CircuitBreaker {
@@ -221,6 +228,7 @@ impl CircuitBreaker {
             admission: Some(Admission {
                 ticket: permit.ticket,
                 started: permit.started,
+                lease: permit.lease,
             }),
         })
     }
@@ -265,7 +273,7 @@ impl OwnedPermit {
 
     fn finish(&mut self, ending: Ending) {
         if let Some(a) = self.admission.take() {
-            self.breaker.finish(a.ticket, a.started, ending);
+            self.breaker.finish(a.ticket, a.started, a.lease, ending);
         }
     }
 }

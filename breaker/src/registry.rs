@@ -2,10 +2,12 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Arc, LazyLock, RwLock};
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard, RwLock};
+use std::time::Duration;
 
 use crate::__private::At;
 use crate::breaker::CircuitBreaker;
+use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, ConfigError, LOCAL_STORE};
 use crate::error::Name;
 use crate::observe;
@@ -42,6 +44,111 @@ pub struct Registry {
     /// Shared state stores by name, and the one breakers use when their
     /// configuration names none.
     stores: RwLock<Stores>,
+    /// The breakers created on demand, their limit and idle eviction.
+    /// Locked after `breakers`, never before.
+    dynamic: Mutex<Dynamic>,
+}
+
+/// The breakers `get_or_create` created (names that may come from request
+/// data), and what bounds them.
+struct Dynamic {
+    max: Option<usize>,
+    idle_after: Option<Duration>,
+    clock: Arc<dyn Clock>,
+    /// By name, each one's calls and since when (on `clock`) they have
+    /// not changed, as the last sweep saw them.
+    samples: HashMap<String, Sample>,
+    /// When a new name next sweeps: the earliest a breaker can have been
+    /// idle long enough, and no sooner than an eighth of `idle_after`
+    /// after the last sweep, so that sweeping stays rare.
+    next_sweep: Duration,
+}
+
+#[derive(Clone, Copy)]
+struct Sample {
+    calls: u64,
+    since: Duration,
+}
+
+impl Default for Dynamic {
+    fn default() -> Self {
+        Dynamic {
+            max: None,
+            idle_after: None,
+            clock: Arc::new(SystemClock),
+            samples: HashMap::new(),
+            next_sweep: Duration::MAX,
+        }
+    }
+}
+
+impl Dynamic {
+    /// Sweeps if a breaker may have been idle long enough.
+    fn sweep_if_due(
+        &mut self,
+        breakers: &mut HashMap<String, Arc<CircuitBreaker>>,
+    ) -> Vec<(String, Arc<CircuitBreaker>)> {
+        if self.idle_after.is_some() && self.clock.now() >= self.next_sweep {
+            self.sweep(breakers)
+        } else {
+            Vec::new()
+        }
+    }
+
+    /// Takes out of `breakers` every breaker created on demand that only
+    /// the registry holds, whose state lets it go, and that no call has
+    /// reached since a sweep (or its creation) at least `idle_after` ago.
+    /// Atomic loads per breaker: no breaker's lock, no user code.
+    fn sweep(
+        &mut self,
+        breakers: &mut HashMap<String, Arc<CircuitBreaker>>,
+    ) -> Vec<(String, Arc<CircuitBreaker>)> {
+        let Some(idle_after) = self.idle_after else {
+            return Vec::new();
+        };
+        let now = self.clock.now();
+        let mut evicted = Vec::new();
+        let mut next: Option<Duration> = None;
+        self.samples.retain(|name, sample| {
+            let Some(breaker) = breakers.get(name) else {
+                return false;
+            };
+            let (calls, may_go) = breaker.idle_sample();
+            // Held elsewhere (a layer, an annotated function, a caller):
+            // evicting it would leave two breakers for one name.
+            let held = Arc::strong_count(breaker) > 1;
+            if held || !may_go || calls != sample.calls {
+                *sample = Sample { calls, since: now };
+            } else if now.saturating_sub(sample.since) >= idle_after {
+                if let Some(breaker) = breakers.remove(name) {
+                    evicted.push((name.clone(), breaker));
+                }
+                return false;
+            }
+            let due = sample.since.saturating_add(idle_after);
+            next = Some(next.map_or(due, |next| next.min(due)));
+            true
+        });
+        self.next_sweep = next.map_or(Duration::MAX, |next| {
+            next.max(now.saturating_add(idle_after / 8))
+        });
+        evicted
+    }
+
+    /// Notes a breaker just created on demand.
+    fn created(&mut self, name: &str) {
+        let now = self.clock.now();
+        self.samples.insert(
+            name.to_owned(),
+            Sample {
+                calls: 0,
+                since: now,
+            },
+        );
+        if let Some(idle_after) = self.idle_after {
+            self.next_sweep = self.next_sweep.min(now.saturating_add(idle_after));
+        }
+    }
 }
 
 #[derive(Default)]
@@ -62,7 +169,8 @@ impl Stores {
     }
 }
 
-/// Why [`Registry::configure`] refused a configuration.
+/// Why the registry refused a configuration ([`Registry::configure`]) or
+/// a new breaker ([`Registry::get_or_create`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RegistryError {
     /// The configuration is invalid.
@@ -78,6 +186,14 @@ pub enum RegistryError {
         /// The breaker's name.
         name: String,
     },
+    /// The registry holds its limit of breakers created on demand
+    /// ([`Registry::set_max_dynamic`]), so `name` was not created.
+    Full {
+        /// The name refused.
+        name: String,
+        /// The limit.
+        max: usize,
+    },
 }
 
 impl fmt::Display for RegistryError {
@@ -89,6 +205,11 @@ impl fmt::Display for RegistryError {
                 f,
                 "circuit breaker `{name}` is already in use; register its configuration before its first call"
             ),
+            RegistryError::Full { name, max } => write!(
+                f,
+                "circuit breaker `{name}` not created: the registry holds its limit of {max} breakers \
+                 created on demand (Registry::set_max_dynamic); remove unused names with Registry::remove"
+            ),
         }
     }
 }
@@ -98,7 +219,7 @@ impl std::error::Error for RegistryError {
         match self {
             RegistryError::Invalid(e) => Some(e),
             RegistryError::Conflict(problem) => Some(problem),
-            RegistryError::AlreadyCreated { .. } => None,
+            RegistryError::AlreadyCreated { .. } | RegistryError::Full { .. } => None,
         }
     }
 }
@@ -136,34 +257,69 @@ impl Registry {
     /// An invalid `config` is an error. An operators' value that conflicts
     /// with it is not: that value is refused, the breaker keeps `config`'s,
     /// and the refusal is listed by [`config_problems`](Self::config_problems).
+    ///
+    /// A breaker it creates is a *dynamic* one (its name may come from
+    /// request data: a breaker per host or tenant): it counts toward
+    /// [`set_max_dynamic`](Self::set_max_dynamic), which refuses a new name
+    /// with [`RegistryError::Full`] once the limit is reached, and it may
+    /// be evicted when idle ([`set_idle_eviction`](Self::set_idle_eviction)).
     pub fn get_or_create(
         &self,
         name: &str,
         config: Config,
-    ) -> Result<Arc<CircuitBreaker>, ConfigError> {
+    ) -> Result<Arc<CircuitBreaker>, RegistryError> {
         if let Some(existing) = self.get(name) {
             return Ok(existing);
         }
-        self.create(Name::from(name.to_owned()), || config, None)
+        self.create(Name::from(name.to_owned()), || config, None, true)
     }
 
     /// Creates the breaker `name` unless it exists: from the configuration
     /// registered for it or else `config` (the code's, which must be
     /// valid), then the operators' values, key by key, less those that
     /// conflict with the code's and, for an annotated function's `site`,
-    /// a `call_timeout` it cannot enforce. What is refused is listed.
+    /// a `call_timeout` it cannot enforce. What is refused is listed. A
+    /// `dynamic` breaker counts toward the limit, which may refuse it.
     fn create(
         &self,
         owned_name: Name,
         config: impl FnOnce() -> Config,
         site: Option<&At>,
-    ) -> Result<Arc<CircuitBreaker>, ConfigError> {
+        dynamic: bool,
+    ) -> Result<Arc<CircuitBreaker>, RegistryError> {
+        let mut evicted = Vec::new();
+        let created = self.create_locked(owned_name, config, site, dynamic, &mut evicted);
+        // Outside the registry's locks: the store's `leave` is its code.
+        for (_, breaker) in evicted {
+            breaker.leave_store();
+        }
+        created
+    }
+
+    fn create_locked(
+        &self,
+        owned_name: Name,
+        config: impl FnOnce() -> Config,
+        site: Option<&At>,
+        dynamic: bool,
+        evicted: &mut Vec<(String, Arc<CircuitBreaker>)>,
+    ) -> Result<Arc<CircuitBreaker>, RegistryError> {
         let shared = owned_name.clone();
         let name: &str = &shared;
         let mut breakers = write(&self.breakers);
         // Another thread may have created it between our read and write.
         if let Some(existing) = breakers.get(name) {
             return Ok(Arc::clone(existing));
+        }
+        if dynamic {
+            let mut bounds = lock(&self.dynamic);
+            *evicted = bounds.sweep_if_due(&mut breakers);
+            if let Some(max) = bounds.max.filter(|&max| bounds.samples.len() >= max) {
+                return Err(RegistryError::Full {
+                    name: name.to_owned(),
+                    max,
+                });
+            }
         }
         let configured = read(&self.configs).get(name).cloned();
         let code_origin = match configured {
@@ -184,14 +340,21 @@ impl Registry {
         }
         drop(overrides);
         let breaker = Arc::new(CircuitBreaker::new(owned_name, config)?);
-        breakers.insert(name.to_owned(), Arc::clone(&breaker));
-        drop(breakers);
-        observe::created(name, breaker.state());
-        self.refuse(refused);
+        // Joined before anyone can find it: a call in between would be
+        // admitted without asking a strict store.
         let store = read(&self.stores).for_config(breaker.config());
         if let Some(store) = store {
             breaker.join_store(&*store);
         }
+        // The state gauge starts before anyone can make a transition, so
+        // that it cannot overwrite a transition's value.
+        observe::created(name, breaker.state());
+        breakers.insert(name.to_owned(), Arc::clone(&breaker));
+        if dynamic {
+            lock(&self.dynamic).created(name);
+        }
+        drop(breakers);
+        self.refuse(refused);
         Ok(breaker)
     }
 
@@ -219,9 +382,12 @@ impl Registry {
     /// Joins the existing breakers to the stores their configurations now
     /// resolve to.
     fn join_existing(&self) {
+        // The breakers' lock before the stores', never inside it: `create`
+        // reads the stores under the breakers' lock.
+        let breakers = self.snapshot();
         let joins: Vec<_> = {
             let stores = read(&self.stores);
-            self.snapshot()
+            breakers
                 .into_iter()
                 .filter(|breaker| !breaker.is_shared())
                 .filter_map(|breaker| Some((stores.for_config(breaker.config())?, breaker)))
@@ -250,11 +416,16 @@ impl Registry {
             Some(existing) => existing,
             // A `&'static str` name: rejections copy it instead of counting
             // references to a shared string.
-            None => match self.create(Name::from(name), config, Some(site)) {
+            None => match self.create(Name::from(name), config, Some(site), false) {
                 Ok(breaker) => breaker,
                 Err(error) => {
-                    self.refuse(vec![site.invalid_code(&error)]);
-                    match self.create(Name::from(name), Config::default, Some(site)) {
+                    // `create` refuses no name of an annotated function
+                    // (only dynamic ones count toward the limit): the code's
+                    // configuration was invalid.
+                    if let RegistryError::Invalid(error) = &error {
+                        self.refuse(vec![site.invalid_code(error)]);
+                    }
+                    match self.create(Name::from(name), Config::default, Some(site), false) {
                         Ok(breaker) => breaker,
                         Err(_) => unreachable!("the default configuration is valid"),
                     }
@@ -428,6 +599,143 @@ impl Registry {
         }
     }
 
+    /// Removes the breaker `name` and forgets what the code registered for
+    /// the name: the breaker leaves its shared store (which stops sending
+    /// its outcomes and polling its state), and the configuration
+    /// [`configure`](Self::configure)d for the name is dropped. Returns the
+    /// breaker, if there was one. The operators' values for the name (a
+    /// configuration file, environment variables) stay: they were written
+    /// for the name, and apply again if it comes back.
+    ///
+    /// The name is free again: [`configure`](Self::configure) works, and
+    /// the next [`get_or_create`](Self::get_or_create) creates a new
+    /// breaker, closed, with fresh counts.
+    ///
+    /// Whoever still holds the removed breaker keeps a working, now local,
+    /// breaker that the registry no longer lists ([`names`](Self::names),
+    /// [`stats_all`](Self::stats_all), [`reset_all`](Self::reset_all)). That
+    /// includes an annotated function, which keeps the breaker it took on
+    /// its first call for the life of the process: after its name is
+    /// removed it goes on with that breaker, and a new breaker of the same
+    /// name (from `get_or_create`) is another one, which the function does
+    /// not see. So remove names created on demand, not annotated
+    /// functions' names.
+    ///
+    /// Metrics (feature `metrics`): the `metrics` facade cannot delete a
+    /// series, so the removed breaker's series stay at their last values
+    /// until the exporter drops them (metrics-exporter-prometheus:
+    /// `PrometheusBuilder::idle_timeout`).
+    ///
+    /// ```
+    /// use breaker::{Config, Registry};
+    ///
+    /// let registry = Registry::new();
+    /// let host = registry.get_or_create("host-203.0.113.7", Config::default()).unwrap();
+    /// let removed = registry.remove("host-203.0.113.7").unwrap();
+    /// assert!(std::sync::Arc::ptr_eq(&host, &removed));
+    /// assert!(registry.names().is_empty());
+    /// ```
+    pub fn remove(&self, name: &str) -> Option<Arc<CircuitBreaker>> {
+        let removed = {
+            let mut breakers = write(&self.breakers);
+            let removed = breakers.remove(name);
+            write(&self.configs).remove(name);
+            lock(&self.dynamic).samples.remove(name);
+            removed
+        };
+        if let Some(breaker) = &removed {
+            breaker.leave_store();
+        }
+        removed
+    }
+
+    /// Limits the breakers [`get_or_create`](Self::get_or_create) creates
+    /// (and so the `tower` feature's `CircuitBreakerLayer::named`): while
+    /// `max` of them are in the registry, a new name is refused with
+    /// [`RegistryError::Full`] (after evicting idle ones, with
+    /// [`set_idle_eviction`](Self::set_idle_eviction)). Existing names are
+    /// still returned. `None` (the default) sets no limit. Lowering it
+    /// below the current count removes nothing; it refuses new names until
+    /// enough are removed or evicted.
+    ///
+    /// Annotated functions' breakers are neither counted nor refused:
+    /// their number is fixed by the code, and a function has no way to
+    /// report a refusal.
+    ///
+    /// ```
+    /// use breaker::{Config, Registry, RegistryError};
+    ///
+    /// let registry = Registry::new();
+    /// registry.set_max_dynamic(Some(1));
+    /// registry.get_or_create("tenant-1", Config::default()).unwrap();
+    /// let refused = registry.get_or_create("tenant-2", Config::default());
+    /// assert!(matches!(refused, Err(RegistryError::Full { max: 1, .. })));
+    /// ```
+    pub fn set_max_dynamic(&self, max: Option<usize>) {
+        lock(&self.dynamic).max = max;
+    }
+
+    /// Evicts breakers created by [`get_or_create`](Self::get_or_create)
+    /// once no call has reached them for `after`, as
+    /// [`remove`](Self::remove) would, but keeping the name's registered
+    /// configuration: a name that comes back gets a new breaker built as
+    /// the first one was. `None` (the default) evicts nothing.
+    ///
+    /// A breaker is evicted only if nothing but the registry holds it (a
+    /// caller's `Arc`, a tower layer, an annotated function all keep it),
+    /// and never while forced open or disabled, nor while open before its
+    /// open period ends: choose `after` longer than the longest open
+    /// period you configure, so that a dead dependency's breaker is not
+    /// replaced by a closed one.
+    ///
+    /// There is no background thread: a new name sweeps when a breaker may
+    /// have been idle long enough (at most every eighth of `after`), and
+    /// [`evict_idle`](Self::evict_idle) sweeps on demand. A sweep reads a
+    /// few atomic counters per breaker created on demand and takes no
+    /// breaker's lock. Idle time is measured with the registry's
+    /// [clock](Self::set_clock), as the calls counted between two sweeps:
+    /// a breaker goes at the first sweep that finds no new call since a
+    /// sweep (or its creation) at least `after` earlier.
+    pub fn set_idle_eviction(&self, after: Option<Duration>) {
+        let mut bounds = lock(&self.dynamic);
+        bounds.idle_after = after;
+        // The next new name sweeps, whatever the earlier setting planned.
+        bounds.next_sweep = Duration::ZERO;
+    }
+
+    /// The clock idle eviction measures with: [`SystemClock`] unless set
+    /// (a [`ManualClock`](crate::ManualClock) makes eviction testable).
+    /// Set it before the breakers it measures are created.
+    pub fn set_clock(&self, clock: impl Clock + 'static) {
+        let mut bounds = lock(&self.dynamic);
+        bounds.clock = Arc::new(clock);
+        let now = bounds.clock.now();
+        for sample in bounds.samples.values_mut() {
+            sample.since = now;
+        }
+        bounds.next_sweep = Duration::ZERO;
+    }
+
+    /// Evicts now the breakers idle for the time set with
+    /// [`set_idle_eviction`](Self::set_idle_eviction) (nothing without
+    /// it), and returns their names, sorted. For a timer of your own;
+    /// new names also sweep by themselves.
+    pub fn evict_idle(&self) -> Vec<String> {
+        let evicted = {
+            let mut breakers = write(&self.breakers);
+            lock(&self.dynamic).sweep(&mut breakers)
+        };
+        let mut names: Vec<String> = evicted
+            .into_iter()
+            .map(|(name, breaker)| {
+                breaker.leave_store();
+                name
+            })
+            .collect();
+        names.sort();
+        names
+    }
+
     /// The breakers, copied out so that no registry lock is held while
     /// they run listeners (which may call back into the registry).
     fn snapshot(&self) -> Vec<Arc<CircuitBreaker>> {
@@ -452,6 +760,12 @@ fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 /// A breaker's name as environment variables spell it: ASCII letters
 /// upper-cased, digits kept, every other character `_` (`orders-db` and
 /// `orders.db` are both `ORDERS_DB`).
@@ -465,4 +779,22 @@ pub(crate) fn env_name(name: &str) -> String {
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn annotated_functions_breakers_are_neither_refused_nor_counted_by_the_limit() {
+        let registry = Registry::new();
+        registry.set_max_dynamic(Some(1));
+        let at = At::new("tests::site", None);
+        registry.site_breaker("site-a", Config::default, &at);
+        registry.site_breaker("site-b", Config::default, &at);
+        registry
+            .get_or_create("host-a", Config::default())
+            .expect("the sites took none of the limit");
+        assert_eq!(registry.names(), ["host-a", "site-a", "site-b"]);
+    }
 }

@@ -12,8 +12,10 @@
 //!   (so the store costs the call path nothing);
 //! - the breaker tells the store of the transitions it makes on its own
 //!   ([`SharedState::transitioned`]) and of each half-open probe, which
-//!   needs a slot of the whole fleet ([`SharedState::acquire_probe`],
-//!   [`SharedState::probe_ended`]);
+//!   needs a slot of the whole fleet ([`SharedState::acquire_probe`]); a
+//!   slot granted is a [`ProbeLease`] that the probe's permit carries and
+//!   hands back when it ends ([`SharedState::probe_ended`]), so that a
+//!   probe admitted without one never gives back another's;
 //! - the store applies the fleet's transitions to the breaker with
 //!   [`CircuitBreaker::apply_shared`];
 //! - in strict mode ([`SharedState::strict`]) the breaker asks the store
@@ -25,6 +27,7 @@
 //!
 //! [`Stats`]: crate::Stats
 
+use std::num::NonZeroU64;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -42,6 +45,11 @@ pub trait StateStore: Send + Sync + 'static {
     /// store reports its outcomes and applies the fleet's transitions to
     /// it. The store must hold the breaker weakly, so that dropping the
     /// breaker ends its membership.
+    ///
+    /// Called at most once per breaker. The registry calls it while it
+    /// creates the breaker, before anyone else can see it, with its lock
+    /// held: it must return promptly (no network round trip) and must not
+    /// call into the registry.
     fn join(&self, breaker: &Arc<CircuitBreaker>) -> Arc<dyn SharedState>;
 }
 
@@ -64,16 +72,61 @@ pub trait SharedState: Send + Sync + 'static {
 
     /// The breaker is half-open and about to admit a probe: whether the
     /// fleet has a probe slot for it. A store that cannot answer must
-    /// return `true`, leaving the limit to the local breaker.
-    fn acquire_probe(&self) -> bool;
+    /// return [`ProbeSlot::Unleased`], leaving the limit to the local
+    /// breaker.
+    fn acquire_probe(&self) -> ProbeSlot;
 
-    /// A probe admitted after [`acquire_probe`](Self::acquire_probe)
-    /// returned `true` ended with `outcome` (`None`: cancelled, or
-    /// dropped without an outcome).
-    fn probe_ended(&self, outcome: Option<Outcome>);
+    /// A probe admitted on `lease` (a [`ProbeSlot::Leased`]) ended with
+    /// `outcome` (`None`: cancelled, or dropped without an outcome). Each
+    /// lease comes back once, from the permit it was granted to; a probe
+    /// admitted [`Unleased`](ProbeSlot::Unleased) hands back nothing.
+    fn probe_ended(&self, lease: ProbeLease, outcome: Option<Outcome>);
 
     /// The breaker changed state on its own (not through
     /// [`CircuitBreaker::apply_shared`]); `open_for` is the open period
     /// when `to` is [`State::Open`].
     fn transitioned(&self, from: State, to: State, open_for: Duration);
+
+    /// The breaker left ([`CircuitBreaker::leave_store`], which
+    /// [`Registry::remove`](crate::Registry::remove) calls): the store
+    /// stops sending its outcomes, polling its state and applying the
+    /// fleet's transitions to it. The breaker calls nothing else on this
+    /// membership afterwards, except `probe_ended` for the probes that
+    /// still hold a slot. The default does nothing, for stores that hold
+    /// no work per member.
+    fn leave(&self) {}
+}
+
+/// The fleet's answer to a probe's request for a slot
+/// ([`SharedState::acquire_probe`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProbeSlot {
+    /// One of the fleet's slots, held by this probe alone: its permit
+    /// carries the lease and hands it back to
+    /// [`SharedState::probe_ended`] when the probe ends.
+    Leased(ProbeLease),
+    /// Admitted without a slot of the fleet's (the store could not ask,
+    /// and fails safe): the local probe limit applies, and nothing is
+    /// handed back.
+    Unleased,
+    /// The fleet has no slot free: the probe is rejected.
+    Refused,
+}
+
+/// One probe's slot of the fleet, as the store numbers it. The breaker
+/// keeps it in the probe's permit and hands it back to the store that
+/// granted it when that permit ends, whatever order probes end in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ProbeLease(NonZeroU64);
+
+impl ProbeLease {
+    /// A lease numbered `id`, unique among the store's leases in flight.
+    pub const fn new(id: NonZeroU64) -> Self {
+        ProbeLease(id)
+    }
+
+    /// Its number.
+    pub const fn id(self) -> NonZeroU64 {
+        self.0
+    }
 }

@@ -41,10 +41,10 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::breaker::CircuitBreaker;
-use crate::config::{Config, ConfigError};
+use crate::config::Config;
 use crate::error::Rejected;
 use crate::permit::{Outcome, OwnedPermit};
-use crate::registry::registry;
+use crate::registry::{registry, RegistryError};
 
 /// Decides what a response counts as.
 ///
@@ -124,8 +124,14 @@ impl CircuitBreakerLayer {
 
     /// A layer using the [registry](crate::registry())'s breaker named
     /// `name`, created from `config` if it does not exist yet (a configured
-    /// name, file values included, takes its registered settings).
-    pub fn named(name: &str, config: Config) -> Result<Self, ConfigError> {
+    /// name, file values included, takes its registered settings), as
+    /// [`Registry::get_or_create`](crate::Registry::get_or_create) does.
+    ///
+    /// The error comes here, when the layer is built, never from a call:
+    /// an invalid configuration, or a new name refused by the registry's
+    /// [limit](crate::Registry::set_max_dynamic) ([`RegistryError::Full`]).
+    /// The layer holds its breaker, so idle eviction never takes it.
+    pub fn named(name: &str, config: Config) -> Result<Self, RegistryError> {
         Ok(Self::new(registry().get_or_create(name, config)?))
     }
 }

@@ -14,7 +14,9 @@
 //!   state too, should a message be lost;
 //! - half-open probes take a lease on one of the fleet's
 //!   `half_open_max_calls` slots, with one round trip on the calling
-//!   thread; the lease is given back when the probe ends.
+//!   thread; the probe's permit carries its lease and gives it back when
+//!   the probe ends (a probe admitted while Redis was unreachable has
+//!   none, and gives back nothing).
 //!
 //! Transitions are Lua scripts (see `scripts.rs`): atomic on the server,
 //! keyed by name and generation, so exactly one instance performs each and
@@ -30,7 +32,8 @@ mod scripts;
 
 use std::collections::VecDeque;
 use std::fmt;
-use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::num::NonZeroU64;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -40,7 +43,7 @@ use ::redis::{Client, Connection, RedisError, RedisResult};
 use crate::breaker::{CircuitBreaker, State};
 use crate::config::{Config, WindowKind};
 use crate::permit::Outcome;
-use crate::store::{SharedState, StateStore};
+use crate::store::{ProbeLease, ProbeSlot, SharedState, StateStore};
 
 use self::scripts::{Script, Scripts};
 
@@ -288,6 +291,19 @@ impl RedisStore {
     pub fn prefix(&self) -> &str {
         &self.inner.prefix
     }
+
+    /// The names of the breakers the store shares now, sorted: those that
+    /// joined it and have neither left nor been dropped.
+    pub fn names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .inner
+            .live_members()
+            .iter()
+            .map(|member| member.name.clone())
+            .collect();
+        names.sort();
+        names
+    }
 }
 
 impl fmt::Debug for RedisStore {
@@ -316,11 +332,12 @@ impl StateStore for RedisStore {
                 format!("{base}:probes"),
             ],
             policy: Policy::of(breaker.config()),
+            left: AtomicBool::new(false),
             view: Mutex::new(View {
                 known_gen: -1,
                 seen: Some(outcomes),
                 events: VecDeque::new(),
-                leases: VecDeque::new(),
+                leases: Vec::new(),
                 last_sync: None,
             }),
         });
@@ -370,10 +387,19 @@ impl Inner {
         *woken = false;
     }
 
-    fn live_members(&self) -> Vec<Arc<Member>> {
+    /// Every member whose breaker is alive, those that left included
+    /// (they may still have probe slots to give back).
+    fn all_members(&self) -> Vec<Arc<Member>> {
         let mut members = lock(&self.members);
         members.retain(|m| m.strong_count() > 0);
         members.iter().filter_map(Weak::upgrade).collect()
+    }
+
+    /// The members whose state the store shares: alive, and not left.
+    fn live_members(&self) -> Vec<Arc<Member>> {
+        let mut members = self.all_members();
+        members.retain(|m| !m.has_left());
+        members
     }
 
     /// A new connection with the operation timeout and the scripts loaded.
@@ -435,9 +461,16 @@ impl Inner {
         }
     }
 
-    fn lease_id(&self) -> String {
-        let n = self.leases.fetch_add(1, Ordering::Relaxed);
-        format!("{}:{n}", self.instance)
+    /// A new lease's number: unique in this store (numbers wrap after
+    /// 2^64 leases, and a lease lives minutes at most).
+    fn next_lease(&self) -> NonZeroU64 {
+        let n = self.leases.fetch_add(1, Ordering::Relaxed).wrapping_add(1);
+        NonZeroU64::new(n).unwrap_or(NonZeroU64::MIN)
+    }
+
+    /// The lease's member id in the fleet's sorted set of leases.
+    fn lease_name(&self, lease: u64) -> String {
+        format!("{}:{lease}", self.instance)
     }
 }
 
@@ -522,6 +555,9 @@ struct Member {
     /// The state hash, the window list and the probe leases.
     keys: [String; 3],
     policy: Policy,
+    /// The breaker left: nothing is sent or applied for it any more, but
+    /// the probe slots it still holds are given back.
+    left: AtomicBool,
     view: Mutex<View>,
 }
 
@@ -535,8 +571,9 @@ struct View {
     /// batch, whose outcomes are not sent.
     seen: Option<[u64; 3]>,
     events: VecDeque<Event>,
-    /// The fleet probe slots held by this process's probes, oldest first.
-    leases: VecDeque<(String, i64)>,
+    /// The fleet probe slots held by this breaker's probes: each lease's
+    /// number and the fleet's generation it was granted in.
+    leases: Vec<(u64, i64)>,
     last_sync: Option<Instant>,
 }
 
@@ -557,6 +594,10 @@ type Reply = (i64, i64, i64, i64);
 impl Member {
     fn view(&self) -> MutexGuard<'_, View> {
         lock(&self.view)
+    }
+
+    fn has_left(&self) -> bool {
+        self.left.load(Ordering::Acquire)
     }
 
     /// `EVALSHA` of `script` on this member's keys with the common
@@ -668,34 +709,42 @@ impl SharedState for Member {
         }
     }
 
-    fn acquire_probe(&self) -> bool {
-        let lease = self.inner.lease_id();
+    fn acquire_probe(&self) -> ProbeSlot {
+        let lease = self.inner.next_lease();
         let known_gen = self.view().known_gen;
         let mut cmd = self.invocation(&self.inner.scripts.probe, known_gen);
-        cmd.arg(&lease)
+        cmd.arg(self.inner.lease_name(lease.get()))
             .arg(self.policy.lease_ms)
             .arg(self.policy.half_open_max_calls);
         let Some(reply) = self.inner.round_trip(|con| cmd.query::<Reply>(con)) else {
             // Fail safe: the local breaker's own probe limit applies.
-            return true;
+            return ProbeSlot::Unleased;
         };
         let (granted, gen, code, _) = reply;
         if granted == 1 && code == 2 {
-            self.view().leases.push_back((lease, gen));
-            return true;
+            self.view().leases.push((lease.get(), gen));
+            return ProbeSlot::Leased(ProbeLease::new(lease));
         }
         // The fleet is not half-open (or has no slot): follow it.
         if code != 2 {
             self.apply(reply, true, true);
         }
-        granted == 1
+        if granted == 1 {
+            // Closed again: no slot is needed.
+            ProbeSlot::Unleased
+        } else {
+            ProbeSlot::Refused
+        }
     }
 
-    fn probe_ended(&self, outcome: Option<Outcome>) {
+    fn probe_ended(&self, lease: ProbeLease, outcome: Option<Outcome>) {
         let mut view = self.view();
-        let Some((lease, gen)) = view.leases.pop_front() else {
+        let id = lease.id().get();
+        let Some(at) = view.leases.iter().position(|&(held, _)| held == id) else {
             return;
         };
+        let (_, gen) = view.leases.swap_remove(at);
+        let lease = self.inner.lease_name(id);
         let outcome = match outcome {
             Some(Outcome::Success) => 1,
             Some(Outcome::Failure) => 0,
@@ -708,6 +757,10 @@ impl SharedState for Member {
         });
         drop(view);
         self.inner.wake();
+    }
+
+    fn leave(&self) {
+        self.left.store(true, Ordering::Release);
     }
 
     fn transitioned(&self, from: State, to: State, open_for: Duration) {
@@ -801,7 +854,15 @@ fn flush(inner: &Inner, con: &mut Connection) -> RedisResult<()> {
     let now = Instant::now();
     let mut pipe = ::redis::pipe();
     let mut sent: Vec<Arc<Member>> = Vec::new();
-    for member in inner.live_members() {
+    for member in inner.all_members() {
+        if member.has_left() {
+            // Only the ends of probes that held a slot.
+            for event in member.view().events.drain(..) {
+                pipe.add_command(member.event(&event));
+                sent.push(Arc::clone(&member));
+            }
+            continue;
+        }
         let Some(breaker) = member.breaker.upgrade() else {
             continue;
         };
@@ -834,7 +895,9 @@ fn flush(inner: &Inner, con: &mut Connection) -> RedisResult<()> {
     let replies: Vec<Reply> = pipe.query(con)?;
     inner.up();
     for (member, reply) in sent.iter().zip(replies) {
-        member.apply(reply, true, false);
+        if !member.has_left() {
+            member.apply(reply, true, false);
+        }
     }
     Ok(())
 }
