@@ -16,8 +16,8 @@ use std::thread;
 use std::time::Duration;
 
 use breaker::{
-    CircuitBreaker, Clock, Config, Counts, ManualClock, Outcome, Permit, SharedState, State,
-    StateStore,
+    CircuitBreaker, Clock, Config, Counts, ManualClock, Outcome, Permit, ProbeLease, ProbeSlot,
+    SharedState, State, StateStore,
 };
 
 const SEC: Duration = Duration::from_secs(1);
@@ -94,11 +94,11 @@ impl StateStore for RecordingStore {
 }
 
 impl SharedState for RecordingMember {
-    fn acquire_probe(&self) -> bool {
-        true
+    fn acquire_probe(&self) -> ProbeSlot {
+        ProbeSlot::Unleased
     }
 
-    fn probe_ended(&self, _outcome: Option<Outcome>) {}
+    fn probe_ended(&self, _lease: ProbeLease, _outcome: Option<Outcome>) {}
 
     fn transitioned(&self, from: State, to: State, _open_for: Duration) {
         self.heard.lock().unwrap().push((from, to));
@@ -250,11 +250,11 @@ impl StateStore for PanickingStore {
 }
 
 impl SharedState for PanickingMember {
-    fn acquire_probe(&self) -> bool {
-        true
+    fn acquire_probe(&self) -> ProbeSlot {
+        ProbeSlot::Unleased
     }
 
-    fn probe_ended(&self, _outcome: Option<Outcome>) {}
+    fn probe_ended(&self, _lease: ProbeLease, _outcome: Option<Outcome>) {}
 
     fn transitioned(&self, _from: State, _to: State, _open_for: Duration) {
         if self.calls.fetch_add(1, Ordering::SeqCst) == 0 {
@@ -330,14 +330,14 @@ impl StateStore for RefusingStore {
 }
 
 impl SharedState for RefusingMember {
-    fn acquire_probe(&self) -> bool {
+    fn acquire_probe(&self) -> ProbeSlot {
         if let Some(breaker) = self.breaker.upgrade() {
             breaker.apply_shared(State::Open, Duration::from_secs(30));
         }
-        false
+        ProbeSlot::Refused
     }
 
-    fn probe_ended(&self, _outcome: Option<Outcome>) {}
+    fn probe_ended(&self, _lease: ProbeLease, _outcome: Option<Outcome>) {}
 
     fn transitioned(&self, _from: State, _to: State, _open_for: Duration) {}
 }
