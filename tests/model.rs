@@ -208,6 +208,8 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (0usize..8).prop_map(Op::Ignore),
         1 => (0usize..8).prop_map(Op::DropUnused),
         4 => (0u64..30).prop_map(Op::Advance),
+        // Past the default half-open wait, now and then.
+        1 => Just(Op::Advance(60_000)),
         1 => Just(Op::Reset),
         1 => Just(Op::ForceOpen),
         1 => Just(Op::Disable),
@@ -220,6 +222,8 @@ fn op() -> impl Strategy<Value = Op> {
 #[derive(Clone, Copy, Debug)]
 struct Held {
     generation: u64,
+    /// A probe's epoch: its slot is given back only in the same epoch.
+    epoch: u64,
     started: u64,
     probe: bool,
 }
@@ -251,7 +255,7 @@ struct Model {
     clear_at: Option<u64>,
     running: u64,
     probes: u32,
-    abandon_below: u64,
+    epoch: u64,
     probe_progress: u64,
     held: Vec<Held>,
 }
@@ -277,7 +281,7 @@ impl Model {
             open_until: 0,
             running: 0,
             probes: 0,
-            abandon_below: 0,
+            epoch: 0,
             probe_progress: 0,
             held: Vec::new(),
         }
@@ -318,7 +322,12 @@ impl Model {
             State::HalfOpen => {
                 let w = self.spec.half_open_max_wait_ms();
                 if self.probes > 0 && self.now - self.probe_progress >= w {
-                    self.enter(State::Open);
+                    if self.spec.half_open_max_wait_ms.is_some() {
+                        self.enter(State::Open);
+                    } else {
+                        // The default frees the slots, and stays half-open.
+                        self.probe_progress = self.now;
+                    }
                     self.abandon();
                 }
             }
@@ -359,6 +368,7 @@ impl Model {
         self.counts.requests += 1;
         self.held.push(Held {
             generation: self.generation,
+            epoch: self.epoch,
             started: self.now,
             probe,
         });
@@ -375,7 +385,7 @@ impl Model {
     fn finish(&mut self, held: Held, outcome: Option<bool>, cancel: bool) {
         self.running -= 1;
         self.advance_time();
-        if held.probe && held.generation >= self.abandon_below {
+        if held.probe && held.epoch == self.epoch {
             self.probes -= 1;
         }
         if held.generation != self.generation {
@@ -488,7 +498,7 @@ impl Model {
 
     fn abandon(&mut self) {
         self.probes = 0;
-        self.abandon_below = self.generation;
+        self.epoch += 1;
     }
 
     fn command(&mut self, to: State) {

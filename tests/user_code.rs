@@ -111,14 +111,58 @@ fn a_forgotten_probe_permit_does_not_keep_the_breaker_half_open() {
     assert!(probe.is_probe());
     std::mem::forget(probe);
     assert!(cb.try_acquire().is_err(), "the probe slot is taken");
-    // No `half_open_max_wait` was set: the default ends the wait.
+    // No `half_open_max_wait` was set: the default frees the silent
+    // probe's slot, and the breaker stays half-open.
     clock.advance(breaker::DEFAULT_HALF_OPEN_MAX_WAIT);
-    assert_eq!(cb.state(), State::Open);
-    clock.advance(SEC);
     let probe = cb.try_acquire().expect("a new probe is admitted");
     assert!(probe.is_probe());
     probe.success();
     assert_eq!(cb.state(), State::Closed);
+}
+
+#[test]
+fn a_probe_set_to_wait_too_long_re_opens_the_breaker() {
+    let clock = ManualClock::new();
+    let cb = CircuitBreaker::new(
+        "hung-probe",
+        Config::default()
+            .max_failures(1)
+            .timeout(SEC)
+            .half_open_max_wait(5 * SEC)
+            .clock(clock.clone()),
+    )
+    .unwrap();
+    cb.call(|| Err::<(), _>("down")).unwrap_err();
+    clock.advance(SEC);
+    let probe = cb.try_acquire().unwrap();
+    clock.advance(5 * SEC);
+    assert_eq!(cb.state(), State::Open, "an explicit wait re-opens");
+    drop(probe);
+}
+
+#[test]
+fn a_slow_probe_whose_slot_the_default_wait_freed_still_closes_the_breaker() {
+    let clock = ManualClock::new();
+    let cb = CircuitBreaker::new(
+        "slow-probe",
+        Config::default()
+            .max_failures(1)
+            .timeout(SEC)
+            .clock(clock.clone()),
+    )
+    .unwrap();
+    cb.call(|| Err::<(), _>("down")).unwrap_err();
+    clock.advance(SEC);
+    let slow = cb.try_acquire().unwrap();
+    clock.advance(breaker::DEFAULT_HALF_OPEN_MAX_WAIT + 30 * SEC);
+    assert_eq!(cb.state(), State::HalfOpen);
+    // Its slot was freed: another probe runs meanwhile.
+    let other = cb.try_acquire().expect("the freed slot admits a probe");
+    slow.success();
+    assert_eq!(cb.state(), State::Closed, "the slow probe's success counts");
+    // The other probe's ending is stale and gives back no slot twice.
+    other.success();
+    assert_eq!(cb.stats().running_calls, 0);
 }
 
 #[test]

@@ -125,8 +125,16 @@ const STATE_MASK: u64 = 0b111;
 const FAST_ADMIT: u64 = 0b1000;
 const FAST: u64 = 0b1_0000;
 const GEN_SHIFT: u32 = 5;
-/// Generations wrap at 2^59 transitions, which no process reaches.
-const GEN_MASK: u64 = u64::MAX >> GEN_SHIFT;
+/// Generations wrap at 2^48 transitions, which no process reaches. Above
+/// them, a probe's ticket holds its probe epoch.
+const GEN_BITS: u32 = 48;
+const GEN_MASK: u64 = (1 << GEN_BITS) - 1;
+/// A probe's epoch as its ticket holds it, compared modulo 2^15.
+const EPOCH_MASK: u64 = (1 << 15) - 1;
+/// How many transitions may wait to be announced: past that (a listener
+/// blocked while the breaker keeps changing state), the oldest are dropped
+/// and the drop is logged.
+const MAX_PENDING_ANNOUNCEMENTS: usize = 1024;
 const OPEN: u64 = 1;
 const FORCED_OPEN: u64 = 3;
 const DISABLED: u64 = 4;
@@ -258,16 +266,20 @@ struct Core {
     /// How long the next (or current) open period lasts, backoff included.
     open_duration: Duration,
     open_count: u64,
-    /// While closed with an `interval`, when the counts are next cleared.
-    clear_at: Option<Duration>,
+    /// While closed with an `interval`, when the counts are next cleared,
+    /// in nanoseconds of the clock (`u64::MAX`: never).
+    clear_at: u64,
     /// Probe permits not yet finished, of any generation: a probe still
     /// running when the breaker re-opens keeps its slot, so that a new
     /// half-open period never runs more than `half_open_max_calls` at once.
     probes: u32,
-    /// Probes of generations below this were abandoned (hung past
-    /// `half_open_max_wait`, or cut off by a manual command) and no longer
-    /// hold a slot.
-    abandon_below: u64,
+    /// Probes admitted in an older epoch were abandoned (hung past the
+    /// half-open wait, or cut off by a manual command): their slots are
+    /// free already, and their endings give none back.
+    probe_epoch: u64,
+    /// The clock's last reading, in nanoseconds: what a panicking clock
+    /// reads as.
+    last_now: u64,
     /// While half-open, when a probe last reported (or the period began).
     probe_progress: Duration,
     /// Transitions made and not yet announced, oldest first (rarely more
@@ -284,10 +296,23 @@ struct Core {
 /// if something needs it.
 struct Now<'a> {
     clock: &'a dyn Clock,
-    /// What a panicking clock reads as: when the current state began.
+    /// What a panicking clock reads as: the last reading that succeeded.
     fallback: Duration,
-    name: &'a str,
     at: Cell<Option<Duration>>,
+    /// The clock panicked: the time is a guess (the last good reading),
+    /// not to be built on.
+    failed: Cell<bool>,
+    /// A panic of user code that this section contained, reported once the
+    /// lock is released.
+    contained: Cell<Option<Contained>>,
+}
+
+/// A panic of user code run under the lock (a `trip_when` predicate, a
+/// `Clock`, a store's or a metrics recorder's hook), caught where it
+/// happened.
+struct Contained {
+    what: &'static str,
+    payload: Box<dyn Any + Send>,
 }
 
 impl Now<'_> {
@@ -295,23 +320,32 @@ impl Now<'_> {
         match self.at.get() {
             Some(at) => at,
             None => {
-                let at = self.read();
+                let at = self
+                    .contain("Clock::now", || self.clock.now())
+                    .unwrap_or_else(|| {
+                        self.failed.set(true);
+                        self.fallback
+                    });
                 self.at.set(Some(at));
                 at
             }
         }
     }
 
-    /// A user's `Clock` runs under the breaker's lock: a panic there is
-    /// contained (the clock reads as the time the current state began, so
-    /// that no time-driven transition is made on it), so that it can
-    /// neither leave a section half done nor, during another panic's
-    /// unwinding, abort the process.
-    fn read(&self) -> Duration {
-        panic::catch_unwind(AssertUnwindSafe(|| self.clock.now())).unwrap_or_else(|payload| {
-            observe::user_code_panicked(self.name, "Clock::now", &*payload);
-            self.fallback
-        })
+    /// Runs user code under the breaker's lock with its panic contained, so
+    /// that it can neither leave a section half done nor, during another
+    /// panic's unwinding, abort the process. `None` if it panicked: the
+    /// first such panic is reported after the lock is released (a report
+    /// under the lock could reach a subscriber that reads the breaker).
+    fn contain<R>(&self, what: &'static str, code: impl FnOnce() -> R) -> Option<R> {
+        match panic::catch_unwind(AssertUnwindSafe(code)) {
+            Ok(result) => Some(result),
+            Err(payload) => {
+                let first = self.contained.take().unwrap_or(Contained { what, payload });
+                self.contained.set(Some(first));
+                None
+            }
+        }
     }
 }
 
@@ -319,22 +353,36 @@ impl Now<'_> {
 /// released.
 #[derive(Default)]
 struct Changes {
-    /// It made a transition (queued in `CircuitBreaker::announcements`).
-    made: bool,
+    /// The generations of the transitions it queued, first and last: its
+    /// own announcements.
+    made: Option<(u64, u64)>,
     /// The changes apply a shared store's state: not reported back to it.
     from_store: bool,
+    /// A panic of user code it contained.
+    contained: Option<Contained>,
+    /// Announcements it dropped from a full queue.
+    dropped: usize,
 }
 
-/// A transition waiting to be announced.
+/// A transition waiting to be announced to the log and the listeners (the
+/// store and the state gauge hear of it under the lock).
 struct Announcement {
     from: State,
     to: State,
     /// The counts of the period that ended.
     counts: Counts,
-    /// The open period, when the transition opened the breaker.
-    open_for: Duration,
-    /// It applied a shared store's state: not reported back to the store.
-    from_store: bool,
+    /// The generation the transition began: which section made it.
+    generation: u64,
+}
+
+/// A call the locked path admitted.
+struct Admission {
+    /// Its ticket's number: the generation, and a probe's epoch above it.
+    id: u64,
+    generation: u64,
+    probe: bool,
+    /// When the call started, if anything needs its duration.
+    started: Option<Duration>,
 }
 
 fn nanos(at: Duration) -> u64 {
@@ -346,7 +394,19 @@ impl CircuitBreaker {
     pub fn new(name: impl Into<Name>, config: Config) -> Result<Self, ConfigError> {
         let name = name.into();
         config.validate().map_err(|e| e.for_breaker(&name))?;
-        let now = config.clock.now();
+        // The user's clock, contained as everywhere: a clock that panics
+        // reads as zero here, and its lag as unbounded (the open breaker's
+        // lock-free check then defers to the locked path).
+        let clock = &config.clock;
+        let (now, coarse_lag) = match panic::catch_unwind(AssertUnwindSafe(|| {
+            (clock.now(), nanos(clock.coarse_lag()))
+        })) {
+            Ok(read) => read,
+            Err(payload) => {
+                observe::user_code_panicked(&name, "Clock", &*payload);
+                (Duration::ZERO, u64::MAX)
+            }
+        };
         let core = Core {
             state: State::Closed,
             generation: 0,
@@ -359,9 +419,12 @@ impl CircuitBreaker {
             open_until: now,
             open_duration: config.timeout,
             open_count: 0,
-            clear_at: config.interval.map(|every| now.saturating_add(every)),
+            clear_at: config
+                .interval
+                .map_or(u64::MAX, |every| nanos(now.saturating_add(every))),
             probes: 0,
-            abandon_below: 0,
+            probe_epoch: 0,
+            last_now: nanos(now),
             probe_progress: now,
             announcements: Vec::new(),
             announcing: false,
@@ -394,7 +457,7 @@ impl CircuitBreaker {
             admit_disabled,
             fast_closed,
             fast_disabled,
-            coarse_lag: nanos(config.clock.coarse_lag()),
+            coarse_lag,
             trip_at: config.max_failures.map_or(u64::MAX, u64::from),
             config,
             core: Mutex::new(core),
@@ -520,10 +583,8 @@ impl CircuitBreaker {
     #[cfg(feature = "redis")]
     pub(crate) fn store_view(&self) -> StoreView {
         let mut changes = Changes::default();
-        let view = {
-            let mut core = lock(&self.core);
-            let now = self.now(&core);
-            self.advance(&mut core, &now, &mut changes);
+        let view = self.locked(&mut changes, |core, now, changes| {
+            self.advance(core, now, changes);
             let sums = self.sums();
             StoreView {
                 outcomes: [sums.successes, sums.failures, core.totals.slow_calls],
@@ -534,7 +595,7 @@ impl CircuitBreaker {
                     _ => Duration::ZERO,
                 },
             }
-        };
+        });
         drop(self.announce(&changes));
         view
     }
@@ -563,22 +624,20 @@ impl CircuitBreaker {
             from_store: true,
             ..Changes::default()
         };
-        {
-            let mut core = lock(&self.core);
-            let now = self.now(&core);
-            self.advance(&mut core, &now, &mut changes);
+        self.locked(&mut changes, |core, now, changes| {
+            self.advance(core, now, changes);
             if matches!(core.state, State::ForcedOpen | State::Disabled) {
                 return;
             }
             if core.state != state {
-                self.set_state(&mut core, state, &now, &mut changes);
+                self.set_state(core, state, now, changes);
             }
             if state == State::Open {
                 // The fleet's open period, not this process's own.
                 core.open_until = now.get().saturating_add(open_for);
-                self.publish(&core);
+                self.publish(core);
             }
-        }
+        });
         // A panicking listener must not take the store's thread down: the
         // breaker is consistent, so the panic is dropped here.
         drop(self.announce(&changes));
@@ -693,7 +752,7 @@ impl CircuitBreaker {
                 let now = if self.config.system_clock {
                     crate::clock::os::coarse_nanos()
                 } else {
-                    nanos(self.config.clock.now_coarse())
+                    self.custom_coarse_nanos()
                 };
                 if until != u64::MAX && now.saturating_add(self.coarse_lag) < until {
                     self.stripe().rejected.fetch_add(1, Ordering::Relaxed);
@@ -715,6 +774,15 @@ impl CircuitBreaker {
         self.try_acquire_locked()
     }
 
+    /// A coarse reading of a clock that is not the system's: user code, so
+    /// a panic is contained; `u64::MAX` then sends the call to the locked
+    /// path, which contains and reports it.
+    #[inline(never)]
+    fn custom_coarse_nanos(&self) -> u64 {
+        panic::catch_unwind(AssertUnwindSafe(|| self.config.clock.now_coarse()))
+            .map_or(u64::MAX, nanos)
+    }
+
     #[cold]
     #[inline(never)]
     fn try_acquire_locked(&self) -> Result<Permit<'_>, Rejected> {
@@ -729,27 +797,26 @@ impl CircuitBreaker {
             }
         }
         let mut changes = Changes::default();
-        let mut admitted = {
-            let mut core = lock(&self.core);
-            let now = self.now(&core);
-            self.advance(&mut core, &now, &mut changes);
-            self.admit(&mut core, &now)
-        };
+        let shared = self.membership();
+        let mut admitted = self.locked(&mut changes, |core, now, changes| {
+            self.advance(core, now, changes);
+            self.admit(core, now, shared.is_some())
+        });
         let mut lease = None;
-        if let (Ok((generation, _, true)), Some(shared)) = (&admitted, self.membership()) {
-            // A probe needs one of the fleet's probe slots too.
-            match shared.acquire_probe() {
-                ProbeSlot::Leased(granted) => lease = Some(granted),
-                ProbeSlot::Unleased => {}
-                ProbeSlot::Refused => admitted = Err(self.refuse_probe(*generation)),
+        if let (Ok(admission), Some(shared)) = (&mut admitted, shared) {
+            if admission.probe {
+                match self.fleet_probe(&**shared, admission, &mut changes) {
+                    Ok(granted) => lease = granted,
+                    Err(rejected) => admitted = Err(rejected),
+                }
             }
         }
         // observe: a rejection
         if let Err(rejected) = &admitted {
             observe::rejected(&self.hot.name, rejected);
         }
-        let permit = admitted.map(|(generation, started, probe)| {
-            let mut permit = Permit::new(self, generation, probe, started);
+        let permit = admitted.map(|admission| {
+            let mut permit = Permit::new(self, admission.id, admission.probe, admission.started);
             permit.lease = lease;
             permit
         });
@@ -763,17 +830,37 @@ impl CircuitBreaker {
         permit
     }
 
-    fn now(&self, core: &Core) -> Now<'_> {
-        Now {
+    /// Runs `section` under the breaker's lock, with the time it may read,
+    /// noting in `changes` what to announce once the lock is released.
+    fn locked<R>(
+        &self,
+        changes: &mut Changes,
+        section: impl FnOnce(&mut Core, &Now, &mut Changes) -> R,
+    ) -> R {
+        let mut core = lock(&self.core);
+        let now = Now {
             clock: &*self.config.clock,
-            fallback: core.state_since,
-            name: &self.hot.name,
+            fallback: Duration::from_nanos(core.last_now),
             at: Cell::new(None),
+            failed: Cell::new(false),
+            contained: Cell::new(None),
+        };
+        let result = section(&mut core, &now, changes);
+        if let Some(at) = now.at.get() {
+            core.last_now = nanos(at);
         }
+        drop(core);
+        if let Some(contained) = now.contained.take() {
+            changes.contained.get_or_insert(contained);
+        }
+        result
     }
 
-    /// Decides on one call in the current state, and counts it.
-    fn admit(&self, core: &mut Core, now: &Now) -> Result<(u64, Option<Duration>, bool), Rejected> {
+    /// Decides on one call in the current state, and counts it; a probe of
+    /// a breaker in a shared store (`fleet`) holds its local slot but is
+    /// counted only once the fleet grants it one of its own
+    /// ([`fleet_probe`](Self::fleet_probe)).
+    fn admit(&self, core: &mut Core, now: &Now, fleet: bool) -> Result<Admission, Rejected> {
         let probe = match core.state {
             State::Closed => false,
             State::Disabled => false,
@@ -795,6 +882,12 @@ impl CircuitBreaker {
                 return Err(self.reject(RejectReason::TooManyCalls));
             }
         }
+        let mut admission = Admission {
+            id: core.generation,
+            generation: core.generation,
+            probe,
+            started: None,
+        };
         if probe {
             // The hung-probe clock starts with the first probe in flight,
             // not when the breaker turned half-open while nobody called.
@@ -802,27 +895,83 @@ impl CircuitBreaker {
                 core.probe_progress = now.get();
             }
             core.probes += 1;
-        }
-        self.stripe().admitted.fetch_add(1, Ordering::Relaxed);
-        // observe: the metrics need every call's duration
-        let started = (self.slow_after.is_some() || observe::WANTS_ELAPSED).then(|| now.get());
-        Ok((core.generation, started, probe))
-    }
-
-    /// Takes back a probe admission the shared store found no fleet slot
-    /// for: it is a rejection instead.
-    fn refuse_probe(&self, generation: u64) -> Rejected {
-        {
-            let mut core = lock(&self.core);
-            Self::release_probe(&mut core, generation);
-            self.stripe().admitted.fetch_sub(1, Ordering::Relaxed);
-            if core.generation != generation {
-                // The store applied the fleet's state in between: the new
-                // period's base was taken with this admission in it.
-                core.base.admitted = core.base.admitted.wrapping_sub(1);
+            admission.id |= (core.probe_epoch & EPOCH_MASK) << GEN_BITS;
+            if fleet {
+                return Ok(admission);
             }
         }
-        self.reject(RejectReason::HalfOpenFull)
+        self.count_admission(&mut admission, now);
+        Ok(admission)
+    }
+
+    /// Counts an admission, and notes when its call starts if anything
+    /// needs its duration.
+    fn count_admission(&self, admission: &mut Admission, now: &Now) {
+        self.stripe().admitted.fetch_add(1, Ordering::Relaxed);
+        // observe: the metrics need every call's duration
+        admission.started = (self.slow_after.is_some() || observe::WANTS_ELAPSED)
+            .then(|| now.get())
+            // Not timed from a guess: an instant call would be judged slow.
+            .filter(|_| !now.failed.get());
+    }
+
+    /// A probe of a breaker in a shared store needs one of the fleet's probe
+    /// slots too. Asked outside the lock (the store may apply the fleet's
+    /// state to this breaker meanwhile); the admission is counted only once
+    /// the slot is granted and the half-open period it was admitted in is
+    /// still on, so that a refused probe never counts as a request.
+    fn fleet_probe(
+        &self,
+        shared: &dyn SharedState,
+        admission: &mut Admission,
+        changes: &mut Changes,
+    ) -> Result<Option<ProbeLease>, Rejected> {
+        let lease = match shared.acquire_probe() {
+            ProbeSlot::Leased(lease) => Some(lease),
+            ProbeSlot::Unleased => None,
+            ProbeSlot::Refused => {
+                self.locked(changes, |core, _, _| {
+                    Self::release_probe(core, admission.id)
+                });
+                return Err(self.reject(RejectReason::HalfOpenFull));
+            }
+        };
+        let admitted = self.locked(changes, |core, now, changes| {
+            self.advance(core, now, changes);
+            let refused = if core.generation != admission.generation {
+                Some(match core.state {
+                    State::Open => RejectReason::Open {
+                        retry_after: core.open_until.saturating_sub(now.get()),
+                    },
+                    State::ForcedOpen => RejectReason::ForcedOpen,
+                    _ => RejectReason::HalfOpenFull,
+                })
+            } else {
+                self.config
+                    .max_concurrent_calls
+                    .filter(|&limit| Self::running(core, self.sums()) >= u64::from(limit))
+                    .map(|_| RejectReason::TooManyCalls)
+            };
+            match refused {
+                Some(reason) => {
+                    Self::release_probe(core, admission.id);
+                    Err(reason)
+                }
+                None => {
+                    self.count_admission(admission, now);
+                    Ok(())
+                }
+            }
+        });
+        match admitted {
+            Ok(()) => Ok(lease),
+            Err(reason) => {
+                if let Some(lease) = lease {
+                    shared.probe_ended(lease, None);
+                }
+                Err(self.reject(reason))
+            }
+        }
     }
 
     fn reject(&self, reason: RejectReason) -> Rejected {
@@ -896,7 +1045,7 @@ impl CircuitBreaker {
     #[inline(never)]
     fn finish_locked(
         &self,
-        generation: u64,
+        id: u64,
         started: Option<Duration>,
         probe: bool,
         lease: Option<ProbeLease>,
@@ -904,31 +1053,25 @@ impl CircuitBreaker {
     ) {
         let mut changes = Changes::default();
         // observe: the block yields the call's slowness and duration
-        let (slow, elapsed) = {
-            let mut core = lock(&self.core);
-            let now = self.now(&core);
-            let slow = self.is_slow(started, &now);
+        let (slow, elapsed) = self.locked(&mut changes, |core, now, changes| {
+            let slow = self.is_slow(started, now);
             // The time-driven transition first: the new period's base is
             // taken before this call is counted, so that the stale branch
             // below takes it out of the new period exactly once.
-            self.advance(&mut core, &now, &mut changes);
-            self.count_total(&mut core, ending, slow);
+            self.advance(core, now, changes);
+            self.count_total(core, ending, slow);
             if probe {
-                Self::release_probe(&mut core, generation);
+                Self::release_probe(core, id);
             }
-            if generation == core.generation {
+            if id & GEN_MASK == core.generation {
                 if probe {
                     core.probe_progress = now.get();
                 }
                 match ending {
-                    Ending::Success => self.on_success(&mut core, &now, slow, &mut changes),
-                    Ending::Failure | Ending::Timeout => self.on_failure(
-                        &mut core,
-                        &now,
-                        slow,
-                        ending == Ending::Timeout,
-                        &mut changes,
-                    ),
+                    Ending::Success => self.on_success(core, now, slow, changes),
+                    Ending::Failure | Ending::Timeout => {
+                        self.on_failure(core, now, slow, ending == Ending::Timeout, changes)
+                    }
                     Ending::Ignored => core.counts.ignored = core.counts.ignored.saturating_add(1),
                     Ending::Cancelled => {}
                 }
@@ -946,7 +1089,7 @@ impl CircuitBreaker {
                 }
             }
             (slow, started.map(|at| now.get().saturating_sub(at)))
-        };
+        });
         // observe: an outcome
         observe::recorded(
             &self.hot.name,
@@ -1116,12 +1259,8 @@ impl CircuitBreaker {
                 let counts = self.period_counts(core, self.sums());
                 // The user's predicate runs under the lock: a panic there is
                 // contained and does not trip (see `Config::trip_when`).
-                panic::catch_unwind(AssertUnwindSafe(|| predicate(&counts))).unwrap_or_else(
-                    |payload| {
-                        observe::user_code_panicked(&self.hot.name, "trip_when", &*payload);
-                        false
-                    },
-                )
+                now.contain("trip_when", || predicate(&counts))
+                    .unwrap_or(false)
             }
             None => false,
         }
@@ -1151,22 +1290,37 @@ impl CircuitBreaker {
     /// `half_open_max_wait`; clearing the counts every `interval`.
     fn advance(&self, core: &mut Core, now: &Now, changes: &mut Changes) {
         match core.state {
+            // Opened while the clock was failing: the open period starts at
+            // its first good reading.
+            State::Open if core.open_until == Duration::MAX => {
+                let at = now.get();
+                if !now.failed.get() {
+                    core.open_until = at.saturating_add(core.open_duration);
+                    self.publish(core);
+                }
+            }
             State::Open if now.get() >= core.open_until => {
                 self.set_state(core, State::HalfOpen, now, changes);
             }
             State::HalfOpen => {
                 let wait = self.config.effective_half_open_max_wait();
                 if core.probes > 0 && now.get().saturating_sub(core.probe_progress) >= wait {
-                    self.set_state(core, State::Open, now, changes);
+                    if self.config.half_open_max_wait.is_some() {
+                        // Set by the user: the probes' silence is a failure.
+                        self.set_state(core, State::Open, now, changes);
+                    } else {
+                        // The default only frees the silent probes' slots,
+                        // so that the next calls can probe: a slow probe may
+                        // still succeed, and its outcome still counts.
+                        core.probe_progress = now.get();
+                    }
                     Self::abandon_probes(core);
                 }
             }
             State::Closed => {
-                if let Some(at) = core.clear_at {
-                    if now.get() >= at {
-                        self.new_generation(core, now, self.sums());
-                        self.publish(core);
-                    }
+                if core.clear_at != u64::MAX && nanos(now.get()) >= core.clear_at {
+                    self.new_generation(core, now, self.sums());
+                    self.publish(core);
                 }
             }
             State::Open | State::ForcedOpen | State::Disabled => {}
@@ -1192,24 +1346,24 @@ impl CircuitBreaker {
             window.clear();
         }
         core.clear_at = match (core.state, self.config.interval) {
-            (State::Closed, Some(every)) => Some(now.get().saturating_add(every)),
-            _ => None,
+            (State::Closed, Some(every)) => nanos(now.get().saturating_add(every)),
+            _ => u64::MAX,
         };
     }
 
-    /// Gives back the slot of a probe admitted in `generation`, unless it
-    /// was abandoned (its slot is free already).
-    fn release_probe(core: &mut Core, generation: u64) {
-        if generation >= core.abandon_below {
+    /// Gives back the slot of the probe whose ticket number is `id`, unless
+    /// it was abandoned (its slot is free already).
+    fn release_probe(core: &mut Core, id: u64) {
+        if id >> GEN_BITS == core.probe_epoch & EPOCH_MASK {
             core.probes = core.probes.saturating_sub(1);
         }
     }
 
-    /// Frees the slots of the probes in flight: they will never report
-    /// into a period that can use them.
+    /// Frees the slots of the probes in flight: they will never give them
+    /// back.
     fn abandon_probes(core: &mut Core) {
         core.probes = 0;
-        core.abandon_below = core.generation;
+        core.probe_epoch = core.probe_epoch.wrapping_add(1);
     }
 
     fn set_state(&self, core: &mut Core, to: State, now: &Now, changes: &mut Changes) {
@@ -1229,29 +1383,57 @@ impl CircuitBreaker {
                 } else {
                     self.config.timeout
                 };
-                core.open_until = now.get().saturating_add(core.open_duration);
+                let at = now.get();
+                core.open_until = if now.failed.get() {
+                    // Not from a guess: set at the clock's next good reading.
+                    Duration::MAX
+                } else {
+                    at.saturating_add(core.open_duration)
+                };
                 core.open_count = core.open_count.saturating_add(1);
             }
             State::Closed => core.open_duration = self.config.timeout,
             State::HalfOpen | State::ForcedOpen | State::Disabled => {}
         }
         self.publish(core);
-        if from != to {
-            // Queued under the lock, so that the queue's order is the
-            // order the transitions were made in.
-            core.announcements.push(Announcement {
-                from,
-                to,
-                counts: ended,
-                open_for: if to == State::Open {
+        if from == to {
+            return;
+        }
+        // The store and the state gauge hear of it here, under the lock, so
+        // in the order of the transitions and with no wait behind a slow
+        // listener; both are quick and must not call into the breaker.
+        if !changes.from_store {
+            if let Some(shared) = self.membership() {
+                let open_for = if to == State::Open {
                     core.open_duration
                 } else {
                     Duration::ZERO
-                },
-                from_store: changes.from_store,
-            });
-            changes.made = true;
+                };
+                now.contain("SharedState::transitioned", || {
+                    shared.transitioned(from, to, open_for)
+                });
+            }
         }
+        // observe: the state gauge
+        now.contain("the metrics recorder", || {
+            observe::state_gauge(&self.hot.name, to)
+        });
+        // The log and the listeners hear of it once the lock is released,
+        // in the order of this queue.
+        if core.announcements.len() >= MAX_PENDING_ANNOUNCEMENTS {
+            core.announcements.remove(0);
+            changes.dropped += 1;
+        }
+        core.announcements.push(Announcement {
+            from,
+            to,
+            counts: ended,
+            generation: core.generation,
+        });
+        changes.made = Some(match changes.made {
+            Some((first, _)) => (first, core.generation),
+            None => (core.generation, core.generation),
+        });
     }
 
     /// The open period after one more re-open without a close.
@@ -1269,52 +1451,52 @@ impl CircuitBreaker {
 
     // ----- announcing -----------------------------------------------------
 
-    /// Announces the queued transitions, outside the breaker's lock: to the
-    /// log and metrics, to a shared store (unless the store made them), and
-    /// to the `on_state_change` listeners. One thread announces at a time,
-    /// in the order the transitions were made; a thread that finds another
-    /// announcing leaves its own transitions to it. A panicking listener
-    /// does not stop the others; the first panic is handed back so the
-    /// caller can propagate it once the breaker is consistent.
+    /// Reports what a section contained, then announces the queued
+    /// transitions to the log and the `on_state_change` listeners, outside
+    /// the breaker's lock. One thread announces at a time, in the order the
+    /// transitions were made; a thread that finds another announcing leaves
+    /// its own transitions to it. Every hook's panic is contained: the first
+    /// panic of a listener hearing of this thread's own transitions is
+    /// handed back so that the caller can propagate it once the breaker is
+    /// consistent; a listener's panic on another thread's transition is
+    /// logged, not handed to this unrelated caller.
     fn announce(&self, changes: &Changes) -> Option<Box<dyn Any + Send>> {
-        if !changes.made {
-            return None;
+        if let Some(contained) = &changes.contained {
+            observe::user_code_panicked(&self.hot.name, contained.what, &*contained.payload);
         }
-        /// Hands the announcing role back if a hook's panic escapes, so that
-        /// it cannot silence the breaker for good.
-        struct Delivering<'a>(&'a Mutex<Core>);
-        impl Drop for Delivering<'_> {
-            fn drop(&mut self) {
-                lock(self.0).announcing = false;
-            }
+        if changes.dropped > 0 {
+            observe::announcements_dropped(&self.hot.name, changes.dropped);
         }
-
+        let (first, last) = changes.made?;
         let mut core = lock(&self.core);
         if core.announcing {
             return None;
         }
         core.announcing = true;
-        let mut first_panic = None;
+        let mut own_panic = None;
         loop {
-            let Some(next) = (!core.announcements.is_empty()).then(|| core.announcements.remove(0))
-            else {
+            if core.announcements.is_empty() {
                 // Given up under the same lock hold that found the queue
                 // empty: a transition queued after this is announced by the
                 // thread that made it.
                 core.announcing = false;
-                return first_panic;
-            };
-            drop(core);
-            let delivering = Delivering(&self.core);
-            if let Some(payload) = self.deliver(&next) {
-                first_panic.get_or_insert(payload);
+                return own_panic;
             }
-            std::mem::forget(delivering);
+            let next = core.announcements.remove(0);
+            drop(core);
+            if let Some(payload) = self.deliver(&next) {
+                if (first..=last).contains(&next.generation) {
+                    own_panic.get_or_insert(payload);
+                } else {
+                    observe::user_code_panicked(&self.hot.name, "on_state_change", &*payload);
+                }
+            }
             core = lock(&self.core);
         }
     }
 
-    /// Announces one transition.
+    /// Announces one transition to the log and the listeners. Never
+    /// panics: the first panic of a hook is returned.
     fn deliver(&self, change: &Announcement) -> Option<Box<dyn Any + Send>> {
         let state_change = StateChange {
             name: &self.hot.name,
@@ -1323,11 +1505,9 @@ impl CircuitBreaker {
             counts: change.counts,
         };
         // observe: a state change
-        observe::state_changed(&state_change);
-        if let (false, Some(shared)) = (change.from_store, self.membership()) {
-            shared.transitioned(change.from, change.to, change.open_for);
-        }
-        let mut first_panic = None;
+        let logged =
+            panic::catch_unwind(AssertUnwindSafe(|| observe::state_changed(&state_change)));
+        let mut first_panic = logged.err();
         for listener in &self.config.on_state_change {
             if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| listener(&state_change)))
             {
@@ -1341,12 +1521,10 @@ impl CircuitBreaker {
     /// announces any transition.
     fn inspect<R>(&self, with: impl FnOnce(&mut Core, &Now) -> R) -> R {
         let mut changes = Changes::default();
-        let result = {
-            let mut core = lock(&self.core);
-            let now = self.now(&core);
-            self.advance(&mut core, &now, &mut changes);
-            with(&mut core, &now)
-        };
+        let result = self.locked(&mut changes, |core, now, changes| {
+            self.advance(core, now, changes);
+            with(core, now)
+        });
         if let Some(payload) = self.announce(&changes) {
             panic::resume_unwind(payload);
         }
@@ -1355,12 +1533,10 @@ impl CircuitBreaker {
 
     fn command(&self, to: State) {
         let mut changes = Changes::default();
-        {
-            let mut core = lock(&self.core);
-            let now = self.now(&core);
-            self.set_state(&mut core, to, &now, &mut changes);
-            Self::abandon_probes(&mut core);
-        }
+        self.locked(&mut changes, |core, now, changes| {
+            self.set_state(core, to, now, changes);
+            Self::abandon_probes(core);
+        });
         if let Some(payload) = self.announce(&changes) {
             panic::resume_unwind(payload);
         }
@@ -1616,4 +1792,15 @@ mod tests {
         );
         assert_eq!(stats.state, State::Open);
     }
+}
+#[cfg(test)]
+#[test]
+fn tmp_sizes() {
+    eprintln!(
+        "core {} hot {} cb {} config {}",
+        std::mem::size_of::<Core>(),
+        std::mem::size_of::<Hot>(),
+        std::mem::size_of::<CircuitBreaker>(),
+        std::mem::size_of::<Config>()
+    );
 }

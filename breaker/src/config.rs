@@ -10,11 +10,13 @@ use crate::error::Name;
 use crate::stats::Counts;
 use crate::State;
 
-/// How long a half-open breaker waits for its probes when
+/// How long a half-open breaker waits for word from its probes when
 /// [`Config::half_open_max_wait`] is not set (and no longer `call_timeout`
-/// asks for more): after that it re-opens, and the next open period ends
-/// in a fresh half-open period, so that a probe that never reports cannot
-/// keep a breaker half-open for ever.
+/// asks for more): after that the silent probes' slots are freed, so that
+/// the next calls can probe, and a probe that never reports (hung, or its
+/// permit forgotten with `mem::forget`) cannot keep a breaker half-open and
+/// refusing every call for ever. The breaker stays half-open, and a slow
+/// probe that reports later still counts.
 pub const DEFAULT_HALF_OPEN_MAX_WAIT: Duration = Duration::from_secs(60);
 
 /// A state change, as passed to [`Config::on_state_change`] callbacks.
@@ -273,12 +275,15 @@ impl Config {
     }
 
     /// Ends a half-open period whose probes have not all reported after
-    /// `wait`, re-opening the breaker, so that a hung probe (or a probe
-    /// permit leaked with `mem::forget`) cannot block recovery for ever.
+    /// `wait`, re-opening the breaker: a probe that slow counts as a
+    /// failure, and a hung probe (or a probe permit leaked with
+    /// `mem::forget`) cannot block recovery for ever.
     ///
-    /// By default [`DEFAULT_HALF_OPEN_MAX_WAIT`] (60 s), or the
-    /// `call_timeout` when that is longer: a half-open breaker is never
-    /// wedged. Set it longer if your probes legitimately run longer.
+    /// When it is not set, a half-open breaker is still never wedged: after
+    /// [`DEFAULT_HALF_OPEN_MAX_WAIT`] (60 s, or the `call_timeout` when that
+    /// is longer) without word from its probes, their slots are freed and
+    /// the breaker stays half-open, so that the next calls probe while a
+    /// slow probe may still report and count.
     pub fn half_open_max_wait(mut self, wait: Duration) -> Self {
         self.half_open_max_wait = Some(wait);
         self

@@ -183,8 +183,30 @@ pub(crate) fn state_changed(change: &StateChange<'_>) {
             State::Closed | State::HalfOpen | State::Disabled => event!(tracing::Level::INFO),
         }
     }
+}
+
+/// The state gauge, set under the breaker's lock at each transition so that
+/// it follows the transitions in order and always ends at the actual state.
+#[inline]
+#[allow(unused_variables)]
+pub(crate) fn state_gauge(name: &str, state: State) {
     #[cfg(feature = "metrics")]
-    set_state(change.name, change.to);
+    set_state(name, state);
+}
+
+/// Transitions the listeners had not heard of yet were dropped from a full
+/// queue (a listener blocked while the breaker kept changing state).
+#[cold]
+#[inline(never)]
+pub(crate) fn announcements_dropped(name: &str, dropped: usize) {
+    tracing::warn!(
+        target: "breaker",
+        breaker = name,
+        dropped,
+        "circuit breaker `{}`: {dropped} state changes were not announced to the log and the \
+         on_state_change listeners, whose queue was full (is a listener blocked?)",
+        crate::error::Escaped(name),
+    );
 }
 
 /// Whether anything listens for rejections: checked before building the

@@ -85,6 +85,12 @@ pub trait SharedState: Send + Sync + 'static {
     /// The breaker changed state on its own (not through
     /// [`CircuitBreaker::apply_shared`]); `open_for` is the open period
     /// when `to` is [`State::Open`].
+    ///
+    /// Called under the breaker's lock, as the transition is made, so that
+    /// the store hears of one breaker's transitions in order and without
+    /// waiting behind a slow `on_state_change` listener. So it must return
+    /// at once (queue the news, as `RedisStore` does) and must not call
+    /// into the breaker; a panic is contained and logged.
     fn transitioned(&self, from: State, to: State, open_for: Duration);
 
     /// The breaker left ([`CircuitBreaker::leave_store`], which

@@ -1,8 +1,11 @@
-//! Review of the exact-counts / ordered-announcements / contained-user-code
-//! change: each test here is an attack on a promise that change makes.
-//! The tests in the first sections fail on the reviewed code (each one
-//! shows a defect); the last section holds guards that pass and should
-//! keep passing.
+//! User code around the breaker that blocks, panics or misreads time: a
+//! blocked listener, a listener or store hook that panics, a subscriber
+//! that reads the breaker from a log event, a clock that panics, a probe
+//! the fleet refuses, a probe slower than the default half-open wait. Each
+//! test attacks one promise (ordered announcements that never wait behind
+//! an unrelated listener, contained panics handed only to the thread they
+//! concern, exact counts, recovery) and was written against the code before
+//! its fix, where it failed; the `guard_` tests hold what already held.
 //!
 //! Time is a `ManualClock`; interleavings are forced with channels, each
 //! wait bounded by `PATIENCE` so that a broken interleaving fails instead
@@ -264,13 +267,13 @@ impl SharedState for PanickingMember {
     }
 }
 
-/// A hook panic that escapes `deliver` hands the announcing role back
-/// (the `Delivering` guard) but leaves every transition queued behind it
-/// undelivered, with nobody to deliver them: the listeners' last event is
-/// not the breaker's state until some later, unrelated transition.
+/// A store's hook that panics while it hears of a transition is
+/// contained under the lock: the transition completes, the call that made
+/// it returns, and the listeners hear of it and of the next one.
 #[test]
-fn a_hook_panic_on_the_announcing_thread_does_not_strand_another_threads_transition() {
+fn a_store_hook_that_panics_is_contained_and_the_listeners_still_hear_every_transition() {
     let (hook, handle) = gate();
+    drop(handle);
     let heard = Arc::new(Mutex::new(Vec::new()));
     let sink = Arc::clone(&heard);
     let cb = Arc::new(
@@ -287,20 +290,10 @@ fn a_hook_panic_on_the_announcing_thread_does_not_strand_another_threads_transit
         hook,
         calls: Arc::new(AtomicUsize::new(0)),
     }));
-    let tripper = {
-        let cb = Arc::clone(&cb);
-        thread::spawn(move || {
-            // The store's panic reaches this thread: expected.
-            let _ = panic::catch_unwind(AssertUnwindSafe(|| {
-                let _ = cb.call(|| Err::<(), _>("down"));
-            }));
-        })
-    };
-    handle.wait_entered();
+    let tripped = panic::catch_unwind(AssertUnwindSafe(|| cb.call(|| Err::<(), _>("down"))));
+    assert!(tripped.is_ok(), "the store's panic reached the caller");
+    assert_eq!(cb.state(), State::Open);
     cb.reset();
-    handle.release();
-    tripper.join().unwrap();
-    // Every thread has returned, and nothing else will happen to it.
     let state = cb.state();
     assert_eq!(state, State::Closed);
     let heard = heard.lock().unwrap();
