@@ -14,8 +14,9 @@ use std::sync::mpsc::{self, Receiver};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use breaker::{CircuitBreaker, Config, OwnedPermit, RedisStore, State};
+use breaker::{CircuitBreaker, Config, ManualClock, OwnedPermit, RedisStore, State};
 use support::redis_server::RedisServer;
+use support::slow_proxy::SlowProxy;
 
 /// The documented bound on a transition's propagation with the default
 /// settings (`flush_interval` + `poll_interval`), plus slack for process
@@ -26,7 +27,7 @@ const BOUND: Duration = Duration::from_millis(110 + 900);
 
 /// A fleet member's breaker: `max_failures` 5, open for `TIMEOUT_MS`,
 /// `HALF_OPEN` probes at a time.
-fn member_breaker(url: &str, prefix: &str) -> Arc<CircuitBreaker> {
+fn member_breaker(url: &str, prefix: &str) -> (Arc<CircuitBreaker>, RedisStore) {
     let number = |key: &str, default: u64| {
         std::env::var(key)
             .ok()
@@ -44,7 +45,70 @@ fn member_breaker(url: &str, prefix: &str) -> Arc<CircuitBreaker> {
         .build()
         .unwrap();
     assert!(breaker.join_store(&store));
-    breaker
+    (breaker, store)
+}
+
+/// A member's log, with `BREAKER_FLEET_PANICKING_LOG` set: a careless
+/// `tracing` subscriber that panics on the first warning it is given
+/// (from whichever thread emits it), and keeps every error's message.
+mod panicking_log {
+    use std::fmt;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    use tracing::field::{Field, Visit};
+    use tracing::span::{Attributes, Id, Record};
+    use tracing::{Event, Level, Metadata, Subscriber};
+
+    #[derive(Default)]
+    pub struct Log {
+        panicked: AtomicBool,
+        pub errors: Mutex<Vec<String>>,
+    }
+
+    struct Installed(Arc<Log>);
+
+    /// Installs the log as the process's global subscriber.
+    pub fn install() -> Arc<Log> {
+        let log = Arc::new(Log::default());
+        tracing::subscriber::set_global_default(Installed(Arc::clone(&log)))
+            .expect("no other global subscriber");
+        log
+    }
+
+    struct Message(String);
+
+    impl Visit for Message {
+        fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+            if field.name() == "message" {
+                self.0 = format!("{value:?}");
+            }
+        }
+    }
+
+    impl Subscriber for Installed {
+        fn enabled(&self, _: &Metadata<'_>) -> bool {
+            true
+        }
+        fn new_span(&self, _: &Attributes<'_>) -> Id {
+            Id::from_u64(1)
+        }
+        fn record(&self, _: &Id, _: &Record<'_>) {}
+        fn record_follows_from(&self, _: &Id, _: &Id) {}
+        fn event(&self, event: &Event<'_>) {
+            let level = *event.metadata().level();
+            if level == Level::WARN && !self.0.panicked.swap(true, Ordering::AcqRel) {
+                panic!("a logging layer that panics");
+            }
+            if level == Level::ERROR {
+                let mut message = Message(String::new());
+                event.record(&mut message);
+                self.0.errors.lock().unwrap().push(message.0);
+            }
+        }
+        fn enter(&self, _: &Id) {}
+        fn exit(&self, _: &Id) {}
+    }
 }
 
 /// The member's side of the protocol: one command per stdin line, one
@@ -56,7 +120,8 @@ fn fleet_member() {
         return;
     };
     let prefix = std::env::var("BREAKER_FLEET_PREFIX").unwrap();
-    let breaker = member_breaker(&url, &prefix);
+    let log = std::env::var_os("BREAKER_FLEET_PANICKING_LOG").map(|_| panicking_log::install());
+    let (breaker, store) = member_breaker(&url, &prefix);
     let mut held: Vec<OwnedPermit> = Vec::new();
     let mut out = std::io::stdout();
     for line in std::io::stdin().lock().lines() {
@@ -90,6 +155,23 @@ fn fleet_member() {
                     std::thread::sleep(Duration::from_micros(200));
                 }
             }
+            ["wait-connected", want, ms] => {
+                let want: bool = want.parse().unwrap();
+                let deadline = Instant::now() + Duration::from_millis(ms.parse().unwrap());
+                loop {
+                    if store.is_connected() == want {
+                        break "reached".to_string();
+                    }
+                    if Instant::now() >= deadline {
+                        break format!("timeout connected={}", !want);
+                    }
+                    std::thread::sleep(Duration::from_micros(200));
+                }
+            }
+            ["errors"] => match &log {
+                Some(log) => log.errors.lock().unwrap().join(" | "),
+                None => "no log".to_string(),
+            },
             ["acquire"] => match breaker.try_acquire_owned() {
                 Ok(permit) => {
                     held.push(permit);
@@ -184,6 +266,19 @@ impl Member {
             Some(micros) => Duration::from_micros(micros.parse().unwrap()),
             None => panic!("expected {state:?} within {within:?}: {reply}"),
         }
+    }
+
+    /// Waits up to `within` for the member's store to be connected (or
+    /// not).
+    fn wait_connected(&mut self, connected: bool, within: Duration) {
+        let reply = self.ask(&format!(
+            "wait-connected {connected} {}",
+            within.as_millis()
+        ));
+        assert_eq!(
+            reply, "reached",
+            "expected connected={connected} within {within:?}"
+        );
     }
 }
 
@@ -301,6 +396,32 @@ fn processes_protect_locally_while_redis_is_down_and_converge_after_it_returns()
     for member in &mut members {
         member.wait_for(State::Open, Duration::from_secs(5));
     }
+}
+
+#[test]
+fn the_store_thread_survives_a_panic_in_a_logging_layer_and_rejoins() {
+    let mut server = RedisServer::start();
+    let prefix = "panicking-log";
+    let mut careless = Member::spawn(
+        &server.url(),
+        prefix,
+        &[("BREAKER_FLEET_PANICKING_LOG", "1")],
+    );
+    let mut other = Member::spawn(&server.url(), prefix, &[]);
+    careless.wait_for(State::Closed, Duration::from_secs(5));
+    other.wait_for(State::Closed, Duration::from_secs(5));
+    careless.wait_connected(true, BOUND);
+    // The outage's warning panics in the subscriber, on the store's thread.
+    server.kill();
+    careless.wait_connected(false, BOUND);
+    server.restart();
+    // The thread goes on: it reconnects, and its breaker's trip reaches
+    // the fleet.
+    careless.wait_connected(true, Duration::from_secs(5));
+    assert_eq!(careless.ask("fail 5"), "ok");
+    other.wait_for(State::Open, BOUND);
+    let errors = careless.ask("errors");
+    assert!(errors.contains("panicked"), "no error logged: {errors}");
 }
 
 // ----- in one process ------------------------------------------------------
@@ -715,4 +836,149 @@ fn a_probe_gives_its_fleet_slot_back_after_its_breaker_left_the_store() {
         || (slots(&mut con) == 0).then_some(()),
         || "the probe's slot was never given back".into(),
     );
+}
+
+#[test]
+fn a_breaker_open_longer_than_a_year_opens_the_fleet_for_a_year() {
+    let server = RedisServer::start();
+    let forever = || Config::default().timeout(Duration::from_secs(10_000_000_000_000_000));
+    let (a, _store_a) = joined(&server, "forever", "forever", forever());
+    let (b, _store_b) = joined(&server, "forever", "forever", forever());
+    trip(&a);
+    eventually(&b, State::Open, BOUND);
+    let year = RedisStore::MAX_SHARED_DURATION;
+    let left = b.stats().time_until_half_open.unwrap();
+    assert!(
+        left > year - Duration::from_secs(60) && left <= year,
+        "{left:?} until half-open"
+    );
+    let mut con = server.client();
+    let until: String = redis::cmd("HGET")
+        .arg("forever:{forever}:state")
+        .arg("until")
+        .query(&mut con)
+        .unwrap();
+    assert!(until.parse::<u64>().is_ok(), "until = {until}");
+}
+
+#[test]
+fn a_trip_closed_again_during_an_outage_is_not_replayed_when_redis_returns() {
+    let mut server = RedisServer::start();
+    let clock = ManualClock::new();
+    let config = Config::default().clock(clock.clone());
+    let breaker = Arc::new(CircuitBreaker::new("replayed", config).unwrap());
+    let store = RedisStore::builder(server.url())
+        .prefix("replay")
+        .reconnect_backoff(Duration::from_millis(20), Duration::from_millis(100))
+        .build()
+        .unwrap();
+    assert!(breaker.join_store(&store));
+    poll_until(
+        BOUND,
+        || store.is_connected().then_some(()),
+        || "the store did not connect".into(),
+    );
+    server.kill();
+    poll_until(
+        BOUND,
+        || (!store.is_connected()).then_some(()),
+        || "the store did not notice the outage".into(),
+    );
+    // Alone, the breaker trips, then a probe closes it again.
+    trip(&breaker);
+    clock.advance(Duration::from_secs(60));
+    assert_eq!(breaker.state(), State::HalfOpen);
+    breaker
+        .try_acquire()
+        .expect("a probe admitted alone")
+        .success();
+    assert_eq!(breaker.state(), State::Closed);
+    server.restart();
+    poll_until(
+        Duration::from_secs(5),
+        || store.is_connected().then_some(()),
+        || "the store did not reconnect".into(),
+    );
+    // The first batch after the outage creates the state: closed.
+    let mut con = server.client();
+    let state = poll_until(
+        BOUND,
+        || fleet_state(&mut con, "replay:{replayed}:state"),
+        || "the breaker never rejoined".into(),
+    );
+    assert_eq!(state, "closed", "the stale trip was replayed");
+    assert_eq!(breaker.state(), State::Closed);
+}
+
+#[test]
+fn a_prefix_and_a_name_with_braces_never_share_a_breaker_with_another_pair() {
+    let server = RedisServer::start();
+    // Both pairs used `app:{x}:{y}:state`.
+    let (a, _store_a) = joined(&server, "app", "x}:{y", Config::default());
+    let (a2, _store_a2) = joined(&server, "app", "x}:{y", Config::default());
+    let (b, _store_b) = joined(&server, "app:{x}", "y", Config::default());
+    trip(&a);
+    eventually(&a2, State::Open, BOUND);
+    let mut con = server.client();
+    let state = poll_until(
+        BOUND,
+        || fleet_state(&mut con, "app:%7Bx%7D:{y}:state"),
+        || "no state for prefix `app:{x}` and name `y`".into(),
+    );
+    assert_eq!(state, "closed");
+    let state = fleet_state(&mut con, "app:{x%7D:%7By}:state");
+    assert_eq!(state.as_deref(), Some("open"));
+    assert_eq!(b.state(), State::Closed);
+}
+
+#[test]
+fn a_probe_that_must_connect_first_waits_no_longer_than_the_timeout() {
+    let server = RedisServer::start();
+    let proxy = SlowProxy::start(server.addr());
+    let timeout = Duration::from_millis(300);
+    let config = Config::default().timeout(Duration::from_millis(200));
+    let breaker = Arc::new(CircuitBreaker::new("slow-link", config).unwrap());
+    let store = RedisStore::builder(proxy.url())
+        .prefix("deadline")
+        .timeout(timeout)
+        .build()
+        .unwrap();
+    assert!(breaker.join_store(&store));
+    poll_until(
+        BOUND,
+        || store.is_connected().then_some(()),
+        || "the store did not connect".into(),
+    );
+    // (Not `trip`: the reply to the store's first poll may close the
+    // breaker again for a moment, until the trip reaches Redis.)
+    for _ in 0..5 {
+        let _ = breaker.call(|| Err::<(), _>("down"));
+    }
+    eventually(
+        &breaker,
+        State::HalfOpen,
+        Duration::from_millis(200) + BOUND,
+    );
+    let mut con = server.client();
+    poll_until(
+        BOUND,
+        || {
+            (fleet_state(&mut con, "deadline:{slow-link}:state").as_deref() == Some("half_open"))
+                .then_some(())
+        },
+        || "the fleet never turned half-open".into(),
+    );
+    // Every reply now takes two thirds of the timeout: the store's own
+    // connection still works, but the probe has no pooled connection, and
+    // connecting, loading the scripts and asking take a reply each.
+    proxy.delay_replies(Duration::from_millis(200));
+    assert!(store.is_connected());
+    let started = Instant::now();
+    let probe = breaker.try_acquire();
+    let took = started.elapsed();
+    assert!(
+        took < timeout + Duration::from_millis(150),
+        "the probe waited {took:?} on Redis (timeout {timeout:?})"
+    );
+    drop(probe);
 }

@@ -293,11 +293,7 @@ pub(crate) fn recorded(name: &str, outcome: Recorded, elapsed: Option<Duration>)
 #[cold]
 #[inline(never)]
 pub(crate) fn user_code_panicked(name: &str, what: &str, payload: &(dyn std::any::Any + Send)) {
-    let message = payload
-        .downcast_ref::<&str>()
-        .copied()
-        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
-        .unwrap_or("(a non-string panic payload)");
+    let message = panic_message(payload);
     tracing::error!(
         target: "breaker",
         breaker = name,
@@ -307,6 +303,15 @@ pub(crate) fn user_code_panicked(name: &str, what: &str, payload: &(dyn std::any
         crate::error::Escaped(name),
         crate::error::Escaped(message),
     );
+}
+
+/// A panic's message, when it has one.
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
+    payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(a non-string panic payload)")
 }
 
 /// A breaker was created (by the registry): its state gauge starts at

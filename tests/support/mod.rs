@@ -1,1 +1,2 @@
 pub mod redis_server;
+pub mod slow_proxy;

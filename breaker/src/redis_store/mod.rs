@@ -24,15 +24,31 @@
 //!
 //! The store fails safe: while Redis is unreachable or slow, every breaker
 //! goes on alone, the outage is logged once, the threads reconnect with
-//! backoff and the breakers rejoin the shared state when it returns.
+//! backoff and the breakers rejoin the shared state when it returns; a
+//! trip queued meanwhile is proposed then only if its breaker is still
+//! open. A call path that asks Redis has one deadline, `timeout`, for all
+//! it does (connecting and loading the scripts included).
+//!
+//! Hostile input: every duration the store takes is bounded at `build()`,
+//! every duration it sends to Redis is capped at a year (the scripts'
+//! arithmetic stays exact), and every computation of time on the threads
+//! saturates, so nothing in them panics; should something still (a
+//! `tracing` subscriber can), the panic is logged as an error and the
+//! thread goes on, rejoining as after an outage. Keys escape `%`, `{` and
+//! `}` in the prefix and the name, so that no pair can pass for another
+//! and a breaker's keys share one hash slot.
 //!
 //! [`Stats`]: crate::Stats
 
 mod scripts;
 
+use std::any::Any;
+use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::fmt;
+use std::io;
 use std::num::NonZeroU64;
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::thread;
@@ -42,6 +58,8 @@ use ::redis::{Client, Connection, RedisError, RedisResult};
 
 use crate::breaker::{CircuitBreaker, State};
 use crate::config::{Config, WindowKind};
+use crate::error::Escaped;
+use crate::observe::panic_message;
 use crate::permit::Outcome;
 use crate::store::{ProbeLease, ProbeSlot, SharedState, StateStore};
 
@@ -62,6 +80,42 @@ use self::scripts::{Script, Scripts};
 ///
 /// Building the store does not connect: it connects in the background, and
 /// until it does (or whenever it cannot), breakers work alone.
+///
+/// # Keys
+///
+/// With the prefix `checkout`, the breaker `payments` keeps its state in
+/// `checkout:{payments}:state`, `checkout:{payments}:window` and
+/// `checkout:{payments}:probes`; the store's channel is `checkout:events`.
+/// The name is the hash tag, so that the three keys are in one hash slot
+/// of a Redis Cluster. In the prefix and the name, `%`, `{` and `}` are
+/// written `%25`, `%7B` and `%7D`, and an empty name is written `%`: two
+/// different pairs of prefix and name never share a key (the prefix `app`
+/// with the name `x}:{y` uses `app:{x%7D:%7By}:state`, the prefix
+/// `app:{x}` with the name `y` uses `app:%7Bx%7D:{y}:state`).
+///
+/// # Limits
+///
+/// [`build`](RedisStoreBuilder::build) refuses, naming the setting and its
+/// bound:
+/// - a `flush_interval`, `poll_interval`, `timeout` or reconnect backoff
+///   of zero or longer than [`MAX_INTERVAL`](Self::MAX_INTERVAL) (1 hour);
+/// - a `key_ttl` shorter than [`MIN_KEY_TTL`](Self::MIN_KEY_TTL) (1 s) or
+///   longer than [`MAX_SHARED_DURATION`](Self::MAX_SHARED_DURATION)
+///   (365 days).
+///
+/// A breaker's durations are shared capped at
+/// [`MAX_SHARED_DURATION`](Self::MAX_SHARED_DURATION): its open period,
+/// its backoff cap, its probes' leases (`half_open_max_wait`) and a time
+/// window's span. A breaker that would stay open longer than 365 days
+/// opens the fleet for 365 days, and follows the fleet.
+///
+/// A call that asks Redis (a half-open probe; every admission in strict
+/// mode) waits `timeout` at most in all, connecting and loading the
+/// scripts included. The store's two threads live as long as the store:
+/// nothing in them should panic, and should something (a `tracing`
+/// subscriber that panics), the panic is logged as an `ERROR` with target
+/// `breaker`, the breakers go on alone, and the thread reconnects and
+/// rejoins the shared state.
 #[derive(Clone)]
 pub struct RedisStore {
     inner: Arc<Inner>,
@@ -90,9 +144,10 @@ struct Options {
 pub const DEFAULT_PREFIX: &str = "breaker";
 
 impl RedisStoreBuilder {
-    /// Namespaces every key and the pub/sub channel: `{prefix}:{name}:…`.
-    /// Give each application its own, so that unrelated services sharing
-    /// one Redis never mix their breakers (default `"breaker"`).
+    /// Namespaces every key and the pub/sub channel (see
+    /// [`RedisStore`]'s keys). Give each application its own, so that
+    /// unrelated services sharing one Redis never mix their breakers
+    /// (default `"breaker"`; any text but the empty one).
     pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
         self.prefix = prefix.into();
         self
@@ -110,47 +165,54 @@ impl RedisStoreBuilder {
     }
 
     /// How often outcomes are sent in a batch (default 10 ms; 1 ms in
-    /// strict mode). Part of the consistency bound: a trip decided on the
-    /// fleet's counts is at most this late.
+    /// strict mode; at most [`RedisStore::MAX_INTERVAL`], 1 hour). Part of
+    /// the consistency bound: a trip decided on the fleet's counts is at
+    /// most this late.
     pub fn flush_interval(mut self, every: Duration) -> Self {
         self.options.flush_interval = every;
         self
     }
 
     /// How often each breaker's shared state is read when it has nothing
-    /// to send (default 100 ms): the bound on propagation should a pub/sub
-    /// message be lost.
+    /// to send (default 100 ms; at most [`RedisStore::MAX_INTERVAL`], 1
+    /// hour): the bound on propagation should a pub/sub message be lost.
     pub fn poll_interval(mut self, every: Duration) -> Self {
         self.options.poll_interval = every;
         self
     }
 
     /// The longest any Redis operation may take, connecting included
-    /// (default 100 ms). A call path that asks Redis (a probe, or every
-    /// admission in strict mode) never waits longer; past it the breaker
-    /// decides alone.
+    /// (default 100 ms; at most [`RedisStore::MAX_INTERVAL`], 1 hour). A
+    /// call path that asks Redis (a probe, or every admission in strict
+    /// mode) never waits longer in all, even when it must connect and load
+    /// the scripts first; past it the breaker decides alone.
     pub fn timeout(mut self, limit: Duration) -> Self {
         self.options.timeout = limit;
         self
     }
 
     /// How long a breaker's keys live after their last use (default one
-    /// hour); an unused breaker's keys expire.
+    /// hour; from [`RedisStore::MIN_KEY_TTL`], 1 s, to
+    /// [`RedisStore::MAX_SHARED_DURATION`], 365 days); an unused breaker's
+    /// keys expire.
     pub fn key_ttl(mut self, ttl: Duration) -> Self {
         self.options.key_ttl = ttl;
         self
     }
 
     /// The first and the longest wait between reconnection attempts
-    /// (default 50 ms, doubling up to 2 s).
+    /// (default 50 ms, doubling up to 2 s; each at most
+    /// [`RedisStore::MAX_INTERVAL`], 1 hour).
     pub fn reconnect_backoff(mut self, first: Duration, max: Duration) -> Self {
         self.options.reconnect_min = first;
         self.options.reconnect_max = max.max(first);
         self
     }
 
-    /// The store, after checking the settings. Starts its two background
-    /// threads; it connects from there.
+    /// The store, after checking the settings against [`RedisStore`]'s
+    /// limits: a setting out of range is a [`RedisStoreError::Invalid`]
+    /// naming it and its bound. Starts its two background threads; it
+    /// connects from there.
     pub fn build(self) -> Result<RedisStore, RedisStoreError> {
         let invalid = |field: &'static str, value: String, reason: &'static str| {
             Err(RedisStoreError::Invalid {
@@ -164,18 +226,28 @@ impl RedisStoreBuilder {
             ("flush_interval", o.flush_interval),
             ("poll_interval", o.poll_interval),
             ("timeout", o.timeout),
-            ("key_ttl", o.key_ttl),
             ("reconnect_backoff", o.reconnect_min),
+            ("reconnect_backoff", o.reconnect_max),
         ] {
             if value.is_zero() {
                 return invalid(field, "0s".into(), "must be greater than zero");
             }
+            if value > RedisStore::MAX_INTERVAL {
+                return invalid(
+                    field,
+                    format!("{value:?}"),
+                    "must be at most 1h (`RedisStore::MAX_INTERVAL`)",
+                );
+            }
         }
-        if o.key_ttl < Duration::from_millis(1) {
+        if o.key_ttl < RedisStore::MIN_KEY_TTL {
+            return invalid("key_ttl", format!("{:?}", o.key_ttl), "must be at least 1s");
+        }
+        if o.key_ttl > RedisStore::MAX_SHARED_DURATION {
             return invalid(
                 "key_ttl",
                 format!("{:?}", o.key_ttl),
-                "must be at least 1 ms",
+                "must be at most 365 days (`RedisStore::MAX_SHARED_DURATION`)",
             );
         }
         if self.prefix.is_empty() {
@@ -187,7 +259,7 @@ impl RedisStoreBuilder {
         })?;
         let inner = Arc::new(Inner {
             client,
-            channel: format!("{}:events", self.prefix),
+            channel: channel(&self.prefix),
             prefix: self.prefix,
             options: self.options,
             scripts: Scripts::new(),
@@ -259,6 +331,20 @@ impl std::error::Error for RedisStoreError {}
 const STRICT_FLUSH: Duration = Duration::from_millis(1);
 
 impl RedisStore {
+    /// The longest `flush_interval`, `poll_interval`, `timeout` and
+    /// reconnect backoff a store accepts: one hour.
+    pub const MAX_INTERVAL: Duration = Duration::from_secs(60 * 60);
+
+    /// The longest duration the store sends to Redis, 365 days: the
+    /// longest `key_ttl` it accepts, and the cap on the durations of a
+    /// breaker it shares (open period, backoff cap, probe lease, time
+    /// window). Server time plus this stays well within the integers
+    /// Redis's Lua numbers hold exactly.
+    pub const MAX_SHARED_DURATION: Duration = Duration::from_secs(365 * 24 * 60 * 60);
+
+    /// The shortest `key_ttl` a store accepts: one second.
+    pub const MIN_KEY_TTL: Duration = Duration::from_secs(1);
+
     /// A builder for a store at `url` (`redis://host:port/db`), with the
     /// default settings.
     pub fn builder(url: impl Into<String>) -> RedisStoreBuilder {
@@ -321,16 +407,11 @@ impl StateStore for RedisStore {
         let name = breaker.name();
         // Outcomes from now on are the fleet's; earlier ones are not sent.
         let outcomes = breaker.store_view().outcomes;
-        let base = format!("{}:{{{name}}}", self.inner.prefix);
         let member = Arc::new(Member {
             inner: Arc::clone(&self.inner),
             breaker: Arc::downgrade(breaker),
             name: name.to_owned(),
-            keys: [
-                format!("{base}:state"),
-                format!("{base}:window"),
-                format!("{base}:probes"),
-            ],
+            keys: keys(&self.inner.prefix, name),
             policy: Policy::of(breaker.config()),
             left: AtomicBool::new(false),
             view: Mutex::new(View {
@@ -345,6 +426,48 @@ impl StateStore for RedisStore {
         self.inner.wake();
         member
     }
+}
+
+/// The state hash, the window list and the probe leases of the breaker
+/// `name` under `prefix`: `{prefix}:{{name}}:state` and so on, both parts
+/// [escaped](escape). The name is the hash tag, so that the three keys are
+/// in one hash slot of a Redis Cluster; the empty name is written `%`
+/// (which no escape writes alone), so that the tag is never empty.
+fn keys(prefix: &str, name: &str) -> [String; 3] {
+    let tag = match name {
+        "" => Cow::Borrowed("%"),
+        _ => escape(name),
+    };
+    let base = format!("{}:{{{tag}}}", escape(prefix));
+    [
+        format!("{base}:state"),
+        format!("{base}:window"),
+        format!("{base}:probes"),
+    ]
+}
+
+/// The pub/sub channel of the store with `prefix`.
+fn channel(prefix: &str) -> String {
+    format!("{}:events", escape(prefix))
+}
+
+/// `part` with `%`, `{` and `}` written `%25`, `%7B` and `%7D`: no prefix
+/// or name can then open or close the hash tag, and so look like another
+/// pair (`app` and `x}:{y` against `app:{x}` and `y`).
+fn escape(part: &str) -> Cow<'_, str> {
+    if !part.contains(['%', '{', '}']) {
+        return Cow::Borrowed(part);
+    }
+    let mut escaped = String::with_capacity(part.len() + 8);
+    for c in part.chars() {
+        match c {
+            '%' => escaped.push_str("%25"),
+            '{' => escaped.push_str("%7B"),
+            '}' => escaped.push_str("%7D"),
+            c => escaped.push(c),
+        }
+    }
+    Cow::Owned(escaped)
 }
 
 // ----- the store's shared insides -------------------------------------------
@@ -402,36 +525,39 @@ impl Inner {
         members
     }
 
-    /// A new connection with the operation timeout and the scripts loaded.
-    fn connect(&self) -> RedisResult<Connection> {
-        let timeout = self.options.timeout;
-        let mut con = self.client.get_connection_with_timeout(timeout)?;
-        con.set_read_timeout(Some(timeout))?;
-        con.set_write_timeout(Some(timeout))?;
+    /// A new connection with the scripts loaded, all before `deadline`.
+    fn connect(&self, deadline: Instant) -> RedisResult<Connection> {
+        let mut con = self
+            .client
+            .get_connection_with_timeout(left_until(deadline)?)?;
         let mut load = ::redis::pipe();
         for script in self.scripts.all() {
             load.cmd("SCRIPT").arg("LOAD").arg(&script.source);
         }
+        limit(&mut con, deadline)?;
         load.query::<Vec<String>>(&mut con)?;
         Ok(con)
     }
 
     /// One round trip on the calling thread, unless Redis is known to be
-    /// down: `None` then, and on any error (which marks it down).
+    /// down: `None` then, and on any error (which marks it down). The call
+    /// waits `timeout` at most in all, connecting and loading the scripts
+    /// included when no pooled connection is free.
     fn round_trip<T>(&self, op: impl FnOnce(&mut Connection) -> RedisResult<T>) -> Option<T> {
         if self.link.load(Ordering::Acquire) != UP {
             return None;
         }
+        let deadline = later(self.options.timeout);
         let pooled = lock(&self.pool).pop();
-        let mut con = match pooled.map_or_else(|| self.connect(), Ok) {
-            Ok(con) => con,
-            Err(e) => {
-                self.down(&e);
-                return None;
-            }
-        };
-        match op(&mut con) {
-            Ok(value) => {
+        let asked = pooled
+            .map_or_else(|| self.connect(deadline), Ok)
+            .and_then(|mut con| {
+                limit(&mut con, deadline)?;
+                let value = op(&mut con)?;
+                Ok((con, value))
+            });
+        match asked {
+            Ok((con, value)) => {
                 lock(&self.pool).push(con);
                 Some(value)
             }
@@ -461,6 +587,24 @@ impl Inner {
         }
     }
 
+    /// One of the store's threads panicked (nothing in them should; a
+    /// `tracing` subscriber that panics can), and goes on: logged loudly,
+    /// even should the log itself panic.
+    #[cold]
+    fn thread_panicked(&self, thread: &str, payload: &(dyn Any + Send)) {
+        let message = panic_message(payload);
+        let _ = panic::catch_unwind(|| {
+            tracing::error!(
+                target: "breaker",
+                prefix = %Escaped(&self.prefix),
+                thread,
+                panic = %Escaped(message),
+                "Redis store's thread `{thread}` panicked and goes on: {}; breakers continue on their own and rejoin the shared state once it has reconnected",
+                Escaped(message),
+            );
+        });
+    }
+
     /// A new lease's number: unique in this store (numbers wrap after
     /// 2^64 leases, and a lease lives minutes at most).
     fn next_lease(&self) -> NonZeroU64 {
@@ -487,14 +631,52 @@ fn instance_id() -> String {
     format!("{:x}.{:x}", std::process::id(), nanos)
 }
 
+/// `Instant::now() + by`. The settings are bounded, so it never
+/// overflows; should it, the time is now.
+fn later(by: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(by).unwrap_or(now)
+}
+
+/// What is left until `deadline`: a timeout error when nothing is.
+fn left_until(deadline: Instant) -> RedisResult<Duration> {
+    match deadline.checked_duration_since(Instant::now()) {
+        Some(left) if !left.is_zero() => Ok(left),
+        _ => Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            "the Redis store's `timeout` has passed",
+        )
+        .into()),
+    }
+}
+
+/// Bounds every read and write on `con` by what is left until `deadline`.
+fn limit(con: &mut Connection, deadline: Instant) -> RedisResult<()> {
+    let left = left_until(deadline)?;
+    con.set_read_timeout(Some(left))?;
+    con.set_write_timeout(Some(left))?;
+    Ok(())
+}
+
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-fn millis(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1)
+/// A duration as Redis is sent it: in ms, at least 1 and at most a year,
+/// so that the scripts' arithmetic on the server's clock (Lua numbers)
+/// stays exact and every reply fits Redis's integers.
+fn shared_ms(d: Duration) -> u64 {
+    let capped = d.min(RedisStore::MAX_SHARED_DURATION).as_millis();
+    u64::try_from(capped).unwrap_or(u64::MAX).max(1)
+}
+
+/// A duration in ms as Redis replies or publishes it: 0 when negative, a
+/// year at most.
+fn from_shared_ms(ms: i64) -> Duration {
+    let ms = u64::try_from(ms).unwrap_or(0);
+    Duration::from_millis(ms).min(RedisStore::MAX_SHARED_DURATION)
 }
 
 // ----- one breaker's membership ---------------------------------------------
@@ -525,12 +707,12 @@ impl Policy {
             None => (0, 0, 1),
             Some(WindowKind::Count(n)) => (1, u64::from(n), 50),
             Some(WindowKind::Time { span, buckets }) => {
-                let span_ms = millis(span);
+                let span_ms = shared_ms(span);
                 (2, span_ms, (span_ms / u64::from(buckets.max(1))).max(1))
             }
         };
         Policy {
-            timeout_ms: millis(config.timeout),
+            timeout_ms: shared_ms(config.timeout),
             max_failures: config.max_failures.unwrap_or(0),
             failure_rate: config.failure_rate.unwrap_or(0.0),
             slow_rate: config.slow_call_rate.unwrap_or(0.0),
@@ -541,9 +723,9 @@ impl Policy {
             half_open_max_calls: config.half_open_max_calls,
             success_threshold: config.success_threshold,
             // A lease outlives its probe's process by at most this long.
-            lease_ms: millis(config.effective_half_open_max_wait()),
+            lease_ms: shared_ms(config.effective_half_open_max_wait()),
             backoff: config.backoff_multiplier.unwrap_or(0.0),
-            backoff_max_ms: millis(config.effective_backoff_max()),
+            backoff_max_ms: shared_ms(config.effective_backoff_max()),
         }
     }
 }
@@ -609,7 +791,7 @@ impl Member {
             .arg(&self.keys[..])
             .arg(&self.inner.channel)
             .arg(&self.name)
-            .arg(millis(self.inner.options.key_ttl))
+            .arg(shared_ms(self.inner.options.key_ttl))
             .arg(known_gen);
         cmd
     }
@@ -685,8 +867,7 @@ impl Member {
             view.known_gen = gen;
         }
         if let Some(breaker) = self.breaker.upgrade() {
-            let left = Duration::from_millis(u64::try_from(left_ms).unwrap_or(0));
-            breaker.apply_shared(state, left);
+            breaker.apply_shared(state, from_shared_ms(left_ms));
         }
     }
 }
@@ -704,7 +885,7 @@ impl SharedState for Member {
         };
         self.apply(reply, true, false);
         match reply.2 {
-            1 => Err(Duration::from_millis(u64::try_from(reply.3).unwrap_or(0))),
+            1 => Err(from_shared_ms(reply.3)),
             _ => Ok(()),
         }
     }
@@ -764,12 +945,21 @@ impl SharedState for Member {
     }
 
     fn transitioned(&self, from: State, to: State, open_for: Duration) {
-        if from == State::Closed && to == State::Open {
-            let mut view = self.view();
+        let trip = from == State::Closed && to == State::Open;
+        if !trip && to != State::Closed {
+            return;
+        }
+        let mut view = self.view();
+        // A trip still queued (Redis slow or unreachable) is proposed only
+        // while it is the breaker's latest and the breaker has not closed
+        // again since: one is queued at most.
+        view.events
+            .retain(|event| !matches!(event, Event::Trip { .. }));
+        if trip {
             let known_gen = view.known_gen;
             view.events.push_back(Event::Trip {
                 known_gen,
-                open_ms: millis(open_for),
+                open_ms: shared_ms(open_for),
             });
             drop(view);
             self.inner.wake();
@@ -779,46 +969,94 @@ impl SharedState for Member {
 
 // ----- the background threads ----------------------------------------------
 
-/// Sends batches and events, polls, and reconnects.
+/// The worker's connection, and when to try again without one.
+struct Link {
+    con: Option<Connection>,
+    retry_at: Instant,
+    backoff: Duration,
+    /// No connection has been made yet.
+    first: bool,
+}
+
+impl Link {
+    /// Drops the connection, and waits the backoff's next step before
+    /// connecting again.
+    fn back_off(&mut self, options: &Options) {
+        self.con = None;
+        self.backoff = next_backoff(self.backoff, options);
+        self.retry_at = later(self.backoff);
+    }
+}
+
+/// Doubles `last`, within the reconnect backoff's bounds.
+fn next_backoff(last: Duration, options: &Options) -> Duration {
+    last.saturating_mul(2)
+        .clamp(options.reconnect_min, options.reconnect_max)
+}
+
+/// Sends batches and events, polls, and reconnects, until the store is
+/// dropped.
 fn run_worker(inner: Weak<Inner>) {
-    let mut con: Option<Connection> = None;
-    let mut retry_at = Instant::now();
-    let mut backoff = Duration::ZERO;
-    let mut first = true;
+    let mut link = Link {
+        con: None,
+        retry_at: Instant::now(),
+        backoff: Duration::ZERO,
+        first: true,
+    };
     loop {
         let Some(inner) = inner.upgrade() else { return };
         inner.wait(inner.options.flush_interval);
-        if con.is_none() && Instant::now() >= retry_at {
-            match inner.connect() {
-                Ok(new) => {
-                    con = Some(new);
-                    backoff = Duration::ZERO;
-                    rejoin(&inner, first);
-                    first = false;
-                }
-                Err(e) => {
-                    inner.down(&e);
-                    backoff = (backoff * 2)
-                        .clamp(inner.options.reconnect_min, inner.options.reconnect_max);
-                    retry_at = Instant::now() + backoff;
-                }
+        // Should a step panic all the same, the thread goes on: the link
+        // is marked down (the call paths stop asking Redis), and once it
+        // reconnects every breaker rejoins the shared state afresh.
+        let step = panic::catch_unwind(AssertUnwindSafe(|| work(&inner, &mut link)));
+        if let Err(payload) = step {
+            inner.link.store(DOWN, Ordering::Release);
+            lock(&inner.pool).clear();
+            inner.thread_panicked("breaker-redis", &*payload);
+            link.back_off(&inner.options);
+        }
+    }
+}
+
+/// One step of the worker: connects when it is time to, then sends a
+/// batch.
+fn work(inner: &Inner, link: &mut Link) {
+    let options = &inner.options;
+    if link.con.is_none() && Instant::now() >= link.retry_at {
+        let connected = inner.connect(later(options.timeout)).and_then(|con| {
+            // From now on each exchange has a `timeout` of its own.
+            con.set_read_timeout(Some(options.timeout))?;
+            con.set_write_timeout(Some(options.timeout))?;
+            Ok(con)
+        });
+        match connected {
+            Ok(con) => {
+                link.con = Some(con);
+                link.backoff = Duration::ZERO;
+                rejoin(inner, link.first);
+                link.first = false;
+            }
+            Err(e) => {
+                inner.down(&e);
+                link.back_off(options);
             }
         }
-        if let Some(c) = con.as_mut() {
-            if let Err(e) = flush(&inner, c) {
-                inner.down(&e);
-                con = None;
-                backoff = inner.options.reconnect_min;
-                retry_at = Instant::now() + backoff;
-            }
+    }
+    if let Some(con) = link.con.as_mut() {
+        if let Err(e) = flush(inner, con) {
+            inner.down(&e);
+            link.backoff = Duration::ZERO;
+            link.back_off(options);
         }
     }
 }
 
 /// After (re)connecting: every member reads the fleet's state afresh, and
-/// one whose breaker opened on its own meanwhile proposes that trip. After
-/// an outage (not the `first` connection), the outcomes seen during it
-/// are not sent: the breaker judged them alone.
+/// one whose breaker is open on its own proposes that trip, for what is
+/// left of its period; a trip queued earlier is not sent (the breaker may
+/// have closed since). After an outage (not the `first` connection), the
+/// outcomes seen during it are not sent: the breaker judged them alone.
 fn rejoin(inner: &Inner, first: bool) {
     let was_down = inner.up();
     for member in inner.live_members() {
@@ -831,8 +1069,10 @@ fn rejoin(inner: &Inner, first: bool) {
         if !first {
             view.seen = None;
         }
+        view.events
+            .retain(|event| !matches!(event, Event::Trip { .. }));
         if now.state == State::Open {
-            let open_ms = millis(now.open_for);
+            let open_ms = shared_ms(now.open_for);
             view.events.push_back(Event::Trip {
                 known_gen: -1,
                 open_ms,
@@ -858,8 +1098,10 @@ fn flush(inner: &Inner, con: &mut Connection) -> RedisResult<()> {
         if member.has_left() {
             // Only the ends of probes that held a slot.
             for event in member.view().events.drain(..) {
-                pipe.add_command(member.event(&event));
-                sent.push(Arc::clone(&member));
+                if let Event::ProbeDone { .. } = event {
+                    pipe.add_command(member.event(&event));
+                    sent.push(Arc::clone(&member));
+                }
             }
             continue;
         }
@@ -902,23 +1144,31 @@ fn flush(inner: &Inner, con: &mut Connection) -> RedisResult<()> {
     Ok(())
 }
 
-/// Applies every published transition as it happens.
+/// Applies every published transition as it happens, until the store is
+/// dropped. Should listening panic, the thread logs it and listens again.
 fn run_listener(inner: Weak<Inner>, client: Client, channel: String) {
     let mut backoff = Duration::ZERO;
     while inner.strong_count() > 0 {
-        let (timeout, min, max) = match inner.upgrade() {
-            Some(i) => (
-                i.options.timeout,
-                i.options.reconnect_min,
-                i.options.reconnect_max,
-            ),
+        let options = match inner.upgrade() {
+            Some(i) => i.options,
             None => return,
         };
-        if let Err(_e) = listen(&inner, &client, &channel, timeout) {
-            backoff = (backoff * 2).clamp(min, max);
-            thread::sleep(backoff);
-        } else {
-            backoff = Duration::ZERO;
+        let listened = panic::catch_unwind(AssertUnwindSafe(|| {
+            listen(&inner, &client, &channel, options.timeout)
+        }));
+        match listened {
+            Ok(Ok(())) => backoff = Duration::ZERO,
+            Ok(Err(_)) => {
+                backoff = next_backoff(backoff, &options);
+                thread::sleep(backoff);
+            }
+            Err(payload) => {
+                if let Some(inner) = inner.upgrade() {
+                    inner.thread_panicked("breaker-redis-events", &*payload);
+                }
+                backoff = next_backoff(backoff, &options);
+                thread::sleep(backoff);
+            }
         }
     }
 }
@@ -998,5 +1248,219 @@ mod tests {
         );
         let error = RedisStore::open("http://nowhere").unwrap_err();
         assert!(matches!(error, RedisStoreError::Url { .. }), "{error}");
+    }
+
+    /// A year: the longest duration the store sends to Redis.
+    const YEAR: Duration = Duration::from_secs(365 * 24 * 60 * 60);
+
+    fn refused(builder: RedisStoreBuilder) -> RedisStoreError {
+        match builder.build() {
+            Ok(store) => panic!("accepted: {store:?}"),
+            Err(error) => error,
+        }
+    }
+
+    #[test]
+    fn every_duration_beyond_its_bound_is_refused_by_name() {
+        let builder = || RedisStore::builder("redis://127.0.0.1:1/");
+        let absurd = Duration::MAX;
+        for (field, builder) in [
+            ("flush_interval", builder().flush_interval(absurd)),
+            ("poll_interval", builder().poll_interval(absurd)),
+            ("timeout", builder().timeout(absurd)),
+            ("key_ttl", builder().key_ttl(absurd)),
+            (
+                "reconnect_backoff",
+                builder().reconnect_backoff(absurd, absurd),
+            ),
+            (
+                "reconnect_backoff",
+                builder().reconnect_backoff(Duration::from_millis(50), absurd),
+            ),
+        ] {
+            let error = refused(builder);
+            let RedisStoreError::Invalid { field: named, .. } = &error else {
+                panic!("{error}");
+            };
+            assert_eq!(*named, field, "{error}");
+            let message = error.to_string();
+            assert!(message.contains(&format!("{absurd:?}")), "{message}");
+            assert!(message.contains("at most"), "{message}");
+        }
+    }
+
+    #[test]
+    fn the_longest_accepted_durations_build_a_store() {
+        let store = RedisStore::builder("redis://127.0.0.1:1/")
+            .flush_interval(RedisStore::MAX_INTERVAL)
+            .poll_interval(RedisStore::MAX_INTERVAL)
+            .timeout(RedisStore::MAX_INTERVAL)
+            .key_ttl(RedisStore::MAX_SHARED_DURATION)
+            .reconnect_backoff(RedisStore::MAX_INTERVAL, RedisStore::MAX_INTERVAL)
+            .build();
+        assert!(store.is_ok(), "{store:?}");
+    }
+
+    #[test]
+    fn a_key_ttl_below_one_second_is_refused() {
+        let error = refused(
+            RedisStore::builder("redis://127.0.0.1:1/").key_ttl(Duration::from_millis(999)),
+        );
+        assert_eq!(
+            error.to_string(),
+            "invalid Redis store `key_ttl` = `999ms`: must be at least 1s"
+        );
+    }
+
+    #[test]
+    fn durations_sent_to_redis_are_capped_at_a_year() {
+        let forever = Duration::from_secs(10_000_000_000_000_000);
+        let config = Config::default()
+            .timeout(forever)
+            .backoff_multiplier(2.0)
+            .backoff_max(forever)
+            .half_open_max_wait(forever)
+            .time_window(forever);
+        let policy = Policy::of(&config);
+        let year = u64::try_from(YEAR.as_millis()).unwrap();
+        assert_eq!(policy.timeout_ms, year);
+        assert_eq!(policy.backoff_max_ms, year);
+        assert_eq!(policy.lease_ms, year);
+        assert_eq!(policy.window_size, year);
+        assert!(policy.bucket_ms <= year);
+        assert_eq!(shared_ms(forever), year);
+    }
+
+    #[test]
+    fn braces_in_a_prefix_or_a_name_cannot_make_two_breakers_share_keys() {
+        // The pair: both were `app:{x}:{y}:state`.
+        let one = keys("app", "x}:{y");
+        let other = keys("app:{x}", "y");
+        for key in &one {
+            assert!(!other.contains(key), "{key} is shared");
+        }
+    }
+
+    /// The hash slot Redis Cluster gives `key`: CRC16 (XMODEM) of its
+    /// hash tag (the text between the first `{` and the next `}`, when
+    /// not empty), else of the whole key, modulo 16384.
+    fn hash_slot(key: &str) -> u16 {
+        let bytes = key.as_bytes();
+        let tagged = bytes.iter().position(|&b| b == b'{').and_then(|open| {
+            let close = bytes[open + 1..].iter().position(|&b| b == b'}')?;
+            (close > 0).then(|| &bytes[open + 1..open + 1 + close])
+        });
+        let mut crc: u16 = 0;
+        for &byte in tagged.unwrap_or(bytes) {
+            crc ^= u16::from(byte) << 8;
+            for _ in 0..8 {
+                crc = if crc & 0x8000 != 0 {
+                    (crc << 1) ^ 0x1021
+                } else {
+                    crc << 1
+                };
+            }
+        }
+        crc % 16384
+    }
+
+    #[test]
+    fn hash_slots_are_computed_as_redis_cluster_does() {
+        // Redis Cluster's specification: CRC16 of "123456789" is 0x31C3
+        // (below 16384, so its own slot).
+        assert_eq!(hash_slot("123456789"), 0x31C3);
+        assert_eq!(hash_slot("foo"), 12182);
+        assert_eq!(hash_slot("a:{foo}:b"), 12182);
+        assert_ne!(hash_slot("{}foo"), hash_slot("foo"));
+    }
+
+    mod hostile_keys {
+        use proptest::prelude::*;
+
+        use super::{hash_slot, keys};
+
+        /// Text made of the characters that build keys, so that a
+        /// careless format collides often; and any text at all.
+        fn part() -> impl Strategy<Value = String> {
+            prop_oneof![
+                prop::collection::vec(
+                    prop_oneof![
+                        Just("{"),
+                        Just("}"),
+                        Just(":"),
+                        Just("%"),
+                        Just("7B"),
+                        Just("7D"),
+                        Just("25"),
+                        Just("x"),
+                        Just("state"),
+                    ],
+                    0..6
+                )
+                .prop_map(|parts| parts.concat()),
+                any::<String>(),
+            ]
+        }
+
+        /// Pairs a careless key format would confuse with `(prefix,
+        /// name)`: the same text split at another `:{`, and one part with
+        /// a brace or a percent sign written as an escape (or the reverse).
+        fn look_alikes((prefix, name): &(String, String)) -> Vec<(String, String)> {
+            let joined = format!("{prefix}:{{{name}}}");
+            let mut pairs: Vec<(String, String)> = joined
+                .match_indices(":{")
+                .map(|(at, _)| {
+                    let name = &joined[at + 2..joined.len() - 1];
+                    (joined[..at].to_owned(), name.to_owned())
+                })
+                .collect();
+            for (from, to) in [
+                ("{", "%7B"),
+                ("}", "%7D"),
+                ("%", "%25"),
+                ("%7B", "{"),
+                ("%7D", "}"),
+                ("%25", "%"),
+                ("%", ""),
+            ] {
+                pairs.push((prefix.replacen(from, to, 1), name.clone()));
+                pairs.push((prefix.clone(), name.replacen(from, to, 1)));
+            }
+            pairs
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(2000))]
+
+            #[test]
+            fn two_different_prefix_and_name_pairs_never_share_a_key(
+                a in (part(), part()),
+                any_other in (part(), part()),
+                pick in any::<prop::sample::Index>(),
+            ) {
+                let mut candidates = look_alikes(&a);
+                candidates.push(any_other);
+                candidates.retain(|b| *b != a);
+                if candidates.is_empty() {
+                    return Ok(());
+                }
+                let b = pick.get(&candidates).clone();
+                let ours = keys(&a.0, &a.1);
+                let theirs = keys(&b.0, &b.1);
+                for key in &ours {
+                    prop_assert!(!theirs.contains(key), "{:?} and {:?} share {}", a, b, key);
+                }
+            }
+
+            #[test]
+            fn every_key_of_one_breaker_is_in_one_hash_slot(prefix in part(), name in part()) {
+                let [state, window, probes] = keys(&prefix, &name);
+                prop_assert_ne!(&state, &window);
+                prop_assert_ne!(&window, &probes);
+                let slot = hash_slot(&state);
+                prop_assert_eq!(hash_slot(&window), slot);
+                prop_assert_eq!(hash_slot(&probes), slot);
+            }
+        }
     }
 }
