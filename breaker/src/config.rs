@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::clock::{Clock, SystemClock};
-use crate::error::Name;
+use crate::error::{Escaped, Name};
 use crate::stats::Counts;
 use crate::State;
 
@@ -637,10 +637,20 @@ impl ConfigError {
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.breaker {
-            Some(name) => write!(f, "invalid configuration for circuit breaker `{name}`: ")?,
+            Some(name) => write!(
+                f,
+                "invalid configuration for circuit breaker `{}`: ",
+                Escaped(name)
+            )?,
             None => f.write_str("invalid circuit breaker configuration: ")?,
         }
-        write!(f, "`{}` = {}: {}", self.field, self.value, self.reason)
+        write!(
+            f,
+            "`{}` = {}: {}",
+            self.field,
+            Escaped(&self.value),
+            self.reason
+        )
     }
 }
 

@@ -40,6 +40,7 @@ use std::fmt;
 use std::path::Path;
 
 use crate::config::ConfigError;
+use crate::error::Escaped;
 use crate::overrides::{Layer, Target};
 use crate::partial::{PartialConfig, Raw};
 use crate::registry::{env_name, registry, Registry, RegistryError};
@@ -137,14 +138,15 @@ impl FileConfigError {
 
 impl fmt::Display for FileConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: ", self.origin)?;
+        write!(f, "{}: ", Escaped(&self.origin))?;
         if let Some(name) = &self.breaker {
-            write!(f, "circuit breaker `{name}`: ")?;
+            write!(f, "circuit breaker `{}`: ", Escaped(name))?;
         }
         if let Some(key) = &self.key {
-            write!(f, "`{key}` = {}: ", self.value.as_deref().unwrap_or("?"))?;
+            let value = self.value.as_deref().unwrap_or("?");
+            write!(f, "`{}` = {}: ", Escaped(key), Escaped(value))?;
         }
-        f.write_str(&self.reason)
+        write!(f, "{}", Escaped(&self.reason))
     }
 }
 

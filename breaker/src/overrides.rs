@@ -16,6 +16,7 @@ use std::collections::HashMap;
 use std::fmt;
 
 use crate::config::{Config, ConfigError};
+use crate::error::Escaped;
 use crate::partial::PartialConfig;
 use crate::registry::env_name;
 
@@ -130,7 +131,11 @@ impl fmt::Display for ConfigProblem {
         write!(
             f,
             "{}: circuit breaker `{}`: `{}` = {}: {}",
-            self.origin, self.breaker, self.key, self.value, self.reason
+            Escaped(&self.origin),
+            Escaped(&self.breaker),
+            self.key,
+            Escaped(&self.value),
+            Escaped(&self.reason)
         )
     }
 }

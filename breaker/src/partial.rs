@@ -11,7 +11,7 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::config::{Config, ConfigError};
-use crate::error::Name;
+use crate::error::{Escaped, Name};
 
 /// Some of a breaker's settings, each optional; [`apply`](Self::apply)
 /// sets those that are present and keeps the others.
@@ -155,7 +155,13 @@ impl ValueError {
 
 impl fmt::Display for ValueError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "`{}` = {}: {}", self.key, self.value, self.reason)
+        write!(
+            f,
+            "`{}` = {}: {}",
+            Escaped(&self.key),
+            Escaped(&self.value),
+            Escaped(&self.reason)
+        )
     }
 }
 

@@ -9,7 +9,7 @@ use crate::__private::At;
 use crate::breaker::CircuitBreaker;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, ConfigError, LOCAL_STORE};
-use crate::error::Name;
+use crate::error::{Escaped, Name};
 use crate::observe;
 use crate::overrides::{ConfigProblem, Layer, Overrides, Target};
 use crate::partial::PartialConfig;
@@ -203,12 +203,14 @@ impl fmt::Display for RegistryError {
             RegistryError::Conflict(problem) => problem.fmt(f),
             RegistryError::AlreadyCreated { name } => write!(
                 f,
-                "circuit breaker `{name}` is already in use; register its configuration before its first call"
+                "circuit breaker `{}` is already in use; register its configuration before its first call",
+                Escaped(name)
             ),
             RegistryError::Full { name, max } => write!(
                 f,
-                "circuit breaker `{name}` not created: the registry holds its limit of {max} breakers \
-                 created on demand (Registry::set_max_dynamic); remove unused names with Registry::remove"
+                "circuit breaker `{}` not created: the registry holds its limit of {max} breakers \
+                 created on demand (Registry::set_max_dynamic); remove unused names with Registry::remove",
+                Escaped(name)
             ),
         }
     }
