@@ -103,6 +103,26 @@ fn count_window_must_be_at_least_one() {
 }
 
 #[test]
+fn count_window_must_be_at_most_100000() {
+    let err = invalid(
+        Config::default().count_window(u32::MAX),
+        "count_window",
+        "4294967295",
+    );
+    assert!(
+        err.reason().contains("100000"),
+        "the limit is not named: {err}"
+    );
+    invalid(
+        Config::default().count_window(100_001),
+        "count_window",
+        "100001",
+    );
+    valid(Config::default().count_window(100_000));
+    assert_eq!(breaker::MAX_COUNT_WINDOW, 100_000);
+}
+
+#[test]
 fn count_window_and_time_window_are_exclusive() {
     let err = CircuitBreaker::new(
         "db",

@@ -103,6 +103,11 @@ pub(crate) const DEFAULT_COUNT_WINDOW: u32 = 100;
 pub(crate) const DEFAULT_TIME_BUCKETS: u32 = 10;
 /// The most buckets a time window may have.
 pub const MAX_TIME_BUCKETS: u32 = 1000;
+/// The most calls a count window may hold. The window keeps one byte per
+/// call, filled and cleared under the breaker's lock, so its size is
+/// bounded: 100,000 calls is 100 KB per breaker, and ten times the largest
+/// windows in common use.
+pub const MAX_COUNT_WINDOW: u32 = 100_000;
 /// `minimum_calls` when not given.
 pub(crate) const DEFAULT_MINIMUM_CALLS: u32 = 10;
 
@@ -216,7 +221,8 @@ impl Config {
         self
     }
 
-    /// Judges rates over the last `n` calls.
+    /// Judges rates over the last `n` calls (1 to
+    /// [`MAX_COUNT_WINDOW`], 100,000).
     pub fn count_window(mut self, n: u32) -> Self {
         self.count_window = Some(n);
         self
@@ -229,8 +235,8 @@ impl Config {
         self
     }
 
-    /// How many buckets a time window keeps (1 to 1000, default 10): the
-    /// window slides by `span / buckets`.
+    /// How many buckets a time window keeps (1 to [`MAX_TIME_BUCKETS`],
+    /// 1000; default 10): the window slides by `span / buckets`.
     pub fn time_window_buckets(mut self, n: u32) -> Self {
         self.time_window_buckets = Some(n);
         self
@@ -439,6 +445,13 @@ impl Config {
         }
         if let Some(n) = self.count_window {
             at_least_one("count_window", n)?;
+            if n > MAX_COUNT_WINDOW {
+                return Err(ConfigError::new(
+                    "count_window",
+                    n.to_string(),
+                    "must be at most 100000 (`breaker::MAX_COUNT_WINDOW`): the window keeps every call it judges",
+                ));
+            }
             if self.time_window.is_some() {
                 return Err(ConfigError::new(
                     "count_window",
@@ -462,7 +475,7 @@ impl Config {
                 return Err(ConfigError::new(
                     "time_window_buckets",
                     n.to_string(),
-                    "must be between 1 and 1000",
+                    "must be between 1 and 1000 (`breaker::MAX_TIME_BUCKETS`)",
                 ));
             }
         }
@@ -655,3 +668,29 @@ impl fmt::Display for ConfigError {
 }
 
 impl std::error::Error for ConfigError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_size_limits_messages_name_the_limits() {
+        let error = Config::default()
+            .count_window(MAX_COUNT_WINDOW + 1)
+            .validate()
+            .unwrap_err();
+        assert!(
+            error.reason().contains(&MAX_COUNT_WINDOW.to_string()),
+            "{error}"
+        );
+        let error = Config::default()
+            .time_window(Duration::from_secs(1))
+            .time_window_buckets(MAX_TIME_BUCKETS + 1)
+            .validate()
+            .unwrap_err();
+        assert!(
+            error.reason().contains(&MAX_TIME_BUCKETS.to_string()),
+            "{error}"
+        );
+    }
+}
