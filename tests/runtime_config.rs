@@ -79,7 +79,7 @@ fn interval_must_be_positive() {
 
 #[test]
 fn failure_rate_must_be_above_zero() {
-    invalid(Config::default().failure_rate(0.0), "failure_rate", "0");
+    invalid(Config::default().failure_rate(0.0), "failure_rate", "0.0");
 }
 
 #[test]
@@ -94,6 +94,15 @@ fn failure_rate_must_be_a_number() {
         Config::default().failure_rate(f64::NAN),
         "failure_rate",
         "NaN",
+    );
+}
+
+#[test]
+fn a_huge_rate_is_reported_as_written_not_as_its_digits() {
+    invalid(
+        Config::default().failure_rate(1e300),
+        "failure_rate",
+        "1e300",
     );
 }
 
@@ -214,7 +223,7 @@ fn slow_call_rate_must_be_a_fraction() {
             .slow_call_duration(SEC)
             .slow_call_rate(2.0),
         "slow_call_rate",
-        "2",
+        "2.0",
     );
     invalid(
         Config::default()

@@ -417,11 +417,13 @@ impl Config {
             }
             Ok(())
         }
+        // Floats are shown as `{:?}` shows them: `1e300`, `0.0`, `NaN`, as
+        // they are written, rather than the 301 digits of `1e300`.
         fn rate(field: &'static str, r: f64) -> Result<(), ConfigError> {
             if !(r > 0.0 && r <= 1.0) {
                 return Err(ConfigError::new(
                     field,
-                    r.to_string(),
+                    format!("{r:?}"),
                     "must be a fraction greater than 0 and at most 1 (0.5 means 50%)",
                 ));
             }
@@ -488,7 +490,7 @@ impl Config {
             if self.slow_call_duration.is_none() {
                 return Err(ConfigError::new(
                     "slow_call_rate",
-                    r.to_string(),
+                    format!("{r:?}"),
                     "needs `slow_call_duration`, the duration from which a call is slow",
                 ));
             }
@@ -497,7 +499,7 @@ impl Config {
             if !(m.is_finite() && m >= 1.0) {
                 return Err(ConfigError::new(
                     "backoff_multiplier",
-                    m.to_string(),
+                    format!("{m:?}"),
                     "must be a finite number of at least 1.0",
                 ));
             }

@@ -88,8 +88,10 @@ pub use crate::config::{
 };
 pub use crate::error::{Error, Name, RejectReason, Rejected, TimedOut};
 #[cfg(feature = "toml")]
-pub use crate::file_config::{load_config, ConfigFile, FileConfigError, ENV_PREFIX, ENV_SEPARATOR};
-pub use crate::overrides::ConfigProblem;
+pub use crate::file_config::{
+    load_config, ConfigFile, FileConfigError, ENV_PREFIX, ENV_SEPARATOR, MAX_CONFIG_FILE_BYTES,
+};
+pub use crate::overrides::{ConfigProblem, UnusedConfiguration};
 pub use crate::partial::{PartialConfig, ValueError};
 pub use crate::permit::{Outcome, OwnedPermit, Permit};
 #[cfg(feature = "redis")]
