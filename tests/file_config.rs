@@ -594,6 +594,32 @@ fn a_non_utf8_variable_elsewhere_in_the_environment_is_left_alone() {
     );
 }
 
+#[cfg(unix)]
+#[test]
+fn a_value_of_ours_that_is_not_utf8_is_an_error_naming_the_variable() {
+    use std::os::unix::ffi::OsStringExt;
+    let value = std::ffi::OsString::from_vec(vec![b'5', 0xff, b's']);
+    let error = ConfigFile::new()
+        .with_vars([(std::ffi::OsString::from("BREAKER_DB__TIMEOUT"), value)])
+        .unwrap_err();
+    assert_eq!(error.origin(), "environment variable BREAKER_DB__TIMEOUT");
+    assert_eq!(error.key(), Some("timeout"));
+    assert_eq!(error.reason(), "not valid UTF-8");
+}
+
+#[cfg(unix)]
+#[test]
+fn a_name_of_ours_that_is_not_utf8_is_an_error_naming_the_variable() {
+    use std::os::unix::ffi::OsStringExt;
+    let var = std::ffi::OsString::from_vec(b"BREAKER_D\xffB__TIMEOUT".to_vec());
+    let error = ConfigFile::new().with_vars([(var, "5s")]).unwrap_err();
+    assert!(
+        error.origin().starts_with("environment variable BREAKER_D"),
+        "{error}"
+    );
+    assert!(error.reason().contains("UTF-8"), "{error}");
+}
+
 #[test]
 fn a_count_window_above_the_limit_in_the_file_is_refused_naming_it() {
     let error = ConfigFile::parse("b.toml", "[db]\ncount_window = 4294967295\n").unwrap_err();
