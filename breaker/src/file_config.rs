@@ -35,6 +35,15 @@
 //! they are refused when the breaker is created, which keeps the code's
 //! value and lists the refusal in
 //! [`Registry::config_problems`](crate::Registry::config_problems).
+//!
+//! Careless and hostile input is bounded: a file is at most
+//! [`MAX_CONFIG_FILE_BYTES`] (256 KiB) and read no further; only the
+//! `BREAKER_*__*` variables are read, so that another variable may hold
+//! anything (bytes that are not UTF-8 included); an error shows the value
+//! as written and prints names, keys, values and paths with control
+//! characters escaped. Settings for a name no breaker is created with
+//! have no effect, and are listed by
+//! [`Registry::unused_configurations`](crate::Registry::unused_configurations).
 
 use std::ffi::OsStr;
 use std::fmt;
@@ -191,6 +200,8 @@ impl std::error::Error for FileConfigError {}
 /// fn main() -> Result<(), breaker::FileConfigError> {
 ///     breaker::load_config("breakers.toml")?;
 ///     // ... then start the application: breakers take the file's values.
+///     // Once it is up, report the settings no breaker used (a misspelled name):
+///     breaker::registry().warn_unused_configurations();
 ///     Ok(())
 /// }
 /// ```

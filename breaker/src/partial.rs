@@ -120,6 +120,7 @@ pub(crate) enum Raw<'a> {
     Str(&'a str),
     /// A value of another shape (a boolean, a list, a table), as an error
     /// shows it: no key takes one.
+    #[cfg_attr(not(any(feature = "toml", feature = "serde")), allow(dead_code))]
     Other(&'a str),
 }
 
@@ -258,6 +259,7 @@ impl PartialConfig {
 
     /// Sets `key` from a value of any shape, checking it against the key's
     /// kind.
+    #[cfg_attr(not(any(feature = "toml", feature = "serde")), allow(dead_code))]
     pub(crate) fn set_raw(&mut self, key: &str, raw: Raw<'_>) -> Result<(), ValueError> {
         self.set_shown(key, raw, || raw.shown())
     }
