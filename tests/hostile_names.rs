@@ -1,6 +1,8 @@
 //! Names that come from request data are printed with their control
 //! characters escaped, so that they cannot forge log lines or rewrite a
-//! terminal.
+//! terminal: in rejections, configuration and registry errors and refused
+//! settings, and, for a file or the environment, its tables' names, keys,
+//! values and path too.
 
 use std::time::Duration;
 
