@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use breaker::{circuit_breaker, registry, Config, ConfigFile, Registry};
+use breaker::{circuit_breaker, registry, Config, ConfigFile, Registry, MAX_CONFIG_FILE_BYTES};
 
 #[circuit_breaker(name = "file-attr-db", max_failures = 7, timeout = "60s")]
 fn query() -> Result<(), std::io::Error> {
@@ -535,4 +535,235 @@ fn every_key_can_be_set_from_the_file_and_from_the_environment() {
             );
         }
     }
+}
+
+// ----- hostile and careless input ----------------------------------------------
+
+/// Run in a child process by
+/// `a_non_utf8_variable_elsewhere_in_the_environment_is_left_alone`, whose
+/// environment holds a variable that is not UTF-8.
+#[test]
+#[ignore = "run in a child process, with a non-UTF-8 variable in its environment"]
+fn load_config_in_an_environment_with_a_non_utf8_variable() {
+    assert!(
+        std::env::var_os("HOSTILE").is_some(),
+        "run by a_non_utf8_variable_elsewhere_in_the_environment_is_left_alone"
+    );
+    let path = std::env::temp_dir().join(format!(
+        "breaker-file-config-hostile-env-{}.toml",
+        std::process::id()
+    ));
+    std::fs::write(&path, "[hostile-env]\ntimeout = \"5s\"\n").unwrap();
+    let loaded = breaker::load_config(&path);
+    let with_env = ConfigFile::new().with_env().map(|_| ());
+    std::fs::remove_file(&path).unwrap();
+    loaded.unwrap();
+    with_env.unwrap();
+    let cb = registry()
+        .get_or_create("hostile-env", Config::default())
+        .unwrap();
+    assert_eq!(cb.config().get_timeout(), Duration::from_secs(5));
+    assert_eq!(cb.config().get_max_failures(), Some(3));
+}
+
+#[cfg(unix)]
+#[test]
+fn a_non_utf8_variable_elsewhere_in_the_environment_is_left_alone() {
+    use std::os::unix::ffi::OsStringExt;
+    let output = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "load_config_in_an_environment_with_a_non_utf8_variable",
+            "--exact",
+            "--ignored",
+            "--test-threads=1",
+        ])
+        .env("HOSTILE", std::ffi::OsString::from_vec(vec![0xff, 0xfe]))
+        .env("BREAKER_HOSTILE_ENV__MAX_FAILURES", "3")
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&output.stdout).contains("1 passed"),
+        "the child ran no test: {}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn a_value_of_ours_that_is_not_utf8_is_an_error_naming_the_variable() {
+    use std::os::unix::ffi::OsStringExt;
+    let value = std::ffi::OsString::from_vec(vec![b'5', 0xff, b's']);
+    let error = ConfigFile::new()
+        .with_vars([(std::ffi::OsString::from("BREAKER_DB__TIMEOUT"), value)])
+        .unwrap_err();
+    assert_eq!(error.origin(), "environment variable BREAKER_DB__TIMEOUT");
+    assert_eq!(error.key(), Some("timeout"));
+    assert_eq!(error.reason(), "not valid UTF-8");
+}
+
+#[cfg(unix)]
+#[test]
+fn a_name_of_ours_that_is_not_utf8_is_an_error_naming_the_variable() {
+    use std::os::unix::ffi::OsStringExt;
+    let var = std::ffi::OsString::from_vec(b"BREAKER_D\xffB__TIMEOUT".to_vec());
+    let error = ConfigFile::new().with_vars([(var, "5s")]).unwrap_err();
+    assert!(
+        error.origin().starts_with("environment variable BREAKER_D"),
+        "{error}"
+    );
+    assert!(error.reason().contains("UTF-8"), "{error}");
+}
+
+#[test]
+fn a_count_window_above_the_limit_in_the_file_is_refused_naming_it() {
+    let error = ConfigFile::parse("b.toml", "[db]\ncount_window = 4294967295\n").unwrap_err();
+    assert_eq!(error.key(), Some("count_window"));
+    assert_eq!(error.value(), Some("4294967295"));
+    assert!(error.reason().contains("100000"), "{error}");
+}
+
+#[test]
+fn a_count_window_above_the_limit_in_the_environment_is_refused_naming_it() {
+    let error = ConfigFile::new()
+        .with_vars([("BREAKER_DB__COUNT_WINDOW", "100000000")])
+        .unwrap_err();
+    assert_eq!(error.key(), Some("count_window"));
+    assert!(error.reason().contains("100000"), "{error}");
+}
+
+/// A temporary file holding `bytes`, removed when dropped.
+struct TempFile(std::path::PathBuf);
+
+impl TempFile {
+    fn new(tag: &str, bytes: &[u8]) -> Self {
+        let path = std::env::temp_dir().join(format!(
+            "breaker-file-config-{tag}-{}.toml",
+            std::process::id()
+        ));
+        std::fs::write(&path, bytes).unwrap();
+        TempFile(path)
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// TOML text of exactly `len` bytes: one breaker's table, then comments.
+fn padded(len: usize) -> String {
+    let mut text = "[big]\nmax_failures = 3\n".to_owned();
+    while text.len() < len {
+        let line = "# padding padding padding padding padding padding padding\n";
+        // The last line is cut short: still a comment, without its newline.
+        text.push_str(&line[..line.len().min(len - text.len())]);
+    }
+    text
+}
+
+#[test]
+fn a_file_larger_than_the_limit_is_refused() {
+    let file = TempFile::new("big", padded(MAX_CONFIG_FILE_BYTES + 1).as_bytes());
+    let error = ConfigFile::read(&file.0).unwrap_err();
+    assert!(error.reason().contains("256 KiB"), "{error}");
+    assert_eq!(MAX_CONFIG_FILE_BYTES, 256 * 1024);
+}
+
+#[test]
+fn a_file_of_the_limit_is_read() {
+    let file = TempFile::new("limit", padded(MAX_CONFIG_FILE_BYTES).as_bytes());
+    assert_eq!(ConfigFile::read(&file.0).unwrap().names(), ["big"]);
+}
+
+#[test]
+fn text_larger_than_the_limit_is_refused() {
+    let error = ConfigFile::parse("b.toml", &padded(MAX_CONFIG_FILE_BYTES + 1)).unwrap_err();
+    assert!(error.reason().contains("256 KiB"), "{error}");
+}
+
+#[cfg(unix)]
+#[test]
+fn an_endless_file_is_refused_at_the_limit() {
+    let error = ConfigFile::read("/dev/zero").unwrap_err();
+    assert_eq!(error.origin(), "/dev/zero");
+    assert!(error.reason().contains("256 KiB"), "{error}");
+}
+
+#[test]
+fn a_file_that_is_not_utf8_is_refused_naming_it() {
+    let file = TempFile::new("latin1", b"[caf\xe9]\nmax_failures = 3\n");
+    let error = ConfigFile::read(&file.0).unwrap_err();
+    assert!(error.reason().starts_with("not valid UTF-8"), "{error}");
+}
+
+#[test]
+fn an_environment_value_beyond_u64_is_reported_as_written() {
+    let error = ConfigFile::new()
+        .with_vars([("BREAKER_DB__COUNT_WINDOW", "18446744073709551615")])
+        .unwrap_err();
+    assert_eq!(error.value(), Some("18446744073709551615"), "{error}");
+}
+
+#[test]
+fn a_huge_float_in_the_file_is_reported_as_written() {
+    let error = ConfigFile::parse("b.toml", "[db]\nmax_failures = 1e300\n").unwrap_err();
+    assert_eq!(error.value(), Some("1e300"), "{error}");
+}
+
+#[test]
+fn a_huge_rate_in_the_environment_is_reported_as_written() {
+    let error = ConfigFile::new()
+        .with_vars([("BREAKER_DB__FAILURE_RATE", "1E+300")])
+        .unwrap_err();
+    assert_eq!(error.value(), Some("1E+300"), "{error}");
+}
+
+#[test]
+fn a_file_table_for_a_name_no_breaker_uses_is_reported_unused() {
+    let registry = Registry::new();
+    ConfigFile::parse(
+        "b.toml",
+        "[paymnets]\ntimeout = \"5s\"\n[payments]\nmax_failures = 2\n",
+    )
+    .unwrap()
+    .apply(&registry)
+    .unwrap();
+    registry
+        .get_or_create("payments", Config::default())
+        .unwrap();
+    let unused = registry.unused_configurations();
+    assert_eq!(unused.len(), 1, "{unused:?}");
+    assert_eq!(
+        (unused[0].name(), unused[0].origin()),
+        ("paymnets", "b.toml")
+    );
+}
+
+#[test]
+fn a_variable_for_a_name_no_breaker_uses_is_reported_unused() {
+    let registry = Registry::new();
+    ConfigFile::new()
+        .with_vars([
+            ("BREAKER_PAYMNETS__TIMEOUT", "1s"),
+            ("BREAKER_PAYMENTS__MAX_FAILURES", "2"),
+        ])
+        .unwrap()
+        .apply(&registry)
+        .unwrap();
+    registry
+        .get_or_create("payments", Config::default())
+        .unwrap();
+    let unused = registry.unused_configurations();
+    assert_eq!(unused.len(), 1, "{unused:?}");
+    assert_eq!(
+        (unused[0].name(), unused[0].origin()),
+        ("PAYMNETS", "environment variable BREAKER_PAYMNETS__TIMEOUT")
+    );
 }

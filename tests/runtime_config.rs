@@ -79,7 +79,7 @@ fn interval_must_be_positive() {
 
 #[test]
 fn failure_rate_must_be_above_zero() {
-    invalid(Config::default().failure_rate(0.0), "failure_rate", "0");
+    invalid(Config::default().failure_rate(0.0), "failure_rate", "0.0");
 }
 
 #[test]
@@ -98,8 +98,37 @@ fn failure_rate_must_be_a_number() {
 }
 
 #[test]
+fn a_huge_rate_is_reported_as_written_not_as_its_digits() {
+    invalid(
+        Config::default().failure_rate(1e300),
+        "failure_rate",
+        "1e300",
+    );
+}
+
+#[test]
 fn count_window_must_be_at_least_one() {
     invalid(Config::default().count_window(0), "count_window", "0");
+}
+
+#[test]
+fn count_window_must_be_at_most_100000() {
+    let err = invalid(
+        Config::default().count_window(u32::MAX),
+        "count_window",
+        "4294967295",
+    );
+    assert!(
+        err.reason().contains("100000"),
+        "the limit is not named: {err}"
+    );
+    invalid(
+        Config::default().count_window(100_001),
+        "count_window",
+        "100001",
+    );
+    valid(Config::default().count_window(100_000));
+    assert_eq!(breaker::MAX_COUNT_WINDOW, 100_000);
 }
 
 #[test]
@@ -194,7 +223,7 @@ fn slow_call_rate_must_be_a_fraction() {
             .slow_call_duration(SEC)
             .slow_call_rate(2.0),
         "slow_call_rate",
-        "2",
+        "2.0",
     );
     invalid(
         Config::default()

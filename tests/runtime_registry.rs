@@ -820,3 +820,72 @@ fn concurrent_new_names_never_exceed_the_limit() {
     assert_eq!(created, 3);
     assert_eq!(registry.names().len(), 3);
 }
+
+// ----- settings for names no breaker uses --------------------------------------
+
+/// The unused configurations' names and origins.
+fn unused(registry: &Registry) -> Vec<(String, String)> {
+    registry
+        .unused_configurations()
+        .iter()
+        .map(|u| (u.name().to_owned(), u.origin().to_owned()))
+        .collect()
+}
+
+fn timeout_of(seconds: &str) -> breaker::PartialConfig {
+    let mut ops = breaker::PartialConfig::new();
+    ops.set("timeout", seconds).unwrap();
+    ops
+}
+
+#[test]
+fn values_for_a_name_no_breaker_uses_are_reported_unused() {
+    let registry = Registry::new();
+    registry
+        .override_config("paymnets", timeout_of("5s"))
+        .unwrap();
+    registry
+        .get_or_create("payments", Config::default())
+        .unwrap();
+    assert_eq!(
+        unused(&registry),
+        [(
+            "paymnets".to_owned(),
+            "Registry::override_config".to_owned()
+        )]
+    );
+    let shown = registry.unused_configurations()[0].to_string();
+    assert!(shown.contains("`paymnets`"), "{shown}");
+}
+
+#[test]
+fn values_stop_being_unused_when_their_breaker_is_created() {
+    let registry = Registry::new();
+    registry.override_config("db", timeout_of("5s")).unwrap();
+    assert_eq!(unused(&registry).len(), 1);
+    registry.get_or_create("db", Config::default()).unwrap();
+    assert_eq!(unused(&registry), []);
+}
+
+#[test]
+fn values_stay_used_after_their_breaker_is_removed() {
+    let registry = Registry::new();
+    registry.override_config("db", timeout_of("5s")).unwrap();
+    registry.get_or_create("db", Config::default()).unwrap();
+    registry.remove("db");
+    assert_eq!(unused(&registry), []);
+}
+
+#[test]
+fn a_configuration_for_a_name_no_breaker_uses_is_reported_unused() {
+    let registry = Registry::new();
+    registry.configure("paymnets", Config::default()).unwrap();
+    assert_eq!(
+        unused(&registry),
+        [("paymnets".to_owned(), "Registry::configure".to_owned())]
+    );
+    registry
+        .get_or_create("paymnets", Config::default())
+        .unwrap();
+    assert_eq!(unused(&registry), []);
+}

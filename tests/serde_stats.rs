@@ -142,3 +142,66 @@ fn every_key_deserializes_as_the_file_and_the_environment_read_it() {
         assert_eq!(partial, expected, "{json}");
     }
 }
+
+#[test]
+fn a_count_window_above_the_limit_is_a_deserialization_error_naming_it() {
+    let error = serde_json::from_str::<Config>(r#"{"count_window": 4294967295}"#).unwrap_err();
+    let message = error.to_string();
+    assert!(message.contains("`count_window` = 4294967295"), "{message}");
+    assert!(message.contains("100000"), "{message}");
+}
+
+#[test]
+fn an_unknown_key_is_reported_with_its_value_as_written() {
+    let error = serde_json::from_str::<Config>(r#"{"foo": 1}"#).unwrap_err();
+    let message = error.to_string();
+    assert!(message.contains("`foo` = 1: unknown key"), "{message}");
+}
+
+#[test]
+fn a_value_beyond_i64_is_reported_as_written() {
+    let error =
+        serde_json::from_str::<Config>(r#"{"count_window": 18446744073709551615}"#).unwrap_err();
+    let message = error.to_string();
+    assert!(
+        message.contains("`count_window` = 18446744073709551615"),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_huge_float_is_reported_as_written() {
+    let error = serde_json::from_str::<Config>(r#"{"max_failures": 1e300}"#).unwrap_err();
+    let message = error.to_string();
+    assert!(message.contains("`max_failures` = 1e300"), "{message}");
+}
+
+#[test]
+fn a_value_of_the_wrong_shape_is_an_error_naming_the_key() {
+    let error = serde_json::from_str::<Config>(r#"{"timeout": [1, 2]}"#).unwrap_err();
+    let message = error.to_string();
+    assert!(message.contains("`timeout`"), "{message}");
+}
+
+#[test]
+fn the_status_json_lists_the_configurations_no_breaker_uses() {
+    let registry = breaker::Registry::new();
+    let mut ops = breaker::PartialConfig::new();
+    ops.set("timeout", "5s").unwrap();
+    registry.override_config("paymnets", ops).unwrap();
+    registry
+        .get_or_create("payments", Config::default())
+        .unwrap();
+    let status: serde_json::Value = serde_json::from_str(&registry.status_json()).unwrap();
+    assert_eq!(
+        status["unused_configurations"],
+        json!([{"name": "paymnets", "origin": "Registry::override_config"}])
+    );
+}
+
+#[test]
+fn a_huge_rate_is_reported_as_written() {
+    let error = serde_json::from_str::<Config>(r#"{"failure_rate": 1e300}"#).unwrap_err();
+    let message = error.to_string();
+    assert!(message.contains("`failure_rate` = 1e300:"), "{message}");
+}

@@ -141,3 +141,29 @@ fn a_refused_setting_is_a_warning_naming_the_breaker_the_key_and_the_origin() {
         assert!(line.contains(field), "missing {field} in {line}");
     }
 }
+
+#[test]
+fn an_unused_configuration_is_a_warning_naming_it_and_its_origin() {
+    let registry = breaker::Registry::new();
+    let mut ops = breaker::PartialConfig::new();
+    ops.set("timeout", "5s").unwrap();
+    registry.override_config("trace-paymnets", ops).unwrap();
+    let log = logged(Level::WARN, || {
+        let unused = registry.warn_unused_configurations();
+        assert_eq!(unused.len(), 1);
+    });
+    let line = log
+        .lines()
+        .find(|l| l.contains("trace-paymnets"))
+        .expect(&log);
+    assert!(
+        line.contains("WARN") && line.contains(" breaker:"),
+        "{line}"
+    );
+    for field in [
+        r#"breaker="trace-paymnets""#,
+        r#"origin="Registry::override_config""#,
+    ] {
+        assert!(line.contains(field), "missing {field} in {line}");
+    }
+}

@@ -111,6 +111,12 @@ const ANY_COUNT: Kind = Kind::Count {
     off: false,
 };
 
+/// The most calls a count window may hold: `breaker::MAX_COUNT_WINDOW`
+/// (a test checks that they agree).
+const MAX_COUNT_WINDOW: u32 = 100_000;
+/// The most buckets a time window may have: `breaker::MAX_TIME_BUCKETS`.
+const MAX_TIME_BUCKETS: u32 = 1000;
+
 /// The value that turns a policy off: `max_failures = "off"`.
 const OFF: &str = "off";
 
@@ -136,12 +142,18 @@ const KEYS: &[(&str, Kind)] = &[
     ("max_concurrent_calls", ANY_COUNT),
     ("interval", Kind::Duration),
     ("failure_rate", Kind::Rate),
-    ("count_window", ANY_COUNT),
+    (
+        "count_window",
+        Kind::Count {
+            max: MAX_COUNT_WINDOW,
+            off: false,
+        },
+    ),
     ("time_window", Kind::Duration),
     (
         "time_window_buckets",
         Kind::Count {
-            max: 1000,
+            max: MAX_TIME_BUCKETS,
             off: false,
         },
     ),
@@ -862,6 +874,20 @@ mod tests {
         assert_eq!(value(&args, "time_window_buckets"), Value::Count(1000));
         assert!(err(quote!(time_window = "1m", time_window_buckets = 1001))
             .contains("must be at most 1000"));
+    }
+
+    #[test]
+    fn the_size_limits_are_the_runtime_limits() {
+        assert_eq!(MAX_COUNT_WINDOW, breaker::MAX_COUNT_WINDOW);
+        assert_eq!(MAX_TIME_BUCKETS, breaker::MAX_TIME_BUCKETS);
+    }
+
+    #[test]
+    fn count_window_is_at_most_100000() {
+        let args = ok(quote!(count_window = 100000));
+        assert_eq!(value(&args, "count_window"), Value::Count(100_000));
+        assert!(err(quote!(count_window = 100001)).contains("must be at most 100000"));
+        assert!(err(quote!(count_window = 4294967295)).contains("must be at most 100000"));
     }
 
     #[test]

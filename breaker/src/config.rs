@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::clock::{Clock, SystemClock};
-use crate::error::Name;
+use crate::error::{Escaped, Name};
 use crate::stats::Counts;
 use crate::State;
 
@@ -105,6 +105,11 @@ pub(crate) const DEFAULT_COUNT_WINDOW: u32 = 100;
 pub(crate) const DEFAULT_TIME_BUCKETS: u32 = 10;
 /// The most buckets a time window may have.
 pub const MAX_TIME_BUCKETS: u32 = 1000;
+/// The most calls a count window may hold. The window keeps one byte per
+/// call, filled and cleared under the breaker's lock, so its size is
+/// bounded: 100,000 calls is 100 KB per breaker, and ten times the largest
+/// windows in common use.
+pub const MAX_COUNT_WINDOW: u32 = 100_000;
 /// `minimum_calls` when not given.
 pub(crate) const DEFAULT_MINIMUM_CALLS: u32 = 10;
 
@@ -218,7 +223,8 @@ impl Config {
         self
     }
 
-    /// Judges rates over the last `n` calls.
+    /// Judges rates over the last `n` calls (1 to
+    /// [`MAX_COUNT_WINDOW`], 100,000).
     pub fn count_window(mut self, n: u32) -> Self {
         self.count_window = Some(n);
         self
@@ -231,8 +237,8 @@ impl Config {
         self
     }
 
-    /// How many buckets a time window keeps (1 to 1000, default 10): the
-    /// window slides by `span / buckets`.
+    /// How many buckets a time window keeps (1 to [`MAX_TIME_BUCKETS`],
+    /// 1000; default 10): the window slides by `span / buckets`.
     pub fn time_window_buckets(mut self, n: u32) -> Self {
         self.time_window_buckets = Some(n);
         self
@@ -416,11 +422,13 @@ impl Config {
             }
             Ok(())
         }
+        // Floats are shown as `{:?}` shows them: `1e300`, `0.0`, `NaN`, as
+        // they are written, rather than the 301 digits of `1e300`.
         fn rate(field: &'static str, r: f64) -> Result<(), ConfigError> {
             if !(r > 0.0 && r <= 1.0) {
                 return Err(ConfigError::new(
                     field,
-                    r.to_string(),
+                    format!("{r:?}"),
                     "must be a fraction greater than 0 and at most 1 (0.5 means 50%)",
                 ));
             }
@@ -444,6 +452,13 @@ impl Config {
         }
         if let Some(n) = self.count_window {
             at_least_one("count_window", n)?;
+            if n > MAX_COUNT_WINDOW {
+                return Err(ConfigError::new(
+                    "count_window",
+                    n.to_string(),
+                    "must be at most 100000 (`breaker::MAX_COUNT_WINDOW`): the window keeps every call it judges",
+                ));
+            }
             if self.time_window.is_some() {
                 return Err(ConfigError::new(
                     "count_window",
@@ -467,7 +482,7 @@ impl Config {
                 return Err(ConfigError::new(
                     "time_window_buckets",
                     n.to_string(),
-                    "must be between 1 and 1000",
+                    "must be between 1 and 1000 (`breaker::MAX_TIME_BUCKETS`)",
                 ));
             }
         }
@@ -480,7 +495,7 @@ impl Config {
             if self.slow_call_duration.is_none() {
                 return Err(ConfigError::new(
                     "slow_call_rate",
-                    r.to_string(),
+                    format!("{r:?}"),
                     "needs `slow_call_duration`, the duration from which a call is slow",
                 ));
             }
@@ -489,7 +504,7 @@ impl Config {
             if !(m.is_finite() && m >= 1.0) {
                 return Err(ConfigError::new(
                     "backoff_multiplier",
-                    m.to_string(),
+                    format!("{m:?}"),
                     "must be a finite number of at least 1.0",
                 ));
             }
@@ -642,11 +657,47 @@ impl ConfigError {
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.breaker {
-            Some(name) => write!(f, "invalid configuration for circuit breaker `{name}`: ")?,
+            Some(name) => write!(
+                f,
+                "invalid configuration for circuit breaker `{}`: ",
+                Escaped(name)
+            )?,
             None => f.write_str("invalid circuit breaker configuration: ")?,
         }
-        write!(f, "`{}` = {}: {}", self.field, self.value, self.reason)
+        write!(
+            f,
+            "`{}` = {}: {}",
+            self.field,
+            Escaped(&self.value),
+            self.reason
+        )
     }
 }
 
 impl std::error::Error for ConfigError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_size_limits_messages_name_the_limits() {
+        let error = Config::default()
+            .count_window(MAX_COUNT_WINDOW + 1)
+            .validate()
+            .unwrap_err();
+        assert!(
+            error.reason().contains(&MAX_COUNT_WINDOW.to_string()),
+            "{error}"
+        );
+        let error = Config::default()
+            .time_window(Duration::from_secs(1))
+            .time_window_buckets(MAX_TIME_BUCKETS + 1)
+            .validate()
+            .unwrap_err();
+        assert!(
+            error.reason().contains(&MAX_TIME_BUCKETS.to_string()),
+            "{error}"
+        );
+    }
+}

@@ -35,19 +35,45 @@
 //! they are refused when the breaker is created, which keeps the code's
 //! value and lists the refusal in
 //! [`Registry::config_problems`](crate::Registry::config_problems).
+//!
+//! Careless and hostile input is bounded: a file is at most
+//! [`MAX_CONFIG_FILE_BYTES`] (256 KiB) and read no further; only the
+//! `BREAKER_*__*` variables are read, so that another variable may hold
+//! anything (bytes that are not UTF-8 included); an error shows the value
+//! as written and prints names, keys, values and paths with control
+//! characters escaped. Settings for a name no breaker is created with
+//! have no effect, and are listed by
+//! [`Registry::unused_configurations`](crate::Registry::unused_configurations).
 
+use std::ffi::OsStr;
 use std::fmt;
+use std::io::Read;
 use std::path::Path;
 
 use crate::config::ConfigError;
+use crate::error::Escaped;
 use crate::overrides::{Layer, Target};
-use crate::partial::{PartialConfig, Raw};
+use crate::partial::{PartialConfig, Raw, ValueError};
 use crate::registry::{env_name, registry, Registry, RegistryError};
 
 /// The prefix of the environment variables that configure breakers.
 pub const ENV_PREFIX: &str = "BREAKER_";
 /// What separates a breaker's name from the key in a variable's name.
 pub const ENV_SEPARATOR: &str = "__";
+/// The largest configuration file [`ConfigFile::read`] (and text
+/// [`ConfigFile::parse`]) accepts: 256 KiB, room for thousands of
+/// breakers. The bound is on the memory parsing takes: a TOML document of
+/// many small tables takes up to about a hundred times its size while it
+/// is parsed, so 256 KiB parse in less than 32 MB.
+pub const MAX_CONFIG_FILE_BYTES: usize = 256 << 10;
+
+/// The error for a file or text above [`MAX_CONFIG_FILE_BYTES`].
+fn too_large(origin: &str) -> FileConfigError {
+    FileConfigError::new(
+        origin,
+        "larger than 256 KiB (`breaker::MAX_CONFIG_FILE_BYTES`), the most a configuration file may hold",
+    )
+}
 
 /// Operators' breaker settings, read from a TOML file and/or environment
 /// variables, to [`apply`](Self::apply) to a registry before the
@@ -101,11 +127,27 @@ impl FileConfigError {
         self
     }
 
-    fn config(origin: &str, name: &str, e: &ConfigError) -> Self {
+    /// `e`, from the settings of the breaker `name`; `written` holds
+    /// their values as written, so that the error shows the value of the
+    /// key it names as the file or the variable wrote it (`1E+300`, `"2m"`)
+    /// rather than as the configuration holds it.
+    fn config(origin: &str, name: &str, e: &ConfigError, written: &[(String, String)]) -> Self {
+        let value = written
+            .iter()
+            .find(|(key, _)| key == e.field())
+            .map_or(e.value(), |(_, shown)| shown.as_str());
         FileConfigError {
             key: Some(e.field().to_owned()),
-            value: Some(e.value().to_owned()),
+            value: Some(value.to_owned()),
             ..Self::new(origin, e.reason()).breaker(name)
+        }
+    }
+
+    fn refused(origin: &str, name: &str, e: ValueError) -> Self {
+        FileConfigError {
+            key: Some(e.key),
+            value: Some(e.value),
+            ..Self::new(origin, e.reason).breaker(name)
         }
     }
 
@@ -137,14 +179,15 @@ impl FileConfigError {
 
 impl fmt::Display for FileConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: ", self.origin)?;
+        write!(f, "{}: ", Escaped(&self.origin))?;
         if let Some(name) = &self.breaker {
-            write!(f, "circuit breaker `{name}`: ")?;
+            write!(f, "circuit breaker `{}`: ", Escaped(name))?;
         }
         if let Some(key) = &self.key {
-            write!(f, "`{key}` = {}: ", self.value.as_deref().unwrap_or("?"))?;
+            let value = self.value.as_deref().unwrap_or("?");
+            write!(f, "`{}` = {}: ", Escaped(key), Escaped(value))?;
         }
-        f.write_str(&self.reason)
+        write!(f, "{}", Escaped(&self.reason))
     }
 }
 
@@ -157,6 +200,8 @@ impl std::error::Error for FileConfigError {}
 /// fn main() -> Result<(), breaker::FileConfigError> {
 ///     breaker::load_config("breakers.toml")?;
 ///     // ... then start the application: breakers take the file's values.
+///     // Once it is up, report the settings no breaker used (a misspelled name):
+///     breaker::registry().warn_unused_configurations();
 ///     Ok(())
 /// }
 /// ```
@@ -170,17 +215,42 @@ impl ConfigFile {
         Self::default()
     }
 
-    /// Reads and parses the TOML file at `path`.
+    /// Reads and parses the TOML file at `path`: at most
+    /// [`MAX_CONFIG_FILE_BYTES`] (256 KiB), UTF-8. A larger file is refused
+    /// without reading more than the limit, so that a wrong path (a
+    /// device, a log) cannot exhaust the process's memory.
     pub fn read(path: impl AsRef<Path>) -> Result<Self, FileConfigError> {
         let path = path.as_ref();
         let origin = path.display().to_string();
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| FileConfigError::new(&origin, format!("cannot read the file: {e}")))?;
+        let cannot =
+            |e: std::io::Error| FileConfigError::new(&origin, format!("cannot read the file: {e}"));
+        let file = std::fs::File::open(path).map_err(cannot)?;
+        let mut bytes = Vec::new();
+        file.take(MAX_CONFIG_FILE_BYTES as u64 + 1)
+            .read_to_end(&mut bytes)
+            .map_err(cannot)?;
+        if bytes.len() > MAX_CONFIG_FILE_BYTES {
+            return Err(too_large(&origin));
+        }
+        let text = String::from_utf8(bytes).map_err(|e| {
+            FileConfigError::new(
+                &origin,
+                format!(
+                    "not valid UTF-8 (at byte {}): a configuration file is TOML, which is UTF-8",
+                    e.utf8_error().valid_up_to()
+                ),
+            )
+        })?;
         Self::parse(&origin, &text)
     }
 
     /// Parses TOML `text`; `origin` names it in errors (usually the path).
+    /// Text longer than [`MAX_CONFIG_FILE_BYTES`] is refused, as
+    /// [`read`](Self::read) refuses such a file.
     pub fn parse(origin: &str, text: &str) -> Result<Self, FileConfigError> {
+        if text.len() > MAX_CONFIG_FILE_BYTES {
+            return Err(too_large(origin));
+        }
         let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
             FileConfigError::new(origin, format!("not valid TOML: {}", e.message()))
         })?;
@@ -194,29 +264,29 @@ impl ConfigFile {
                 .breaker(name));
             };
             let mut partial = PartialConfig::new();
+            let mut written = Vec::new();
             for (key, value) in settings {
+                let date;
                 let raw = match value {
-                    toml::Value::Integer(n) => Raw::Int(*n),
+                    toml::Value::Integer(n) => Raw::Int((*n).into()),
                     toml::Value::Float(x) => Raw::Float(*x),
                     toml::Value::String(s) => Raw::Str(s),
-                    other => {
-                        return Err(FileConfigError {
-                            key: Some(key.clone()),
-                            value: Some(other.type_str().to_owned()),
-                            ..FileConfigError::new(origin, "must be a number or a string")
-                                .breaker(name)
-                        })
+                    toml::Value::Boolean(b) => Raw::Other(if *b { "true" } else { "false" }),
+                    toml::Value::Datetime(d) => {
+                        date = d.to_string();
+                        Raw::Other(&date)
                     }
+                    toml::Value::Array(_) => Raw::Other("an array"),
+                    toml::Value::Table(_) => Raw::Other("a table"),
                 };
-                partial.set_raw(key, raw).map_err(|e| FileConfigError {
-                    key: Some(e.key),
-                    value: Some(e.value),
-                    ..FileConfigError::new(origin, e.reason).breaker(name)
-                })?;
+                partial
+                    .set_raw(key, raw)
+                    .map_err(|e| FileConfigError::refused(origin, name, e))?;
+                written.push((key.clone(), raw.shown()));
             }
             partial
                 .validate()
-                .map_err(|e| FileConfigError::config(origin, name, &e))?;
+                .map_err(|e| FileConfigError::config(origin, name, &e, &written))?;
             breakers.push((name.clone(), partial));
         }
         Ok(ConfigFile {
@@ -227,29 +297,39 @@ impl ConfigFile {
     }
 
     /// Adds the `BREAKER_<NAME>__<KEY>` variables of the process's
-    /// environment, which win over the file.
+    /// environment, which win over the file. Only those variables are
+    /// read: any other may hold anything, bytes that are not UTF-8
+    /// included. One of ours that is not UTF-8 is an error naming it.
     pub fn with_env(self) -> Result<Self, FileConfigError> {
-        self.with_vars(std::env::vars())
+        self.with_vars(std::env::vars_os())
     }
 
     /// Adds the `BREAKER_<NAME>__<KEY>` variables among `vars` (other
-    /// names are skipped): [`with_env`](Self::with_env) with the variables
-    /// given, as tests do.
+    /// names are skipped, whatever they hold): [`with_env`](Self::with_env)
+    /// with the variables given, as tests do. Names and values may be
+    /// `&str`, `String` or `OsString`.
     pub fn with_vars<I, K, V>(mut self, vars: I) -> Result<Self, FileConfigError>
     where
         I: IntoIterator<Item = (K, V)>,
-        K: AsRef<str>,
-        V: AsRef<str>,
+        K: AsRef<OsStr>,
+        V: AsRef<OsStr>,
     {
         for (var, value) in vars {
             let (var, value) = (var.as_ref(), value.as_ref());
-            let Some(rest) = var.strip_prefix(ENV_PREFIX) else {
+            if !var.as_encoded_bytes().starts_with(ENV_PREFIX.as_bytes()) {
+                continue;
+            }
+            let lossy = var.to_string_lossy();
+            let Some((name, key)) = lossy[ENV_PREFIX.len()..].rsplit_once(ENV_SEPARATOR) else {
                 continue;
             };
-            let Some((name, key)) = rest.rsplit_once(ENV_SEPARATOR) else {
-                continue;
-            };
-            let origin = format!("environment variable {var}");
+            let origin = format!("environment variable {lossy}");
+            if var.to_str().is_none() {
+                return Err(FileConfigError::new(
+                    &origin,
+                    "the variable's name is not valid UTF-8",
+                ));
+            }
             let key = key.to_ascii_lowercase();
             if name.is_empty() || name != env_name(name) {
                 return Err(FileConfigError::new(
@@ -257,15 +337,21 @@ impl ConfigFile {
                     "the breaker's name must be upper case, with `_` for every character but letters and digits",
                 ));
             }
+            let Some(value) = value.to_str() else {
+                return Err(FileConfigError {
+                    key: Some(key),
+                    value: Some(format!("{:?}", value.to_string_lossy())),
+                    ..FileConfigError::new(&origin, "not valid UTF-8").breaker(name)
+                });
+            };
             let mut partial = PartialConfig::new();
-            partial.set(&key, value).map_err(|e| FileConfigError {
-                key: Some(e.key),
-                value: Some(e.value),
-                ..FileConfigError::new(&origin, e.reason).breaker(name)
-            })?;
+            partial
+                .set(&key, value)
+                .map_err(|e| FileConfigError::refused(&origin, name, e))?;
+            let written = [(key, value.trim().to_owned())];
             partial
                 .validate()
-                .map_err(|e| FileConfigError::config(&origin, name, &e))?;
+                .map_err(|e| FileConfigError::config(&origin, name, &e, &written))?;
             self.env.push((name.to_owned(), partial, origin));
         }
         Ok(self)
@@ -305,7 +391,7 @@ impl ConfigFile {
         registry.add_overrides(entries).map_err(|(index, e)| {
             let (origin, name) = &names[index];
             match e {
-                RegistryError::Invalid(e) => FileConfigError::config(origin, name, &e),
+                RegistryError::Invalid(e) => FileConfigError::config(origin, name, &e, &[]),
                 RegistryError::Conflict(problem) => FileConfigError {
                     key: Some(problem.key().to_owned()),
                     value: Some(problem.value().to_owned()),

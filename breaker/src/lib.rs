@@ -83,12 +83,15 @@ pub use crate::breaker::{CircuitBreaker, State};
 pub use crate::clock::TokioClock;
 pub use crate::clock::{Clock, ManualClock, SystemClock};
 pub use crate::config::{
-    Config, ConfigError, StateChange, DEFAULT_HALF_OPEN_MAX_WAIT, LOCAL_STORE, MAX_TIME_BUCKETS,
+    Config, ConfigError, StateChange, DEFAULT_HALF_OPEN_MAX_WAIT, LOCAL_STORE, MAX_COUNT_WINDOW,
+    MAX_TIME_BUCKETS,
 };
 pub use crate::error::{Error, Name, RejectReason, Rejected, TimedOut};
 #[cfg(feature = "toml")]
-pub use crate::file_config::{load_config, ConfigFile, FileConfigError, ENV_PREFIX, ENV_SEPARATOR};
-pub use crate::overrides::ConfigProblem;
+pub use crate::file_config::{
+    load_config, ConfigFile, FileConfigError, ENV_PREFIX, ENV_SEPARATOR, MAX_CONFIG_FILE_BYTES,
+};
+pub use crate::overrides::{ConfigProblem, UnusedConfiguration};
 pub use crate::partial::{PartialConfig, ValueError};
 pub use crate::permit::{Outcome, OwnedPermit, Permit};
 #[cfg(feature = "redis")]

@@ -18,8 +18,10 @@
 //!   open breaker, `retry_after_ms`;
 //! - every setting the registry refused when it created a breaker (see
 //!   `Registry::config_problems`), at `WARN`, with `breaker`, `key`,
-//!   `value`, `origin` and `reason`; this one also with the `redis`
-//!   feature alone, which brings the `tracing` crate.
+//!   `value`, `origin` and `reason`, whatever the features;
+//! - every configuration no breaker has used, when the application calls
+//!   `Registry::warn_unused_configurations`, at `WARN`, with `breaker` and
+//!   `origin`, whatever the features.
 //!
 //! # Metrics (`metrics`)
 //!
@@ -43,7 +45,7 @@ use std::time::Duration;
 use crate::breaker::{Ending, State};
 use crate::config::StateChange;
 use crate::error::{RejectReason, Rejected};
-use crate::overrides::ConfigProblem;
+use crate::overrides::{ConfigProblem, UnusedConfiguration};
 
 /// Whether the hooks need each call's duration: the permit then records
 /// when its call started even without a slow-call policy.
@@ -335,6 +337,17 @@ pub(crate) fn setting_refused(problem: &ConfigProblem) {
         origin = problem.origin(),
         reason = problem.reason(),
         "setting refused: {problem}",
+    );
+}
+
+/// Settings for a name no breaker has been created with, reported when
+/// the application asks (`Registry::warn_unused_configurations`).
+pub(crate) fn unused_configuration(unused: &UnusedConfiguration) {
+    tracing::warn!(
+        target: "breaker",
+        breaker = unused.name(),
+        origin = unused.origin(),
+        "unused configuration: {unused}",
     );
 }
 

@@ -12,10 +12,11 @@
 //! [`Registry::config_problems`](crate::Registry::config_problems) and
 //! logged, never silent.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 
 use crate::config::{Config, ConfigError};
+use crate::error::Escaped;
 use crate::partial::PartialConfig;
 use crate::registry::env_name;
 
@@ -130,12 +131,78 @@ impl fmt::Display for ConfigProblem {
         write!(
             f,
             "{}: circuit breaker `{}`: `{}` = {}: {}",
-            self.origin, self.breaker, self.key, self.value, self.reason
+            Escaped(&self.origin),
+            Escaped(&self.breaker),
+            self.key,
+            Escaped(&self.value),
+            Escaped(&self.reason)
         )
     }
 }
 
 impl std::error::Error for ConfigProblem {}
+
+/// Settings registered for a breaker name that no breaker of the registry
+/// has been created with: a file's table or an environment variable for a
+/// misspelled name (`[paymnets]`, `BREAKER_PAYMNETS__TIMEOUT`), or a name
+/// whose breaker is not used yet. Listed by
+/// [`Registry::unused_configurations`](crate::Registry::unused_configurations).
+///
+/// ```
+/// use breaker::{Config, PartialConfig, Registry};
+///
+/// let registry = Registry::new();
+/// let mut ops = PartialConfig::new();
+/// ops.set("timeout", "5s").unwrap();
+/// registry.override_config("paymnets", ops).unwrap();
+/// registry.get_or_create("payments", Config::default()).unwrap();
+///
+/// let unused = &registry.unused_configurations()[0];
+/// assert_eq!((unused.name(), unused.origin()), ("paymnets", "Registry::override_config"));
+/// assert_eq!(
+///     unused.to_string(),
+///     "Registry::override_config: circuit breaker `paymnets`: configured, but no breaker of that name has been created"
+/// );
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct UnusedConfiguration {
+    name: String,
+    origin: String,
+}
+
+impl UnusedConfiguration {
+    pub(crate) fn new(name: &str, origin: &str) -> Self {
+        UnusedConfiguration {
+            name: name.to_owned(),
+            origin: origin.to_owned(),
+        }
+    }
+
+    /// The name the settings are for: as the file or the code wrote it, or
+    /// as an environment variable spells it (`PAYMNETS`, which is the name
+    /// of every breaker whose name upper-cases to it).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Where the settings came from: the file's path, `environment
+    /// variable BREAKER_PAYMNETS__TIMEOUT`, `Registry::override_config` or
+    /// `Registry::configure`.
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+}
+
+impl fmt::Display for UnusedConfiguration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}: circuit breaker `{}`: configured, but no breaker of that name has been created",
+            Escaped(&self.origin),
+            Escaped(&self.name)
+        )
+    }
+}
 
 /// Operators' values for one breaker, each key with where it came from.
 #[derive(Debug, Clone, Default)]
@@ -162,6 +229,15 @@ impl Layer {
             .map_or("", |(_, origin)| origin.as_str())
     }
 
+    /// Where its values came from, each once.
+    fn origins(&self) -> impl Iterator<Item = &str> {
+        let mut seen = HashSet::new();
+        self.origins
+            .iter()
+            .map(|(_, origin)| origin.as_str())
+            .filter(move |origin| seen.insert(*origin))
+    }
+
     /// `other`'s keys replace this layer's.
     fn merge(&mut self, other: &Layer) {
         self.values.merge(&other.values);
@@ -175,7 +251,7 @@ impl Layer {
 }
 
 /// Which breakers a layer is for.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) enum Target {
     /// The breaker of this name (a file's table, `override_config`).
     Name(String),
@@ -201,6 +277,10 @@ pub(crate) struct Overrides {
     by_name: HashMap<String, Layer>,
     /// Applied after `by_name`: environment variables win over the file.
     by_env_name: HashMap<String, Layer>,
+    /// The keys of `by_name` and `by_env_name` a breaker has been created
+    /// with: never more than those maps hold, whatever names requests
+    /// bring.
+    used: HashSet<Target>,
 }
 
 impl Overrides {
@@ -212,6 +292,42 @@ impl Overrides {
             Target::EnvName(name) => (&mut self.by_env_name, name),
         };
         map.entry(key.clone()).or_default().merge(layer);
+    }
+
+    /// Notes that the breaker `name` is being created: the values for it
+    /// are used.
+    pub(crate) fn mark_used(&mut self, name: &str) {
+        if self.by_name.contains_key(name) {
+            self.used.insert(Target::Name(name.to_owned()));
+        }
+        if !self.by_env_name.is_empty() {
+            let env = env_name(name);
+            if self.by_env_name.contains_key(&env) {
+                self.used.insert(Target::EnvName(env));
+            }
+        }
+    }
+
+    /// The values no breaker has been created with, by name and origin.
+    pub(crate) fn unused(&self) -> Vec<UnusedConfiguration> {
+        let by_name = self
+            .by_name
+            .iter()
+            .map(|(name, layer)| (Target::Name(name.clone()), name, layer));
+        let by_env_name = self
+            .by_env_name
+            .iter()
+            .map(|(name, layer)| (Target::EnvName(name.clone()), name, layer));
+        by_name
+            .chain(by_env_name)
+            .filter(|(target, _, _)| !self.used.contains(target))
+            .flat_map(|(_, name, layer)| {
+                layer
+                    .origins()
+                    .map(|origin| UnusedConfiguration::new(name, origin))
+                    .collect::<Vec<_>>()
+            })
+            .collect()
     }
 
     /// The operators' values for the breaker `name`: the file's, then the

@@ -11,7 +11,7 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::config::{Config, ConfigError};
-use crate::error::Name;
+use crate::error::{Escaped, Name};
 
 /// Some of a breaker's settings, each optional; [`apply`](Self::apply)
 /// sets those that are present and keeps the others.
@@ -39,10 +39,12 @@ use crate::error::Name;
 /// assert_eq!(config.get_max_failures(), None);               // "off"
 /// assert_eq!(config.get_half_open_max_calls(), 2);           // kept
 /// ```
-#[derive(Clone, PartialEq)]
+#[derive(Clone, Default, PartialEq)]
 pub struct PartialConfig {
-    /// One slot per entry of [`KEYS`], in its order.
-    values: [Option<Value>; KEYS.len()],
+    /// The keys that are set, by their index in [`KEYS`], in that order:
+    /// only those, so that the thousands of tables a file may hold (or the
+    /// registry keeps for the names they configure) cost a few bytes each.
+    values: Vec<(u8, Value)>,
 }
 
 /// A key's value, checked against its kind.
@@ -112,20 +114,47 @@ const COUNT_OR_OFF: &str = "must be a whole number of at least 1, or \"off\" for
 /// environment variable or a serde format hands over.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) enum Raw<'a> {
-    Int(i64),
+    /// A whole number: TOML's and serde's `i64` and `u64` alike.
+    Int(i128),
     Float(f64),
     Str(&'a str),
+    /// A value of another shape (a boolean, a list, a table), as an error
+    /// shows it: no key takes one.
+    #[cfg_attr(not(any(feature = "toml", feature = "serde")), allow(dead_code))]
+    Other(&'a str),
 }
 
 impl Raw<'_> {
-    /// The value as an error shows it: strings quoted.
-    fn shown(&self) -> String {
+    /// The value as an error shows it, as close to how it was written as
+    /// the format lets us know: strings quoted, a float as `1e300` rather
+    /// than its 301 digits.
+    pub(crate) fn shown(&self) -> String {
         match self {
             Raw::Int(n) => n.to_string(),
-            Raw::Float(x) => x.to_string(),
+            Raw::Float(x) => format!("{x:?}"),
             Raw::Str(s) => format!("{s:?}"),
+            Raw::Other(shown) => (*shown).to_owned(),
         }
     }
+}
+
+/// `text` as a number, if it is one: a whole number (of any size: one
+/// beyond `i128` is out of every key's range, and kept as the nearest
+/// `i128`) or else a float.
+fn number(text: &str) -> Option<Raw<'_>> {
+    if let Ok(n) = text.parse::<i128>() {
+        return Some(Raw::Int(n));
+    }
+    let digits = text.strip_prefix(['+', '-']).unwrap_or(text);
+    if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
+        let nearest = if text.starts_with('-') {
+            i128::MIN
+        } else {
+            i128::MAX
+        };
+        return Some(Raw::Int(nearest));
+    }
+    text.parse::<f64>().ok().map(Raw::Float)
 }
 
 /// A value [`PartialConfig::set`] refused: the key, the value and why.
@@ -155,19 +184,17 @@ impl ValueError {
 
 impl fmt::Display for ValueError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "`{}` = {}: {}", self.key, self.value, self.reason)
+        write!(
+            f,
+            "`{}` = {}: {}",
+            Escaped(&self.key),
+            Escaped(&self.value),
+            Escaped(&self.reason)
+        )
     }
 }
 
 impl std::error::Error for ValueError {}
-
-impl Default for PartialConfig {
-    fn default() -> Self {
-        PartialConfig {
-            values: std::array::from_fn(|_| None),
-        }
-    }
-}
 
 impl fmt::Debug for PartialConfig {
     /// The keys that are set, with their values as a file would write them.
@@ -207,33 +234,46 @@ impl PartialConfig {
 
     /// Whether no key is set.
     pub fn is_empty(&self) -> bool {
-        self.values.iter().all(Option::is_none)
+        self.values.is_empty()
     }
 
     /// Sets `key` from its text, as it would be written in a file or an
     /// environment variable: `"3"`, `"0.5"`, `"30s"`, `"off"`, `"fleet"`.
+    ///
+    /// An error shows the value as written: a number as its text
+    /// (`18446744073709551615`, `1E+300`), anything else quoted.
     pub fn set(&mut self, key: &str, value: &str) -> Result<(), ValueError> {
+        let text = value.trim();
         let raw = match kind_of(key) {
             Some(Kind::Count | Kind::CountOrOff | Kind::Number) => {
-                match value.trim().parse::<i64>() {
-                    Ok(n) => Raw::Int(n),
-                    Err(_) => match value.trim().parse::<f64>() {
-                        Ok(x) => Raw::Float(x),
-                        Err(_) => Raw::Str(value),
-                    },
-                }
+                number(text).unwrap_or(Raw::Str(value))
             }
             Some(Kind::Duration | Kind::Store) | None => Raw::Str(value),
         };
-        self.set_raw(key, raw)
+        let shown = || match raw {
+            Raw::Int(_) | Raw::Float(_) => text.to_owned(),
+            Raw::Str(_) | Raw::Other(_) => raw.shown(),
+        };
+        self.set_shown(key, raw, shown)
     }
 
     /// Sets `key` from a value of any shape, checking it against the key's
     /// kind.
+    #[cfg_attr(not(any(feature = "toml", feature = "serde")), allow(dead_code))]
     pub(crate) fn set_raw(&mut self, key: &str, raw: Raw<'_>) -> Result<(), ValueError> {
+        self.set_shown(key, raw, || raw.shown())
+    }
+
+    /// [`set_raw`](Self::set_raw), with `shown` for the value in an error.
+    fn set_shown(
+        &mut self,
+        key: &str,
+        raw: Raw<'_>,
+        shown: impl Fn() -> String,
+    ) -> Result<(), ValueError> {
         let fail = |reason: &str| ValueError {
             key: key.to_owned(),
-            value: raw.shown(),
+            value: shown(),
             reason: reason.to_owned(),
         };
         let Some(index) = index_of(key) else {
@@ -246,10 +286,13 @@ impl PartialConfig {
         if key == "call_timeout" && !cfg!(feature = "tokio") {
             return Err(fail("needs the `tokio` feature"));
         }
-        let whole = |n: i64| {
+        let whole = |n: i128| {
             u32::try_from(n)
                 .map_err(|_| fail(&format!("must be a whole number from 0 to {}", u32::MAX)))
         };
+        if let Raw::Other(_) = raw {
+            return Err(fail("must be a number or a string"));
+        }
         let value = match (KEYS[index].1, raw) {
             (Kind::Count, Raw::Int(n)) => Value::Count(whole(n)?),
             (Kind::Count, _) => return Err(fail("must be a whole number")),
@@ -258,7 +301,7 @@ impl PartialConfig {
             (Kind::CountOrOff, _) => return Err(fail(COUNT_OR_OFF)),
             (Kind::Number, Raw::Int(n)) => Value::Number(n as f64),
             (Kind::Number, Raw::Float(x)) => Value::Number(x),
-            (Kind::Number, Raw::Str(_)) => return Err(fail("must be a number")),
+            (Kind::Number, _) => return Err(fail("must be a number")),
             (Kind::Duration, Raw::Str(s)) => Value::Duration(parse_duration(s).map_err(|e| fail(&e))?),
             (Kind::Duration, _) => {
                 return Err(fail(
@@ -272,7 +315,7 @@ impl PartialConfig {
                 ))
             }
         };
-        self.values[index] = Some(value);
+        self.put(index, value);
         Ok(())
     }
 
@@ -286,10 +329,8 @@ impl PartialConfig {
                 }
             }
         }
-        for (&(key, _), value) in KEYS.iter().zip(&self.values) {
-            if let Some(value) = value {
-                set_field(&mut config, key, value);
-            }
+        for (index, value) in &self.values {
+            set_field(&mut config, KEYS[usize::from(*index)].0, value);
         }
         config
     }
@@ -304,10 +345,8 @@ impl PartialConfig {
                 }
             }
         }
-        for (slot, value) in self.values.iter_mut().zip(&other.values) {
-            if value.is_some() {
-                slot.clone_from(value);
-            }
+        for (index, value) in &other.values {
+            self.put(usize::from(*index), value.clone());
         }
     }
 
@@ -335,32 +374,54 @@ impl PartialConfig {
 
     /// Whether `key` is set.
     pub(crate) fn is_set(&self, key: &str) -> bool {
-        index_of(key).is_some_and(|i| self.values[i].is_some())
+        self.get(key).is_some()
     }
 
     /// Unsets `key`.
     pub(crate) fn clear(&mut self, key: &str) {
         if let Some(i) = index_of(key) {
-            self.values[i] = None;
+            self.values.retain(|(index, _)| usize::from(*index) != i);
         }
     }
 
     /// The keys that are set, in [`KEYS`] order.
     pub(crate) fn set_keys(&self) -> impl Iterator<Item = &'static str> + '_ {
-        KEYS.iter()
-            .zip(&self.values)
-            .filter(|(_, value)| value.is_some())
-            .map(|(&(key, _), _)| key)
+        self.values
+            .iter()
+            .map(|(index, _)| KEYS[usize::from(*index)].0)
+    }
+
+    /// `key`'s value, if set.
+    fn get(&self, key: &str) -> Option<&Value> {
+        let i = index_of(key)?;
+        self.values
+            .iter()
+            .find(|(index, _)| usize::from(*index) == i)
+            .map(|(_, value)| value)
+    }
+
+    /// Sets the key of index `i` in [`KEYS`] to `value`, keeping the keys
+    /// in [`KEYS`] order.
+    fn put(&mut self, i: usize, value: Value) {
+        // `KEYS` has fewer than 256 keys (a test checks it).
+        let index = i as u8;
+        match self
+            .values
+            .binary_search_by_key(&index, |(index, _)| *index)
+        {
+            Ok(at) => self.values[at].1 = value,
+            Err(at) => self.values.insert(at, (index, value)),
+        }
     }
 
     /// `key`'s value as a file would write it (`3`, `"30s"`, `"off"`), if
     /// set.
     pub(crate) fn written(&self, key: &str) -> Option<String> {
-        let value = self.values[index_of(key)?].as_ref()?;
+        let value = self.get(key)?;
         Some(match value {
             Value::Count(n) => n.to_string(),
             Value::Off => format!("{OFF:?}"),
-            Value::Number(x) => x.to_string(),
+            Value::Number(x) => format!("{x:?}"),
             Value::Duration(d) => format!("{:?}", display_duration(*d)),
             Value::Text(s) => format!("{s:?}"),
         })
@@ -534,6 +595,11 @@ mod tests {
             }
         }
         fields
+    }
+
+    #[test]
+    fn every_key_has_an_index_that_fits_in_a_byte() {
+        assert!(KEYS.len() <= usize::from(u8::MAX));
     }
 
     #[test]

@@ -9,9 +9,9 @@ use crate::__private::At;
 use crate::breaker::CircuitBreaker;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, ConfigError, LOCAL_STORE};
-use crate::error::Name;
+use crate::error::{Escaped, Name};
 use crate::observe;
-use crate::overrides::{ConfigProblem, Layer, Overrides, Target};
+use crate::overrides::{ConfigProblem, Layer, Overrides, Target, UnusedConfiguration};
 use crate::partial::PartialConfig;
 use crate::stats::Stats;
 use crate::store::StateStore;
@@ -35,7 +35,7 @@ use crate::store::StateStore;
 #[derive(Default)]
 pub struct Registry {
     breakers: RwLock<HashMap<String, Arc<CircuitBreaker>>>,
-    configs: RwLock<HashMap<String, Config>>,
+    configs: RwLock<HashMap<String, Configured>>,
     /// Operators' values (a configuration file, environment variables),
     /// merged key by key over the code's configuration.
     overrides: RwLock<Overrides>,
@@ -47,6 +47,13 @@ pub struct Registry {
     /// The breakers created on demand, their limit and idle eviction.
     /// Locked after `breakers`, never before.
     dynamic: Mutex<Dynamic>,
+}
+
+/// A configuration registered with `configure`, and whether a breaker has
+/// been created with it.
+struct Configured {
+    config: Config,
+    used: bool,
 }
 
 /// The breakers `get_or_create` created (names that may come from request
@@ -203,12 +210,14 @@ impl fmt::Display for RegistryError {
             RegistryError::Conflict(problem) => problem.fmt(f),
             RegistryError::AlreadyCreated { name } => write!(
                 f,
-                "circuit breaker `{name}` is already in use; register its configuration before its first call"
+                "circuit breaker `{}` is already in use; register its configuration before its first call",
+                Escaped(name)
             ),
             RegistryError::Full { name, max } => write!(
                 f,
-                "circuit breaker `{name}` not created: the registry holds its limit of {max} breakers \
-                 created on demand (Registry::set_max_dynamic); remove unused names with Registry::remove"
+                "circuit breaker `{}` not created: the registry holds its limit of {max} breakers \
+                 created on demand (Registry::set_max_dynamic); remove unused names with Registry::remove",
+                Escaped(name)
             ),
         }
     }
@@ -321,14 +330,18 @@ impl Registry {
                 });
             }
         }
-        let configured = read(&self.configs).get(name).cloned();
+        let configured = write(&self.configs).get_mut(name).map(|configured| {
+            configured.used = true;
+            configured.config.clone()
+        });
         let code_origin = match configured {
             Some(_) => "Registry::configure",
             None => "the code",
         };
         let code = configured.unwrap_or_else(config);
         code.validate().map_err(|e| e.for_breaker(name))?;
-        let overrides = read(&self.overrides);
+        let mut overrides = write(&self.overrides);
+        overrides.mark_used(name);
         let (mut config, mut refused) = overrides.settle(name, code);
         if let (Some(site), Some(after)) = (site, config.call_timeout) {
             let origin = overrides.origin(name, "call_timeout");
@@ -459,6 +472,66 @@ impl Registry {
         read(&self.problems).clone()
     }
 
+    /// The settings registered for names that no breaker of this registry
+    /// has been created with, sorted by name and origin: a configuration
+    /// file's table, environment variables, [`override_config`](Self::override_config)
+    /// or [`configure`](Self::configure) for a name that is misspelled, or
+    /// whose breaker is not used yet (an annotated function's breaker is
+    /// created at its first call). Settings stay used once a breaker of
+    /// their name has been created, even after it is removed or evicted.
+    ///
+    /// Nothing else reports them: a setting for a name never created has
+    /// no effect. Look at the list once the application is up (after its
+    /// warm-up, when every breaker it uses has had a call), with
+    /// [`warn_unused_configurations`](Self::warn_unused_configurations),
+    /// which also logs it, or in [`status_json`](Self::status_json)
+    /// (feature `serde`).
+    ///
+    /// ```
+    /// use breaker::{Config, Registry};
+    ///
+    /// let registry = Registry::new();
+    /// registry.configure("inventory", Config::default().max_failures(3)).unwrap();
+    /// assert_eq!(registry.unused_configurations()[0].name(), "inventory");
+    /// registry.get_or_create("inventory", Config::default()).unwrap();
+    /// assert!(registry.unused_configurations().is_empty());
+    /// ```
+    pub fn unused_configurations(&self) -> Vec<UnusedConfiguration> {
+        let mut unused = read(&self.overrides).unused();
+        unused.extend(
+            read(&self.configs)
+                .iter()
+                .filter(|(_, configured)| !configured.used)
+                .map(|(name, _)| UnusedConfiguration::new(name, "Registry::configure")),
+        );
+        unused.sort();
+        unused.dedup();
+        unused
+    }
+
+    /// [`unused_configurations`](Self::unused_configurations), each also
+    /// logged as a `tracing` warning under the target `breaker` (with the
+    /// fields `breaker` and `origin`). Call it once the application is up,
+    /// when every breaker it uses has been created:
+    ///
+    /// ```
+    /// # #[cfg(feature = "toml")] fn main() -> Result<(), breaker::FileConfigError> {
+    /// breaker::ConfigFile::parse("breakers.toml", "[paymnets]\ntimeout = \"5s\"\n")?
+    ///     .apply(breaker::registry())?;
+    /// // ... start the application; once it has served its first requests:
+    /// let unused = breaker::registry().warn_unused_configurations();
+    /// assert_eq!(unused[0].name(), "paymnets");
+    /// # Ok(()) }
+    /// # #[cfg(not(feature = "toml"))] fn main() {}
+    /// ```
+    pub fn warn_unused_configurations(&self) -> Vec<UnusedConfiguration> {
+        let unused = self.unused_configurations();
+        for configuration in &unused {
+            observe::unused_configuration(configuration);
+        }
+        unused
+    }
+
     /// Lists and logs `problems`.
     fn refuse(&self, problems: Vec<ConfigProblem>) {
         if problems.is_empty() {
@@ -488,7 +561,11 @@ impl Registry {
         if let Some(conflict) = conflicts.into_iter().next() {
             return Err(RegistryError::Conflict(conflict));
         }
-        write(&self.configs).insert(name.to_owned(), config);
+        let configured = Configured {
+            config,
+            used: false,
+        };
+        write(&self.configs).insert(name.to_owned(), configured);
         Ok(())
     }
 
@@ -565,7 +642,7 @@ impl Registry {
         for (target, layer) in &entries {
             pending.add(target, layer);
         }
-        for (name, code) in configs.iter() {
+        for (name, Configured { config: code, .. }) in configs.iter() {
             let Some(index) = entries.iter().position(|(target, _)| target.is_for(name)) else {
                 continue;
             };

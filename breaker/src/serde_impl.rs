@@ -20,12 +20,13 @@
 
 use std::fmt;
 
-use serde::de::{self, Deserialize, Deserializer, MapAccess, Visitor};
+use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::ser::{Serialize, SerializeStruct, Serializer};
 
 use crate::breaker::State;
 use crate::config::Config;
-use crate::partial::{kind_of, PartialConfig, Raw};
+use crate::overrides::UnusedConfiguration;
+use crate::partial::{PartialConfig, Raw};
 use crate::registry::Registry;
 use crate::stats::{Counts, Stats, Totals};
 
@@ -104,10 +105,26 @@ impl Serialize for Stats {
     }
 }
 
+impl Serialize for UnusedConfiguration {
+    /// `{"name": ..., "origin": ...}`.
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut s = serializer.serialize_struct("UnusedConfiguration", 2)?;
+        s.serialize_field("name", self.name())?;
+        s.serialize_field("origin", self.origin())?;
+        s.end()
+    }
+}
+
 impl Registry {
     /// Every registered breaker's [`Stats`] as a JSON document,
-    /// `{"breakers": [...]}` sorted by name: the body of a status endpoint
-    /// for dashboards and health checks (feature `serde`).
+    /// `{"breakers": [...], "unused_configurations": [...]}`, the breakers
+    /// sorted by name: the body of a status endpoint for dashboards and
+    /// health checks (feature `serde`).
+    ///
+    /// `unused_configurations` lists the
+    /// [settings no breaker has used](Registry::unused_configurations),
+    /// each as `{"name": "paymnets", "origin": "breakers.toml"}`: a
+    /// misspelled name in a configuration file shows there.
     ///
     /// ```
     /// use breaker::{Config, Registry};
@@ -118,15 +135,17 @@ impl Registry {
     /// assert!(json.starts_with(r#"{"breakers":[{"name":"db","state":"closed""#));
     /// ```
     pub fn status_json(&self) -> String {
-        struct Status(Vec<Stats>);
+        struct Status(Vec<Stats>, Vec<UnusedConfiguration>);
         impl Serialize for Status {
             fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-                let mut s = serializer.serialize_struct("Status", 1)?;
+                let mut s = serializer.serialize_struct("Status", 2)?;
                 s.serialize_field("breakers", &self.0)?;
+                s.serialize_field("unused_configurations", &self.1)?;
                 s.end()
             }
         }
-        serde_json::to_string(&Status(self.stats_all()))
+        let status = Status(self.stats_all(), self.unused_configurations());
+        serde_json::to_string(&status)
             .unwrap_or_else(|e| unreachable!("stats always serialize to JSON: {e}"))
     }
 }
@@ -176,14 +195,13 @@ impl<'de> Visitor<'de> for PartialVisitor {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<PartialConfig, A::Error> {
         let mut partial = PartialConfig::new();
         while let Some(key) = map.next_key::<String>()? {
-            let set = match kind_of(&key) {
-                Some(_) => match map.next_value::<OwnedRaw>()? {
-                    OwnedRaw::Int(n) => partial.set_raw(&key, Raw::Int(n)),
-                    OwnedRaw::Float(x) => partial.set_raw(&key, Raw::Float(x)),
-                    OwnedRaw::Str(text) => partial.set_raw(&key, Raw::Str(&text)),
-                },
-                // The unknown key's error, before its value is read.
-                None => partial.set_raw(&key, Raw::Int(0)),
+            // Any shape is read, so that the error names the key (and,
+            // for an unknown key, shows its value).
+            let set = match map.next_value::<OwnedRaw>()? {
+                OwnedRaw::Int(n) => partial.set_raw(&key, Raw::Int(n)),
+                OwnedRaw::Float(x) => partial.set_raw(&key, Raw::Float(x)),
+                OwnedRaw::Str(text) => partial.set_raw(&key, Raw::Str(&text)),
+                OwnedRaw::Other(shown) => partial.set_raw(&key, Raw::Other(shown)),
             };
             set.map_err(de::Error::custom)?;
         }
@@ -192,11 +210,14 @@ impl<'de> Visitor<'de> for PartialVisitor {
 }
 
 /// A setting's value as the format gives it: a number or a string, as in
-/// a TOML file, checked against its key by `PartialConfig::set_raw`.
+/// a TOML file, checked against its key by `PartialConfig::set_raw`; or
+/// another shape, which no key takes.
 enum OwnedRaw {
-    Int(i64),
+    Int(i128),
     Float(f64),
     Str(String),
+    /// How an error shows the value.
+    Other(&'static str),
 }
 
 impl<'de> Deserialize<'de> for OwnedRaw {
@@ -207,7 +228,7 @@ impl<'de> Deserialize<'de> for OwnedRaw {
 
 struct RawVisitor;
 
-impl Visitor<'_> for RawVisitor {
+impl<'de> Visitor<'de> for RawVisitor {
     type Value = OwnedRaw;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -215,12 +236,20 @@ impl Visitor<'_> for RawVisitor {
     }
 
     fn visit_i64<E: de::Error>(self, n: i64) -> Result<OwnedRaw, E> {
-        Ok(OwnedRaw::Int(n))
+        Ok(OwnedRaw::Int(n.into()))
     }
 
     fn visit_u64<E: de::Error>(self, n: u64) -> Result<OwnedRaw, E> {
-        // Above `i64::MAX` is no count: the key's check says so.
-        Ok(i64::try_from(n).map_or(OwnedRaw::Float(n as f64), OwnedRaw::Int))
+        Ok(OwnedRaw::Int(n.into()))
+    }
+
+    fn visit_i128<E: de::Error>(self, n: i128) -> Result<OwnedRaw, E> {
+        Ok(OwnedRaw::Int(n))
+    }
+
+    fn visit_u128<E: de::Error>(self, n: u128) -> Result<OwnedRaw, E> {
+        // Beyond `i128::MAX` is out of every key's range, as `i128::MAX` is.
+        Ok(OwnedRaw::Int(i128::try_from(n).unwrap_or(i128::MAX)))
     }
 
     fn visit_f64<E: de::Error>(self, x: f64) -> Result<OwnedRaw, E> {
@@ -229,5 +258,35 @@ impl Visitor<'_> for RawVisitor {
 
     fn visit_str<E: de::Error>(self, text: &str) -> Result<OwnedRaw, E> {
         Ok(OwnedRaw::Str(text.to_owned()))
+    }
+
+    fn visit_bool<E: de::Error>(self, b: bool) -> Result<OwnedRaw, E> {
+        Ok(OwnedRaw::Other(if b { "true" } else { "false" }))
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<OwnedRaw, E> {
+        Ok(OwnedRaw::Other("null"))
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<OwnedRaw, E> {
+        Ok(OwnedRaw::Other("null"))
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<OwnedRaw, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+
+    fn visit_bytes<E: de::Error>(self, _: &[u8]) -> Result<OwnedRaw, E> {
+        Ok(OwnedRaw::Other("bytes"))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<OwnedRaw, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(OwnedRaw::Other("a list"))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<OwnedRaw, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(OwnedRaw::Other("a map"))
     }
 }

@@ -15,6 +15,11 @@ fn too_many_buckets() -> std::io::Result<()> {
     Ok(())
 }
 
+#[circuit_breaker(count_window = 4294967295)]
+fn huge_count_window() -> std::io::Result<()> {
+    Ok(())
+}
+
 #[circuit_breaker(timeout = "0s")]
 fn zero_duration() -> std::io::Result<()> {
     Ok(())
