@@ -1793,14 +1793,3 @@ mod tests {
         assert_eq!(stats.state, State::Open);
     }
 }
-#[cfg(test)]
-#[test]
-fn tmp_sizes() {
-    eprintln!(
-        "core {} hot {} cb {} config {}",
-        std::mem::size_of::<Core>(),
-        std::mem::size_of::<Hot>(),
-        std::mem::size_of::<CircuitBreaker>(),
-        std::mem::size_of::<Config>()
-    );
-}
