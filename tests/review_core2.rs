@@ -326,6 +326,94 @@ fn a_subscriber_panic_on_a_contained_panic_report_does_not_strand_the_transition
     );
 }
 
+/// A `tracing` subscriber that counts the ERROR events of target
+/// `breaker` (the reports of contained panics).
+#[derive(Clone, Default)]
+struct CountErrors {
+    errors: Arc<AtomicUsize>,
+}
+
+impl tracing::Subscriber for CountErrors {
+    fn enabled(&self, _metadata: &tracing::Metadata<'_>) -> bool {
+        true
+    }
+
+    fn new_span(&self, _span: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+
+    fn record(&self, _span: &tracing::span::Id, _values: &tracing::span::Record<'_>) {}
+
+    fn record_follows_from(&self, _span: &tracing::span::Id, _follows: &tracing::span::Id) {}
+
+    fn event(&self, event: &tracing::Event<'_>) {
+        let meta = event.metadata();
+        if *meta.level() == tracing::Level::ERROR && meta.target() == "breaker" {
+            self.errors.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn enter(&self, _span: &tracing::span::Id) {}
+
+    fn exit(&self, _span: &tracing::span::Id) {}
+}
+
+/// A listener's panic on a transition the caller made is handed back to
+/// the caller; when the caller cannot take it (its permit is dropped while
+/// the protected code's panic unwinds), `finish_locked` drops it, unlike
+/// every other panic the breaker contains, without a report: the
+/// listener's bug leaves no trace.
+#[test]
+fn a_listener_panic_heard_while_the_caller_unwinds_is_reported() {
+    let cb = CircuitBreaker::new(
+        "review2-unwinding-listener",
+        Config::default()
+            .max_failures(1)
+            .clock(ManualClock::new())
+            .on_state_change(|_| panic!("listener bug")),
+    )
+    .unwrap();
+    let subscriber = CountErrors::default();
+    let errors = Arc::clone(&subscriber.errors);
+    let caught = tracing::subscriber::with_default(subscriber, || {
+        panic::catch_unwind(AssertUnwindSafe(|| {
+            let _ = cb.call(|| -> Result<(), ()> { panic!("the protected code panicked") });
+        }))
+    });
+    assert!(caught.is_err());
+    assert_eq!(cb.state(), State::Open);
+    assert_eq!(
+        errors.load(Ordering::SeqCst),
+        1,
+        "the listener's panic was neither propagated nor reported"
+    );
+}
+
+/// The same for a transition the store applies (`apply_shared`, and the
+/// store's reads through `store_view`): the listener's panic "must not
+/// take the store's thread down", and is dropped without a report.
+#[test]
+fn a_listener_panic_on_a_transition_the_store_applies_is_reported() {
+    let cb = CircuitBreaker::new(
+        "review2-store-listener",
+        Config::default()
+            .clock(ManualClock::new())
+            .on_state_change(|_| panic!("listener bug")),
+    )
+    .unwrap();
+    let subscriber = CountErrors::default();
+    let errors = Arc::clone(&subscriber.errors);
+    tracing::subscriber::with_default(subscriber, || {
+        cb.apply_shared(State::Open, 30 * SEC);
+    });
+    assert_eq!(cb.state(), State::Open);
+    assert_eq!(
+        errors.load(Ordering::SeqCst),
+        1,
+        "the listener's panic was dropped without a report"
+    );
+}
+
 // ----- the two-phase fleet probe ---------------------------------------------
 
 /// `RedisStore::acquire_probe`, when the fleet is closed again, applies

@@ -405,3 +405,95 @@ fn review_three_threads_transitions_are_all_announced_in_order() {
         runs.load(std::sync::atomic::Ordering::Relaxed)
     );
 }
+
+/// A store that grants every probe a fresh lease and counts the leases
+/// granted and given back.
+struct CountingStore {
+    granted: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    ended: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl breaker::StateStore for CountingStore {
+    fn join(
+        &self,
+        _breaker: &std::sync::Arc<CircuitBreaker>,
+    ) -> std::sync::Arc<dyn breaker::SharedState> {
+        std::sync::Arc::new(CountingStore {
+            granted: self.granted.clone(),
+            ended: self.ended.clone(),
+        })
+    }
+}
+
+impl breaker::SharedState for CountingStore {
+    fn acquire_probe(&self) -> breaker::ProbeSlot {
+        let id = self
+            .granted
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+            + 1;
+        breaker::ProbeSlot::Leased(breaker::ProbeLease::new(
+            std::num::NonZeroU64::new(id).unwrap(),
+        ))
+    }
+
+    fn probe_ended(&self, _lease: breaker::ProbeLease, _outcome: Option<breaker::Outcome>) {
+        self.ended.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    fn transitioned(&self, _from: State, _to: State, _open_for: Duration) {}
+}
+
+/// Review guard (passes): a fleet probe (two locked sections around the
+/// store's answer) racing with a reset, in every interleaving: each lease
+/// granted comes back exactly once, and no local probe slot is leaked or
+/// freed twice (the next half-open period admits exactly one probe).
+#[test]
+fn review2_a_fleet_probe_racing_with_a_reset_gives_its_lease_back_once_and_keeps_its_slot_count() {
+    model(|| {
+        let granted = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let ended = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let store = CountingStore {
+            granted: granted.clone(),
+            ended: ended.clone(),
+        };
+        let clock = ManualClock::new();
+        let cb = std::sync::Arc::new(
+            CircuitBreaker::new(
+                "loom-review2-fleet",
+                Config::default()
+                    .max_failures(1)
+                    .timeout(Duration::from_secs(10))
+                    .clock(clock.clone()),
+            )
+            .unwrap(),
+        );
+        assert!(cb.join_store(&store));
+        cb.try_acquire().unwrap().failure();
+        clock.advance(Duration::from_secs(10));
+        let prober = {
+            let cb = cb.clone();
+            thread::spawn(move || {
+                if let Ok(permit) = cb.try_acquire() {
+                    permit.success();
+                }
+            })
+        };
+        cb.reset();
+        prober.join().unwrap();
+        let load = |n: &std::sync::atomic::AtomicU64| n.load(std::sync::atomic::Ordering::SeqCst);
+        assert_eq!(load(&granted), load(&ended));
+        assert_eq!(cb.stats().running_calls, 0);
+        // The next half-open period: exactly one probe slot.
+        cb.try_acquire().unwrap().failure();
+        clock.advance(Duration::from_secs(10));
+        let probe = cb.try_acquire().expect("the probe slot is free");
+        assert!(probe.is_probe());
+        assert_eq!(
+            cb.try_acquire().map(drop).map_err(|r| r.reason()),
+            Err(RejectReason::HalfOpenFull)
+        );
+        probe.success();
+        assert_eq!(load(&granted), load(&ended));
+        assert_eq!(cb.state(), State::Closed);
+    });
+}
