@@ -23,6 +23,9 @@ use breaker::{
     RejectReason, SharedState, State, StateStore, TokioClock,
 };
 
+#[cfg(feature = "redis")]
+mod support;
+
 const SEC: Duration = Duration::from_secs(1);
 const MS: Duration = Duration::from_millis(1);
 
@@ -451,6 +454,76 @@ fn a_probe_whose_store_closes_the_breaker_meanwhile_is_not_rejected_as_half_open
         "rejected while the breaker is {:?} with {} rejection(s) in its closed period",
         cb.state(),
         cb.stats().counts.rejected
+    );
+}
+
+/// The same against the shipped `RedisStore` and a real `redis-server`
+/// (`cargo test --features redis --test review_core2 redis`): the local
+/// breaker is half-open, the fleet closed (its pub/sub message not yet
+/// heard); the probe's round trip learns that the fleet is closed, applies
+/// it, and the call is still rejected as `HalfOpenFull`.
+#[cfg(feature = "redis")]
+#[test]
+fn redis_a_probe_that_learns_the_fleet_closed_is_not_rejected_as_half_open_full() {
+    use breaker::RedisStore;
+    use std::time::Instant;
+    use support::redis_server::RedisServer;
+
+    let server = RedisServer::start();
+    let clock = ManualClock::new();
+    let cb = Arc::new(
+        CircuitBreaker::new(
+            "review2-redis-closed",
+            Config::default()
+                .max_failures(1)
+                .timeout(SEC)
+                .clock(clock.clone()),
+        )
+        .unwrap(),
+    );
+    // No polls after the first: the fleet's state reaches the breaker only
+    // through the probe's round trip.
+    let store = RedisStore::builder(server.url())
+        .prefix("review2")
+        .poll_interval(Duration::from_secs(3_600))
+        .timeout(Duration::from_secs(2))
+        .build()
+        .unwrap();
+    assert!(cb.join_store(&store));
+    let deadline = Instant::now() + PATIENCE;
+    let mut con = server.client();
+    // The first poll creates the fleet's state, closed.
+    loop {
+        let state: Option<String> = redis::cmd("HGET")
+            .arg("review2:{review2-redis-closed}:state")
+            .arg("state")
+            .query(&mut con)
+            .unwrap();
+        if state.as_deref() == Some("closed") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the store never polled");
+        thread::yield_now();
+    }
+    // Open locally (the fleet is not told), then half-open; again if the
+    // first poll's reply closed it meanwhile.
+    loop {
+        cb.apply_shared(State::Open, SEC);
+        clock.advance(SEC);
+        if cb.state() == State::HalfOpen {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the breaker never turned half-open"
+        );
+    }
+    let admitted = cb.try_acquire().map(|permit| permit.success());
+    assert_eq!(
+        reason(&admitted),
+        None,
+        "rejected while the breaker is {:?}",
+        cb.state()
     );
 }
 
