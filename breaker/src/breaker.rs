@@ -125,12 +125,16 @@ const STATE_MASK: u64 = 0b111;
 const FAST_ADMIT: u64 = 0b1000;
 const FAST: u64 = 0b1_0000;
 const GEN_SHIFT: u32 = 5;
-/// Generations wrap at 2^48 transitions, which no process reaches. Above
-/// them, a probe's ticket holds its probe epoch.
-const GEN_BITS: u32 = 48;
+/// Generations wrap at 2^40 transitions (a transition every microsecond
+/// for 12 days; real breakers make a few an hour). Above them, a probe's
+/// ticket holds its probe epoch.
+const GEN_BITS: u32 = 40;
 const GEN_MASK: u64 = (1 << GEN_BITS) - 1;
-/// A probe's epoch as its ticket holds it, compared modulo 2^15.
-const EPOCH_MASK: u64 = (1 << 15) - 1;
+/// A probe's epoch as its ticket holds it, compared modulo 2^23: the epoch
+/// moves only when probes in flight are abandoned, so a probe would have to
+/// be held across 8 million abandonments of other probes to give back a
+/// slot it no longer holds.
+const EPOCH_MASK: u64 = (1 << 23) - 1;
 /// How many transitions may wait to be announced: past that (a listener
 /// blocked while the breaker keeps changing state), the oldest are dropped
 /// and the drop is logged.
@@ -261,8 +265,12 @@ struct Core {
     window: Option<Window>,
     /// When the current state began.
     state_since: Duration,
-    /// When an open breaker turns half-open.
+    /// When an open breaker turns half-open; while `open_pending`, how long
+    /// its open period lasts from the clock's next good reading.
     open_until: Duration,
+    /// The breaker opened while the clock was failing: its open period
+    /// starts at the next good reading, not from a guess.
+    open_pending: bool,
     /// How long the next (or current) open period lasts, backoff included.
     open_duration: Duration,
     open_count: u64,
@@ -280,7 +288,8 @@ struct Core {
     /// The clock's last reading, in nanoseconds: what a panicking clock
     /// reads as.
     last_now: u64,
-    /// While half-open, when a probe last reported (or the period began).
+    /// While half-open, when a probe last reported (or the period began);
+    /// `Duration::MAX` when that happened while the clock failed.
     probe_progress: Duration,
     /// Transitions made and not yet announced, oldest first (rarely more
     /// than one or two): queued under this lock, so in the order they
@@ -329,6 +338,18 @@ impl Now<'_> {
                 self.at.set(Some(at));
                 at
             }
+        }
+    }
+
+    /// The time to note as probes' progress: `Duration::MAX` (set at the
+    /// next good reading) while the clock fails, so that a probe is never
+    /// judged silent from a guess.
+    fn progress(&self) -> Duration {
+        let at = self.get();
+        if self.failed.get() {
+            Duration::MAX
+        } else {
+            at
         }
     }
 
@@ -417,6 +438,7 @@ impl CircuitBreaker {
             window: config.window_kind().map(Window::new),
             state_since: now,
             open_until: now,
+            open_pending: false,
             open_duration: config.timeout,
             open_count: 0,
             clear_at: config
@@ -502,7 +524,22 @@ impl CircuitBreaker {
         if claimed.is_err() {
             return false;
         }
-        let membership = self.hot.shared.get_or_init(|| store.join(self));
+        let joined = panic::catch_unwind(AssertUnwindSafe(|| {
+            self.hot.shared.get_or_init(|| store.join(self));
+        }));
+        if let Err(payload) = joined {
+            // The store's code panicked: the breaker stays local, and may
+            // join again later.
+            self.hot.membership.store(UNJOINED, Ordering::Release);
+            self.report(&Contained {
+                what: "StateStore::join",
+                payload,
+            });
+            return false;
+        }
+        let Some(membership) = self.hot.shared.get() else {
+            return false;
+        };
         let joined = self.hot.membership.compare_exchange(
             JOINING,
             JOINED,
@@ -558,7 +595,9 @@ impl CircuitBreaker {
         let may_go = match word & STATE_MASK {
             OPEN => {
                 let until = self.hot.open_until.load(Ordering::Relaxed);
-                until != u64::MAX && nanos(self.config.clock.now()) >= until
+                until != u64::MAX
+                    && panic::catch_unwind(AssertUnwindSafe(|| self.config.clock.now()))
+                        .is_ok_and(|now| nanos(now) >= until)
             }
             FORCED_OPEN | DISABLED => false,
             _ => true,
@@ -591,12 +630,13 @@ impl CircuitBreaker {
                 consecutive_failures: self.consecutive_failures(core.generation),
                 state: core.state,
                 open_for: match core.state {
-                    State::Open => core.open_until.saturating_sub(now.get()),
+                    State::Open => Self::open_remaining(core, now),
                     _ => Duration::ZERO,
                 },
             }
         });
-        drop(self.announce(&changes));
+        // The store's thread must go on: a listener's panic is reported.
+        self.announce_reporting(&changes);
         view
     }
 
@@ -606,8 +646,12 @@ impl CircuitBreaker {
         self.membership().is_some()
     }
 
+    /// Whether the store asks to decide every admission. Store code, read
+    /// under the lock: a panic is contained and read as not strict.
     fn strict(&self) -> bool {
-        self.membership().is_some_and(|shared| shared.strict())
+        self.membership().is_some_and(|shared| {
+            panic::catch_unwind(AssertUnwindSafe(|| shared.strict())).unwrap_or(false)
+        })
     }
 
     /// Applies the fleet's state, as a [`StateStore`] learned it: `state`
@@ -633,14 +677,21 @@ impl CircuitBreaker {
                 self.set_state(core, state, now, changes);
             }
             if state == State::Open {
-                // The fleet's open period, not this process's own.
-                core.open_until = now.get().saturating_add(open_for);
+                // The fleet's open period, not this process's own; from the
+                // clock's next good reading if it is failing.
+                let at = now.get();
+                core.open_pending = now.failed.get();
+                core.open_until = if core.open_pending {
+                    open_for
+                } else {
+                    at.saturating_add(open_for)
+                };
                 self.publish(core);
             }
         });
         // A panicking listener must not take the store's thread down: the
-        // breaker is consistent, so the panic is dropped here.
-        drop(self.announce(&changes));
+        // breaker is consistent, so the panic is reported here.
+        self.announce_reporting(&changes);
     }
 
     #[inline]
@@ -680,7 +731,13 @@ impl CircuitBreaker {
             State::Open | State::HalfOpen | State::ForcedOpen => (false, false),
         };
         if core.state == State::Open {
-            let until = nanos(core.open_until);
+            // Pending: out of the lock-free path's range, so the locked
+            // path decides.
+            let until = if core.open_pending {
+                u64::MAX
+            } else {
+                nanos(core.open_until)
+            };
             self.hot.open_until.store(until, Ordering::Relaxed);
         }
         let word = core.state.code()
@@ -865,7 +922,7 @@ impl CircuitBreaker {
             State::Closed => false,
             State::Disabled => false,
             State::Open => {
-                let retry_after = core.open_until.saturating_sub(now.get());
+                let retry_after = Self::open_remaining(core, now);
                 return Err(self.reject(RejectReason::Open { retry_after }));
             }
             State::ForcedOpen => return Err(self.reject(RejectReason::ForcedOpen)),
@@ -892,7 +949,7 @@ impl CircuitBreaker {
             // The hung-probe clock starts with the first probe in flight,
             // not when the breaker turned half-open while nobody called.
             if core.probes == 0 {
-                core.probe_progress = now.get();
+                core.probe_progress = now.progress();
             }
             core.probes += 1;
             admission.id |= (core.probe_epoch & EPOCH_MASK) << GEN_BITS;
@@ -926,51 +983,103 @@ impl CircuitBreaker {
         admission: &mut Admission,
         changes: &mut Changes,
     ) -> Result<Option<ProbeLease>, Rejected> {
-        let lease = match shared.acquire_probe() {
+        // Store code: a panic is contained, and the probe fails safe, left
+        // to the local limit as when the store cannot answer.
+        let slot = panic::catch_unwind(AssertUnwindSafe(|| shared.acquire_probe())).unwrap_or_else(
+            |payload| {
+                changes.contained.get_or_insert(Contained {
+                    what: "SharedState::acquire_probe",
+                    payload,
+                });
+                ProbeSlot::Unleased
+            },
+        );
+        let lease = match slot {
             ProbeSlot::Leased(lease) => Some(lease),
             ProbeSlot::Unleased => None,
             ProbeSlot::Refused => {
-                self.locked(changes, |core, _, _| {
-                    Self::release_probe(core, admission.id)
+                let reason = self.locked(changes, |core, now, changes| {
+                    self.advance(core, now, changes);
+                    Self::release_probe(core, admission.id);
+                    // The store may have applied the fleet's state: say it.
+                    Self::refusal(core, now)
                 });
-                return Err(self.reject(RejectReason::HalfOpenFull));
+                return Err(self.reject(reason));
             }
         };
-        let admitted = self.locked(changes, |core, now, changes| {
+        enum Decided {
+            Counted,
+            Readmitted(Admission),
+            Refused(RejectReason),
+            Rejected(Rejected),
+        }
+        let decided = self.locked(changes, |core, now, changes| {
             self.advance(core, now, changes);
-            let refused = if core.generation != admission.generation {
-                Some(match core.state {
-                    State::Open => RejectReason::Open {
-                        retry_after: core.open_until.saturating_sub(now.get()),
+            if core.generation != admission.generation {
+                // The store applied the fleet's state meanwhile (or another
+                // thread changed it): the call is decided again, as a call
+                // of the state the breaker is in now.
+                Self::release_probe(core, admission.id);
+                return match core.state {
+                    State::Closed | State::Disabled => match self.admit(core, now, false) {
+                        Ok(readmitted) => Decided::Readmitted(readmitted),
+                        Err(rejected) => Decided::Rejected(rejected),
                     },
-                    State::ForcedOpen => RejectReason::ForcedOpen,
-                    _ => RejectReason::HalfOpenFull,
-                })
-            } else {
-                self.config
-                    .max_concurrent_calls
-                    .filter(|&limit| Self::running(core, self.sums()) >= u64::from(limit))
-                    .map(|_| RejectReason::TooManyCalls)
-            };
-            match refused {
-                Some(reason) => {
-                    Self::release_probe(core, admission.id);
-                    Err(reason)
-                }
-                None => {
-                    self.count_admission(admission, now);
-                    Ok(())
-                }
+                    _ => Decided::Refused(Self::refusal(core, now)),
+                };
             }
+            let full = self
+                .config
+                .max_concurrent_calls
+                .is_some_and(|limit| Self::running(core, self.sums()) >= u64::from(limit));
+            if full {
+                Self::release_probe(core, admission.id);
+                return Decided::Refused(RejectReason::TooManyCalls);
+            }
+            self.count_admission(admission, now);
+            Decided::Counted
         });
-        match admitted {
-            Ok(()) => Ok(lease),
-            Err(reason) => {
-                if let Some(lease) = lease {
-                    shared.probe_ended(lease, None);
+        if !matches!(decided, Decided::Counted) {
+            if let Some(lease) = lease {
+                let ended =
+                    panic::catch_unwind(AssertUnwindSafe(|| shared.probe_ended(lease, None)));
+                if let Err(payload) = ended {
+                    changes.contained.get_or_insert(Contained {
+                        what: "SharedState::probe_ended",
+                        payload,
+                    });
                 }
-                Err(self.reject(reason))
             }
+        }
+        match decided {
+            Decided::Counted => Ok(lease),
+            Decided::Readmitted(readmitted) => {
+                *admission = readmitted;
+                Ok(None)
+            }
+            Decided::Refused(reason) => Err(self.reject(reason)),
+            Decided::Rejected(rejected) => Err(rejected),
+        }
+    }
+
+    /// The rest of an open breaker's open period.
+    fn open_remaining(core: &Core, now: &Now) -> Duration {
+        if core.open_pending {
+            core.open_until
+        } else {
+            core.open_until.saturating_sub(now.get())
+        }
+    }
+
+    /// Why a call is refused in the state the breaker is in, for a call
+    /// that its admission can no longer stand for.
+    fn refusal(core: &Core, now: &Now) -> RejectReason {
+        match core.state {
+            State::Open => RejectReason::Open {
+                retry_after: Self::open_remaining(core, now),
+            },
+            State::ForcedOpen => RejectReason::ForcedOpen,
+            _ => RejectReason::HalfOpenFull,
         }
     }
 
@@ -1065,7 +1174,7 @@ impl CircuitBreaker {
             }
             if id & GEN_MASK == core.generation {
                 if probe {
-                    core.probe_progress = now.get();
+                    core.probe_progress = now.progress();
                 }
                 match ending {
                     Ending::Success => self.on_success(core, now, slow, changes),
@@ -1099,12 +1208,22 @@ impl CircuitBreaker {
         // The lease goes back to the membership that granted it, even if
         // the breaker has left the store since.
         if let (Some(lease), Some(shared)) = (lease, self.hot.shared.get()) {
-            shared.probe_ended(lease, ending.outcome());
-        }
-        if let Some(payload) = self.announce(&changes) {
-            if !std::thread::panicking() {
-                panic::resume_unwind(payload);
+            let outcome = ending.outcome();
+            if let Err(payload) =
+                panic::catch_unwind(AssertUnwindSafe(|| shared.probe_ended(lease, outcome)))
+            {
+                self.report(&Contained {
+                    what: "SharedState::probe_ended",
+                    payload,
+                });
             }
+        }
+        if std::thread::panicking() {
+            // Already unwinding (a permit dropped by a panicking call): a
+            // listener's panic is reported, not raised again.
+            self.announce_reporting(&changes);
+        } else if let Some(payload) = self.announce(&changes) {
+            panic::resume_unwind(payload);
         }
     }
 
@@ -1292,10 +1411,11 @@ impl CircuitBreaker {
         match core.state {
             // Opened while the clock was failing: the open period starts at
             // its first good reading.
-            State::Open if core.open_until == Duration::MAX => {
+            State::Open if core.open_pending => {
                 let at = now.get();
                 if !now.failed.get() {
-                    core.open_until = at.saturating_add(core.open_duration);
+                    core.open_until = at.saturating_add(core.open_until);
+                    core.open_pending = false;
                     self.publish(core);
                 }
             }
@@ -1303,6 +1423,10 @@ impl CircuitBreaker {
                 self.set_state(core, State::HalfOpen, now, changes);
             }
             State::HalfOpen => {
+                if core.probe_progress == Duration::MAX {
+                    // Progress noted while the clock failed: it starts now.
+                    core.probe_progress = now.progress();
+                }
                 let wait = self.config.effective_half_open_max_wait();
                 if core.probes > 0 && now.get().saturating_sub(core.probe_progress) >= wait {
                     if self.config.half_open_max_wait.is_some() {
@@ -1312,7 +1436,7 @@ impl CircuitBreaker {
                         // The default only frees the silent probes' slots,
                         // so that the next calls can probe: a slow probe may
                         // still succeed, and its outcome still counts.
-                        core.probe_progress = now.get();
+                        core.probe_progress = now.progress();
                     }
                     Self::abandon_probes(core);
                 }
@@ -1341,7 +1465,7 @@ impl CircuitBreaker {
         self.hot
             .consecutive
             .swap((core.generation & COUNT_MASK) << 32, Ordering::AcqRel);
-        core.probe_progress = now.get();
+        core.probe_progress = now.progress();
         if let Some(window) = core.window.as_mut() {
             window.clear();
         }
@@ -1362,8 +1486,10 @@ impl CircuitBreaker {
     /// Frees the slots of the probes in flight: they will never give them
     /// back.
     fn abandon_probes(core: &mut Core) {
-        core.probes = 0;
-        core.probe_epoch = core.probe_epoch.wrapping_add(1);
+        if core.probes > 0 {
+            core.probes = 0;
+            core.probe_epoch = core.probe_epoch.wrapping_add(1);
+        }
     }
 
     fn set_state(&self, core: &mut Core, to: State, now: &Now, changes: &mut Changes) {
@@ -1384,9 +1510,10 @@ impl CircuitBreaker {
                     self.config.timeout
                 };
                 let at = now.get();
-                core.open_until = if now.failed.get() {
-                    // Not from a guess: set at the clock's next good reading.
-                    Duration::MAX
+                // Not from a guess: from the clock's next good reading.
+                core.open_pending = now.failed.get();
+                core.open_until = if core.open_pending {
+                    core.open_duration
                 } else {
                     at.saturating_add(core.open_duration)
                 };
@@ -1462,10 +1589,12 @@ impl CircuitBreaker {
     /// logged, not handed to this unrelated caller.
     fn announce(&self, changes: &Changes) -> Option<Box<dyn Any + Send>> {
         if let Some(contained) = &changes.contained {
-            observe::user_code_panicked(&self.hot.name, contained.what, &*contained.payload);
+            self.report(contained);
         }
         if changes.dropped > 0 {
-            observe::announcements_dropped(&self.hot.name, changes.dropped);
+            let _ = panic::catch_unwind(AssertUnwindSafe(|| {
+                observe::announcements_dropped(&self.hot.name, changes.dropped)
+            }));
         }
         let (first, last) = changes.made?;
         let mut core = lock(&self.core);
@@ -1488,11 +1617,35 @@ impl CircuitBreaker {
                 if (first..=last).contains(&next.generation) {
                     own_panic.get_or_insert(payload);
                 } else {
-                    observe::user_code_panicked(&self.hot.name, "on_state_change", &*payload);
+                    self.report(&Contained {
+                        what: "on_state_change",
+                        payload,
+                    });
                 }
             }
             core = lock(&self.core);
         }
+    }
+
+    /// [`announce`](Self::announce), for callers that must not raise a
+    /// listener's panic (a store's thread, a thread already unwinding): the
+    /// panic is reported instead.
+    fn announce_reporting(&self, changes: &Changes) {
+        if let Some(payload) = self.announce(changes) {
+            self.report(&Contained {
+                what: "on_state_change",
+                payload,
+            });
+        }
+    }
+
+    /// Reports a contained panic of user code through `tracing`, itself
+    /// contained: a subscriber that panics on the report is not allowed to
+    /// unwind through the breaker.
+    fn report(&self, contained: &Contained) {
+        let _ = panic::catch_unwind(AssertUnwindSafe(|| {
+            observe::user_code_panicked(&self.hot.name, contained.what, &*contained.payload)
+        }));
     }
 
     /// Announces one transition to the log and the listeners. Never
@@ -1586,8 +1739,13 @@ impl CircuitBreaker {
                 failure_rate,
                 slow_call_rate,
                 running_calls: Self::running(core, sums),
-                time_until_half_open: (core.state == State::Open)
-                    .then(|| core.open_until.saturating_sub(now)),
+                time_until_half_open: (core.state == State::Open).then(|| {
+                    if core.open_pending {
+                        core.open_until
+                    } else {
+                        core.open_until.saturating_sub(now)
+                    }
+                }),
                 open_count: core.open_count,
                 time_in_state: now.saturating_sub(core.state_since),
                 open_duration: core.open_duration,
@@ -1701,6 +1859,9 @@ impl CircuitBreaker {
         const RECHECK: Duration = Duration::from_millis(10);
         loop {
             let wait = self.inspect(|core, now| match core.state {
+                // While the clock fails, the open period has not started:
+                // check again soon.
+                State::Open if core.open_pending => Some(RECHECK),
                 State::Open => Some(
                     core.open_until
                         .saturating_sub(now.get())
