@@ -24,7 +24,9 @@ use breaker::{
     RejectReason, SharedState, State, StateStore, TokioClock,
 };
 
+// The fleet tests' helpers; this file uses the Redis server alone.
 #[cfg(feature = "redis")]
+#[allow(dead_code)]
 mod support;
 
 const SEC: Duration = Duration::from_secs(1);
