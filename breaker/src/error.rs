@@ -225,8 +225,20 @@ impl fmt::Display for Escaped<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         use fmt::Write;
         for c in self.0.chars() {
-            let reorders = matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
-            if c.is_control() || reorders {
+            // Bidi controls reorder text; the line and paragraph
+            // separators break lines where a terminal or a log viewer
+            // honours them.
+            let invisible = matches!(
+                c,
+                '\u{061c}'
+                    | '\u{200e}'
+                    | '\u{200f}'
+                    | '\u{202a}'..='\u{202e}'
+                    | '\u{2066}'..='\u{2069}'
+                    | '\u{2028}'
+                    | '\u{2029}'
+            );
+            if c.is_control() || invisible {
                 write!(f, "{}", c.escape_default())?;
             } else {
                 f.write_char(c)?;
