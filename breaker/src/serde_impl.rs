@@ -194,7 +194,18 @@ impl<'de> Visitor<'de> for PartialVisitor {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<PartialConfig, A::Error> {
         let mut partial = PartialConfig::new();
+        // Keys seen so far: a key given twice is refused, as TOML refuses
+        // it, rather than the last value winning without a word. (Every
+        // key that is not ours is an error at once, so this stays short.)
+        let mut seen: Vec<String> = Vec::new();
         while let Some(key) = map.next_key::<String>()? {
+            if seen.contains(&key) {
+                return Err(de::Error::custom(format_args!(
+                    "`{}` is given twice",
+                    crate::error::Escaped(&key)
+                )));
+            }
+            seen.push(key.clone());
             // Any shape is read, so that the error names the key (and,
             // for an unknown key, shows its value).
             let set = match map.next_value::<OwnedRaw>()? {
@@ -253,6 +264,12 @@ impl<'de> Visitor<'de> for RawVisitor {
     }
 
     fn visit_f64<E: de::Error>(self, x: f64) -> Result<OwnedRaw, E> {
+        // A whole number beyond the 64-bit integers reaches a JSON visitor
+        // as a float: shown as the integer it is, not as `1.8e19`.
+        const BEYOND_64_BITS: f64 = 9_223_372_036_854_775_808.0;
+        if x.is_finite() && x.fract() == 0.0 && x.abs() >= BEYOND_64_BITS && x.abs() < 1e38 {
+            return Ok(OwnedRaw::Int(x as i128));
+        }
         Ok(OwnedRaw::Float(x))
     }
 
