@@ -312,7 +312,12 @@ impl fmt::Display for RedisStoreError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             RedisStoreError::Url { url, reason } => {
-                write!(f, "invalid Redis URL `{url}`: {reason}")
+                write!(
+                    f,
+                    "invalid Redis URL `{}`: {}",
+                    Escaped(url),
+                    Escaped(reason)
+                )
             }
             RedisStoreError::Invalid {
                 field,
@@ -578,12 +583,16 @@ impl Inner {
     fn down(&self, error: &RedisError) {
         if self.link.swap(DOWN, Ordering::AcqRel) != DOWN {
             lock(&self.pool).clear();
-            tracing::warn!(
-                target: "breaker",
-                prefix = %self.prefix,
-                error = %error,
-                "Redis store unreachable: breakers continue on their own and rejoin when it returns"
-            );
+            // Logging is the application's code: a subscriber's panic must
+            // not reach the call that found Redis down.
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                tracing::warn!(
+                    target: "breaker",
+                    prefix = %Escaped(&self.prefix),
+                    error = %Escaped(&error.to_string()),
+                    "Redis store unreachable: breakers continue on their own and rejoin when it returns"
+                )
+            }));
         }
     }
 
@@ -1082,7 +1091,7 @@ fn rejoin(inner: &Inner, first: bool) {
     if was_down {
         tracing::info!(
             target: "breaker",
-            prefix = %inner.prefix,
+            prefix = %Escaped(&inner.prefix),
             "Redis store reachable again: breakers rejoin the shared state"
         );
     }
