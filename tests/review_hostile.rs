@@ -370,7 +370,7 @@ fn a_name_with_a_nul_cannot_open_the_breaker_named_by_its_prefix() {
     let tripper = joined(&theirs, "control", Config::default());
     connected(&ours);
     connected(&theirs);
-    subscribed(&mut con, "nul:events", 2);
+    subscribed(&mut con, "nul:events:db0", 2);
     for key in ["nul:{victim}:state", "nul:{control}:state"] {
         wait_fleet_state(&mut con, key, "closed");
     }
@@ -414,7 +414,8 @@ fn a_store_on_another_database_does_not_open_our_breakers() {
     for store in [&ours, &ours_elsewhere, &other_app] {
         connected(store);
     }
-    subscribed(&mut con, "breaker:events", 3);
+    subscribed(&mut con, "breaker:events:db0", 2);
+    subscribed(&mut con, "breaker:events:db1", 1);
     wait_fleet_state(&mut con, "breaker:{payments}:state", "closed");
     wait_fleet_state(&mut con, "breaker:{control}:state", "closed");
     // The other application's `payments` trips, in database 1.

@@ -85,7 +85,8 @@ use self::scripts::{Script, Scripts};
 ///
 /// With the prefix `checkout`, the breaker `payments` keeps its state in
 /// `checkout:{payments}:state`, `checkout:{payments}:window` and
-/// `checkout:{payments}:probes`; the store's channel is `checkout:events`.
+/// `checkout:{payments}:probes`; the store's channel is `checkout:events:db0` (on database 0:
+/// pub/sub channels are shared by every database of a server).
 /// The name is the hash tag, so that the three keys are in one hash slot
 /// of a Redis Cluster. In the prefix and the name, `%`, `{` and `}` are
 /// written `%25`, `%7B` and `%7D`, and an empty name is written `%`: two
@@ -258,8 +259,11 @@ impl RedisStoreBuilder {
             reason: e.to_string(),
         })?;
         let inner = Arc::new(Inner {
+            channel: channel(
+                &self.prefix,
+                client.get_connection_info().redis_settings().db(),
+            ),
             client,
-            channel: channel(&self.prefix),
             prefix: self.prefix,
             options: self.options,
             scripts: Scripts::new(),
@@ -452,8 +456,11 @@ fn keys(prefix: &str, name: &str) -> [String; 3] {
 }
 
 /// The pub/sub channel of the store with `prefix`.
-fn channel(prefix: &str) -> String {
-    format!("{}:events", escape(prefix))
+/// Pub/sub channels are shared by every database of a server: the
+/// database is part of the channel, so that two applications on databases 0
+/// and 1 with one prefix never hear each other's transitions.
+fn channel(prefix: &str, db: i64) -> String {
+    format!("{}:events:db{db}", escape(prefix))
 }
 
 /// `part` with `%`, `{` and `}` written `%25`, `%7B` and `%7D`: no prefix
@@ -584,8 +591,9 @@ impl Inner {
         if self.link.swap(DOWN, Ordering::AcqRel) != DOWN {
             lock(&self.pool).clear();
             // Logging is the application's code: a subscriber's panic must
-            // not reach the call that found Redis down.
-            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            // not reach the call that found Redis down. It is reported
+            // loudly instead, as a panic on the store's threads is.
+            let logged = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 tracing::warn!(
                     target: "breaker",
                     prefix = %Escaped(&self.prefix),
@@ -593,6 +601,10 @@ impl Inner {
                     "Redis store unreachable: breakers continue on their own and rejoin when it returns"
                 )
             }));
+            if let Err(payload) = logged {
+                let thread = std::thread::current();
+                self.thread_panicked(thread.name().unwrap_or("a caller's"), &*payload);
+            }
         }
     }
 

@@ -46,7 +46,9 @@ local function move(to)
   redis.call('DEL', wkey)
   save()
   redis.call('PUBLISH', channel,
-    string.format('%d %d %d %s', gen, codes[state], left(), name))
+    -- Concatenated, not formatted with %s, which stops at a NUL byte and
+    -- would name another breaker.
+    string.format('%d %d %d ', gen, codes[state], left()) .. name)
 end
 local function open_for(ms)
   open_ms = ms
