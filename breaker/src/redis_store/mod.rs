@@ -27,7 +27,11 @@
 //! backoff and the breakers rejoin the shared state when it returns; a
 //! trip queued meanwhile is proposed then only if its breaker is still
 //! open. A call path that asks Redis has one deadline, `timeout`, for all
-//! it does (connecting and loading the scripts included).
+//! it does (connecting and loading the scripts included). The deadline
+//! bounds each wait for the server: a server (or a link) that keeps a
+//! reply coming a few bytes at a time, each within the time left, can hold
+//! the call longer; the redis crate's blocking connection offers no way to
+//! bound a whole reply.
 //!
 //! Hostile input: every duration the store takes is bounded at `build()`,
 //! every duration it sends to Redis is capped at a year (the scripts'
