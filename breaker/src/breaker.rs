@@ -319,7 +319,7 @@ struct Now<'a> {
 /// A panic of user code run under the lock (a `trip_when` predicate, a
 /// `Clock`, a store's or a metrics recorder's hook), caught where it
 /// happened.
-struct Contained {
+pub(crate) struct Contained {
     what: &'static str,
     payload: Box<dyn Any + Send>,
 }
@@ -413,18 +413,35 @@ fn nanos(at: Duration) -> u64 {
 impl CircuitBreaker {
     /// A breaker named `name`, after checking `config`.
     pub fn new(name: impl Into<Name>, config: Config) -> Result<Self, ConfigError> {
-        let name = name.into();
+        let (breaker, contained) = Self::build(name.into(), config)?;
+        if let Some(contained) = contained {
+            breaker.report(&contained);
+        }
+        Ok(breaker)
+    }
+
+    /// [`new`](Self::new), handing back a panic of the clock it contained
+    /// for the caller to report once it holds no lock of its own (a
+    /// subscriber may read the registry on the report).
+    pub(crate) fn build(
+        name: Name,
+        config: Config,
+    ) -> Result<(Self, Option<Contained>), ConfigError> {
         config.validate().map_err(|e| e.for_breaker(&name))?;
         // The user's clock, contained as everywhere: a clock that panics
         // reads as zero here, and its lag as unbounded (the open breaker's
         // lock-free check then defers to the locked path).
         let clock = &config.clock;
+        let mut contained = None;
         let (now, coarse_lag) = match panic::catch_unwind(AssertUnwindSafe(|| {
             (clock.now(), nanos(clock.coarse_lag()))
         })) {
             Ok(read) => read,
             Err(payload) => {
-                observe::user_code_panicked(&name, "Clock", &*payload);
+                contained = Some(Contained {
+                    what: "Clock",
+                    payload,
+                });
                 (Duration::ZERO, u64::MAX)
             }
         };
@@ -485,7 +502,7 @@ impl CircuitBreaker {
             core: Mutex::new(core),
         };
         breaker.publish(&lock(&breaker.core));
-        Ok(breaker)
+        Ok((breaker, contained))
     }
 
     /// The breaker's name.
@@ -515,6 +532,17 @@ impl CircuitBreaker {
     /// their configuration names ([`Config::store`]) by themselves, before
     /// the registry hands them to anyone.
     pub fn join_store(self: &Arc<Self>, store: &dyn StateStore) -> bool {
+        let (joined, contained) = self.join(store);
+        if let Some(contained) = contained {
+            self.report(&contained);
+        }
+        joined
+    }
+
+    /// [`join_store`](Self::join_store), handing back a panic of the
+    /// store's `join` it contained for the caller to report once it holds
+    /// no lock (the registry joins under its own).
+    pub(crate) fn join(self: &Arc<Self>, store: &dyn StateStore) -> (bool, Option<Contained>) {
         let claimed = self.hot.membership.compare_exchange(
             UNJOINED,
             JOINING,
@@ -522,7 +550,7 @@ impl CircuitBreaker {
             Ordering::Acquire,
         );
         if claimed.is_err() {
-            return false;
+            return (false, None);
         }
         let joined = panic::catch_unwind(AssertUnwindSafe(|| {
             self.hot.shared.get_or_init(|| store.join(self));
@@ -531,14 +559,14 @@ impl CircuitBreaker {
             // The store's code panicked: the breaker stays local, and may
             // join again later.
             self.hot.membership.store(UNJOINED, Ordering::Release);
-            self.report(&Contained {
+            let contained = Contained {
                 what: "StateStore::join",
                 payload,
-            });
-            return false;
+            };
+            return (false, Some(contained));
         }
         let Some(membership) = self.hot.shared.get() else {
-            return false;
+            return (false, None);
         };
         let joined = self.hot.membership.compare_exchange(
             JOINING,
@@ -549,12 +577,12 @@ impl CircuitBreaker {
         if joined.is_err() {
             // Told to leave while it was joining: it leaves at once.
             membership.leave();
-            return false;
+            return (false, None);
         }
         // A strict store takes lock-free admission away: republish.
         let core = lock(&self.core);
         self.publish(&core);
-        true
+        (true, None)
     }
 
     /// Ends the breaker's membership in its store: the store stops sharing
@@ -1642,7 +1670,7 @@ impl CircuitBreaker {
     /// Reports a contained panic of user code through `tracing`, itself
     /// contained: a subscriber that panics on the report is not allowed to
     /// unwind through the breaker.
-    fn report(&self, contained: &Contained) {
+    pub(crate) fn report(&self, contained: &Contained) {
         let _ = panic::catch_unwind(AssertUnwindSafe(|| {
             observe::user_code_panicked(&self.hot.name, contained.what, &*contained.payload)
         }));
