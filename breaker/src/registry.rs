@@ -280,24 +280,22 @@ impl Registry {
         if let Some(existing) = self.get(name) {
             return Ok(existing);
         }
-        self.create(Name::from(name.to_owned()), || config, None, true)
+        self.create(Name::from(name.to_owned()), || config, true)
     }
 
     /// Creates the breaker `name` unless it exists: from the configuration
     /// registered for it or else `config` (the code's, which must be
     /// valid), then the operators' values, key by key, less those that
-    /// conflict with the code's and, for an annotated function's `site`,
-    /// a `call_timeout` it cannot enforce. What is refused is listed. A
-    /// `dynamic` breaker counts toward the limit, which may refuse it.
+    /// conflict with the code's, which are listed. A `dynamic` breaker
+    /// counts toward the limit, which may refuse it.
     fn create(
         &self,
         owned_name: Name,
         config: impl FnOnce() -> Config,
-        site: Option<&At>,
         dynamic: bool,
     ) -> Result<Arc<CircuitBreaker>, RegistryError> {
         let mut evicted = Vec::new();
-        let created = self.create_locked(owned_name, config, site, dynamic, &mut evicted);
+        let created = self.create_locked(owned_name, config, dynamic, &mut evicted);
         // Outside the registry's locks: the store's `leave` is its code.
         for (_, breaker) in evicted {
             breaker.leave_store();
@@ -309,7 +307,6 @@ impl Registry {
         &self,
         owned_name: Name,
         config: impl FnOnce() -> Config,
-        site: Option<&At>,
         dynamic: bool,
         evicted: &mut Vec<(String, Arc<CircuitBreaker>)>,
     ) -> Result<Arc<CircuitBreaker>, RegistryError> {
@@ -334,23 +331,11 @@ impl Registry {
             configured.used = true;
             configured.config.clone()
         });
-        let code_origin = match configured {
-            Some(_) => "Registry::configure",
-            None => "the code",
-        };
         let code = configured.unwrap_or_else(config);
         code.validate().map_err(|e| e.for_breaker(name))?;
         let mut overrides = write(&self.overrides);
         overrides.mark_used(name);
-        let (mut config, mut refused) = overrides.settle(name, code);
-        if let (Some(site), Some(after)) = (site, config.call_timeout) {
-            let origin = overrides.origin(name, "call_timeout");
-            let origin = origin.as_deref().unwrap_or(code_origin);
-            if let Some(problem) = site.call_timeout_refused(name, after, origin) {
-                config.call_timeout = None;
-                refused.push(problem);
-            }
-        }
+        let (config, refused) = overrides.settle(name, code);
         drop(overrides);
         let breaker = Arc::new(CircuitBreaker::new(owned_name, config)?);
         // Joined before anyone can find it: a call in between would be
@@ -429,7 +414,7 @@ impl Registry {
             Some(existing) => existing,
             // A `&'static str` name: rejections copy it instead of counting
             // references to a shared string.
-            None => match self.create(Name::from(name), config, Some(site), false) {
+            None => match self.create(Name::from(name), config, false) {
                 Ok(breaker) => breaker,
                 Err(error) => {
                     // `create` refuses no name of an annotated function
@@ -438,36 +423,75 @@ impl Registry {
                     if let RegistryError::Invalid(error) = &error {
                         self.refuse(vec![site.invalid_code(error)]);
                     }
-                    match self.create(Name::from(name), Config::default, Some(site), false) {
+                    match self.create(Name::from(name), Config::default, false) {
                         Ok(breaker) => breaker,
                         Err(_) => unreachable!("the default configuration is valid"),
                     }
                 }
             },
         };
-        // A breaker created for this function has no `call_timeout` it
-        // cannot enforce. One created by another function keeps its own,
-        // which is listed where this function cannot enforce it.
-        if let Some(after) = breaker.config().get_call_timeout() {
-            let origin = "the breaker's configuration";
-            if let Some(problem) = site.call_timeout_refused(name, after, origin) {
-                self.refuse(vec![problem]);
+        // The breaker keeps its `call_timeout` whoever created it: another
+        // function sharing the name may enforce it. This one's refusal, or
+        // the loss of its own value to the breaker's, is listed.
+        let after = breaker.config().get_call_timeout();
+        let refused = match after {
+            Some(after) => {
+                let origin = self.call_timeout_origin(name);
+                site.call_timeout_refused(name, after, &origin)
             }
-        }
+            None => None,
+        };
+        let lost = match self.site_call_timeout(name, config) {
+            Some(own) if after != Some(own) => Some(site.call_timeout_lost(name, own, after)),
+            _ => None,
+        };
+        self.refuse(refused.into_iter().chain(lost).collect());
         breaker
+    }
+
+    /// Where the `call_timeout` of the breaker `name` came from, as far as
+    /// the registry knows: the operators' value, `configure`'s, or else the
+    /// code of whichever first created the breaker.
+    fn call_timeout_origin(&self, name: &str) -> String {
+        if let Some(origin) = read(&self.overrides).origin(name, "call_timeout") {
+            return origin;
+        }
+        if read(&self.configs).contains_key(name) {
+            return "Registry::configure".to_owned();
+        }
+        "the breaker's configuration".to_owned()
+    }
+
+    /// The `call_timeout` an annotated function whose attribute gives
+    /// `config` would have created the breaker `name` with: the configured
+    /// configuration's or its own, under the operators' values.
+    fn site_call_timeout(&self, name: &str, config: fn() -> Config) -> Option<Duration> {
+        let configured = read(&self.configs)
+            .get(name)
+            .map(|configured| configured.config.clone());
+        let code = configured.unwrap_or_else(config);
+        code.validate().ok()?;
+        let (config, _) = read(&self.overrides).settle(name, code);
+        config.call_timeout
     }
 
     /// The settings refused when breakers were created, oldest first: an
     /// operators' value (a configuration file, an environment variable,
     /// [`override_config`](Self::override_config)) that conflicts with the
     /// code's configuration, when that conflict could not be reported
-    /// earlier, and a `call_timeout` that an annotated function cannot
+    /// earlier; a `call_timeout` that an annotated function cannot
     /// enforce (a sync function, or an error type without
-    /// `From<breaker::TimedOut>`). Each was also logged as a `tracing`
+    /// `From<breaker::TimedOut>`); and an annotated `async fn`'s own
+    /// `call_timeout` that did not take effect because another function
+    /// sharing its name (or `get_or_create`) created the breaker first
+    /// with another value or none. Each was also logged as a `tracing`
     /// warning under the target `breaker`.
     ///
-    /// The breaker was created without the refused value: for a conflict,
-    /// it keeps the code's value of that key.
+    /// For a conflict, the breaker was created without the refused value:
+    /// it keeps the code's value of that key. A `call_timeout` a function
+    /// cannot enforce stays in the breaker's configuration, for the
+    /// functions sharing the name that can: only the function named in
+    /// the problem runs its calls without it.
     pub fn config_problems(&self) -> Vec<ConfigProblem> {
         read(&self.problems).clone()
     }
