@@ -149,6 +149,26 @@ fn a_malformed_variable_is_an_error_naming_it() {
 }
 
 #[test]
+fn a_buckets_variable_with_a_count_window_variable_is_an_error_naming_both() {
+    let error = ConfigFile::new()
+        .with_vars([
+            ("BREAKER_DB__COUNT_WINDOW", "20"),
+            ("BREAKER_DB__TIME_WINDOW_BUCKETS", "6"),
+        ])
+        .unwrap_err();
+    assert_eq!(
+        error.origin(),
+        "environment variable BREAKER_DB__TIME_WINDOW_BUCKETS"
+    );
+    assert!(
+        error
+            .reason()
+            .ends_with("from environment variable BREAKER_DB__COUNT_WINDOW"),
+        "{error}"
+    );
+}
+
+#[test]
 fn variables_without_the_prefix_and_separator_are_skipped() {
     let file = ConfigFile::new()
         .with_vars([("BREAKER_MODE", "fast"), ("EDITOR", "vi")])

@@ -221,6 +221,15 @@ impl Layer {
         Layer { values, origins }
     }
 
+    /// `values`, each key from its own origin in `origins`.
+    #[cfg_attr(not(feature = "toml"), allow(dead_code))]
+    pub(crate) fn with_origins(
+        values: PartialConfig,
+        origins: Vec<(&'static str, String)>,
+    ) -> Self {
+        Layer { values, origins }
+    }
+
     /// Where `key`'s value came from.
     fn origin(&self, key: &str) -> &str {
         self.origins
