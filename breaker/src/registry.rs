@@ -320,6 +320,7 @@ impl Registry {
         if dynamic {
             let mut bounds = lock(&self.dynamic);
             *evicted = bounds.sweep_if_due(&mut breakers);
+            self.forget_problems(evicted.iter().map(|(name, _)| name.as_str()));
             if let Some(max) = bounds.max.filter(|&max| bounds.samples.len() >= max) {
                 return Err(RegistryError::Full {
                     name: name.to_owned(),
@@ -351,8 +352,13 @@ impl Registry {
         if dynamic {
             lock(&self.dynamic).created(name);
         }
+        // Listed with the breaker, so that a `remove` cannot come between
+        // and leave them listed for a breaker that is gone.
+        let refused = self.list(refused);
         drop(breakers);
-        self.refuse(refused);
+        for problem in &refused {
+            observe::setting_refused(problem);
+        }
         Ok(breaker)
     }
 
@@ -487,6 +493,12 @@ impl Registry {
     /// with another value or none. Each was also logged as a `tracing`
     /// warning under the target `breaker`.
     ///
+    /// Each problem is listed once, for as long as its breaker is in the
+    /// registry: [`remove`](Self::remove) and idle eviction drop a
+    /// breaker's problems with it, so that names created on demand do not
+    /// pile them up. A name created again lists (and logs) its problems
+    /// again.
+    ///
     /// For a conflict, the breaker was created without the refused value:
     /// it keeps the code's value of that key. A `call_timeout` a function
     /// cannot enforce stays in the breaker's configuration, for the
@@ -556,15 +568,39 @@ impl Registry {
         unused
     }
 
-    /// Lists and logs `problems`.
+    /// Lists and logs `problems`, those not listed already.
     fn refuse(&self, problems: Vec<ConfigProblem>) {
-        if problems.is_empty() {
-            return;
-        }
-        for problem in &problems {
+        for problem in &self.list(problems) {
             observe::setting_refused(problem);
         }
-        write(&self.problems).extend(problems);
+    }
+
+    /// Lists those of `problems` not listed already, and returns them.
+    fn list(&self, mut problems: Vec<ConfigProblem>) -> Vec<ConfigProblem> {
+        if problems.is_empty() {
+            return problems;
+        }
+        let mut listed = write(&self.problems);
+        problems.retain(|problem| {
+            let new = !listed.contains(problem);
+            if new {
+                listed.push(problem.clone());
+            }
+            new
+        });
+        problems
+    }
+
+    /// Drops the problems listed for the breakers `names`, which are
+    /// leaving the registry: the list describes the registry's breakers,
+    /// and stays as bounded as they are.
+    fn forget_problems<'a>(&self, names: impl IntoIterator<Item = &'a str>) {
+        let mut names = names.into_iter().peekable();
+        if names.peek().is_none() {
+            return;
+        }
+        let names: std::collections::HashSet<&str> = names.collect();
+        write(&self.problems).retain(|problem| !names.contains(problem.breaker()));
     }
 
     /// Registers the configuration the breaker `name` will be created with,
@@ -708,6 +744,9 @@ impl Registry {
     /// configuration file, environment variables) stay: they were written
     /// for the name, and apply again if it comes back.
     ///
+    /// The problems [`config_problems`](Self::config_problems) lists for
+    /// the breaker are dropped with it.
+    ///
     /// The name is free again: [`configure`](Self::configure) works, and
     /// the next [`get_or_create`](Self::get_or_create) creates a new
     /// breaker, closed, with fresh counts.
@@ -741,6 +780,7 @@ impl Registry {
             let mut breakers = write(&self.breakers);
             let removed = breakers.remove(name);
             write(&self.configs).remove(name);
+            self.forget_problems([name]);
             lock(&self.dynamic).samples.remove(name);
             removed
         };
@@ -824,7 +864,9 @@ impl Registry {
     pub fn evict_idle(&self) -> Vec<String> {
         let evicted = {
             let mut breakers = write(&self.breakers);
-            lock(&self.dynamic).sweep(&mut breakers)
+            let evicted = lock(&self.dynamic).sweep(&mut breakers);
+            self.forget_problems(evicted.iter().map(|(name, _)| name.as_str()));
+            evicted
         };
         let mut names: Vec<String> = evicted
             .into_iter()
