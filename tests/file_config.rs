@@ -460,6 +460,27 @@ fn max_failures_off_in_the_environment_declares_a_rate_only_breaker() {
     assert_eq!(cb.config().get_max_failures(), None);
 }
 
+/// Over a configured breaker with no rate policy, `"off"` would leave a
+/// breaker that never trips: `apply` refuses it, naming the key.
+#[test]
+fn max_failures_off_over_a_configuration_without_a_rate_is_refused_by_apply() {
+    let registry = Registry::new();
+    registry.configure("db", Config::default()).unwrap();
+    let error = ConfigFile::parse(
+        "b.toml",
+        "[db]
+max_failures = \"off\"\n",
+    )
+    .unwrap()
+    .apply(&registry)
+    .unwrap_err();
+    assert_eq!(
+        (error.origin(), error.key(), error.value()),
+        ("b.toml", Some("max_failures"), Some("\"off\""))
+    );
+    assert!(error.reason().contains("never trip"), "{error}");
+}
+
 #[test]
 fn a_store_from_the_file_names_the_breaker_store() {
     let registry = Registry::new();

@@ -19,7 +19,10 @@ use crate::error::{Escaped, Name};
 /// Keys and values are spelled as the attribute's: `max_failures = 3`,
 /// `timeout = "30s"`, `failure_rate = 0.5`, `store = "fleet"`, and
 /// `max_failures = "off"` for a breaker without a consecutive-failure
-/// policy (one that trips on a rate only).
+/// policy (one that trips on a rate only). Registered with a
+/// [`Registry`](crate::Registry), an `"off"` that would leave the breaker
+/// no trip policy at all (the code sets no rate and no `trip_when`, and
+/// no rate is set here) conflicts with the code's configuration.
 ///
 /// Choosing a window replaces the other window: a `count_window` here
 /// replaces the code's `time_window` and `time_window_buckets`, and a
