@@ -169,6 +169,21 @@ fn a_buckets_variable_with_a_count_window_variable_is_an_error_naming_both() {
 }
 
 #[test]
+fn a_variable_with_one_underscore_before_a_key_is_an_error_spelling_it_right() {
+    let error = ConfigFile::new()
+        .with_vars([("BREAKER_ORDERS_DB_CALL_TIMEOUT", "5s")])
+        .unwrap_err();
+    assert_eq!(
+        error.origin(),
+        "environment variable BREAKER_ORDERS_DB_CALL_TIMEOUT"
+    );
+    assert!(
+        error.reason().contains("BREAKER_ORDERS_DB__CALL_TIMEOUT"),
+        "{error}"
+    );
+}
+
+#[test]
 fn variables_without_the_prefix_and_separator_are_skipped() {
     let file = ConfigFile::new()
         .with_vars([("BREAKER_MODE", "fast"), ("EDITOR", "vi")])

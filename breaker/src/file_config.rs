@@ -23,7 +23,9 @@
 //! becomes `_`). One breaker's variables are read together and checked
 //! as one table of the file is: two windows
 //! (`BREAKER_DB__COUNT_WINDOW` and `BREAKER_DB__TIME_WINDOW`) are an error
-//! naming both variables, whatever their order in the environment.
+//! naming both variables, whatever their order in the environment. A
+//! variable with the prefix but one underscore short before a key
+//! (`BREAKER_DB_TIMEOUT`) is an error that spells it right.
 //!
 //! Precedence, key by key, when a breaker is first created: environment
 //! variables, then the file, then the code (`Registry::configure`, or else
@@ -264,6 +266,31 @@ pub fn load_config(path: impl AsRef<Path>) -> Result<(), FileConfigError> {
     ConfigFile::read(path)?.with_env()?.apply(registry())
 }
 
+/// The error for `var`, one of our variables without the separator, when
+/// it ends in `_` and a key (`BREAKER_DB_TIMEOUT`): surely meant for that
+/// key, and otherwise skipped without a word. The longest key it ends in
+/// is suggested (`BREAKER_DB__CALL_TIMEOUT` for `BREAKER_DB_CALL_TIMEOUT`).
+fn near_miss(var: &str) -> Option<FileConfigError> {
+    let rest = &var[ENV_PREFIX.len()..];
+    let (name, key) = PartialConfig::keys()
+        .filter_map(|key| {
+            let name = rest.strip_suffix(key.to_ascii_uppercase().as_str())?;
+            let name = name.strip_suffix('_').filter(|name| !name.is_empty())?;
+            Some((name, key))
+        })
+        .min_by_key(|(name, _)| name.len())?;
+    let right = format!(
+        "{ENV_PREFIX}{name}{ENV_SEPARATOR}{}",
+        key.to_ascii_uppercase()
+    );
+    Some(FileConfigError::new(
+        &format!("environment variable {var}"),
+        format!(
+            "not read: a breaker's name and the key are separated by two underscores; for the key `{key}`, write {right}"
+        ),
+    ))
+}
+
 impl ConfigFile {
     /// No settings: start here for environment variables alone.
     pub fn new() -> Self {
@@ -354,13 +381,17 @@ impl ConfigFile {
     /// Adds the `BREAKER_<NAME>__<KEY>` variables of the process's
     /// environment, which win over the file. Only those variables are
     /// read: any other may hold anything, bytes that are not UTF-8
-    /// included. One of ours that is not UTF-8 is an error naming it.
+    /// included. One of ours that is not UTF-8 is an error naming it, and
+    /// so is a near miss (`BREAKER_DB_TIMEOUT`): see
+    /// [`with_vars`](Self::with_vars).
     pub fn with_env(self) -> Result<Self, FileConfigError> {
         self.with_vars(std::env::vars_os())
     }
 
     /// Adds the `BREAKER_<NAME>__<KEY>` variables among `vars` (other
-    /// names are skipped, whatever they hold): [`with_env`](Self::with_env)
+    /// names are skipped, whatever they hold, except a `BREAKER_` variable
+    /// that ends in `_` and a key, such as `BREAKER_DB_TIMEOUT`: an error
+    /// that spells it `BREAKER_DB__TIMEOUT`): [`with_env`](Self::with_env)
     /// with the variables given, as tests do. Names and values may be
     /// `&str`, `String` or `OsString`.
     ///
@@ -401,6 +432,9 @@ impl ConfigFile {
             }
             let lossy = var.to_string_lossy();
             let Some((name, key)) = lossy[ENV_PREFIX.len()..].rsplit_once(ENV_SEPARATOR) else {
+                if let Some(error) = near_miss(&lossy) {
+                    return Err(error);
+                }
                 continue;
             };
             let origin = format!("environment variable {lossy}");
