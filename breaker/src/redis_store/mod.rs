@@ -313,16 +313,23 @@ impl fmt::Display for RedisStoreError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             RedisStoreError::Url { url, reason } => {
-                write!(f, "invalid Redis URL `{url}`: {reason}")
+                write!(
+                    f,
+                    "invalid Redis URL `{}`: {}",
+                    Escaped(url),
+                    Escaped(reason)
+                )
             }
             RedisStoreError::Invalid {
                 field,
                 value,
                 reason,
             } => write!(f, "invalid Redis store `{field}` = `{value}`: {reason}"),
-            RedisStoreError::Thread(reason) => {
-                write!(f, "could not start the Redis store's threads: {reason}")
-            }
+            RedisStoreError::Thread(reason) => write!(
+                f,
+                "could not start the Redis store's threads: {}",
+                Escaped(reason)
+            ),
         }
     }
 }
@@ -1298,6 +1305,13 @@ mod tests {
         drop((member, membership, breaker));
         assert!(store.inner.all_members().is_empty());
         assert_eq!(lock(&store.inner.orphans).len(), 1);
+    }
+
+    #[test]
+    fn a_url_error_prints_the_url_escaped() {
+        let error = RedisStore::open("http://x\n2099-01-01 ERROR forged\u{1b}[2K").unwrap_err();
+        let shown = error.to_string();
+        assert!(!shown.contains(['\n', '\u{1b}']), "{shown:?}");
     }
 
     /// A year: the longest duration the store sends to Redis.
