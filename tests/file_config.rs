@@ -149,6 +149,41 @@ fn a_malformed_variable_is_an_error_naming_it() {
 }
 
 #[test]
+fn a_buckets_variable_with_a_count_window_variable_is_an_error_naming_both() {
+    let error = ConfigFile::new()
+        .with_vars([
+            ("BREAKER_DB__COUNT_WINDOW", "20"),
+            ("BREAKER_DB__TIME_WINDOW_BUCKETS", "6"),
+        ])
+        .unwrap_err();
+    assert_eq!(
+        error.origin(),
+        "environment variable BREAKER_DB__TIME_WINDOW_BUCKETS"
+    );
+    assert!(
+        error
+            .reason()
+            .ends_with("from environment variable BREAKER_DB__COUNT_WINDOW"),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_variable_with_one_underscore_before_a_key_is_an_error_spelling_it_right() {
+    let error = ConfigFile::new()
+        .with_vars([("BREAKER_ORDERS_DB_CALL_TIMEOUT", "5s")])
+        .unwrap_err();
+    assert_eq!(
+        error.origin(),
+        "environment variable BREAKER_ORDERS_DB_CALL_TIMEOUT"
+    );
+    assert!(
+        error.reason().contains("BREAKER_ORDERS_DB__CALL_TIMEOUT"),
+        "{error}"
+    );
+}
+
+#[test]
 fn variables_without_the_prefix_and_separator_are_skipped() {
     let file = ConfigFile::new()
         .with_vars([("BREAKER_MODE", "fast"), ("EDITOR", "vi")])
@@ -438,6 +473,27 @@ fn max_failures_off_in_the_environment_declares_a_rate_only_breaker() {
         .get_or_create("db", Config::default().failure_rate(0.5))
         .unwrap();
     assert_eq!(cb.config().get_max_failures(), None);
+}
+
+/// Over a configured breaker with no rate policy, `"off"` would leave a
+/// breaker that never trips: `apply` refuses it, naming the key.
+#[test]
+fn max_failures_off_over_a_configuration_without_a_rate_is_refused_by_apply() {
+    let registry = Registry::new();
+    registry.configure("db", Config::default()).unwrap();
+    let error = ConfigFile::parse(
+        "b.toml",
+        "[db]
+max_failures = \"off\"\n",
+    )
+    .unwrap()
+    .apply(&registry)
+    .unwrap_err();
+    assert_eq!(
+        (error.origin(), error.key(), error.value()),
+        ("b.toml", Some("max_failures"), Some("\"off\""))
+    );
+    assert!(error.reason().contains("never trip"), "{error}");
 }
 
 #[test]

@@ -655,6 +655,24 @@ fn a_dynamic_breaker_without_calls_for_the_idle_time_is_evicted() {
     assert!(registry.get("host-a").is_none());
 }
 
+/// The problems listed for a breaker go with it, so that names created
+/// on demand and evicted do not pile up in `config_problems`.
+#[test]
+fn an_evicted_breakers_problems_are_no_longer_listed() {
+    let (registry, clock) = evicting();
+    let mut ops = breaker::PartialConfig::new();
+    ops.set("timeout", "5m").unwrap();
+    registry.override_config("host-a", ops).unwrap();
+    let code = Config::default()
+        .backoff_multiplier(2.0)
+        .backoff_max(Duration::from_secs(120));
+    registry.get_or_create("host-a", code).unwrap();
+    assert_eq!(registry.config_problems().len(), 1);
+    clock.advance(IDLE);
+    assert_eq!(registry.evict_idle(), ["host-a"]);
+    assert!(registry.config_problems().is_empty());
+}
+
 #[test]
 fn a_breaker_called_within_the_idle_time_is_kept() {
     let (registry, clock) = evicting();

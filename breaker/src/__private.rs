@@ -84,6 +84,34 @@ impl At {
         ))
     }
 
+    /// This function would have created the breaker `name` with a
+    /// `call_timeout` of `own`, but another function (or `get_or_create`)
+    /// sharing the name created it first, with `breakers` instead.
+    pub(crate) fn call_timeout_lost(
+        &self,
+        name: &str,
+        own: Duration,
+        breakers: Option<Duration>,
+    ) -> ConfigProblem {
+        let instead = match breakers {
+            Some(after) => format!(
+                "with `call_timeout` = {:?}, which bounds this function's calls instead",
+                crate::partial::display_duration(after)
+            ),
+            None => "without a `call_timeout`, so this function's calls run without a time limit"
+                .to_owned(),
+        };
+        ConfigProblem::new(
+            name,
+            "call_timeout",
+            format!("{:?}", crate::partial::display_duration(own)),
+            &format!("#[circuit_breaker] at `{}`", self.function),
+            format!(
+                "not applied: another function sharing the name (or `get_or_create`) created the breaker first, {instead}"
+            ),
+        )
+    }
+
     /// The code's configuration of this function's breaker was invalid
     /// (`error`), and the breaker was built from `Config::default()`.
     pub(crate) fn invalid_code(&self, error: &crate::ConfigError) -> ConfigProblem {

@@ -20,7 +20,12 @@
 //! the name and the key) sets one key: `BREAKER_DB__TIMEOUT=30s`,
 //! `BREAKER_ORDERS_DB__MAX_FAILURES=3` (for `orders-db` or `orders.db`: the
 //! name is upper-cased and every character but ASCII letters and digits
-//! becomes `_`).
+//! becomes `_`). One breaker's variables are read together and checked
+//! as one table of the file is: two windows
+//! (`BREAKER_DB__COUNT_WINDOW` and `BREAKER_DB__TIME_WINDOW`) are an error
+//! naming both variables, whatever their order in the environment. A
+//! variable with the prefix but one underscore short before a key
+//! (`BREAKER_DB_TIMEOUT`) is an error that spells it right.
 //!
 //! Precedence, key by key, when a breaker is first created: environment
 //! variables, then the file, then the code (`Registry::configure`, or else
@@ -45,6 +50,7 @@
 //! have no effect, and are listed by
 //! [`Registry::unused_configurations`](crate::Registry::unused_configurations).
 
+use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::fmt;
 use std::io::Read;
@@ -97,7 +103,58 @@ fn too_large(origin: &str) -> FileConfigError {
 pub struct ConfigFile {
     origin: String,
     breakers: Vec<(String, PartialConfig)>,
-    env: Vec<(String, PartialConfig, String)>,
+    /// One table per breaker name as variables spell it, gathered from
+    /// all its variables.
+    env: Vec<EnvTable>,
+}
+
+/// The variables of one breaker name, read together as a file's table is.
+#[derive(Debug, Clone)]
+struct EnvTable {
+    name: String,
+    values: PartialConfig,
+    /// Each key's variable (`environment variable BREAKER_DB__TIMEOUT`).
+    origins: Vec<(&'static str, String)>,
+    /// Each key's value as written (trimmed).
+    written: Vec<(String, String)>,
+}
+
+impl EnvTable {
+    /// Checks the table's values together, as a file's table is checked:
+    /// two windows, or buckets without their window, are an error naming
+    /// the variable of the key at fault and the others it clashes with.
+    fn validate(&self) -> Result<(), FileConfigError> {
+        let Err(error) = self.values.validate() else {
+            return Ok(());
+        };
+        let origin = |key: &str| {
+            self.origins
+                .iter()
+                .find(|(k, _)| *k == key)
+                .map(|(_, origin)| origin.as_str())
+        };
+        // The other variables without which the table would be valid.
+        let partners: Vec<String> = self
+            .values
+            .set_keys()
+            .filter(|key| *key != error.field())
+            .filter(|key| {
+                let mut without = self.values.clone();
+                without.clear(key);
+                without.validate().is_ok()
+            })
+            .filter_map(|key| {
+                let value = self.values.written(key)?;
+                Some(format!("`{key}` = {value} from {}", origin(key)?))
+            })
+            .collect();
+        let at = origin(error.field()).unwrap_or("environment variables");
+        let mut refused = FileConfigError::config(at, &self.name, &error, &self.written);
+        if !partners.is_empty() {
+            refused.reason = format!("{}; together with {}", refused.reason, partners.join(", "));
+        }
+        Err(refused)
+    }
 }
 
 /// A malformed configuration file or variable: where (the file or the
@@ -209,6 +266,31 @@ pub fn load_config(path: impl AsRef<Path>) -> Result<(), FileConfigError> {
     ConfigFile::read(path)?.with_env()?.apply(registry())
 }
 
+/// The error for `var`, one of our variables without the separator, when
+/// it ends in `_` and a key (`BREAKER_DB_TIMEOUT`): surely meant for that
+/// key, and otherwise skipped without a word. The longest key it ends in
+/// is suggested (`BREAKER_DB__CALL_TIMEOUT` for `BREAKER_DB_CALL_TIMEOUT`).
+fn near_miss(var: &str) -> Option<FileConfigError> {
+    let rest = &var[ENV_PREFIX.len()..];
+    let (name, key) = PartialConfig::keys()
+        .filter_map(|key| {
+            let name = rest.strip_suffix(key.to_ascii_uppercase().as_str())?;
+            let name = name.strip_suffix('_').filter(|name| !name.is_empty())?;
+            Some((name, key))
+        })
+        .min_by_key(|(name, _)| name.len())?;
+    let right = format!(
+        "{ENV_PREFIX}{name}{ENV_SEPARATOR}{}",
+        key.to_ascii_uppercase()
+    );
+    Some(FileConfigError::new(
+        &format!("environment variable {var}"),
+        format!(
+            "not read: a breaker's name and the key are separated by two underscores; for the key `{key}`, write {right}"
+        ),
+    ))
+}
+
 impl ConfigFile {
     /// No settings: start here for environment variables alone.
     pub fn new() -> Self {
@@ -299,21 +381,50 @@ impl ConfigFile {
     /// Adds the `BREAKER_<NAME>__<KEY>` variables of the process's
     /// environment, which win over the file. Only those variables are
     /// read: any other may hold anything, bytes that are not UTF-8
-    /// included. One of ours that is not UTF-8 is an error naming it.
+    /// included. One of ours that is not UTF-8 is an error naming it, and
+    /// so is a near miss (`BREAKER_DB_TIMEOUT`): see
+    /// [`with_vars`](Self::with_vars).
     pub fn with_env(self) -> Result<Self, FileConfigError> {
         self.with_vars(std::env::vars_os())
     }
 
     /// Adds the `BREAKER_<NAME>__<KEY>` variables among `vars` (other
-    /// names are skipped, whatever they hold): [`with_env`](Self::with_env)
+    /// names are skipped, whatever they hold, except a `BREAKER_` variable
+    /// that ends in `_` and a key, such as `BREAKER_DB_TIMEOUT`: an error
+    /// that spells it `BREAKER_DB__TIMEOUT`): [`with_env`](Self::with_env)
     /// with the variables given, as tests do. Names and values may be
     /// `&str`, `String` or `OsString`.
+    ///
+    /// The variables of one breaker name (with those added before) form
+    /// one table, checked as a file's table is, so that their order does
+    /// not matter: two windows are an error naming both variables.
+    ///
+    /// ```
+    /// use breaker::ConfigFile;
+    ///
+    /// let error = ConfigFile::new()
+    ///     .with_vars([("BREAKER_DB__TIME_WINDOW", "30s"), ("BREAKER_DB__COUNT_WINDOW", "20")])
+    ///     .unwrap_err();
+    /// assert_eq!(
+    ///     error.to_string(),
+    ///     "environment variable BREAKER_DB__COUNT_WINDOW: circuit breaker `DB`: `count_window` = 20: \
+    ///      cannot be combined with `time_window`: choose one window; \
+    ///      together with `time_window` = \"30s\" from environment variable BREAKER_DB__TIME_WINDOW"
+    /// );
+    /// ```
     pub fn with_vars<I, K, V>(mut self, vars: I) -> Result<Self, FileConfigError>
     where
         I: IntoIterator<Item = (K, V)>,
         K: AsRef<OsStr>,
         V: AsRef<OsStr>,
     {
+        let mut tables: HashMap<String, usize> = self
+            .env
+            .iter()
+            .enumerate()
+            .map(|(at, table)| (table.name.clone(), at))
+            .collect();
+        let mut touched = Vec::new();
         for (var, value) in vars {
             let (var, value) = (var.as_ref(), value.as_ref());
             if !var.as_encoded_bytes().starts_with(ENV_PREFIX.as_bytes()) {
@@ -321,6 +432,9 @@ impl ConfigFile {
             }
             let lossy = var.to_string_lossy();
             let Some((name, key)) = lossy[ENV_PREFIX.len()..].rsplit_once(ENV_SEPARATOR) else {
+                if let Some(error) = near_miss(&lossy) {
+                    return Err(error);
+                }
                 continue;
             };
             let origin = format!("environment variable {lossy}");
@@ -344,15 +458,38 @@ impl ConfigFile {
                     ..FileConfigError::new(&origin, "not valid UTF-8").breaker(name)
                 });
             };
-            let mut partial = PartialConfig::new();
-            partial
+            // Set into the name's one table, not merged: two windows are
+            // then an error, whatever the variables' order.
+            let at = *tables.entry(name.to_owned()).or_insert_with(|| {
+                self.env.push(EnvTable {
+                    name: name.to_owned(),
+                    values: PartialConfig::new(),
+                    origins: Vec::new(),
+                    written: Vec::new(),
+                });
+                self.env.len() - 1
+            });
+            let table = &mut self.env[at];
+            table
+                .values
                 .set(&key, value)
                 .map_err(|e| FileConfigError::refused(&origin, name, e))?;
-            let written = [(key, value.trim().to_owned())];
-            partial
-                .validate()
-                .map_err(|e| FileConfigError::config(&origin, name, &e, &written))?;
-            self.env.push((name.to_owned(), partial, origin));
+            let Some(key) = PartialConfig::keys().find(|k| *k == key) else {
+                continue; // `set` accepted it, so it is one of the keys
+            };
+            table.origins.retain(|(k, _)| *k != key);
+            table.origins.push((key, origin));
+            table.written.retain(|(k, _)| k != key);
+            table
+                .written
+                .push((key.to_owned(), value.trim().to_owned()));
+            touched.push(at);
+        }
+        // In name order: the error does not depend on the variables' order.
+        touched.sort_unstable_by(|a, b| self.env[*a].name.cmp(&self.env[*b].name));
+        touched.dedup();
+        for at in touched {
+            self.env[at].validate()?;
         }
         Ok(self)
     }
@@ -384,9 +521,14 @@ impl ConfigFile {
             ));
             names.push((self.origin.clone(), name));
         }
-        for (name, partial, origin) in self.env {
-            entries.push((Target::EnvName(name.clone()), Layer::new(partial, &origin)));
-            names.push((origin, name));
+        for table in self.env {
+            let origin = table
+                .origins
+                .first()
+                .map_or_else(String::new, |(_, origin)| origin.clone());
+            let layer = Layer::with_origins(table.values, table.origins);
+            entries.push((Target::EnvName(table.name.clone()), layer));
+            names.push((origin, table.name));
         }
         registry.add_overrides(entries).map_err(|(index, e)| {
             let (origin, name) = &names[index];

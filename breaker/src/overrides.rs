@@ -3,8 +3,9 @@
 //! from, and how they settle over the code's configuration.
 //!
 //! Every key is checked on its own when it is read. A rule that ties an
-//! operator's key to one the code sets (`backoff_max` at least `timeout`)
-//! can only be judged against the code's configuration, once it is known:
+//! operator's key to one the code sets (`backoff_max` at least `timeout`;
+//! `max_failures = "off"` only where a rate or the code's `trip_when` is
+//! left to trip the breaker) can only be judged against the code's configuration, once it is known:
 //! when the values are registered (if the breaker is `configure`d), when a
 //! configuration is registered after them, or else when the breaker is
 //! created. There, a value that conflicts is refused and the breaker keeps
@@ -17,7 +18,7 @@ use std::fmt;
 
 use crate::config::{Config, ConfigError};
 use crate::error::Escaped;
-use crate::partial::PartialConfig;
+use crate::partial::{PartialConfig, OFF};
 use crate::registry::env_name;
 
 /// A setting the registry refused when it created a breaker: the operators'
@@ -221,6 +222,15 @@ impl Layer {
         Layer { values, origins }
     }
 
+    /// `values`, each key from its own origin in `origins`.
+    #[cfg_attr(not(feature = "toml"), allow(dead_code))]
+    pub(crate) fn with_origins(
+        values: PartialConfig,
+        origins: Vec<(&'static str, String)>,
+    ) -> Self {
+        Layer { values, origins }
+    }
+
     /// Where `key`'s value came from.
     fn origin(&self, key: &str) -> &str {
         self.origins
@@ -363,7 +373,7 @@ impl Overrides {
         let mut problems = Vec::new();
         loop {
             let config = values.apply(code.clone());
-            let Err(error) = config.validate() else {
+            let Err(error) = check(&config, &values, &code) else {
                 return (config, problems);
             };
             // Each turn refuses one value; the code's own configuration,
@@ -375,6 +385,29 @@ impl Overrides {
             values.clear(key);
         }
     }
+}
+
+/// `config` (the operators' `values` over `code`) validated, and refused
+/// when the operators' `max_failures = "off"` leaves it no trip policy
+/// where the code had one: that breaker would never trip. `"off"` is for
+/// a breaker that trips on a rate (or the code's predicate) only.
+fn check(config: &Config, values: &PartialConfig, code: &Config) -> Result<(), ConfigError> {
+    config.validate()?;
+    let trips = |config: &Config| {
+        config.max_failures.is_some()
+            || config.failure_rate.is_some()
+            || config.slow_call_rate.is_some()
+            || config.trip_when.is_some()
+    };
+    let off = values.is_set("max_failures") && config.max_failures.is_none();
+    if off && !trips(config) && trips(code) {
+        return Err(ConfigError::new(
+            "max_failures",
+            format!("{OFF:?}"),
+            "leaves the breaker no trip policy (no `failure_rate`, `slow_call_rate` or `trip_when` is set), so it would never trip; set a rate with it",
+        ));
+    }
+    Ok(())
 }
 
 /// The operators' key that makes `values` over `code` fail with `error`:

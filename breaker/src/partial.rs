@@ -19,7 +19,10 @@ use crate::error::{Escaped, Name};
 /// Keys and values are spelled as the attribute's: `max_failures = 3`,
 /// `timeout = "30s"`, `failure_rate = 0.5`, `store = "fleet"`, and
 /// `max_failures = "off"` for a breaker without a consecutive-failure
-/// policy (one that trips on a rate only).
+/// policy (one that trips on a rate only). Registered with a
+/// [`Registry`](crate::Registry), an `"off"` that would leave the breaker
+/// no trip policy at all (the code sets no rate and no `trip_when`, and
+/// no rate is set here) conflicts with the code's configuration.
 ///
 /// Choosing a window replaces the other window: a `count_window` here
 /// replaces the code's `time_window` and `time_window_buckets`, and a
@@ -239,6 +242,9 @@ impl PartialConfig {
 
     /// Sets `key` from its text, as it would be written in a file or an
     /// environment variable: `"3"`, `"0.5"`, `"30s"`, `"off"`, `"fleet"`.
+    /// Whitespace around a value is ignored (`" 30s"`, the `"fleet\r"` of
+    /// an env file with CRLF line ends); a store's name with a control
+    /// character inside is refused.
     ///
     /// An error shows the value as written: a number as its text
     /// (`18446744073709551615`, `1E+300`), anything else quoted.
@@ -308,7 +314,13 @@ impl PartialConfig {
                     "must be a duration string such as \"30s\", \"500ms\" or \"1m30s\"",
                 ))
             }
-            (Kind::Store, Raw::Str(s)) if !s.trim().is_empty() => Value::Text(s.to_owned()),
+            // Trimmed, as every other value is (a CRLF env file's `fleet\r`).
+            (Kind::Store, Raw::Str(s)) if s.trim().chars().any(char::is_control) => {
+                return Err(fail(
+                    "must not contain control characters: a store is registered under a plain name",
+                ))
+            }
+            (Kind::Store, Raw::Str(s)) if !s.trim().is_empty() => Value::Text(s.trim().to_owned()),
             (Kind::Store, _) => {
                 return Err(fail(
                     "must be the name of a store registered with `Registry::register_store`, or \"local\"",
@@ -713,6 +725,22 @@ mod tests {
             .set("max_failures", "none")
             .unwrap_err();
         assert!(error.reason().contains("\"off\""), "{error}");
+    }
+
+    #[test]
+    fn a_store_name_is_trimmed_as_other_values_are() {
+        let mut p = PartialConfig::new();
+        p.set("store", " fleet\r").unwrap();
+        assert_eq!(p.apply(Config::default()).get_store(), Some("fleet"));
+    }
+
+    #[test]
+    fn a_store_name_with_a_control_character_is_refused() {
+        let error = PartialConfig::new()
+            .set("store", "fle\u{1b}et")
+            .unwrap_err();
+        assert_eq!(error.key(), "store");
+        assert!(error.reason().contains("control"), "{error}");
     }
 
     #[test]

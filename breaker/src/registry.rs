@@ -280,24 +280,22 @@ impl Registry {
         if let Some(existing) = self.get(name) {
             return Ok(existing);
         }
-        self.create(Name::from(name.to_owned()), || config, None, true)
+        self.create(Name::from(name.to_owned()), || config, true)
     }
 
     /// Creates the breaker `name` unless it exists: from the configuration
     /// registered for it or else `config` (the code's, which must be
     /// valid), then the operators' values, key by key, less those that
-    /// conflict with the code's and, for an annotated function's `site`,
-    /// a `call_timeout` it cannot enforce. What is refused is listed. A
-    /// `dynamic` breaker counts toward the limit, which may refuse it.
+    /// conflict with the code's, which are listed. A `dynamic` breaker
+    /// counts toward the limit, which may refuse it.
     fn create(
         &self,
         owned_name: Name,
         config: impl FnOnce() -> Config,
-        site: Option<&At>,
         dynamic: bool,
     ) -> Result<Arc<CircuitBreaker>, RegistryError> {
         let mut evicted = Vec::new();
-        let created = self.create_locked(owned_name, config, site, dynamic, &mut evicted);
+        let created = self.create_locked(owned_name, config, dynamic, &mut evicted);
         // Outside the registry's locks: the store's `leave` is its code.
         for (_, breaker) in evicted {
             breaker.leave_store();
@@ -309,7 +307,6 @@ impl Registry {
         &self,
         owned_name: Name,
         config: impl FnOnce() -> Config,
-        site: Option<&At>,
         dynamic: bool,
         evicted: &mut Vec<(String, Arc<CircuitBreaker>)>,
     ) -> Result<Arc<CircuitBreaker>, RegistryError> {
@@ -323,6 +320,7 @@ impl Registry {
         if dynamic {
             let mut bounds = lock(&self.dynamic);
             *evicted = bounds.sweep_if_due(&mut breakers);
+            self.forget_problems(evicted.iter().map(|(name, _)| name.as_str()));
             if let Some(max) = bounds.max.filter(|&max| bounds.samples.len() >= max) {
                 return Err(RegistryError::Full {
                     name: name.to_owned(),
@@ -334,23 +332,11 @@ impl Registry {
             configured.used = true;
             configured.config.clone()
         });
-        let code_origin = match configured {
-            Some(_) => "Registry::configure",
-            None => "the code",
-        };
         let code = configured.unwrap_or_else(config);
         code.validate().map_err(|e| e.for_breaker(name))?;
         let mut overrides = write(&self.overrides);
         overrides.mark_used(name);
-        let (mut config, mut refused) = overrides.settle(name, code);
-        if let (Some(site), Some(after)) = (site, config.call_timeout) {
-            let origin = overrides.origin(name, "call_timeout");
-            let origin = origin.as_deref().unwrap_or(code_origin);
-            if let Some(problem) = site.call_timeout_refused(name, after, origin) {
-                config.call_timeout = None;
-                refused.push(problem);
-            }
-        }
+        let (config, refused) = overrides.settle(name, code);
         drop(overrides);
         let breaker = Arc::new(CircuitBreaker::new(owned_name, config)?);
         // Joined before anyone can find it: a call in between would be
@@ -366,8 +352,13 @@ impl Registry {
         if dynamic {
             lock(&self.dynamic).created(name);
         }
+        // Listed with the breaker, so that a `remove` cannot come between
+        // and leave them listed for a breaker that is gone.
+        let refused = self.list(refused);
         drop(breakers);
-        self.refuse(refused);
+        for problem in &refused {
+            observe::setting_refused(problem);
+        }
         Ok(breaker)
     }
 
@@ -429,7 +420,7 @@ impl Registry {
             Some(existing) => existing,
             // A `&'static str` name: rejections copy it instead of counting
             // references to a shared string.
-            None => match self.create(Name::from(name), config, Some(site), false) {
+            None => match self.create(Name::from(name), config, false) {
                 Ok(breaker) => breaker,
                 Err(error) => {
                     // `create` refuses no name of an annotated function
@@ -438,36 +429,81 @@ impl Registry {
                     if let RegistryError::Invalid(error) = &error {
                         self.refuse(vec![site.invalid_code(error)]);
                     }
-                    match self.create(Name::from(name), Config::default, Some(site), false) {
+                    match self.create(Name::from(name), Config::default, false) {
                         Ok(breaker) => breaker,
                         Err(_) => unreachable!("the default configuration is valid"),
                     }
                 }
             },
         };
-        // A breaker created for this function has no `call_timeout` it
-        // cannot enforce. One created by another function keeps its own,
-        // which is listed where this function cannot enforce it.
-        if let Some(after) = breaker.config().get_call_timeout() {
-            let origin = "the breaker's configuration";
-            if let Some(problem) = site.call_timeout_refused(name, after, origin) {
-                self.refuse(vec![problem]);
+        // The breaker keeps its `call_timeout` whoever created it: another
+        // function sharing the name may enforce it. This one's refusal, or
+        // the loss of its own value to the breaker's, is listed.
+        let after = breaker.config().get_call_timeout();
+        let refused = match after {
+            Some(after) => {
+                let origin = self.call_timeout_origin(name);
+                site.call_timeout_refused(name, after, &origin)
             }
-        }
+            None => None,
+        };
+        let lost = match self.site_call_timeout(name, config) {
+            Some(own) if after != Some(own) => Some(site.call_timeout_lost(name, own, after)),
+            _ => None,
+        };
+        self.refuse(refused.into_iter().chain(lost).collect());
         breaker
+    }
+
+    /// Where the `call_timeout` of the breaker `name` came from, as far as
+    /// the registry knows: the operators' value, `configure`'s, or else the
+    /// code of whichever first created the breaker.
+    fn call_timeout_origin(&self, name: &str) -> String {
+        if let Some(origin) = read(&self.overrides).origin(name, "call_timeout") {
+            return origin;
+        }
+        if read(&self.configs).contains_key(name) {
+            return "Registry::configure".to_owned();
+        }
+        "the breaker's configuration".to_owned()
+    }
+
+    /// The `call_timeout` an annotated function whose attribute gives
+    /// `config` would have created the breaker `name` with: the configured
+    /// configuration's or its own, under the operators' values.
+    fn site_call_timeout(&self, name: &str, config: fn() -> Config) -> Option<Duration> {
+        let configured = read(&self.configs)
+            .get(name)
+            .map(|configured| configured.config.clone());
+        let code = configured.unwrap_or_else(config);
+        code.validate().ok()?;
+        let (config, _) = read(&self.overrides).settle(name, code);
+        config.call_timeout
     }
 
     /// The settings refused when breakers were created, oldest first: an
     /// operators' value (a configuration file, an environment variable,
     /// [`override_config`](Self::override_config)) that conflicts with the
     /// code's configuration, when that conflict could not be reported
-    /// earlier, and a `call_timeout` that an annotated function cannot
+    /// earlier; a `call_timeout` that an annotated function cannot
     /// enforce (a sync function, or an error type without
-    /// `From<breaker::TimedOut>`). Each was also logged as a `tracing`
+    /// `From<breaker::TimedOut>`); and an annotated `async fn`'s own
+    /// `call_timeout` that did not take effect because another function
+    /// sharing its name (or `get_or_create`) created the breaker first
+    /// with another value or none. Each was also logged as a `tracing`
     /// warning under the target `breaker`.
     ///
-    /// The breaker was created without the refused value: for a conflict,
-    /// it keeps the code's value of that key.
+    /// Each problem is listed once, for as long as its breaker is in the
+    /// registry: [`remove`](Self::remove) and idle eviction drop a
+    /// breaker's problems with it, so that names created on demand do not
+    /// pile them up. A name created again lists (and logs) its problems
+    /// again.
+    ///
+    /// For a conflict, the breaker was created without the refused value:
+    /// it keeps the code's value of that key. A `call_timeout` a function
+    /// cannot enforce stays in the breaker's configuration, for the
+    /// functions sharing the name that can: only the function named in
+    /// the problem runs its calls without it.
     pub fn config_problems(&self) -> Vec<ConfigProblem> {
         read(&self.problems).clone()
     }
@@ -532,15 +568,39 @@ impl Registry {
         unused
     }
 
-    /// Lists and logs `problems`.
+    /// Lists and logs `problems`, those not listed already.
     fn refuse(&self, problems: Vec<ConfigProblem>) {
-        if problems.is_empty() {
-            return;
-        }
-        for problem in &problems {
+        for problem in &self.list(problems) {
             observe::setting_refused(problem);
         }
-        write(&self.problems).extend(problems);
+    }
+
+    /// Lists those of `problems` not listed already, and returns them.
+    fn list(&self, mut problems: Vec<ConfigProblem>) -> Vec<ConfigProblem> {
+        if problems.is_empty() {
+            return problems;
+        }
+        let mut listed = write(&self.problems);
+        problems.retain(|problem| {
+            let new = !listed.contains(problem);
+            if new {
+                listed.push(problem.clone());
+            }
+            new
+        });
+        problems
+    }
+
+    /// Drops the problems listed for the breakers `names`, which are
+    /// leaving the registry: the list describes the registry's breakers,
+    /// and stays as bounded as they are.
+    fn forget_problems<'a>(&self, names: impl IntoIterator<Item = &'a str>) {
+        let mut names = names.into_iter().peekable();
+        if names.peek().is_none() {
+            return;
+        }
+        let names: std::collections::HashSet<&str> = names.collect();
+        write(&self.problems).retain(|problem| !names.contains(problem.breaker()));
     }
 
     /// Registers the configuration the breaker `name` will be created with,
@@ -684,6 +744,9 @@ impl Registry {
     /// configuration file, environment variables) stay: they were written
     /// for the name, and apply again if it comes back.
     ///
+    /// The problems [`config_problems`](Self::config_problems) lists for
+    /// the breaker are dropped with it.
+    ///
     /// The name is free again: [`configure`](Self::configure) works, and
     /// the next [`get_or_create`](Self::get_or_create) creates a new
     /// breaker, closed, with fresh counts.
@@ -717,6 +780,7 @@ impl Registry {
             let mut breakers = write(&self.breakers);
             let removed = breakers.remove(name);
             write(&self.configs).remove(name);
+            self.forget_problems([name]);
             lock(&self.dynamic).samples.remove(name);
             removed
         };
@@ -800,7 +864,9 @@ impl Registry {
     pub fn evict_idle(&self) -> Vec<String> {
         let evicted = {
             let mut breakers = write(&self.breakers);
-            lock(&self.dynamic).sweep(&mut breakers)
+            let evicted = lock(&self.dynamic).sweep(&mut breakers);
+            self.forget_problems(evicted.iter().map(|(name, _)| name.as_str()));
+            evicted
         };
         let mut names: Vec<String> = evicted
             .into_iter()

@@ -272,6 +272,7 @@ impl RedisStoreBuilder {
             options: self.options,
             scripts: Scripts::new(),
             members: Mutex::new(Vec::new()),
+            orphans: Mutex::new(Vec::new()),
             wake: (Mutex::new(false), Condvar::new()),
             link: AtomicU8::new(NEVER),
             pool: Mutex::new(Vec::new()),
@@ -332,9 +333,11 @@ impl fmt::Display for RedisStoreError {
                 value,
                 reason,
             } => write!(f, "invalid Redis store `{field}` = `{value}`: {reason}"),
-            RedisStoreError::Thread(reason) => {
-                write!(f, "could not start the Redis store's threads: {reason}")
-            }
+            RedisStoreError::Thread(reason) => write!(
+                f,
+                "could not start the Redis store's threads: {}",
+                Escaped(reason)
+            ),
         }
     }
 }
@@ -495,6 +498,10 @@ struct Inner {
     options: Options,
     scripts: Scripts,
     members: Mutex<Vec<Weak<Member>>>,
+    /// The ends of probes whose member was dropped before the worker sent
+    /// them (a removed breaker whose last `Arc` was its probe's permit),
+    /// ready to send: the slots they give back are the fleet's.
+    orphans: Mutex<Vec<::redis::Cmd>>,
     /// Set and notified when a member has something to send at once.
     wake: (Mutex<bool>, Condvar),
     /// [`NEVER`], [`UP`] or [`DOWN`]: whether the last exchange
@@ -897,6 +904,27 @@ impl Member {
     }
 }
 
+impl Drop for Member {
+    /// The ends of probes still queued go to the store: a breaker removed
+    /// while its probe ran is usually dropped as that probe ends (its
+    /// permit held the last `Arc`), and the worker, which finds members
+    /// through weak references, would never send them, keeping the
+    /// fleet's slot until its lease expired.
+    fn drop(&mut self) {
+        let view = self.view.get_mut().unwrap_or_else(|p| p.into_inner());
+        let events = std::mem::take(&mut view.events);
+        let ends: Vec<::redis::Cmd> = events
+            .iter()
+            .filter(|event| matches!(event, Event::ProbeDone { .. }))
+            .map(|event| self.event(event))
+            .collect();
+        if !ends.is_empty() {
+            lock(&self.inner.orphans).extend(ends);
+            self.inner.wake();
+        }
+    }
+}
+
 impl SharedState for Member {
     fn strict(&self) -> bool {
         self.inner.options.strict
@@ -1118,6 +1146,12 @@ fn rejoin(inner: &Inner, first: bool) {
 fn flush(inner: &Inner, con: &mut Connection) -> RedisResult<()> {
     let now = Instant::now();
     let mut pipe = ::redis::pipe();
+    // First the probe ends of dropped members: their replies are not
+    // applied (no breaker is left to apply them to).
+    let orphans = std::mem::take(&mut *lock(&inner.orphans));
+    for end in &orphans {
+        pipe.add_command(end.clone());
+    }
     let mut sent: Vec<Arc<Member>> = Vec::new();
     for member in inner.all_members() {
         if member.has_left() {
@@ -1156,12 +1190,12 @@ fn flush(inner: &Inner, con: &mut Connection) -> RedisResult<()> {
             view.last_sync = Some(now);
         }
     }
-    if sent.is_empty() {
+    if sent.is_empty() && orphans.is_empty() {
         return Ok(());
     }
     let replies: Vec<Reply> = pipe.query(con)?;
     inner.up();
-    for (member, reply) in sent.iter().zip(replies) {
+    for (member, reply) in sent.iter().zip(replies.into_iter().skip(orphans.len())) {
         if !member.has_left() {
             member.apply(reply, true, false);
         }
@@ -1273,6 +1307,31 @@ mod tests {
         );
         let error = RedisStore::open("http://nowhere").unwrap_err();
         assert!(matches!(error, RedisStoreError::Url { .. }), "{error}");
+    }
+
+    /// A probe that ends as its breaker is dropped (the probe's permit held
+    /// the last `Arc`) leaves its end where the worker finds it, although
+    /// the member that queued it is gone. The store never connects here,
+    /// so the worker cannot send the end before the member is dropped.
+    #[test]
+    fn a_probe_end_queued_by_a_dropped_member_is_kept_for_the_worker() {
+        let store = RedisStore::builder("redis://127.0.0.1:1/").build().unwrap();
+        let breaker = Arc::new(CircuitBreaker::new("x", Config::default()).unwrap());
+        let membership = store.join(&breaker);
+        let member = lock(&store.inner.members)[0].upgrade().unwrap();
+        let lease = store.inner.next_lease();
+        member.view().leases.push((lease.get(), 3));
+        member.probe_ended(ProbeLease::new(lease), Some(Outcome::Success));
+        drop((member, membership, breaker));
+        assert!(store.inner.all_members().is_empty());
+        assert_eq!(lock(&store.inner.orphans).len(), 1);
+    }
+
+    #[test]
+    fn a_url_error_prints_the_url_escaped() {
+        let error = RedisStore::open("http://x\n2099-01-01 ERROR forged\u{1b}[2K").unwrap_err();
+        let shown = error.to_string();
+        assert!(!shown.contains(['\n', '\u{1b}']), "{shown:?}");
     }
 
     /// A year: the longest duration the store sends to Redis.

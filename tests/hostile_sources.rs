@@ -1,7 +1,8 @@
-//! Review of the hostile-input hardening (the Redis store; configuration
-//! from files, the environment, JSON and setters): each test without the
-//! `guard_` prefix shows a defect and fails today; the `guard_` tests pin
-//! down attacks that held up.
+//! Hostile input through every source: configuration from files, the
+//! environment, JSON and setters, names and prefixes in the Redis store.
+//! Each test not named `guard_...` was written against the code before its
+//! fix, where it failed (two are ignored, each with the limitation that
+//! keeps it from passing); the `guard_` tests pin down attacks that held.
 //!
 //! The Redis tests run a real `redis-server` on loopback (see
 //! `support/redis_server.rs`), and wait for states by polling with a
