@@ -90,12 +90,19 @@ impl Default for Dynamic {
 }
 
 impl Dynamic {
+    /// The idle clock's reading. User code (`set_clock`), read under the
+    /// registry's locks: a panic is contained and reads as no time at all
+    /// (nothing is evicted on it).
+    fn now(&self) -> Option<Duration> {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.clock.now())).ok()
+    }
+
     /// Sweeps if a breaker may have been idle long enough.
     fn sweep_if_due(
         &mut self,
         breakers: &mut HashMap<String, Arc<CircuitBreaker>>,
     ) -> Vec<(String, Arc<CircuitBreaker>)> {
-        if self.idle_after.is_some() && self.clock.now() >= self.next_sweep {
+        if self.idle_after.is_some() && self.now().is_some_and(|now| now >= self.next_sweep) {
             self.sweep(breakers)
         } else {
             Vec::new()
@@ -110,10 +117,9 @@ impl Dynamic {
         &mut self,
         breakers: &mut HashMap<String, Arc<CircuitBreaker>>,
     ) -> Vec<(String, Arc<CircuitBreaker>)> {
-        let Some(idle_after) = self.idle_after else {
+        let (Some(idle_after), Some(now)) = (self.idle_after, self.now()) else {
             return Vec::new();
         };
-        let now = self.clock.now();
         let mut evicted = Vec::new();
         let mut next: Option<Duration> = None;
         self.samples.retain(|name, sample| {
@@ -144,7 +150,9 @@ impl Dynamic {
 
     /// Notes a breaker just created on demand.
     fn created(&mut self, name: &str) {
-        let now = self.clock.now();
+        // Should the clock fail, the breaker counts as busy until a sweep
+        // with a good reading sees it again.
+        let now = self.now().unwrap_or(Duration::MAX);
         self.samples.insert(
             name.to_owned(),
             Sample {
@@ -295,10 +303,15 @@ impl Registry {
         dynamic: bool,
     ) -> Result<Arc<CircuitBreaker>, RegistryError> {
         let mut evicted = Vec::new();
-        let created = self.create_locked(owned_name, config, dynamic, &mut evicted);
-        // Outside the registry's locks: the store's `leave` is its code.
+        let mut contained = None;
+        let created = self.create_locked(owned_name, config, dynamic, &mut evicted, &mut contained);
+        // Outside the registry's locks: the store's `leave` is its code,
+        // and a report may reach a subscriber that reads the registry.
         for (_, breaker) in evicted {
             breaker.leave_store();
+        }
+        if let (Ok(breaker), Some(contained)) = (&created, contained) {
+            breaker.report(&contained);
         }
         created
     }
@@ -309,6 +322,7 @@ impl Registry {
         config: impl FnOnce() -> Config,
         dynamic: bool,
         evicted: &mut Vec<(String, Arc<CircuitBreaker>)>,
+        contained: &mut Option<crate::breaker::Contained>,
     ) -> Result<Arc<CircuitBreaker>, RegistryError> {
         let shared = owned_name.clone();
         let name: &str = &shared;
@@ -338,16 +352,24 @@ impl Registry {
         overrides.mark_used(name);
         let (config, refused) = overrides.settle(name, code);
         drop(overrides);
-        let breaker = Arc::new(CircuitBreaker::new(owned_name, config)?);
+        // A panic of the user's clock or store is contained and reported
+        // by `create`, once the registry's locks are released.
+        let (breaker, clock_panic) = CircuitBreaker::build(owned_name, config)?;
+        *contained = clock_panic;
+        let breaker = Arc::new(breaker);
         // Joined before anyone can find it: a call in between would be
         // admitted without asking a strict store.
         let store = read(&self.stores).for_config(breaker.config());
         if let Some(store) = store {
-            breaker.join_store(&*store);
+            let (_, join_panic) = breaker.join(&*store);
+            if contained.is_none() {
+                *contained = join_panic;
+            }
         }
         // The state gauge starts before anyone can make a transition, so
-        // that it cannot overwrite a transition's value.
-        observe::created(name, breaker.state());
+        // that it cannot overwrite a transition's value. (A new breaker is
+        // closed; asking it would read its clock under the registry's lock.)
+        observe::created(name, crate::State::Closed);
         breakers.insert(name.to_owned(), Arc::clone(&breaker));
         if dynamic {
             lock(&self.dynamic).created(name);
@@ -850,7 +872,7 @@ impl Registry {
     pub fn set_clock(&self, clock: impl Clock + 'static) {
         let mut bounds = lock(&self.dynamic);
         bounds.clock = Arc::new(clock);
-        let now = bounds.clock.now();
+        let now = bounds.now().unwrap_or(Duration::MAX);
         for sample in bounds.samples.values_mut() {
             sample.since = now;
         }
