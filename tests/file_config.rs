@@ -728,8 +728,8 @@ fn padded(len: usize) -> String {
 fn a_file_larger_than_the_limit_is_refused() {
     let file = TempFile::new("big", padded(MAX_CONFIG_FILE_BYTES + 1).as_bytes());
     let error = ConfigFile::read(&file.0).unwrap_err();
-    assert!(error.reason().contains("256 KiB"), "{error}");
-    assert_eq!(MAX_CONFIG_FILE_BYTES, 256 * 1024);
+    assert!(error.reason().contains("64 KiB"), "{error}");
+    assert_eq!(MAX_CONFIG_FILE_BYTES, 64 * 1024);
 }
 
 #[test]
@@ -741,7 +741,7 @@ fn a_file_of_the_limit_is_read() {
 #[test]
 fn text_larger_than_the_limit_is_refused() {
     let error = ConfigFile::parse("b.toml", &padded(MAX_CONFIG_FILE_BYTES + 1)).unwrap_err();
-    assert!(error.reason().contains("256 KiB"), "{error}");
+    assert!(error.reason().contains("64 KiB"), "{error}");
 }
 
 #[cfg(unix)]
@@ -749,7 +749,7 @@ fn text_larger_than_the_limit_is_refused() {
 fn an_endless_file_is_refused_at_the_limit() {
     let error = ConfigFile::read("/dev/zero").unwrap_err();
     assert_eq!(error.origin(), "/dev/zero");
-    assert!(error.reason().contains("256 KiB"), "{error}");
+    assert!(error.reason().contains("64 KiB"), "{error}");
 }
 
 #[test]

@@ -551,12 +551,11 @@ fn a_rejection_escapes_the_unicode_line_separators() {
 // Defects: configuration input
 // =============================================================================
 
-/// `MAX_CONFIG_FILE_BYTES` documents that 256 KiB "parse in less than 32
-/// MB"; a file of tables nested through dotted keys (each line a table of
-/// ~70 levels, under TOML's recursion limit) takes more than four times
-/// that.
+/// `MAX_CONFIG_FILE_BYTES` documents that a file at the limit parses in
+/// less than 40 MB, also for its worst case: tables nested through dotted
+/// keys (each line a table of ~70 levels, under TOML's recursion limit).
 #[test]
-fn a_file_at_the_size_limit_parses_within_the_documented_32_mb() {
+fn a_file_at_the_size_limit_parses_within_the_documented_40_mb() {
     let dots = ".x".repeat(70);
     let mut text = String::new();
     for i in 0.. {
@@ -569,7 +568,7 @@ fn a_file_at_the_size_limit_parses_within_the_documented_32_mb() {
     let (parsed, peak) = peak_of(|| ConfigFile::parse("deep.toml", &text).map(drop));
     assert!(parsed.is_err());
     assert!(
-        peak < 32 << 20,
+        peak < 40 << 20,
         "{} bytes took {} MB while parsed",
         text.len(),
         peak >> 20
@@ -686,7 +685,7 @@ fn a_json_integer_beyond_u64_is_shown_as_written() {
 
 #[test]
 fn guard_deeply_nested_toml_is_refused_without_overflowing_the_stack() {
-    let depth = 100_000;
+    let depth = 20_000;
     let arrays = format!("[a]\nx = {}{}", "[".repeat(depth), "]".repeat(depth));
     let tables = format!(
         "[a]\nx = {}1{}",
@@ -734,7 +733,7 @@ fn guard_a_file_of_exactly_the_limit_is_read_and_one_byte_more_is_refused() {
     let over = dir.join("over.toml");
     std::fs::write(&over, &text).unwrap();
     let error = ConfigFile::read(&over).unwrap_err();
-    assert!(error.reason().contains("256 KiB"), "{error}");
+    assert!(error.reason().contains("64 KiB"), "{error}");
     let error = ConfigFile::read(&dir).unwrap_err();
     assert!(error.reason().starts_with("cannot read"), "{error}");
     let (read, peak) = peak_of(|| ConfigFile::read("/dev/zero").map(drop));

@@ -42,7 +42,7 @@
 //! [`Registry::config_problems`](crate::Registry::config_problems).
 //!
 //! Careless and hostile input is bounded: a file is at most
-//! [`MAX_CONFIG_FILE_BYTES`] (256 KiB) and read no further; only the
+//! [`MAX_CONFIG_FILE_BYTES`] (64 KiB) and read no further; only the
 //! `BREAKER_*__*` variables are read, so that another variable may hold
 //! anything (bytes that are not UTF-8 included); an error shows the value
 //! as written and prints names, keys, values and paths with control
@@ -67,17 +67,18 @@ pub const ENV_PREFIX: &str = "BREAKER_";
 /// What separates a breaker's name from the key in a variable's name.
 pub const ENV_SEPARATOR: &str = "__";
 /// The largest configuration file [`ConfigFile::read`] (and text
-/// [`ConfigFile::parse`]) accepts: 256 KiB, room for thousands of
-/// breakers. The bound is on the memory parsing takes: a TOML document of
-/// many small tables takes up to about a hundred times its size while it
-/// is parsed, so 256 KiB parse in less than 32 MB.
-pub const MAX_CONFIG_FILE_BYTES: usize = 256 << 10;
+/// [`ConfigFile::parse`]) accepts: 64 KiB, room for a thousand breakers.
+/// The bound is on the memory parsing takes: a TOML document takes up to
+/// about 550 times its size while it is parsed (keys dotted seventy levels
+/// deep, the worst measured; ordinary tables about a hundred times), so
+/// 64 KiB parse in less than 40 MB.
+pub const MAX_CONFIG_FILE_BYTES: usize = 64 << 10;
 
 /// The error for a file or text above [`MAX_CONFIG_FILE_BYTES`].
 fn too_large(origin: &str) -> FileConfigError {
     FileConfigError::new(
         origin,
-        "larger than 256 KiB (`breaker::MAX_CONFIG_FILE_BYTES`), the most a configuration file may hold",
+        "larger than 64 KiB (`breaker::MAX_CONFIG_FILE_BYTES`), the most a configuration file may hold",
     )
 }
 
@@ -298,7 +299,7 @@ impl ConfigFile {
     }
 
     /// Reads and parses the TOML file at `path`: at most
-    /// [`MAX_CONFIG_FILE_BYTES`] (256 KiB), UTF-8. A larger file is refused
+    /// [`MAX_CONFIG_FILE_BYTES`] (64 KiB), UTF-8. A larger file is refused
     /// without reading more than the limit, so that a wrong path (a
     /// device, a log) cannot exhaust the process's memory.
     pub fn read(path: impl AsRef<Path>) -> Result<Self, FileConfigError> {
@@ -425,6 +426,8 @@ impl ConfigFile {
             .map(|(at, table)| (table.name.clone(), at))
             .collect();
         let mut touched = Vec::new();
+        // The keys this call has set, by table, with the variable that set each.
+        let mut given: Vec<(usize, &str, String)> = Vec::new();
         for (var, value) in vars {
             let (var, value) = (var.as_ref(), value.as_ref());
             if !var.as_encoded_bytes().starts_with(ENV_PREFIX.as_bytes()) {
@@ -477,6 +480,16 @@ impl ConfigFile {
             let Some(key) = PartialConfig::keys().find(|k| *k == key) else {
                 continue; // `set` accepted it, so it is one of the keys
             };
+            // Two variables of this environment for one key (their names
+            // differ in case): which wins would depend on their order.
+            if let Some((_, _, first)) = given.iter().find(|(t, k, _)| *t == at && *k == key) {
+                return Err(FileConfigError::new(
+                    &origin,
+                    format!("sets `{key}` again, after {first}: keep one of them"),
+                )
+                .breaker(name));
+            }
+            given.push((at, key, origin.clone()));
             table.origins.retain(|(k, _)| *k != key);
             table.origins.push((key, origin));
             table.written.retain(|(k, _)| k != key);
