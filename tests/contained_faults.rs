@@ -14,7 +14,6 @@
 use std::num::NonZeroU64;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex, Weak};
 use std::thread;
 use std::time::Duration;
@@ -24,65 +23,16 @@ use breaker::{
     RejectReason, SharedState, State, StateStore, TokioClock,
 };
 
-// The fleet tests' helpers; this file uses the Redis server alone.
-#[cfg(feature = "redis")]
-#[allow(dead_code)]
+// The tests' helpers; this file uses the gate, and the Redis server with
+// the `redis` feature.
 mod support;
+
+use support::gate::gate;
+#[cfg(feature = "redis")]
+use support::gate::PATIENCE;
 
 const SEC: Duration = Duration::from_secs(1);
 const MS: Duration = Duration::from_millis(1);
-
-/// How long a test waits for another thread before giving up (a bound on
-/// a hang, not a timing the test relies on).
-const PATIENCE: Duration = Duration::from_secs(10);
-
-// ----- helpers --------------------------------------------------------------
-
-/// A one-shot rendezvous a hook can block on: `entered` tells the test the
-/// hook is running, `release` lets it go on.
-struct Gate {
-    entered: Mutex<Sender<()>>,
-    release: Mutex<Receiver<()>>,
-}
-
-struct GateHandle {
-    entered: Receiver<()>,
-    release: Sender<()>,
-}
-
-fn gate() -> (Arc<Gate>, GateHandle) {
-    let (entered_tx, entered_rx) = mpsc::channel();
-    let (release_tx, release_rx) = mpsc::channel();
-    (
-        Arc::new(Gate {
-            entered: Mutex::new(entered_tx),
-            release: Mutex::new(release_rx),
-        }),
-        GateHandle {
-            entered: entered_rx,
-            release: release_tx,
-        },
-    )
-}
-
-impl Gate {
-    fn hold(&self) {
-        let _ = self.entered.lock().unwrap().send(());
-        let _ = self.release.lock().unwrap().recv_timeout(PATIENCE);
-    }
-}
-
-impl GateHandle {
-    fn wait_entered(&self) {
-        self.entered
-            .recv_timeout(PATIENCE)
-            .expect("the hook was entered");
-    }
-
-    fn release(&self) {
-        let _ = self.release.send(());
-    }
-}
 
 type AcquireHook = dyn Fn(&CircuitBreaker) -> ProbeSlot + Send + Sync;
 type EndedHook = dyn Fn(ProbeLease, Option<Outcome>) + Send + Sync;

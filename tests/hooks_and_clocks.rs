@@ -13,7 +13,7 @@
 
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::mpsc;
 use std::sync::{Arc, Mutex, Weak};
 use std::thread;
 use std::time::Duration;
@@ -23,59 +23,12 @@ use breaker::{
     SharedState, State, StateStore,
 };
 
+// The tests' helpers; this file uses the gate.
+mod support;
+
+use support::gate::{gate, Gate, PATIENCE};
+
 const SEC: Duration = Duration::from_secs(1);
-
-/// How long a test waits for another thread before giving up (a bound on
-/// a hang, not a timing the test relies on).
-const PATIENCE: Duration = Duration::from_secs(10);
-
-/// A one-shot rendezvous a hook can block on: `entered` tells the test the
-/// hook is running, `release` lets it go on.
-struct Gate {
-    entered: Mutex<Sender<()>>,
-    release: Mutex<Receiver<()>>,
-}
-
-/// The test's ends of a `Gate`.
-struct GateHandle {
-    entered: Receiver<()>,
-    release: Sender<()>,
-}
-
-fn gate() -> (Arc<Gate>, GateHandle) {
-    let (entered_tx, entered_rx) = mpsc::channel();
-    let (release_tx, release_rx) = mpsc::channel();
-    (
-        Arc::new(Gate {
-            entered: Mutex::new(entered_tx),
-            release: Mutex::new(release_rx),
-        }),
-        GateHandle {
-            entered: entered_rx,
-            release: release_tx,
-        },
-    )
-}
-
-impl Gate {
-    /// Called from the hook: signals, then waits for the release.
-    fn hold(&self) {
-        let _ = self.entered.lock().unwrap().send(());
-        let _ = self.release.lock().unwrap().recv_timeout(PATIENCE);
-    }
-}
-
-impl GateHandle {
-    fn wait_entered(&self) {
-        self.entered
-            .recv_timeout(PATIENCE)
-            .expect("the hook was entered");
-    }
-
-    fn release(&self) {
-        let _ = self.release.send(());
-    }
-}
 
 /// A store that records every transition the breaker reports to it, and
 /// grants every probe.

@@ -6,8 +6,6 @@
 //! that validate as a whole and build breakers. No error message carries a
 //! raw control character.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -17,54 +15,12 @@ use breaker::{
 };
 use proptest::prelude::*;
 
+// The tests' helpers; this file uses the peak allocator.
+mod support;
+
+use support::peak_alloc::{peak_of, Peak};
+
 // ----- memory: the peak of the bytes live on this thread ----------------------
-
-thread_local! {
-    static LIVE: Cell<isize> = const { Cell::new(0) };
-    static PEAK: Cell<isize> = const { Cell::new(0) };
-}
-
-fn grew(by: usize) {
-    // `try_with`: the allocator also runs while a thread's locals are torn down.
-    let _ = LIVE.try_with(|live| {
-        let now = live.get() + by as isize;
-        live.set(now);
-        let _ = PEAK.try_with(|peak| peak.set(peak.get().max(now)));
-    });
-}
-
-fn shrank(by: usize) {
-    let _ = LIVE.try_with(|live| live.set(live.get() - by as isize));
-}
-
-struct Peak;
-
-// SAFETY: every call is forwarded to `System` unchanged; the counting
-// touches only const-initialised thread-locals without destructors.
-unsafe impl GlobalAlloc for Peak {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        grew(layout.size());
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        grew(layout.size());
-        unsafe { System.alloc_zeroed(layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        match new_size.checked_sub(layout.size()) {
-            Some(more) => grew(more),
-            None => shrank(layout.size() - new_size),
-        }
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        shrank(layout.size());
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
 
 #[global_allocator]
 static GLOBAL: Peak = Peak;
@@ -73,15 +29,6 @@ static GLOBAL: Peak = Peak;
 /// largest with a window of `MAX_COUNT_WINDOW` calls (100 KB), and room
 /// for the rest. An unbounded window of `u32::MAX` calls is 4 GiB.
 const MEMORY_BOUND: isize = 8 << 20;
-
-/// Runs `f`, and returns its result and the most bytes it held at once on
-/// this thread beyond those live before.
-fn peak_of<T>(f: impl FnOnce() -> T) -> (T, isize) {
-    let before = LIVE.with(Cell::get);
-    PEAK.with(|peak| peak.set(before));
-    let out = f();
-    (out, PEAK.with(Cell::get) - before)
-}
 
 #[test]
 fn the_memory_probe_sees_a_large_allocation() {

@@ -1036,7 +1036,6 @@ fn guard_an_annotated_function_keeps_its_breaker_after_remove_and_configure() {
 // ===== the fleet (feature `redis`, a real `redis-server`) ========================
 
 #[cfg(feature = "redis")]
-#[allow(dead_code)] // `kill` and `restart` are for other fleet tests
 mod support;
 
 #[cfg(feature = "redis")]

@@ -1,2 +1,8 @@
+//! Helpers shared by the integration tests; each test binary uses some of
+//! them.
+#![allow(dead_code)]
+
+pub mod gate;
+pub mod peak_alloc;
 pub mod redis_server;
 pub mod slow_proxy;
