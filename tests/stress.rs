@@ -275,13 +275,18 @@ fn the_lock_free_path_counts_every_call_exactly_once_across_transitions() {
     );
     let seen = Arc::new(Seen::default());
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // The workers go on until the commands have raced with them this many
+    // times (whatever the scheduler does), and no further than a bound.
+    const COMMANDS: usize = 200;
+    let commands = Arc::new(AtomicUsize::new(0));
     let resetter = {
-        let (cb, stop) = (cb.clone(), stop.clone());
+        let (cb, stop, commands) = (cb.clone(), stop.clone(), commands.clone());
         std::thread::spawn(move || {
             let mut resets = 0u64;
             // Alternately forced open and reset, so that every command is
             // a state change and announces the period it ends.
             while !stop.load(SeqCst) && resets < 100_000 {
+                commands.fetch_add(1, SeqCst);
                 if resets.is_multiple_of(2) {
                     cb.force_open();
                 } else {
@@ -296,10 +301,13 @@ fn the_lock_free_path_counts_every_call_exactly_once_across_transitions() {
     };
     let workers: Vec<_> = (0..THREADS)
         .map(|seed| {
-            let (cb, seen) = (cb.clone(), seen.clone());
+            let (cb, seen, commands) = (cb.clone(), seen.clone(), commands.clone());
             std::thread::spawn(move || {
                 let mut rng = Rng((seed + 3).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
-                for _ in 0..CALLS {
+                for call in 0..CALLS * 1_000 {
+                    if call >= CALLS && commands.load(SeqCst) >= COMMANDS {
+                        break;
+                    }
                     let Ok(permit) = cb.try_acquire() else {
                         seen.rejected.fetch_add(1, SeqCst);
                         continue;
