@@ -1,0 +1,82 @@
+//! Review of the latest fixes (fleet probes decided in two phases, probe
+//! epochs, pending open periods, the registry's contained clock, the
+//! environment's tables, JSON's duplicate keys): each test not named
+//! `guard_...` fails against the code it reviews and shows a defect.
+//!
+//! Time is a `ManualClock`; interleavings are forced with a store's hooks.
+
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use breaker::{Clock, Config, ManualClock, Registry};
+
+const SEC: Duration = Duration::from_secs(1);
+
+/// A clock that panics while `broken`, and otherwise reads `inner`.
+#[derive(Debug, Clone)]
+struct FaultyClock {
+    inner: ManualClock,
+    broken: Arc<AtomicBool>,
+}
+
+impl FaultyClock {
+    fn new(inner: ManualClock) -> Self {
+        FaultyClock {
+            inner,
+            broken: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    fn set_broken(&self, broken: bool) {
+        self.broken.store(broken, Ordering::SeqCst);
+    }
+}
+
+impl Clock for FaultyClock {
+    fn now(&self) -> Duration {
+        if self.broken.load(Ordering::SeqCst) {
+            panic!("the idle clock broke");
+        }
+        self.inner.now()
+    }
+}
+
+/// A breaker created on demand while the registry's idle clock panicked
+/// is noted as busy "until a sweep with a good reading sees it again";
+/// but its sample keeps `since = Duration::MAX`, so no later sweep with a
+/// good clock ever finds it idle: never called again, it is never
+/// evicted and holds a place under `set_max_dynamic` for good.
+#[test]
+fn a_breaker_created_while_the_idle_clock_panicked_is_evicted_once_the_clock_recovers() {
+    let manual = ManualClock::new();
+    let clock = FaultyClock::new(manual.clone());
+    let registry = Registry::new();
+    registry.set_clock(clock.clone());
+    registry.set_idle_eviction(Some(SEC));
+
+    clock.set_broken(true);
+    let created = panic::catch_unwind(AssertUnwindSafe(|| {
+        registry.get_or_create("review-final-idle", Config::default())
+    }));
+    clock.set_broken(false);
+    drop(created.expect("the idle clock's panic is contained").unwrap());
+
+    // The clock is good again: one sweep notes the breaker idle from now,
+    // and one `idle_after` later it goes.
+    assert!(registry.evict_idle().is_empty());
+    manual.advance(SEC * 2);
+    let first = registry.evict_idle();
+    manual.advance(SEC * 2);
+    let second = registry.evict_idle();
+    manual.advance(SEC * 3600);
+    let later = registry.evict_idle();
+    assert!(
+        [first, second, later]
+            .iter()
+            .any(|swept| swept == &["review-final-idle".to_owned()]),
+        "never evicted: {:?}",
+        registry.names()
+    );
+}
