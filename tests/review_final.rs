@@ -61,7 +61,11 @@ fn a_breaker_created_while_the_idle_clock_panicked_is_evicted_once_the_clock_rec
         registry.get_or_create("review-final-idle", Config::default())
     }));
     clock.set_broken(false);
-    drop(created.expect("the idle clock's panic is contained").unwrap());
+    drop(
+        created
+            .expect("the idle clock's panic is contained")
+            .unwrap(),
+    );
 
     // The clock is good again: one sweep notes the breaker idle from now,
     // and one `idle_after` later it goes.
@@ -78,5 +82,21 @@ fn a_breaker_created_while_the_idle_clock_panicked_is_evicted_once_the_clock_rec
             .any(|swept| swept == &["review-final-idle".to_owned()]),
         "never evicted: {:?}",
         registry.names()
+    );
+}
+
+/// JSON values are shown as written; the new conversion of whole floats
+/// beyond 2^63 into integers (meant for integer literals beyond 64 bits,
+/// which reach the visitor as `f64`) also rewrites a float literal:
+/// `1e19` is shown as `10000000000000000000`, a value the operator never
+/// wrote.
+#[test]
+fn a_json_float_literal_beyond_64_bits_is_shown_as_written() {
+    let error = serde_json::from_str::<Config>(r#"{"max_failures": 1e19}"#)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("1e19") || error.contains("1e+19"),
+        "not shown as written: {error}"
     );
 }
