@@ -130,7 +130,10 @@ impl Dynamic {
             // Held elsewhere (a layer, an annotated function, a caller):
             // evicting it would leave two breakers for one name.
             let held = Arc::strong_count(breaker) > 1;
-            if held || !may_go || calls != sample.calls {
+            // `since` is `Duration::MAX` when the clock failed as it was
+            // noted: this good reading starts its idle time.
+            let unseen = sample.since == Duration::MAX;
+            if held || !may_go || calls != sample.calls || unseen {
                 *sample = Sample { calls, since: now };
             } else if now.saturating_sub(sample.since) >= idle_after {
                 if let Some(breaker) = breakers.remove(name) {
