@@ -385,6 +385,14 @@ struct Changes {
     dropped: usize,
 }
 
+impl Changes {
+    /// Nothing to announce or report: the common case, checked first.
+    #[inline]
+    fn is_quiet(&self) -> bool {
+        self.made.is_none() && self.contained.is_none() && self.dropped == 0
+    }
+}
+
 /// A transition waiting to be announced to the log and the listeners (the
 /// store and the state gauge hear of it under the lock).
 struct Announcement {
@@ -1246,6 +1254,9 @@ impl CircuitBreaker {
                 });
             }
         }
+        if changes.is_quiet() {
+            return;
+        }
         if std::thread::panicking() {
             // Already unwinding (a permit dropped by a panicking call): a
             // listener's panic is reported, not raised again.
@@ -1616,6 +1627,9 @@ impl CircuitBreaker {
     /// consistent; a listener's panic on another thread's transition is
     /// logged, not handed to this unrelated caller.
     fn announce(&self, changes: &Changes) -> Option<Box<dyn Any + Send>> {
+        if changes.is_quiet() {
+            return None;
+        }
         if let Some(contained) = &changes.contained {
             self.report(contained);
         }
