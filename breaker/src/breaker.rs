@@ -324,6 +324,12 @@ pub(crate) struct Contained {
     payload: Box<dyn Any + Send>,
 }
 
+/// Runs user code (`what`: a hook's name) with its panic caught, to be
+/// reported rather than unwind through the breaker.
+fn contained<R>(what: &'static str, code: impl FnOnce() -> R) -> Result<R, Contained> {
+    panic::catch_unwind(AssertUnwindSafe(code)).map_err(|payload| Contained { what, payload })
+}
+
 impl Now<'_> {
     fn get(&self) -> Duration {
         match self.at.get() {
@@ -359,14 +365,12 @@ impl Now<'_> {
     /// first such panic is reported after the lock is released (a report
     /// under the lock could reach a subscriber that reads the breaker).
     fn contain<R>(&self, what: &'static str, code: impl FnOnce() -> R) -> Option<R> {
-        match panic::catch_unwind(AssertUnwindSafe(code)) {
-            Ok(result) => Some(result),
-            Err(payload) => {
-                let first = self.contained.take().unwrap_or(Contained { what, payload });
+        contained(what, code)
+            .map_err(|panic| {
+                let first = self.contained.take().unwrap_or(panic);
                 self.contained.set(Some(first));
-                None
-            }
-        }
+            })
+            .ok()
     }
 }
 
@@ -440,19 +444,12 @@ impl CircuitBreaker {
         // reads as zero here, and its lag as unbounded (the open breaker's
         // lock-free check then defers to the locked path).
         let clock = &config.clock;
-        let mut contained = None;
-        let (now, coarse_lag) = match panic::catch_unwind(AssertUnwindSafe(|| {
-            (clock.now(), nanos(clock.coarse_lag()))
-        })) {
-            Ok(read) => read,
-            Err(payload) => {
-                contained = Some(Contained {
-                    what: "Clock",
-                    payload,
-                });
-                (Duration::ZERO, u64::MAX)
-            }
-        };
+        let (read, clock_panic) =
+            match contained("Clock", || (clock.now(), nanos(clock.coarse_lag()))) {
+                Ok(read) => (read, None),
+                Err(panic) => ((Duration::ZERO, u64::MAX), Some(panic)),
+            };
+        let (now, coarse_lag) = read;
         let core = Core {
             state: State::Closed,
             generation: 0,
@@ -510,7 +507,7 @@ impl CircuitBreaker {
             core: Mutex::new(core),
         };
         breaker.publish(&lock(&breaker.core));
-        Ok((breaker, contained))
+        Ok((breaker, clock_panic))
     }
 
     /// The breaker's name.
@@ -560,18 +557,14 @@ impl CircuitBreaker {
         if claimed.is_err() {
             return (false, None);
         }
-        let joined = panic::catch_unwind(AssertUnwindSafe(|| {
+        let joined = contained("StateStore::join", || {
             self.hot.shared.get_or_init(|| store.join(self));
-        }));
-        if let Err(payload) = joined {
+        });
+        if let Err(panic) = joined {
             // The store's code panicked: the breaker stays local, and may
             // join again later.
             self.hot.membership.store(UNJOINED, Ordering::Release);
-            let contained = Contained {
-                what: "StateStore::join",
-                payload,
-            };
-            return (false, Some(contained));
+            return (false, Some(panic));
         }
         let Some(membership) = self.hot.shared.get() else {
             return (false, None);
@@ -1021,15 +1014,11 @@ impl CircuitBreaker {
     ) -> Result<Option<ProbeLease>, Rejected> {
         // Store code: a panic is contained, and the probe fails safe, left
         // to the local limit as when the store cannot answer.
-        let slot = panic::catch_unwind(AssertUnwindSafe(|| shared.acquire_probe())).unwrap_or_else(
-            |payload| {
-                changes.contained.get_or_insert(Contained {
-                    what: "SharedState::acquire_probe",
-                    payload,
-                });
+        let slot = contained("SharedState::acquire_probe", || shared.acquire_probe())
+            .unwrap_or_else(|panic| {
+                changes.contained.get_or_insert(panic);
                 ProbeSlot::Unleased
-            },
-        );
+            });
         let lease = match slot {
             ProbeSlot::Leased(lease) => Some(lease),
             ProbeSlot::Unleased => None,
@@ -1077,13 +1066,11 @@ impl CircuitBreaker {
         });
         if !matches!(decided, Decided::Counted) {
             if let Some(lease) = lease {
-                let ended =
-                    panic::catch_unwind(AssertUnwindSafe(|| shared.probe_ended(lease, None)));
-                if let Err(payload) = ended {
-                    changes.contained.get_or_insert(Contained {
-                        what: "SharedState::probe_ended",
-                        payload,
-                    });
+                let ended = contained("SharedState::probe_ended", || {
+                    shared.probe_ended(lease, None)
+                });
+                if let Err(panic) = ended {
+                    changes.contained.get_or_insert(panic);
                 }
             }
         }
@@ -1245,13 +1232,11 @@ impl CircuitBreaker {
         // the breaker has left the store since.
         if let (Some(lease), Some(shared)) = (lease, self.hot.shared.get()) {
             let outcome = ending.outcome();
-            if let Err(payload) =
-                panic::catch_unwind(AssertUnwindSafe(|| shared.probe_ended(lease, outcome)))
-            {
-                self.report(&Contained {
-                    what: "SharedState::probe_ended",
-                    payload,
-                });
+            let ended = contained("SharedState::probe_ended", || {
+                shared.probe_ended(lease, outcome)
+            });
+            if let Err(panic) = ended {
+                self.report(&panic);
             }
         }
         if changes.is_quiet() {
