@@ -19,14 +19,15 @@ use std::thread;
 use std::time::Duration;
 
 use breaker::{
-    CircuitBreaker, Clock, Config, ManualClock, Outcome, ProbeLease, ProbeSlot, Registry,
-    RejectReason, SharedState, State, StateStore, TokioClock,
+    CircuitBreaker, Config, ManualClock, Outcome, ProbeLease, ProbeSlot, Registry, RejectReason,
+    SharedState, State, StateStore, TokioClock,
 };
 
 // The tests' helpers; this file uses the gate, and the Redis server with
 // the `redis` feature.
 mod support;
 
+use support::faulty_clock::FaultyClock;
 use support::gate::gate;
 #[cfg(feature = "redis")]
 use support::gate::PATIENCE;
@@ -104,43 +105,6 @@ impl SharedState for HookMember {
 
 fn lease(id: u64) -> ProbeLease {
     ProbeLease::new(NonZeroU64::new(id).unwrap())
-}
-
-/// A clock that panics while `broken` (counting the reads that panicked),
-/// and otherwise reads `inner`.
-#[derive(Debug, Clone)]
-struct FaultyClock<C> {
-    inner: C,
-    broken: Arc<AtomicBool>,
-    failed_reads: Arc<AtomicUsize>,
-}
-
-impl<C: Clock> FaultyClock<C> {
-    fn new(inner: C) -> Self {
-        FaultyClock {
-            inner,
-            broken: Arc::new(AtomicBool::new(false)),
-            failed_reads: Arc::new(AtomicUsize::new(0)),
-        }
-    }
-
-    fn set_broken(&self, broken: bool) {
-        self.broken.store(broken, Ordering::SeqCst);
-    }
-
-    fn failed_reads(&self) -> usize {
-        self.failed_reads.load(Ordering::SeqCst)
-    }
-}
-
-impl<C: Clock> Clock for FaultyClock<C> {
-    fn now(&self) -> Duration {
-        if self.broken.load(Ordering::SeqCst) {
-            self.failed_reads.fetch_add(1, Ordering::SeqCst);
-            panic!("the clock broke");
-        }
-        self.inner.now()
-    }
 }
 
 /// The transitions a listener heard, in order.

@@ -19,13 +19,14 @@ use std::thread;
 use std::time::Duration;
 
 use breaker::{
-    CircuitBreaker, Clock, Config, Counts, ManualClock, Outcome, Permit, ProbeLease, ProbeSlot,
+    CircuitBreaker, Config, Counts, ManualClock, Outcome, Permit, ProbeLease, ProbeSlot,
     SharedState, State, StateStore,
 };
 
 // The tests' helpers; this file uses the gate.
 mod support;
 
+use support::faulty_clock::FaultyClock;
 use support::gate::{gate, Gate, PATIENCE};
 
 const SEC: Duration = Duration::from_secs(1);
@@ -58,35 +59,6 @@ impl SharedState for RecordingMember {
 
     fn transitioned(&self, from: State, to: State, _open_for: Duration) {
         self.heard.lock().unwrap().push((from, to));
-    }
-}
-
-/// A clock that panics while `broken`, and otherwise reads a manual clock.
-#[derive(Debug, Clone)]
-struct FaultyClock {
-    inner: ManualClock,
-    broken: Arc<AtomicBool>,
-}
-
-impl FaultyClock {
-    fn new() -> Self {
-        FaultyClock {
-            inner: ManualClock::new(),
-            broken: Arc::new(AtomicBool::new(false)),
-        }
-    }
-
-    fn set_broken(&self, broken: bool) {
-        self.broken.store(broken, Ordering::SeqCst);
-    }
-}
-
-impl Clock for FaultyClock {
-    fn now(&self) -> Duration {
-        if self.broken.load(Ordering::SeqCst) {
-            panic!("the clock broke");
-        }
-        self.inner.now()
     }
 }
 
@@ -372,7 +344,7 @@ fn a_probe_that_runs_longer_than_a_minute_and_succeeds_closes_the_breaker() {
 /// containment: `state()` says open, and `try_acquire` panics.
 #[test]
 fn a_panicking_clock_while_open_rejects_instead_of_panicking() {
-    let clock = FaultyClock::new();
+    let clock = FaultyClock::new(ManualClock::new());
     let cb = CircuitBreaker::new(
         "review-clock-open",
         Config::default()
@@ -398,7 +370,7 @@ fn a_panicking_clock_while_open_rejects_instead_of_panicking() {
 /// registry, the first call of an annotated function).
 #[test]
 fn a_clock_that_panics_on_its_first_read_does_not_panic_the_constructor() {
-    let clock = FaultyClock::new();
+    let clock = FaultyClock::new(ManualClock::new());
     clock.set_broken(true);
     let built = panic::catch_unwind(AssertUnwindSafe(|| {
         CircuitBreaker::new("review-clock-new", Config::default().clock(clock.clone())).is_ok()
@@ -412,7 +384,7 @@ fn a_clock_that_panics_on_its_first_read_does_not_panic_the_constructor() {
 /// already over. Falling back to the last good reading would not.
 #[test]
 fn a_trip_made_while_the_clock_panics_keeps_the_breaker_open_for_its_timeout() {
-    let clock = FaultyClock::new();
+    let clock = FaultyClock::new(ManualClock::new());
     let cb = CircuitBreaker::new(
         "review-clock-trip",
         Config::default()
@@ -441,7 +413,7 @@ fn a_trip_made_while_the_clock_panics_keeps_the_breaker_open_for_its_timeout() {
 /// judged slow (and a slow-call rate can trip on it).
 #[test]
 fn a_call_admitted_while_the_clock_panics_is_not_judged_slow() {
-    let clock = FaultyClock::new();
+    let clock = FaultyClock::new(ManualClock::new());
     let cb = CircuitBreaker::new(
         "review-clock-slow",
         Config::default()

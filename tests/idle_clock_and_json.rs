@@ -6,42 +6,15 @@
 //! Time is a `ManualClock`; interleavings are forced with a store's hooks.
 
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
-use breaker::{Clock, Config, ManualClock, Registry};
+use breaker::{Config, ManualClock, Registry};
+
+mod support;
+
+use support::faulty_clock::FaultyClock;
 
 const SEC: Duration = Duration::from_secs(1);
-
-/// A clock that panics while `broken`, and otherwise reads `inner`.
-#[derive(Debug, Clone)]
-struct FaultyClock {
-    inner: ManualClock,
-    broken: Arc<AtomicBool>,
-}
-
-impl FaultyClock {
-    fn new(inner: ManualClock) -> Self {
-        FaultyClock {
-            inner,
-            broken: Arc::new(AtomicBool::new(false)),
-        }
-    }
-
-    fn set_broken(&self, broken: bool) {
-        self.broken.store(broken, Ordering::SeqCst);
-    }
-}
-
-impl Clock for FaultyClock {
-    fn now(&self) -> Duration {
-        if self.broken.load(Ordering::SeqCst) {
-            panic!("the idle clock broke");
-        }
-        self.inner.now()
-    }
-}
 
 /// A breaker created on demand while the registry's idle clock panicked
 /// is noted as busy "until a sweep with a good reading sees it again";

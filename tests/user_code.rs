@@ -3,11 +3,13 @@
 //! that never reports cannot keep a breaker half-open for ever.
 
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
-use breaker::{CircuitBreaker, Clock, Config, ManualClock, State};
+use breaker::{CircuitBreaker, Config, ManualClock, State};
+
+mod support;
+
+use support::faulty_clock::FaultyClock;
 
 const SEC: Duration = Duration::from_secs(1);
 
@@ -51,46 +53,28 @@ fn a_panicking_trip_predicate_during_an_unwinding_panic_does_not_abort() {
     assert_eq!(cb.state(), State::Closed);
 }
 
-/// A clock that panics once told to, and otherwise reads a manual clock.
-#[derive(Debug, Clone)]
-struct FaultyClock {
-    inner: ManualClock,
-    broken: Arc<AtomicBool>,
-}
-
-impl Clock for FaultyClock {
-    fn now(&self) -> Duration {
-        if self.broken.load(Ordering::Relaxed) {
-            panic!("the clock broke");
-        }
-        self.inner.now()
-    }
-}
-
 #[test]
 fn a_panicking_clock_is_read_as_not_having_advanced() {
-    let inner = ManualClock::new();
-    let broken = Arc::new(AtomicBool::new(false));
-    let clock = FaultyClock {
-        inner: inner.clone(),
-        broken: Arc::clone(&broken),
-    };
+    let clock = FaultyClock::new(ManualClock::new());
     let cb = CircuitBreaker::new(
         "clock-panics",
-        Config::default().max_failures(1).timeout(SEC).clock(clock),
+        Config::default()
+            .max_failures(1)
+            .timeout(SEC)
+            .clock(clock.clone()),
     )
     .unwrap();
     cb.call(|| Err::<(), _>("down")).unwrap_err();
     assert_eq!(cb.state(), State::Open);
-    broken.store(true, Ordering::Relaxed);
-    inner.advance(2 * SEC);
+    clock.set_broken(true);
+    clock.inner.advance(2 * SEC);
     let state = panic::catch_unwind(AssertUnwindSafe(|| cb.state()));
     assert_eq!(
         state.ok(),
         Some(State::Open),
         "no time passed as far as it knows"
     );
-    broken.store(false, Ordering::Relaxed);
+    clock.set_broken(false);
     assert_eq!(cb.state(), State::HalfOpen);
 }
 

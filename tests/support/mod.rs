@@ -2,6 +2,7 @@
 //! them.
 #![allow(dead_code)]
 
+pub mod faulty_clock;
 pub mod gate;
 pub mod peak_alloc;
 pub mod redis_server;
