@@ -1757,6 +1757,8 @@ impl CircuitBreaker {
                     )
                 }
             };
+            let time_until_half_open =
+                (core.state == State::Open).then(|| Self::open_remaining(core, now));
             let now = now.get();
             Stats {
                 name: self.hot.name.to_string(),
@@ -1766,13 +1768,7 @@ impl CircuitBreaker {
                 failure_rate,
                 slow_call_rate,
                 running_calls: Self::running(core, sums),
-                time_until_half_open: (core.state == State::Open).then(|| {
-                    if core.open_pending {
-                        core.open_until
-                    } else {
-                        core.open_until.saturating_sub(now)
-                    }
-                }),
+                time_until_half_open,
                 open_count: core.open_count,
                 time_in_state: now.saturating_sub(core.state_since),
                 open_duration: core.open_duration,
