@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
-use breaker::{circuit_breaker, registry, CircuitBreaker, Config, Rejected};
+use breakerbox::{circuit_breaker, registry, CircuitBreaker, Config, Rejected};
 use criterion::{Bencher, BenchmarkGroup, Criterion};
 use tower::{Service, ServiceExt};
 use tower_resilience_circuitbreaker::{CircuitBreakerLayer, SlidingWindowType};
@@ -256,7 +256,7 @@ where
 }
 
 fn trip_ours(cb: &CircuitBreaker) {
-    while cb.state() != breaker::State::Open {
+    while cb.state() != breakerbox::State::Open {
         let _ = cb.call(|| failing(0));
     }
 }

@@ -19,7 +19,7 @@ use std::hint::black_box;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use breaker::{CircuitBreaker, Config, RedisStore, State};
+use breakerbox::{CircuitBreaker, Config, RedisStore, State};
 use criterion::Criterion;
 
 // The fleet tests' server: a free loopback port, a temporary directory.

@@ -8,7 +8,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use breaker::{circuit_breaker, registry, CircuitBreaker, Config, Rejected, TimedOut};
+use breakerbox::{circuit_breaker, registry, CircuitBreaker, Config, Rejected, TimedOut};
 
 #[derive(Debug)]
 enum SearchError {

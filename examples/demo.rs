@@ -14,7 +14,7 @@ use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 
-use breaker::{circuit_breaker, registry, Config, Rejected, State, StateChange};
+use breakerbox::{circuit_breaker, registry, Config, Rejected, State, StateChange};
 
 /// How long the breaker stays open before it lets a probe through. Short,
 /// so that the demo does not keep you waiting.

@@ -17,7 +17,7 @@
 
 use std::io;
 
-use breaker::{circuit_breaker, registry};
+use breakerbox::{circuit_breaker, registry};
 
 // ----- a free function, sync fallback ----------------------------------------
 

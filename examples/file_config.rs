@@ -10,7 +10,7 @@
 use std::io;
 use std::path::Path;
 
-use breaker::{circuit_breaker, registry};
+use breakerbox::{circuit_breaker, registry};
 
 // The file sets `timeout` for "db": `max_failures = 5` stays as written here.
 #[circuit_breaker(name = "db", max_failures = 5, timeout = "60s")]
@@ -26,7 +26,7 @@ fn charge(cents: u64) -> io::Result<u64> {
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Before the breakers' first use: the file, then the environment.
     let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/breakers.toml");
-    breaker::load_config(&file)?;
+    breakerbox::load_config(&file)?;
 
     load_user(1)?;
     charge(100)?;
@@ -40,7 +40,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
 
     // A malformed file is an error naming the file, the breaker and the key.
-    let error = breaker::ConfigFile::parse("breakers.toml", "[db]\ntimeout = 30\n").unwrap_err();
+    let error = breakerbox::ConfigFile::parse("breakers.toml", "[db]\ntimeout = 30\n").unwrap_err();
     println!("\n{error}");
 
     // And the status endpoint's JSON, as operators would check it.

@@ -20,7 +20,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use breaker::{circuit_breaker, registry, RedisStore, Rejected, State};
+use breakerbox::{circuit_breaker, registry, RedisStore, Rejected, State};
 
 /// `flush_interval` + `poll_interval` with the default settings: the most
 /// a transition takes to reach every instance, should a pub/sub message be

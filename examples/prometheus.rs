@@ -11,7 +11,7 @@ use std::io;
 
 use axum::routing::get;
 use axum::Router;
-use breaker::circuit_breaker;
+use breakerbox::circuit_breaker;
 use metrics_exporter_prometheus::PrometheusBuilder;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -28,7 +28,7 @@ fn charge(cents: u64) -> io::Result<u64> {
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Install the recorder first: the breakers report through the facade.
     let handle = PrometheusBuilder::new().install_recorder()?;
-    breaker::metrics::describe_metrics();
+    breakerbox::metrics::describe_metrics();
 
     let app = Router::new().route("/metrics", get(move || async move { handle.render() }));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;

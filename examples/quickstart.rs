@@ -6,12 +6,12 @@
 
 use std::io;
 
-use breaker::{circuit_breaker, registry, State};
+use breakerbox::{circuit_breaker, registry, State};
 
 /// After 2 failures in a row the breaker opens for 30 seconds: calls then
 /// return at once with an error, without running the body.
 ///
-/// `io::Error` can hold the breaker's rejection (`From<breaker::Rejected>`),
+/// `io::Error` can hold the breaker's rejection (`From<breakerbox::Rejected>`),
 /// so it works as the error type as it is.
 #[circuit_breaker(name = "config-server", max_failures = 2, timeout = "30s")]
 fn fetch_config(key: &str) -> io::Result<String> {

@@ -7,7 +7,7 @@
 use std::io;
 use std::time::Duration;
 
-use breaker::{circuit_breaker, registry, Config, Registry, RegistryError, Stats};
+use breakerbox::{circuit_breaker, registry, Config, Registry, RegistryError, Stats};
 
 // Two functions with the same `name` share one breaker: failures of either
 // count toward opening it, and when it is open both are rejected.

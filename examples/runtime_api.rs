@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
-use breaker::{CircuitBreaker, Config, Error, ManualClock, Outcome, State};
+use breakerbox::{CircuitBreaker, Config, Error, ManualClock, Outcome, State};
 
 #[derive(Debug)]
 enum HttpError {

@@ -1,5 +1,5 @@
 //! A breaker's transitions in the logs: `tracing-subscriber` prints the
-//! events the breaker emits under the target `breaker` (state changes at
+//! events the breaker emits under the target `breakerbox` (state changes at
 //! INFO/WARN with the counts that caused them, rejections at DEBUG).
 //!
 //! ```sh
@@ -9,7 +9,7 @@
 use std::io;
 use std::time::Duration;
 
-use breaker::circuit_breaker;
+use breakerbox::circuit_breaker;
 
 #[circuit_breaker(name = "inventory", max_failures = 2, timeout = "100ms")]
 fn reserve(sku: u32) -> io::Result<u32> {

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
-use breaker::{CircuitBreaker, Config, ManualClock, State};
+use breakerbox::{CircuitBreaker, Config, ManualClock, State};
 
 /// How long a test waits for the other thread before giving up (a bound on
 /// a hang, not a timing the test relies on).

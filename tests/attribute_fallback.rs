@@ -7,7 +7,7 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use breaker::{circuit_breaker, registry, Config, ManualClock, Outcome, State};
+use breakerbox::{circuit_breaker, registry, Config, ManualClock, Outcome, State};
 
 #[derive(Debug, PartialEq)]
 enum AppError {
@@ -17,14 +17,14 @@ enum AppError {
     TimedOut,
 }
 
-impl From<breaker::Rejected> for AppError {
-    fn from(_: breaker::Rejected) -> Self {
+impl From<breakerbox::Rejected> for AppError {
+    fn from(_: breakerbox::Rejected) -> Self {
         AppError::Rejected
     }
 }
 
-impl From<breaker::TimedOut> for AppError {
-    fn from(_: breaker::TimedOut) -> Self {
+impl From<breakerbox::TimedOut> for AppError {
+    fn from(_: breakerbox::TimedOut) -> Self {
         AppError::TimedOut
     }
 }

@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use breaker::{circuit_breaker, registry, CircuitBreaker, State};
+use breakerbox::{circuit_breaker, registry, CircuitBreaker, State};
 
 #[derive(Debug, PartialEq)]
 enum AppError {
@@ -15,8 +15,8 @@ enum AppError {
     Rejected(String),
 }
 
-impl From<breaker::Rejected> for AppError {
-    fn from(rejected: breaker::Rejected) -> Self {
+impl From<breakerbox::Rejected> for AppError {
+    fn from(rejected: breakerbox::Rejected) -> Self {
         AppError::Rejected(rejected.breaker().to_owned())
     }
 }
@@ -260,7 +260,7 @@ fn io_result_alias_is_a_result() {
     assert_eq!(read_config(false).ok().as_deref(), Some("config"));
     let _ = read_config(true);
     let rejected = read_config(false).err().and_then(|e| e.into_inner());
-    let rejected = rejected.and_then(|e| e.downcast::<breaker::Rejected>().ok());
+    let rejected = rejected.and_then(|e| e.downcast::<breakerbox::Rejected>().ok());
     assert_eq!(
         rejected.map(|r| r.breaker().to_owned()).as_deref(),
         Some("shapes-io")
@@ -282,9 +282,9 @@ fn anyhow_result_is_a_result() {
     let error = fetch_anyhow(false).err();
     let rejected = error
         .as_ref()
-        .and_then(|e| e.downcast_ref::<breaker::Rejected>());
+        .and_then(|e| e.downcast_ref::<breakerbox::Rejected>());
     assert_eq!(
-        rejected.map(breaker::Rejected::breaker),
+        rejected.map(breakerbox::Rejected::breaker),
         Some("shapes-anyhow")
     );
 }
@@ -304,9 +304,9 @@ fn boxed_dyn_error_type_is_accepted() {
     let error = fetch_boxed(false).err();
     let rejected = error
         .as_ref()
-        .and_then(|e| e.downcast_ref::<breaker::Rejected>());
+        .and_then(|e| e.downcast_ref::<breakerbox::Rejected>());
     assert_eq!(
-        rejected.map(breaker::Rejected::breaker),
+        rejected.map(breakerbox::Rejected::breaker),
         Some("shapes-boxed")
     );
 }
@@ -429,12 +429,12 @@ async fn annotated_async_fn_future_is_send() {
     assert_eq!(handle.await.ok(), Some(Ok(3)));
 }
 
-/// A crate that re-exports `breaker` for its users, with a `__private`
+/// A crate that re-exports `breakerbox` for its users, with a `__private`
 /// that counts the permits asked for, so the test can tell that expansions
-/// went through this path and not through `::breaker`.
+/// went through this path and not through `::breakerbox`.
 mod facade {
     pub mod __private {
-        pub use breaker::__private::*;
+        pub use breakerbox::__private::*;
 
         use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -442,7 +442,7 @@ mod facade {
 
         pub fn acquire(cb: &'static CircuitBreaker) -> Result<Permit<'static>, Rejected> {
             ACQUIRED.fetch_add(1, Ordering::SeqCst);
-            breaker::__private::acquire(cb)
+            breakerbox::__private::acquire(cb)
         }
     }
 }

@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex, Weak};
 use std::thread;
 use std::time::Duration;
 
-use breaker::{
+use breakerbox::{
     CircuitBreaker, Config, ManualClock, Outcome, ProbeLease, ProbeSlot, Registry, RejectReason,
     SharedState, State, StateStore, TokioClock,
 };
@@ -124,7 +124,7 @@ fn trip(cb: &CircuitBreaker) {
     assert_eq!(cb.state(), State::Open);
 }
 
-fn reason<T>(result: &Result<T, breaker::Rejected>) -> Option<RejectReason> {
+fn reason<T>(result: &Result<T, breakerbox::Rejected>) -> Option<RejectReason> {
     result.as_ref().err().map(|rejected| rejected.reason())
 }
 
@@ -247,7 +247,7 @@ fn a_subscriber_panic_on_a_contained_panic_report_does_not_strand_the_transition
 }
 
 /// A `tracing` subscriber that counts the ERROR events of target
-/// `breaker` (the reports of contained panics).
+/// `breakerbox` (the reports of contained panics).
 #[derive(Clone, Default)]
 struct CountErrors {
     errors: Arc<AtomicUsize>,
@@ -268,7 +268,7 @@ impl tracing::Subscriber for CountErrors {
 
     fn event(&self, event: &tracing::Event<'_>) {
         let meta = event.metadata();
-        if *meta.level() == tracing::Level::ERROR && meta.target() == "breaker" {
+        if *meta.level() == tracing::Level::ERROR && meta.target() == "breakerbox" {
             self.errors.fetch_add(1, Ordering::SeqCst);
         }
     }
@@ -382,7 +382,7 @@ fn a_probe_whose_store_closes_the_breaker_meanwhile_is_not_rejected_as_half_open
 #[cfg(feature = "redis")]
 #[test]
 fn redis_a_probe_that_learns_the_fleet_closed_is_not_rejected_as_half_open_full() {
-    use breaker::RedisStore;
+    use breakerbox::RedisStore;
     use std::time::Instant;
     use support::redis_server::RedisServer;
 
@@ -902,7 +902,7 @@ fn guard_an_abandoned_probes_late_failure_does_not_reopen_a_breaker_that_closed(
     trip(&cb);
     clock.advance(SEC);
     let slow = cb.try_acquire().unwrap();
-    clock.advance(breaker::DEFAULT_HALF_OPEN_MAX_WAIT);
+    clock.advance(breakerbox::DEFAULT_HALF_OPEN_MAX_WAIT);
     let fresh = cb.try_acquire().expect("the silent probe's slot was freed");
     fresh.success();
     assert_eq!(cb.state(), State::Closed);

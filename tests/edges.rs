@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use breaker::{CircuitBreaker, Config, ManualClock, State};
+use breakerbox::{CircuitBreaker, Config, ManualClock, State};
 
 fn trip(cb: &CircuitBreaker) {
     cb.try_acquire().unwrap().failure();

@@ -5,7 +5,7 @@
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
-use breaker::{
+use breakerbox::{
     CircuitBreaker, Config, ManualClock, Outcome, ProbeLease, ProbeSlot, SharedState, State,
     StateStore,
 };

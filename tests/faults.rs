@@ -8,7 +8,7 @@
 use std::panic::{self, AssertUnwindSafe};
 use std::time::Duration;
 
-use breaker::{circuit_breaker, registry, CircuitBreaker, Config, ManualClock, Outcome, State};
+use breakerbox::{circuit_breaker, registry, CircuitBreaker, Config, ManualClock, Outcome, State};
 
 #[derive(Debug, PartialEq)]
 enum AppError {
@@ -16,8 +16,8 @@ enum AppError {
     Rejected,
 }
 
-impl From<breaker::Rejected> for AppError {
-    fn from(_: breaker::Rejected) -> Self {
+impl From<breakerbox::Rejected> for AppError {
+    fn from(_: breakerbox::Rejected) -> Self {
         AppError::Rejected
     }
 }

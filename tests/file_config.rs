@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use breaker::{circuit_breaker, registry, Config, ConfigFile, Registry, MAX_CONFIG_FILE_BYTES};
+use breakerbox::{circuit_breaker, registry, Config, ConfigFile, Registry, MAX_CONFIG_FILE_BYTES};
 
 #[circuit_breaker(name = "file-attr-db", max_failures = 7, timeout = "60s")]
 fn query() -> Result<(), std::io::Error> {
@@ -227,14 +227,14 @@ enum CallError {
     TimedOut,
 }
 
-impl From<breaker::Rejected> for CallError {
-    fn from(_: breaker::Rejected) -> Self {
+impl From<breakerbox::Rejected> for CallError {
+    fn from(_: breakerbox::Rejected) -> Self {
         CallError::Rejected
     }
 }
 
-impl From<breaker::TimedOut> for CallError {
-    fn from(_: breaker::TimedOut) -> Self {
+impl From<breakerbox::TimedOut> for CallError {
+    fn from(_: breakerbox::TimedOut) -> Self {
         CallError::TimedOut
     }
 }
@@ -567,9 +567,9 @@ fn every_key_can_be_set_from_the_file_and_from_the_environment() {
             .slow_call_duration(Duration::from_secs(1))
             .backoff_multiplier(2.0)
     };
-    for key in breaker::PartialConfig::keys() {
+    for key in breakerbox::PartialConfig::keys() {
         let value = sample(key);
-        let mut expected = breaker::PartialConfig::new();
+        let mut expected = breakerbox::PartialConfig::new();
         expected.set(key, value.trim_matches('"')).unwrap();
         let expected = format!("{:?}", expected.apply(code()));
 
@@ -610,7 +610,7 @@ fn load_config_in_an_environment_with_a_non_utf8_variable() {
         std::process::id()
     ));
     std::fs::write(&path, "[hostile-env]\ntimeout = \"5s\"\n").unwrap();
-    let loaded = breaker::load_config(&path);
+    let loaded = breakerbox::load_config(&path);
     let with_env = ConfigFile::new().with_env().map(|_| ());
     std::fs::remove_file(&path).unwrap();
     loaded.unwrap();

@@ -14,7 +14,7 @@ use std::sync::mpsc::{self, Receiver};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use breaker::{CircuitBreaker, Config, ManualClock, OwnedPermit, RedisStore, State};
+use breakerbox::{CircuitBreaker, Config, ManualClock, OwnedPermit, RedisStore, State};
 use support::redis_server::RedisServer;
 use support::slow_proxy::SlowProxy;
 
@@ -604,13 +604,13 @@ enum FetchError {
     Rejected,
 }
 
-impl From<breaker::Rejected> for FetchError {
-    fn from(_: breaker::Rejected) -> Self {
+impl From<breakerbox::Rejected> for FetchError {
+    fn from(_: breakerbox::Rejected) -> Self {
         FetchError::Rejected
     }
 }
 
-#[breaker::circuit_breaker(
+#[breakerbox::circuit_breaker(
     name = "fleet-attribute",
     max_failures = 2,
     store = "fleet-attribute-store"
@@ -629,7 +629,7 @@ fn the_attribute_shares_its_breaker_through_the_named_store() {
     // The store may be registered after the breaker's first call: the
     // breaker joins it then.
     fetch(true).unwrap();
-    assert!(!breaker::registry()
+    assert!(!breakerbox::registry()
         .get("fleet-attribute")
         .unwrap()
         .is_shared());
@@ -637,8 +637,8 @@ fn the_attribute_shares_its_breaker_through_the_named_store() {
         .prefix("attr")
         .build()
         .unwrap();
-    breaker::registry().register_store("fleet-attribute-store", store);
-    let ours = breaker::registry().get("fleet-attribute").unwrap();
+    breakerbox::registry().register_store("fleet-attribute-store", store);
+    let ours = breakerbox::registry().get("fleet-attribute").unwrap();
     assert!(ours.is_shared());
     // Another process's breaker of the same name trips...
     let config = Config::default().max_failures(2);
@@ -687,7 +687,7 @@ fn in_strict_mode_the_next_admission_after_a_fleet_trip_is_rejected() {
     // has delivered by then.
     let result = b.call(|| Ok::<_, ()>(()));
     assert!(
-        matches!(result, Err(breaker::Error::Rejected(_))),
+        matches!(result, Err(breakerbox::Error::Rejected(_))),
         "{result:?}"
     );
 }
@@ -765,7 +765,7 @@ fn a_removed_breaker_leaves_the_redis_store() {
         .prefix("removed")
         .build()
         .unwrap();
-    let registry = breaker::Registry::new();
+    let registry = breakerbox::Registry::new();
     registry.register_store("fleet", store.clone());
     registry.set_default_store("fleet");
     let removed = registry.get_or_create("host-a", Config::default()).unwrap();
@@ -784,7 +784,7 @@ fn a_removed_breaker_no_longer_follows_the_fleet() {
         .prefix("unfollowed")
         .build()
         .unwrap();
-    let registry = breaker::Registry::new();
+    let registry = breakerbox::Registry::new();
     registry.register_store("fleet", store.clone());
     registry.set_default_store("fleet");
     let removed = registry

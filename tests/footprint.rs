@@ -12,7 +12,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::mem::size_of;
 
-use breaker::{CircuitBreaker, Config};
+use breakerbox::{CircuitBreaker, Config};
 
 /// The budget, in bytes, for a breaker with a count-based policy, less its
 /// counter stripes (one per core, 128 bytes each, added in the test).

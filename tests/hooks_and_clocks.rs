@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex, Weak};
 use std::thread;
 use std::time::Duration;
 
-use breaker::{
+use breakerbox::{
     CircuitBreaker, Config, Counts, ManualClock, Outcome, Permit, ProbeLease, ProbeSlot,
     SharedState, State, StateStore,
 };
@@ -436,7 +436,7 @@ fn a_call_admitted_while_the_clock_panics_is_not_judged_slow() {
 
 // ----- the ERROR report of contained user code, under the lock ---------
 
-/// A `tracing` subscriber that, on each event with target `breaker`, reads
+/// A `tracing` subscriber that, on each event with target `breakerbox`, reads
 /// the breaker's stats (as an alerting layer that attaches them would).
 struct StatsOnEvent {
     breaker: Arc<std::sync::OnceLock<Arc<CircuitBreaker>>>,
@@ -456,7 +456,7 @@ impl tracing::Subscriber for StatsOnEvent {
     fn record_follows_from(&self, _span: &tracing::span::Id, _follows: &tracing::span::Id) {}
 
     fn event(&self, event: &tracing::Event<'_>) {
-        if event.metadata().target() == "breaker" {
+        if event.metadata().target() == "breakerbox" {
             if let Some(cb) = self.breaker.get() {
                 let _ = cb.stats();
             }

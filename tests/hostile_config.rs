@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use breaker::{
+use breakerbox::{
     CircuitBreaker, Config, ConfigFile, FileConfigError, PartialConfig, Registry,
     MAX_CONFIG_FILE_BYTES,
 };

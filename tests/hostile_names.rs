@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use breaker::{CircuitBreaker, Config, ManualClock, PartialConfig, Registry, RegistryError};
+use breakerbox::{CircuitBreaker, Config, ManualClock, PartialConfig, Registry, RegistryError};
 
 const FORGER: &str = "x\n2099-01-01T00:00:00Z ERROR forged\u{1b}[2K\u{202e}";
 
@@ -96,7 +96,7 @@ fn a_refused_setting_prints_a_hostile_name_escaped() {
 #[cfg(feature = "toml")]
 mod file {
     use super::*;
-    use breaker::ConfigFile;
+    use breakerbox::ConfigFile;
 
     /// `FORGER` as a TOML basic string.
     fn toml_string(text: &str) -> String {

@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use breaker::{
+use breakerbox::{
     CircuitBreaker, Config, ConfigFile, ManualClock, PartialConfig, RedisStore, Registry, State,
     MAX_CONFIG_FILE_BYTES,
 };

@@ -8,7 +8,7 @@
 use std::panic::{self, AssertUnwindSafe};
 use std::time::Duration;
 
-use breaker::{Config, ManualClock, Registry};
+use breakerbox::{Config, ManualClock, Registry};
 
 mod support;
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use axum::routing::get;
 use axum::Router;
-use breaker::{registry, Config, ManualClock};
+use breakerbox::{registry, Config, ManualClock};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -16,7 +16,7 @@ fn handle() -> PrometheusHandle {
     HANDLE
         .get_or_init(|| {
             let handle = PrometheusBuilder::new().install_recorder().unwrap();
-            breaker::metrics::describe_metrics();
+            breakerbox::metrics::describe_metrics();
             handle
         })
         .clone()

@@ -14,7 +14,7 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::time::Duration;
 
-use breaker::{CircuitBreaker, Config, ManualClock, Permit, RejectReason, State};
+use breakerbox::{CircuitBreaker, Config, ManualClock, Permit, RejectReason, State};
 use proptest::prelude::*;
 
 /// One time unit of the model: the clock advances in whole milliseconds.
@@ -129,7 +129,7 @@ impl Spec {
     /// The wait the breaker applies: the default when none is set.
     fn half_open_max_wait_ms(&self) -> u64 {
         self.half_open_max_wait_ms.unwrap_or_else(|| {
-            u64::try_from(breaker::DEFAULT_HALF_OPEN_MAX_WAIT.as_millis()).unwrap()
+            u64::try_from(breakerbox::DEFAULT_HALF_OPEN_MAX_WAIT.as_millis()).unwrap()
         })
     }
 

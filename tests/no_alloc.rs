@@ -15,7 +15,7 @@ use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use breaker::{circuit_breaker, CircuitBreaker, Config, Error, Outcome, Rejected, State};
+use breakerbox::{circuit_breaker, CircuitBreaker, Config, Error, Outcome, Rejected, State};
 
 struct Counting;
 
@@ -282,7 +282,7 @@ fn time_window_policy() {
 
 #[test]
 fn time_window_rolling_over_buckets() {
-    let clock = breaker::ManualClock::new();
+    let clock = breakerbox::ManualClock::new();
     let cb = CircuitBreaker::new(
         "no-alloc-rolling",
         Config::default()

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
 
-use breaker::{
+use breakerbox::{
     CircuitBreaker, Config, Error, ManualClock, Outcome, RejectReason, State, TokioClock,
 };
 use tokio::time::{self, Instant};

@@ -5,7 +5,9 @@ use std::io;
 use std::panic::{self, AssertUnwindSafe};
 use std::time::Duration;
 
-use breaker::{CircuitBreaker, Config, Error, ManualClock, Outcome, RejectReason, Rejected, State};
+use breakerbox::{
+    CircuitBreaker, Config, Error, ManualClock, Outcome, RejectReason, Rejected, State,
+};
 
 const SEC: Duration = Duration::from_secs(1);
 

@@ -7,7 +7,7 @@ use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use breaker::{CircuitBreaker, Config, Error, ManualClock, Outcome, RejectReason, State};
+use breakerbox::{CircuitBreaker, Config, Error, ManualClock, Outcome, RejectReason, State};
 
 const THREADS: usize = 4;
 const CALLS: usize = 500;

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use breaker::{CircuitBreaker, Config, ConfigError, ManualClock, State};
+use breakerbox::{CircuitBreaker, Config, ConfigError, ManualClock, State};
 
 const SEC: Duration = Duration::from_secs(1);
 
@@ -128,7 +128,7 @@ fn count_window_must_be_at_most_100000() {
         "100001",
     );
     valid(Config::default().count_window(100_000));
-    assert_eq!(breaker::MAX_COUNT_WINDOW, 100_000);
+    assert_eq!(breakerbox::MAX_COUNT_WINDOW, 100_000);
 }
 
 #[test]
@@ -199,7 +199,7 @@ fn time_window_buckets_must_be_at_most_1000() {
             .time_window(10 * SEC)
             .time_window_buckets(1000),
     );
-    assert_eq!(breaker::MAX_TIME_BUCKETS, 1000);
+    assert_eq!(breakerbox::MAX_TIME_BUCKETS, 1000);
 }
 
 #[test]
@@ -441,19 +441,19 @@ enum CallError {
     TimedOut,
 }
 
-impl From<breaker::Rejected> for CallError {
-    fn from(_: breaker::Rejected) -> Self {
+impl From<breakerbox::Rejected> for CallError {
+    fn from(_: breakerbox::Rejected) -> Self {
         CallError::Rejected
     }
 }
 
-impl From<breaker::TimedOut> for CallError {
-    fn from(_: breaker::TimedOut) -> Self {
+impl From<breakerbox::TimedOut> for CallError {
+    fn from(_: breakerbox::TimedOut) -> Self {
         CallError::TimedOut
     }
 }
 
-#[breaker::circuit_breaker(name = "config-configured-call-timeout")]
+#[breakerbox::circuit_breaker(name = "config-configured-call-timeout")]
 async fn configured_call_timeout(work: Duration) -> Result<(), CallError> {
     tokio::time::sleep(work).await;
     Ok(())
@@ -461,7 +461,7 @@ async fn configured_call_timeout(work: Duration) -> Result<(), CallError> {
 
 #[tokio::test(start_paused = true)]
 async fn a_call_timeout_registered_with_configure_bounds_an_async_site() {
-    breaker::registry()
+    breakerbox::registry()
         .configure(
             "config-configured-call-timeout",
             Config::default().call_timeout(SEC),
@@ -473,7 +473,7 @@ async fn a_call_timeout_registered_with_configure_bounds_an_async_site() {
     );
 }
 
-#[breaker::circuit_breaker(name = "config-sync-call-timeout")]
+#[breakerbox::circuit_breaker(name = "config-sync-call-timeout")]
 fn sync_site() -> Result<(), CallError> {
     Ok(())
 }
@@ -481,15 +481,15 @@ fn sync_site() -> Result<(), CallError> {
 #[test]
 fn a_call_timeout_registered_for_a_sync_site_is_refused_naming_the_breaker_and_the_key() {
     let name = "config-sync-call-timeout";
-    breaker::registry()
+    breakerbox::registry()
         .configure(name, Config::default().call_timeout(SEC))
         .unwrap();
     assert_eq!(sync_site(), Ok(()));
     // The breaker keeps it: another function sharing the name may enforce
     // it. This function's calls run without it, and that is listed.
-    let cb = breaker::registry().get(name).unwrap();
+    let cb = breakerbox::registry().get(name).unwrap();
     assert_eq!(cb.config().get_call_timeout(), Some(SEC));
-    let problem = breaker::registry()
+    let problem = breakerbox::registry()
         .config_problems()
         .into_iter()
         .find(|p| p.breaker() == name)
@@ -504,13 +504,13 @@ fn a_call_timeout_registered_for_a_sync_site_is_refused_naming_the_breaker_and_t
 #[derive(Debug, PartialEq)]
 struct RejectedOnly;
 
-impl From<breaker::Rejected> for RejectedOnly {
-    fn from(_: breaker::Rejected) -> Self {
+impl From<breakerbox::Rejected> for RejectedOnly {
+    fn from(_: breakerbox::Rejected) -> Self {
         RejectedOnly
     }
 }
 
-#[breaker::circuit_breaker(name = "config-no-from-timed-out")]
+#[breakerbox::circuit_breaker(name = "config-no-from-timed-out")]
 async fn without_from_timed_out(work: Duration) -> Result<(), RejectedOnly> {
     tokio::time::sleep(work).await;
     Ok(())
@@ -519,23 +519,23 @@ async fn without_from_timed_out(work: Duration) -> Result<(), RejectedOnly> {
 #[tokio::test(start_paused = true)]
 async fn a_call_timeout_registered_for_an_error_without_from_timed_out_is_refused() {
     let name = "config-no-from-timed-out";
-    breaker::registry()
+    breakerbox::registry()
         .configure(name, Config::default().call_timeout(SEC))
         .unwrap();
     assert_eq!(without_from_timed_out(5 * SEC).await, Ok(()));
-    let problem = breaker::registry()
+    let problem = breakerbox::registry()
         .config_problems()
         .into_iter()
         .find(|p| p.breaker() == name)
         .expect("the refusal is not listed");
     assert_eq!(problem.key(), "call_timeout");
     assert!(
-        problem.reason().contains("From<breaker::TimedOut>"),
+        problem.reason().contains("From<breakerbox::TimedOut>"),
         "{problem}"
     );
 }
 
-#[breaker::circuit_breaker(
+#[breakerbox::circuit_breaker(
     name = "config-rate-only",
     max_failures = "off",
     failure_rate = 0.9,
@@ -551,7 +551,7 @@ fn max_failures_off_in_the_attribute_declares_a_rate_only_breaker() {
     for _ in 0..10 {
         assert_eq!(rate_only(), Err(CallError::Rejected));
     }
-    let cb = breaker::registry().get("config-rate-only").unwrap();
+    let cb = breakerbox::registry().get("config-rate-only").unwrap();
     assert_eq!(cb.config().get_max_failures(), None);
     assert_eq!(
         cb.state(),
@@ -560,13 +560,13 @@ fn max_failures_off_in_the_attribute_declares_a_rate_only_breaker() {
     );
 }
 
-#[breaker::circuit_breaker(name = "config-shared-call-timeout")]
+#[breakerbox::circuit_breaker(name = "config-shared-call-timeout")]
 async fn shared_async(work: Duration) -> Result<(), CallError> {
     tokio::time::sleep(work).await;
     Ok(())
 }
 
-#[breaker::circuit_breaker(name = "config-shared-call-timeout")]
+#[breakerbox::circuit_breaker(name = "config-shared-call-timeout")]
 fn shared_sync() -> Result<(), CallError> {
     Ok(())
 }
@@ -574,12 +574,12 @@ fn shared_sync() -> Result<(), CallError> {
 #[tokio::test(start_paused = true)]
 async fn a_sync_function_sharing_a_breaker_with_a_call_timeout_is_listed() {
     let name = "config-shared-call-timeout";
-    breaker::registry()
+    breakerbox::registry()
         .configure(name, Config::default().call_timeout(SEC))
         .unwrap();
     assert_eq!(shared_async(5 * SEC).await, Err(CallError::TimedOut));
     assert_eq!(shared_sync(), Ok(()));
-    let problem = breaker::registry()
+    let problem = breakerbox::registry()
         .config_problems()
         .into_iter()
         .find(|p| p.breaker() == name)

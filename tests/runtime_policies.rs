@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use breaker::{CircuitBreaker, Config, ManualClock, Outcome, State};
+use breakerbox::{CircuitBreaker, Config, ManualClock, Outcome, State};
 
 const SEC: Duration = Duration::from_secs(1);
 

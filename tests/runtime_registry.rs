@@ -7,12 +7,12 @@ use std::sync::{mpsc, Arc, Barrier, Mutex};
 use std::thread;
 use std::time::Duration;
 
-use breaker::{
+use breakerbox::{
     registry, CircuitBreaker, Config, ManualClock, ProbeLease, ProbeSlot, Registry, RegistryError,
     SharedState, State, StateStore,
 };
 
-fn trip(cb: &breaker::CircuitBreaker) {
+fn trip(cb: &breakerbox::CircuitBreaker) {
     while cb.state() == State::Closed {
         let _ = cb.call(|| Err::<(), _>(()));
     }
@@ -232,8 +232,8 @@ fn concurrent_get_or_create_of_one_name_yields_one_breaker() {
 
 // ----- the operators' values against the code's -----------------------------------
 
-fn ops(key: &str, value: &str) -> breaker::PartialConfig {
-    let mut partial = breaker::PartialConfig::new();
+fn ops(key: &str, value: &str) -> breakerbox::PartialConfig {
+    let mut partial = breakerbox::PartialConfig::new();
     partial.set(key, value).unwrap();
     partial
 }
@@ -321,7 +321,7 @@ impl SharedState for Refusing {
     fn acquire_probe(&self) -> ProbeSlot {
         ProbeSlot::Unleased
     }
-    fn probe_ended(&self, _lease: ProbeLease, _outcome: Option<breaker::Outcome>) {}
+    fn probe_ended(&self, _lease: ProbeLease, _outcome: Option<breakerbox::Outcome>) {}
     fn transitioned(&self, _from: State, _to: State, _open_for: Duration) {}
 }
 
@@ -387,7 +387,7 @@ impl SharedState for Quiet {
     fn acquire_probe(&self) -> ProbeSlot {
         ProbeSlot::Unleased
     }
-    fn probe_ended(&self, _lease: ProbeLease, _outcome: Option<breaker::Outcome>) {}
+    fn probe_ended(&self, _lease: ProbeLease, _outcome: Option<breakerbox::Outcome>) {}
     fn transitioned(&self, _from: State, _to: State, _open_for: Duration) {}
 }
 
@@ -478,7 +478,7 @@ fn remove_forgets_the_configuration_registered_for_the_name() {
 #[test]
 fn remove_keeps_the_operators_values_for_the_name() {
     let registry = Registry::new();
-    let mut ops = breaker::PartialConfig::new();
+    let mut ops = breakerbox::PartialConfig::new();
     ops.set("timeout", "5s").unwrap();
     registry.override_config("db", ops).unwrap();
     registry.get_or_create("db", Config::default()).unwrap();
@@ -500,7 +500,7 @@ impl SharedState for Leaving {
     fn acquire_probe(&self) -> ProbeSlot {
         ProbeSlot::Unleased
     }
-    fn probe_ended(&self, _lease: ProbeLease, _outcome: Option<breaker::Outcome>) {}
+    fn probe_ended(&self, _lease: ProbeLease, _outcome: Option<breakerbox::Outcome>) {}
     fn transitioned(&self, _from: State, _to: State, _open_for: Duration) {}
     fn leave(&self) {
         self.left.store(true, Ordering::SeqCst);
@@ -548,13 +548,13 @@ enum SiteError {
     Rejected,
 }
 
-impl From<breaker::Rejected> for SiteError {
-    fn from(_: breaker::Rejected) -> Self {
+impl From<breakerbox::Rejected> for SiteError {
+    fn from(_: breakerbox::Rejected) -> Self {
         SiteError::Rejected
     }
 }
 
-#[breaker::circuit_breaker(name = "runtime-registry-removed-site", max_failures = 1)]
+#[breakerbox::circuit_breaker(name = "runtime-registry-removed-site", max_failures = 1)]
 fn removed_site(up: bool) -> Result<(), SiteError> {
     if up {
         Ok(())
@@ -660,7 +660,7 @@ fn a_dynamic_breaker_without_calls_for_the_idle_time_is_evicted() {
 #[test]
 fn an_evicted_breakers_problems_are_no_longer_listed() {
     let (registry, clock) = evicting();
-    let mut ops = breaker::PartialConfig::new();
+    let mut ops = breakerbox::PartialConfig::new();
     ops.set("timeout", "5m").unwrap();
     registry.override_config("host-a", ops).unwrap();
     let code = Config::default()
@@ -850,8 +850,8 @@ fn unused(registry: &Registry) -> Vec<(String, String)> {
         .collect()
 }
 
-fn timeout_of(seconds: &str) -> breaker::PartialConfig {
-    let mut ops = breaker::PartialConfig::new();
+fn timeout_of(seconds: &str) -> breakerbox::PartialConfig {
+    let mut ops = breakerbox::PartialConfig::new();
     ops.set("timeout", seconds).unwrap();
     ops
 }

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::thread;
 use std::time::Duration;
 
-use breaker::{CircuitBreaker, Config, Error, ManualClock, RejectReason, State, StateChange};
+use breakerbox::{CircuitBreaker, Config, Error, ManualClock, RejectReason, State, StateChange};
 
 const SEC: Duration = Duration::from_secs(1);
 
@@ -52,7 +52,7 @@ fn half_open(cb: &CircuitBreaker, clock: &ManualClock, n: u32, timeout: Duration
 }
 
 /// Every state change a breaker announces, as (from, to, counts).
-type Log = Arc<Mutex<Vec<(String, State, State, breaker::Counts)>>>;
+type Log = Arc<Mutex<Vec<(String, State, State, breakerbox::Counts)>>>;
 
 fn logging(config: Config) -> (Config, Log) {
     let log: Log = Arc::default();
@@ -424,7 +424,7 @@ fn interval_clears_the_counts_while_closed() {
     let before = cb.stats().generation;
     clock.advance(30 * SEC);
     let stats = cb.stats();
-    assert_eq!(stats.counts, breaker::Counts::default());
+    assert_eq!(stats.counts, breakerbox::Counts::default());
     assert_eq!(stats.generation, before + 1);
     assert_eq!(stats.totals.failures, 2, "totals survive the clearing");
     fail(&cb);
@@ -569,7 +569,7 @@ fn reset_closes_with_fresh_counts_and_keeps_totals() {
     cb.reset();
     let stats = cb.stats();
     assert_eq!(stats.state, State::Closed);
-    assert_eq!(stats.counts, breaker::Counts::default());
+    assert_eq!(stats.counts, breakerbox::Counts::default());
     assert_eq!(stats.totals.failures, 2);
     assert_eq!(stats.totals.rejected, 1);
     fail(&cb);

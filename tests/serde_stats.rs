@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use breaker::{CircuitBreaker, Config, ManualClock};
+use breakerbox::{CircuitBreaker, Config, ManualClock};
 use serde_json::json;
 
 #[test]
@@ -132,12 +132,12 @@ fn sample(key: &str) -> &'static str {
 
 #[test]
 fn every_key_deserializes_as_the_file_and_the_environment_read_it() {
-    for key in breaker::PartialConfig::keys() {
+    for key in breakerbox::PartialConfig::keys() {
         let value = sample(key);
         let json = format!("{{\"{key}\": {value}}}");
-        let partial: breaker::PartialConfig =
+        let partial: breakerbox::PartialConfig =
             serde_json::from_str(&json).unwrap_or_else(|e| panic!("serde refused `{key}`: {e}"));
-        let mut expected = breaker::PartialConfig::new();
+        let mut expected = breakerbox::PartialConfig::new();
         expected.set(key, value.trim_matches('"')).unwrap();
         assert_eq!(partial, expected, "{json}");
     }
@@ -185,8 +185,8 @@ fn a_value_of_the_wrong_shape_is_an_error_naming_the_key() {
 
 #[test]
 fn the_status_json_lists_the_configurations_no_breaker_uses() {
-    let registry = breaker::Registry::new();
-    let mut ops = breaker::PartialConfig::new();
+    let registry = breakerbox::Registry::new();
+    let mut ops = breakerbox::PartialConfig::new();
     ops.set("timeout", "5s").unwrap();
     registry.override_config("paymnets", ops).unwrap();
     registry

@@ -12,7 +12,7 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
-use breaker::{
+use breakerbox::{
     circuit_breaker, registry, CircuitBreaker, Clock, Config, ConfigFile, ManualClock, Outcome,
     PartialConfig, ProbeLease, ProbeSlot, Registry, RegistryError, SharedState, State, StateStore,
 };
@@ -25,14 +25,14 @@ enum CallError {
     TimedOut,
 }
 
-impl From<breaker::Rejected> for CallError {
-    fn from(_: breaker::Rejected) -> Self {
+impl From<breakerbox::Rejected> for CallError {
+    fn from(_: breakerbox::Rejected) -> Self {
         CallError::Rejected
     }
 }
 
-impl From<breaker::TimedOut> for CallError {
-    fn from(_: breaker::TimedOut) -> Self {
+impl From<breakerbox::TimedOut> for CallError {
+    fn from(_: breakerbox::TimedOut) -> Self {
         CallError::TimedOut
     }
 }
@@ -318,7 +318,7 @@ fn a_panicking_store_join_does_not_make_get_or_create_panic() {
     );
 }
 
-/// A `tracing` subscriber that, on each event with target `breaker`, reads
+/// A `tracing` subscriber that, on each event with target `breakerbox`, reads
 /// the registry (as a layer attaching `status_json` to alerts would).
 struct ReadsRegistry(Arc<Registry>);
 
@@ -332,7 +332,7 @@ impl tracing::Subscriber for ReadsRegistry {
     fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
     fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
     fn event(&self, event: &tracing::Event<'_>) {
-        if event.metadata().target() == "breaker" {
+        if event.metadata().target() == "breakerbox" {
             let _ = self.0.names();
         }
     }
@@ -974,7 +974,7 @@ fn guard_a_layer_named_at_the_limit_is_refused_when_built() {
     // global registry; annotated functions' breakers do not count.
     registry().set_max_dynamic(Some(0));
     let refused =
-        breaker::tower::CircuitBreakerLayer::named("review-tower-at-limit", Config::default());
+        breakerbox::tower::CircuitBreakerLayer::named("review-tower-at-limit", Config::default());
     registry().set_max_dynamic(None);
     assert!(matches!(refused, Err(RegistryError::Full { .. })));
 }
@@ -1042,7 +1042,7 @@ mod support;
 mod fleet {
     use std::time::{Duration, Instant};
 
-    use breaker::{Config, RedisStore, Registry, State};
+    use breakerbox::{Config, RedisStore, Registry, State};
 
     use super::support::redis_server::RedisServer;
 

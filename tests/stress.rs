@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::Arc;
 use std::time::Duration;
 
-use breaker::{CircuitBreaker, Config};
+use breakerbox::{CircuitBreaker, Config};
 
 const TASKS: u64 = 8;
 const CALLS_PER_TASK: u64 = 400;
@@ -151,7 +151,7 @@ fn random_outcomes_cancellations_and_panics_keep_every_invariant() {
 /// Once the probes have ended, a half-open breaker admits the next probe: no
 /// slot is held by a call that is over.
 fn assert_not_stuck(cb: &CircuitBreaker) {
-    if cb.state() == breaker::State::HalfOpen {
+    if cb.state() == breakerbox::State::HalfOpen {
         let permit = cb.try_acquire();
         assert!(
             permit.is_ok(),
@@ -260,7 +260,7 @@ struct Seen {
 fn the_lock_free_path_counts_every_call_exactly_once_across_transitions() {
     const THREADS: u64 = 4;
     const CALLS: u64 = 4_000;
-    let ended = Arc::new(std::sync::Mutex::new(Vec::<breaker::Counts>::new()));
+    let ended = Arc::new(std::sync::Mutex::new(Vec::<breakerbox::Counts>::new()));
     let sink = Arc::clone(&ended);
     let cb = Arc::new(
         CircuitBreaker::new(

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use breaker::tower::CircuitBreakerLayer;
-use breaker::{CircuitBreaker, Config, ManualClock, Outcome, Rejected, State};
+use breakerbox::tower::CircuitBreakerLayer;
+use breakerbox::{CircuitBreaker, Config, ManualClock, Outcome, Rejected, State};
 use tower::{service_fn, BoxError, Service, ServiceBuilder, ServiceExt};
 
 fn breaker(name: &str, clock: &ManualClock) -> Arc<CircuitBreaker> {
@@ -151,7 +151,7 @@ async fn a_named_layer_shares_the_registry_breaker() {
         CircuitBreakerLayer::named("tower-named", Config::default().max_failures(1)).unwrap();
     let mut first = layer.layer_on(service_fn(backend));
     let _ = first.ready().await.unwrap().call(-1).await;
-    let registered = breaker::registry().get("tower-named").unwrap();
+    let registered = breakerbox::registry().get("tower-named").unwrap();
     assert!(Arc::ptr_eq(layer.breaker(), &registered));
     assert_eq!(registered.state(), State::Open);
 }

@@ -5,8 +5,8 @@
 
 use std::sync::Arc;
 
-use breaker::tower::CircuitBreakerLayer;
-use breaker::{registry, Config, RegistryError};
+use breakerbox::tower::CircuitBreakerLayer;
+use breakerbox::{registry, Config, RegistryError};
 
 #[test]
 fn a_named_layer_refused_by_the_registrys_limit_reports_it_when_built() {

@@ -3,7 +3,7 @@
 use std::io;
 use std::sync::{Arc, Mutex};
 
-use breaker::{CircuitBreaker, Config};
+use breakerbox::{CircuitBreaker, Config};
 use tracing::Level;
 
 /// Runs `f` under a subscriber at `level` and returns what it logged.
@@ -54,8 +54,8 @@ fn a_trip_is_a_warning_with_the_name_the_states_and_the_counts_that_caused_it() 
         .expect(&log);
     assert!(line.contains("WARN"), "{line}");
     assert!(
-        line.contains(" breaker:"),
-        "not under the target `breaker`: {line}"
+        line.contains(" breakerbox:"),
+        "not under the target `breakerbox`: {line}"
     );
     for field in [
         r#"breaker="trace-db""#,
@@ -115,8 +115,8 @@ fn an_open_rejection_says_when_to_retry() {
 
 #[test]
 fn a_refused_setting_is_a_warning_naming_the_breaker_the_key_and_the_origin() {
-    let registry = breaker::Registry::new();
-    let mut ops = breaker::PartialConfig::new();
+    let registry = breakerbox::Registry::new();
+    let mut ops = breakerbox::PartialConfig::new();
     ops.set("timeout", "5m").unwrap();
     registry.override_config("trace-refused", ops).unwrap();
     let code = Config::default()
@@ -130,7 +130,7 @@ fn a_refused_setting_is_a_warning_naming_the_breaker_the_key_and_the_origin() {
         .find(|l| l.contains("setting refused"))
         .expect(&log);
     assert!(
-        line.contains("WARN") && line.contains(" breaker:"),
+        line.contains("WARN") && line.contains(" breakerbox:"),
         "{line}"
     );
     for field in [
@@ -144,8 +144,8 @@ fn a_refused_setting_is_a_warning_naming_the_breaker_the_key_and_the_origin() {
 
 #[test]
 fn an_unused_configuration_is_a_warning_naming_it_and_its_origin() {
-    let registry = breaker::Registry::new();
-    let mut ops = breaker::PartialConfig::new();
+    let registry = breakerbox::Registry::new();
+    let mut ops = breakerbox::PartialConfig::new();
     ops.set("timeout", "5s").unwrap();
     registry.override_config("trace-paymnets", ops).unwrap();
     let log = logged(Level::WARN, || {
@@ -157,7 +157,7 @@ fn an_unused_configuration_is_a_warning_naming_it_and_its_origin() {
         .find(|l| l.contains("trace-paymnets"))
         .expect(&log);
     assert!(
-        line.contains("WARN") && line.contains(" breaker:"),
+        line.contains("WARN") && line.contains(" breakerbox:"),
         "{line}"
     );
     for field in [

@@ -5,7 +5,7 @@
 use std::panic::{self, AssertUnwindSafe};
 use std::time::Duration;
 
-use breaker::{CircuitBreaker, Config, ManualClock, State};
+use breakerbox::{CircuitBreaker, Config, ManualClock, State};
 
 mod support;
 
@@ -97,7 +97,7 @@ fn a_forgotten_probe_permit_does_not_keep_the_breaker_half_open() {
     assert!(cb.try_acquire().is_err(), "the probe slot is taken");
     // No `half_open_max_wait` was set: the default frees the silent
     // probe's slot, and the breaker stays half-open.
-    clock.advance(breaker::DEFAULT_HALF_OPEN_MAX_WAIT);
+    clock.advance(breakerbox::DEFAULT_HALF_OPEN_MAX_WAIT);
     let probe = cb.try_acquire().expect("a new probe is admitted");
     assert!(probe.is_probe());
     probe.success();
@@ -138,7 +138,7 @@ fn a_slow_probe_whose_slot_the_default_wait_freed_still_closes_the_breaker() {
     cb.call(|| Err::<(), _>("down")).unwrap_err();
     clock.advance(SEC);
     let slow = cb.try_acquire().unwrap();
-    clock.advance(breaker::DEFAULT_HALF_OPEN_MAX_WAIT + 30 * SEC);
+    clock.advance(breakerbox::DEFAULT_HALF_OPEN_MAX_WAIT + 30 * SEC);
     assert_eq!(cb.state(), State::HalfOpen);
     // Its slot was freed: another probe runs meanwhile.
     let other = cb.try_acquire().expect("the freed slot admits a probe");
@@ -155,7 +155,7 @@ fn the_default_half_open_max_wait_is_at_least_the_call_timeout() {
     assert_eq!(config.effective_half_open_max_wait(), 5 * 60 * SEC);
     assert_eq!(
         Config::default().effective_half_open_max_wait(),
-        breaker::DEFAULT_HALF_OPEN_MAX_WAIT
+        breakerbox::DEFAULT_HALF_OPEN_MAX_WAIT
     );
     assert_eq!(
         Config::default()

@@ -95,7 +95,7 @@ impl Kind {
     fn example(self) -> &'static str {
         match self {
             Kind::Name => "\"db\"",
-            Kind::Crate => "\"my_crate::breaker\"",
+            Kind::Crate => "\"my_crate::breakerbox\"",
             Kind::Function => "my_function",
             Kind::Store => "\"fleet\"",
             Kind::Count { .. } => "5",
@@ -111,10 +111,10 @@ const ANY_COUNT: Kind = Kind::Count {
     off: false,
 };
 
-/// The most calls a count window may hold: `breaker::MAX_COUNT_WINDOW`
+/// The most calls a count window may hold: `breakerbox::MAX_COUNT_WINDOW`
 /// (a test checks that they agree).
 const MAX_COUNT_WINDOW: u32 = 100_000;
-/// The most buckets a time window may have: `breaker::MAX_TIME_BUCKETS`.
+/// The most buckets a time window may have: `breakerbox::MAX_TIME_BUCKETS`.
 const MAX_TIME_BUCKETS: u32 = 1000;
 
 /// The value that turns a policy off: `max_failures = "off"`.
@@ -122,7 +122,7 @@ const OFF: &str = "off";
 
 /// Every key the attribute accepts. The configuration keys are named exactly
 /// like the `Config` setters they turn into, and are the keys a file, the
-/// environment and serde accept (`breaker::PartialConfig::keys`, checked by
+/// environment and serde accept (`breakerbox::PartialConfig::keys`, checked by
 /// a test below); the others only code can give.
 const KEYS: &[(&str, Kind)] = &[
     ("name", Kind::Name),
@@ -419,7 +419,7 @@ fn store(key: &Ident, value: &Expr) -> syn::Result<LitStr> {
 }
 
 fn crate_path(key: &Ident, value: &Expr) -> syn::Result<Path> {
-    let expected = format!("`{key}` expects the path to the `breaker` crate as a string, as in `{key} = \"my_crate::breaker\"`");
+    let expected = format!("`{key}` expects the path to the `breakerbox` crate as a string, as in `{key} = \"my_crate::breakerbox\"`");
     match (literal(value), value) {
         (Some(Lit::Str(s)), _) if s.suffix().is_empty() => s
             .parse_with(Path::parse_mod_style)
@@ -433,7 +433,7 @@ fn function_path(key: &Ident, value: &Expr) -> syn::Result<ExprPath> {
     let what = if key == "fallback" {
         "a function called with the same arguments when the breaker rejects a call"
     } else {
-        "a function that takes `&E` and returns `bool` or `breaker::Outcome`"
+        "a function that takes `&E` and returns `bool` or `breakerbox::Outcome`"
     };
     match value {
         Expr::Path(p) if p.attrs.is_empty() => Ok(p.clone()),
@@ -781,12 +781,12 @@ mod tests {
             .map(|&(key, _)| key)
             .filter(|key| !CODE_ONLY.contains(key))
             .collect();
-        let mut runtime: Vec<&str> = breaker::PartialConfig::keys().collect();
+        let mut runtime: Vec<&str> = breakerbox::PartialConfig::keys().collect();
         attribute.sort_unstable();
         runtime.sort_unstable();
         assert_eq!(
             attribute, runtime,
-            "the attribute's keys and the keys of a file, the environment and serde (`breaker::PartialConfig::keys`) differ"
+            "the attribute's keys and the keys of a file, the environment and serde (`breakerbox::PartialConfig::keys`) differ"
         );
     }
 
@@ -805,7 +805,7 @@ mod tests {
             if let Err(e) = apply(&mut Args::default(), kind, ident, value) {
                 panic!("the attribute refused `{key} = {example}`: {e}");
             }
-            let mut partial = breaker::PartialConfig::new();
+            let mut partial = breakerbox::PartialConfig::new();
             if let Err(e) = partial.set(key, example.trim_matches('"')) {
                 panic!("the runtime refused `{key} = {example}`: {e}");
             }
@@ -878,8 +878,8 @@ mod tests {
 
     #[test]
     fn the_size_limits_are_the_runtime_limits() {
-        assert_eq!(MAX_COUNT_WINDOW, breaker::MAX_COUNT_WINDOW);
-        assert_eq!(MAX_TIME_BUCKETS, breaker::MAX_TIME_BUCKETS);
+        assert_eq!(MAX_COUNT_WINDOW, breakerbox::MAX_COUNT_WINDOW);
+        assert_eq!(MAX_TIME_BUCKETS, breakerbox::MAX_TIME_BUCKETS);
     }
 
     #[test]

@@ -117,6 +117,26 @@ fn not_a_function(item: &Item) -> Option<syn::Error> {
     ))
 }
 
+/// The runtime crate's path as the user's manifest names it: `::breakerbox`,
+/// or the name a renamed dependency gives it (`breaker = { package =
+/// "breakerbox", .. }` makes it `::breaker`). Inside the runtime crate's own
+/// package (its doctests, examples and tests are crates of their own that
+/// depend on it) it is `::breakerbox` as well; the library itself declares
+/// `extern crate self as breakerbox`. When the manifest cannot be read, or
+/// names no such dependency (a crate that reaches the runtime through a
+/// re-export should say `crate = "path"`), `::breakerbox` is the best guess,
+/// and the compiler's error then names it.
+fn runtime_crate() -> TokenStream {
+    use proc_macro_crate::{crate_name, FoundCrate};
+    match crate_name("breakerbox") {
+        Ok(FoundCrate::Name(name)) => {
+            let ident = syn::Ident::new(&name, proc_macro2::Span::call_site());
+            quote!(::#ident)
+        }
+        Ok(FoundCrate::Itself) | Err(_) => quote!(::breakerbox),
+    }
+}
+
 /// The function rebuilt around its breaker.
 pub(crate) fn expand(args: Args, item: FnItem) -> syn::Result<TokenStream> {
     check_signature(&args, &item.sig)?;
@@ -129,7 +149,10 @@ pub(crate) fn expand(args: Args, item: FnItem) -> syn::Result<TokenStream> {
 
     let private = match &args.krate {
         Some(path) => quote!(#path::__private),
-        None => quote!(::breaker::__private),
+        None => {
+            let root = runtime_crate();
+            quote!(#root::__private)
+        }
     };
     let ret_type = match &sig.output {
         ReturnType::Type(_, ty) => (**ty).clone(),
@@ -377,7 +400,7 @@ fn check_signature(args: &Args, sig: &Signature) -> syn::Result<()> {
         Type::ImplTrait(_) if sig.asyncness.is_none() => {
             "for a function that returns a future, write it as an `async fn` that returns a `Result`"
         }
-        _ => "a rejected call is returned as `Err(E::from(breaker::Rejected))`, so the function needs an error type",
+        _ => "a rejected call is returned as `Err(E::from(breakerbox::Rejected))`, so the function needs an error type",
     };
     Err(syn::Error::new_spanned(
         ty,
@@ -791,7 +814,7 @@ mod tests {
                 }
             ),
         );
-        let expected = ". timeout (:: breaker :: __private :: Duration :: new (90 , 0)) . max_failures (3) . failure_rate (0.5f64)";
+        let expected = ". timeout (:: breakerbox :: __private :: Duration :: new (90 , 0)) . max_failures (3) . failure_rate (0.5f64)";
         assert!(output.contains(expected), "{output}");
     }
 
@@ -826,6 +849,7 @@ mod tests {
             "{output}"
         );
         // Every path to the runtime goes through the override.
+        assert!(!output.contains("breakerbox"), "{output}");
         let all = output.matches(":: breaker :: __private").count();
         assert_eq!(
             output.matches("my :: breaker :: __private").count(),
@@ -912,9 +936,9 @@ mod tests {
                 }
             ),
         );
-        let probe = "(& :: breaker :: __private :: timeout_probe :: < Result < u8 , E > > ()) . call_timeouts ()";
+        let probe = "(& :: breakerbox :: __private :: timeout_probe :: < Result < u8 , E > > ()) . call_timeouts ()";
         assert!(
-            output.contains(&format!(":: breaker :: __private :: At :: new (:: core :: concat ! (:: core :: module_path ! () , \"::\" , \"f\") , {probe} . refusal ())")),
+            output.contains(&format!(":: breakerbox :: __private :: At :: new (:: core :: concat ! (:: core :: module_path ! () , \"::\" , \"f\") , {probe} . refusal ())")),
             "{output}"
         );
         assert!(
@@ -936,7 +960,8 @@ mod tests {
             ),
         );
         assert!(
-            output.contains("Option :: Some (:: breaker :: __private :: NoCallTimeout :: SyncFn)"),
+            output
+                .contains("Option :: Some (:: breakerbox :: __private :: NoCallTimeout :: SyncFn)"),
             "{output}"
         );
         assert!(!output.contains("timeout_probe"), "{output}");

@@ -1,7 +1,7 @@
-//! The `#[circuit_breaker]` attribute of the [`breaker`] crate, which
-//! re-exports it: depend on `breaker`, not on this crate.
+//! The `#[circuit_breaker]` attribute of the [`breakerbox`] crate, which
+//! re-exports it: depend on `breakerbox`, not on this crate.
 //!
-//! [`breaker`]: https://docs.rs/breaker
+//! [`breakerbox`]: https://docs.rs/breakerbox
 #![warn(missing_docs)]
 
 mod args;
@@ -14,12 +14,12 @@ use proc_macro::TokenStream;
 ///
 /// Every call first asks the breaker for a permit. While the breaker is
 /// open the call is rejected without running the body: the function
-/// returns `Err(E::from(breaker::Rejected))`, or the `fallback`'s result.
+/// returns `Err(E::from(breakerbox::Rejected))`, or the `fallback`'s result.
 /// Otherwise the body runs and its result is recorded: `Ok` as a success,
 /// `Err` as a failure (or as `classify` decides).
 ///
 /// ```ignore
-/// use breaker::circuit_breaker;
+/// use breakerbox::circuit_breaker;
 ///
 /// #[circuit_breaker(name = "db", max_failures = 5, timeout = "60s", fallback = cached)]
 /// async fn load_user(id: u64) -> Result<User, DbError> {
@@ -32,13 +32,13 @@ use proc_macro::TokenStream;
 /// ```
 ///
 /// The function must return `Result<T, E>` (aliases such as
-/// `io::Result<T>` included) with `E: From<breaker::Rejected>`. It may be
+/// `io::Result<T>` included) with `E: From<breakerbox::Rejected>`. It may be
 /// sync or `async`, a free function, an associated function or a method,
 /// generic, `unsafe`; it may not be a `const fn` or an `extern` fn.
 ///
 /// The breaker is taken from the global registry on the first call and kept
 /// in a static of the function. A configuration registered with
-/// `breaker::registry().configure(name, config)` before that call wins over
+/// `breakerbox::registry().configure(name, config)` before that call wins over
 /// the attribute's values; operators' values (a TOML file, environment
 /// variables) are merged over either, key by key, with the same keys.
 ///
@@ -47,23 +47,23 @@ use proc_macro::TokenStream;
 /// | key | value | meaning |
 /// | --- | --- | --- |
 /// | `name` | `"db"` | registry name; default: module path and function name (so methods of the same name in one module share a breaker). Functions with the same name share one breaker |
-/// | `crate` | `"path::to::breaker"` | where the `breaker` crate is, for crates that re-export it |
+/// | `crate` | `"path::to::breakerbox"` | where the `breakerbox` crate is, for crates that re-export it |
 /// | `fallback` | `path` | called with the same arguments (the receiver first) when a call is rejected; sync, or for an `async fn` sync or async |
-/// | `classify` | `path` | `fn(&E) -> bool` (true: a failure) or `fn(&E) -> breaker::Outcome` |
+/// | `classify` | `path` | `fn(&E) -> bool` (true: a failure) or `fn(&E) -> breakerbox::Outcome` |
 /// | `max_failures` | `5` or `"off"` | a whole number ≥ 1; `"off"` for a breaker without a consecutive-failure policy, which trips on a rate only |
 /// | `half_open_max_calls`, `success_threshold`, `max_concurrent_calls`, `count_window`, `minimum_calls` | `5` | a whole number ≥ 1 |
 /// | `time_window_buckets` | `10` | a whole number from 1 to 1000; needs `time_window` |
 /// | `timeout`, `interval`, `time_window`, `slow_call_duration`, `backoff_max`, `half_open_max_wait` | `"1m30s"` | a duration > 0 |
-/// | `call_timeout` | `"2s"` | a duration > 0; `async fn` only, and `E: From<breaker::TimedOut>`. Set elsewhere (`configure`, a file, the environment), it is applied by every `async fn` whose `E` has that `From`, and refused by the others |
+/// | `call_timeout` | `"2s"` | a duration > 0; `async fn` only, and `E: From<breakerbox::TimedOut>`. Set elsewhere (`configure`, a file, the environment), it is applied by every `async fn` whose `E` has that `From`, and refused by the others |
 /// | `failure_rate`, `slow_call_rate` | `0.5` | a fraction: above 0, at most 1 |
 /// | `backoff_multiplier` | `2.0` | at least 1.0 |
-/// | `store` | `"fleet"` | share the breaker's state between processes through the store registered under that name (`breaker::registry().register_store`, feature `redis`); `"local"` keeps it in the process when the registry has a default store |
+/// | `store` | `"fleet"` | share the breaker's state between processes through the store registered under that name (`breakerbox::registry().register_store`, feature `redis`); `"local"` keeps it in the process when the registry has a default store |
 ///
 /// Durations are strings of whole numbers with units `ns`, `us`, `ms`,
 /// `s`, `m`, `h`, `d`, largest first: `"500ms"`, `"1m30s"`, `"2h"`.
 ///
 /// The keys that configure the breaker are named like the
-/// `breaker::Config` setters they call, and are checked as `Config` checks
+/// `breakerbox::Config` setters they call, and are checked as `Config` checks
 /// them: `count_window` and `time_window` exclude each other,
 /// `slow_call_rate` needs `slow_call_duration`, `backoff_max` needs
 /// `backoff_multiplier` and is at least `timeout`. Mistakes are compile

@@ -1,8 +1,8 @@
 //! What `#[circuit_breaker]` expansions call, and nothing else.
 //!
 //! Not public API: the names here may change in any release, in step with
-//! `breaker-macros`. Generated code names items only through
-//! `::breaker::__private` (or `<crate = path>::__private`), so the public API
+//! `breakerbox-macros`. Generated code names items only through
+//! `::breakerbox::__private` (or `<crate = path>::__private`), so the public API
 //! can evolve without breaking expansions, as serde does.
 
 use std::future::Future;
@@ -148,10 +148,10 @@ impl NoCallTimeout {
                 "call timeouts need the `tokio` feature"
             }
             NoCallTimeout::NoFromTimedOut => {
-                "its error type has no `From<breaker::TimedOut>` to return a timed-out call as"
+                "its error type has no `From<breakerbox::TimedOut>` to return a timed-out call as"
             }
             NoCallTimeout::UnnamedReturnType => {
-                "its return type names `impl Trait`, so the attribute cannot ask its error type for `From<breaker::TimedOut>`"
+                "its return type names `impl Trait`, so the attribute cannot ask its error type for `From<breakerbox::TimedOut>`"
             }
         }
     }
@@ -162,7 +162,7 @@ impl NoCallTimeout {
 #[diagnostic::on_unimplemented(
     message = "`#[circuit_breaker]` functions must return `Result<T, E>`, not `{Self}`",
     label = "this return type is not a `Result`",
-    note = "a rejected call is returned as `Err(E::from(breaker::Rejected))`, so the function needs an error type"
+    note = "a rejected call is returned as `Err(E::from(breakerbox::Rejected))`, so the function needs an error type"
 )]
 pub trait IsResult: Sized {
     type Ok;

@@ -213,7 +213,7 @@ pub(crate) struct StoreView {
 /// Share it by reference or in an `Arc`; every method takes `&self`.
 ///
 /// ```
-/// use breaker::{CircuitBreaker, Config, Error, State};
+/// use breakerbox::{CircuitBreaker, Config, Error, State};
 /// use std::time::Duration;
 ///
 /// let cb = CircuitBreaker::new("db", Config::default().max_failures(2)).unwrap();
@@ -1814,12 +1814,12 @@ impl CircuitBreaker {
     /// [`Outcome::Success`].
     ///
     /// ```
-    /// use breaker::{CircuitBreaker, Config, Outcome};
+    /// use breakerbox::{CircuitBreaker, Config, Outcome};
     ///
     /// let cb = CircuitBreaker::new("users", Config::default().max_failures(1)).unwrap();
     /// let not_found = |e: &u16| if *e == 404 { Outcome::Ignored } else { Outcome::Failure };
     /// let _ = cb.call_with(not_found, || Err::<(), u16>(404));
-    /// assert_eq!(cb.state(), breaker::State::Closed);
+    /// assert_eq!(cb.state(), breakerbox::State::Closed);
     /// ```
     #[inline(always)]
     pub fn call_with<T, E, C, F>(&self, classify: C, f: F) -> Result<T, Error<E>>

@@ -201,7 +201,7 @@ pub(crate) mod os {
 /// to the breaker's [`Config`](crate::Config).
 ///
 /// ```
-/// use breaker::{CircuitBreaker, Config, ManualClock, State};
+/// use breakerbox::{CircuitBreaker, Config, ManualClock, State};
 /// use std::time::Duration;
 ///
 /// let clock = ManualClock::new();

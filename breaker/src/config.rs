@@ -53,7 +53,7 @@ pub(crate) enum WindowKind {
 /// (or [`Config::validate`]), which names the first invalid field and value.
 ///
 /// ```
-/// use breaker::Config;
+/// use breakerbox::Config;
 /// use std::time::Duration;
 ///
 /// let config = Config::default()
@@ -300,7 +300,7 @@ impl Config {
     ///
     /// Applied by [`CircuitBreaker::call_async`](crate::CircuitBreaker::call_async)
     /// and by every `#[circuit_breaker]` `async fn` whose error type has
-    /// `From<breaker::TimedOut>`, whether the attribute,
+    /// `From<breakerbox::TimedOut>`, whether the attribute,
     /// [`Registry::configure`](crate::Registry::configure), a file or an
     /// environment variable sets it. A function that cannot enforce it (a
     /// sync one, or an error type without that `From`) refuses it: see
@@ -456,7 +456,7 @@ impl Config {
                 return Err(ConfigError::new(
                     "count_window",
                     n.to_string(),
-                    "must be at most 100000 (`breaker::MAX_COUNT_WINDOW`): the window keeps every call it judges",
+                    "must be at most 100000 (`breakerbox::MAX_COUNT_WINDOW`): the window keeps every call it judges",
                 ));
             }
             if self.time_window.is_some() {
@@ -482,7 +482,7 @@ impl Config {
                 return Err(ConfigError::new(
                     "time_window_buckets",
                     n.to_string(),
-                    "must be between 1 and 1000 (`breaker::MAX_TIME_BUCKETS`)",
+                    "must be between 1 and 1000 (`breakerbox::MAX_TIME_BUCKETS`)",
                 ));
             }
         }
@@ -603,7 +603,7 @@ impl fmt::Debug for Config {
 /// what is allowed.
 ///
 /// ```
-/// use breaker::{CircuitBreaker, Config};
+/// use breakerbox::{CircuitBreaker, Config};
 ///
 /// let err = CircuitBreaker::new("db", Config::default().max_failures(0)).unwrap_err();
 /// assert_eq!(err.field(), "max_failures");

@@ -121,7 +121,7 @@ pub enum RejectReason {
 /// (`Box<dyn Error>`, `anyhow::Error` and `std::io::Error` already have it).
 ///
 /// ```
-/// use breaker::{CircuitBreaker, Config, RejectReason};
+/// use breakerbox::{CircuitBreaker, Config, RejectReason};
 ///
 /// let cb = CircuitBreaker::new("payments", Config::default()).unwrap();
 /// cb.force_open();

@@ -78,7 +78,7 @@ pub const MAX_CONFIG_FILE_BYTES: usize = 64 << 10;
 fn too_large(origin: &str) -> FileConfigError {
     FileConfigError::new(
         origin,
-        "larger than 64 KiB (`breaker::MAX_CONFIG_FILE_BYTES`), the most a configuration file may hold",
+        "larger than 64 KiB (`breakerbox::MAX_CONFIG_FILE_BYTES`), the most a configuration file may hold",
     )
 }
 
@@ -87,7 +87,7 @@ fn too_large(origin: &str) -> FileConfigError {
 /// breakers' first use.
 ///
 /// ```
-/// use breaker::{Config, ConfigFile, Registry};
+/// use breakerbox::{Config, ConfigFile, Registry};
 /// use std::time::Duration;
 ///
 /// let file = ConfigFile::parse("breakers.toml", "[db]\ntimeout = \"10s\"\n").unwrap();
@@ -255,11 +255,11 @@ impl std::error::Error for FileConfigError {}
 /// into the global [`registry()`], before the breakers' first use.
 ///
 /// ```no_run
-/// fn main() -> Result<(), breaker::FileConfigError> {
-///     breaker::load_config("breakers.toml")?;
+/// fn main() -> Result<(), breakerbox::FileConfigError> {
+///     breakerbox::load_config("breakers.toml")?;
 ///     // ... then start the application: breakers take the file's values.
 ///     // Once it is up, report the settings no breaker used (a misspelled name):
-///     breaker::registry().warn_unused_configurations();
+///     breakerbox::registry().warn_unused_configurations();
 ///     Ok(())
 /// }
 /// ```
@@ -401,7 +401,7 @@ impl ConfigFile {
     /// not matter: two windows are an error naming both variables.
     ///
     /// ```
-    /// use breaker::ConfigFile;
+    /// use breakerbox::ConfigFile;
     ///
     /// let error = ConfigFile::new()
     ///     .with_vars([("BREAKER_DB__TIME_WINDOW", "30s"), ("BREAKER_DB__COUNT_WINDOW", "20")])

@@ -9,12 +9,12 @@
 //! probe calls run; enough successes close it, a failure opens it again.
 //!
 //! ```
-//! use breaker::circuit_breaker;
+//! use breakerbox::circuit_breaker;
 //!
 //! #[derive(Debug)]
-//! enum DbError { Down, Breaker(breaker::Rejected) }
-//! impl From<breaker::Rejected> for DbError {
-//!     fn from(r: breaker::Rejected) -> Self { DbError::Breaker(r) }
+//! enum DbError { Down, Breaker(breakerbox::Rejected) }
+//! impl From<breakerbox::Rejected> for DbError {
+//!     fn from(r: breakerbox::Rejected) -> Self { DbError::Breaker(r) }
 //! }
 //!
 //! #[circuit_breaker(name = "crate-doc-db", max_failures = 2, timeout = "30s")]
@@ -39,7 +39,7 @@
 //! - `tokio` (default): `call_timeout`, [`CircuitBreaker::wait_until_ready`]
 //!   and [`TokioClock`].
 //! - `tracing`: an event on every state change and rejection,
-//!   under the target `breaker`.
+//!   under the target `breakerbox`.
 //! - `tower`: the [`tower`](crate::tower) module, a `Layer` and `Service`.
 //! - `metrics`: a state gauge, call counters and a duration histogram per
 //!   breaker, through the `metrics` facade (names in [`metrics`](crate::metrics)).
@@ -52,6 +52,10 @@
 
 #![warn(missing_docs)]
 #![deny(unsafe_code)]
+
+// The attribute's expansions name the runtime as `::breakerbox`, which must
+// resolve inside this crate too.
+extern crate self as breakerbox;
 
 mod breaker;
 mod clock;
@@ -114,4 +118,4 @@ mod readme_doctests {}
 /// Protects a function with a named circuit breaker.
 ///
 /// See the [crate documentation](crate) and the README for every key.
-pub use breaker_macros::circuit_breaker;
+pub use breakerbox_macros::circuit_breaker;

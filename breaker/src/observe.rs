@@ -8,7 +8,7 @@
 //!
 //! # Events (`tracing`)
 //!
-//! Under the target `breaker`:
+//! Under the target `breakerbox`:
 //! - every state change, at `WARN` when the breaker opens (or is forced
 //!   open) and `INFO` otherwise, with the fields `breaker`, `from`, `to`
 //!   and the ended period's counts (`requests`, `successes`, `failures`,
@@ -159,7 +159,7 @@ pub(crate) fn state_changed(change: &StateChange<'_>) {
         macro_rules! event {
             ($level:expr) => {
                 tracing::event!(
-                    target: "breaker",
+                    target: "breakerbox",
                     $level,
                     breaker = change.name,
                     from = change.from.as_str(),
@@ -202,7 +202,7 @@ pub(crate) fn state_gauge(name: &str, state: State) {
 #[inline(never)]
 pub(crate) fn announcements_dropped(name: &str, dropped: usize) {
     tracing::warn!(
-        target: "breaker",
+        target: "breakerbox",
         breaker = name,
         dropped,
         "circuit breaker `{}`: {dropped} state changes were not announced to the log and the \
@@ -220,7 +220,7 @@ fn wants_rejections() -> bool {
         return true;
     }
     #[cfg(feature = "tracing")]
-    if tracing::enabled!(target: "breaker", tracing::Level::DEBUG) {
+    if tracing::enabled!(target: "breakerbox", tracing::Level::DEBUG) {
         return true;
     }
     false
@@ -240,7 +240,7 @@ fn report_rejection(name: &str, reason: &RejectReason) {
     #[cfg(feature = "tracing")]
     match reason {
         RejectReason::Open { retry_after } => tracing::debug!(
-            target: "breaker",
+            target: "breakerbox",
             breaker = name,
             reason = "open",
             retry_after_ms = u64::try_from(retry_after.as_millis()).unwrap_or(u64::MAX),
@@ -250,7 +250,7 @@ fn report_rejection(name: &str, reason: &RejectReason) {
         other => {
             let reason = reason_str(other);
             tracing::debug!(
-                target: "breaker",
+                target: "breakerbox",
                 breaker = name,
                 reason,
                 "circuit breaker `{}` rejected a call: {reason}",
@@ -297,7 +297,7 @@ pub(crate) fn recorded(name: &str, outcome: Recorded, elapsed: Option<Duration>)
 pub(crate) fn user_code_panicked(name: &str, what: &str, payload: &(dyn std::any::Any + Send)) {
     let message = panic_message(payload);
     tracing::error!(
-        target: "breaker",
+        target: "breakerbox",
         breaker = name,
         code = what,
         panic = message,
@@ -330,7 +330,7 @@ pub(crate) fn created(name: &str, state: State) {
 /// unseen).
 pub(crate) fn setting_refused(problem: &ConfigProblem) {
     tracing::warn!(
-        target: "breaker",
+        target: "breakerbox",
         breaker = problem.breaker(),
         key = problem.key(),
         value = problem.value(),
@@ -344,7 +344,7 @@ pub(crate) fn setting_refused(problem: &ConfigProblem) {
 /// the application asks (`Registry::warn_unused_configurations`).
 pub(crate) fn unused_configuration(unused: &UnusedConfiguration) {
     tracing::warn!(
-        target: "breaker",
+        target: "breakerbox",
         breaker = unused.name(),
         origin = unused.origin(),
         "unused configuration: {unused}",

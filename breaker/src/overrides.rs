@@ -27,7 +27,7 @@ use crate::registry::env_name;
 /// key and value, where the value came from and why it was refused.
 ///
 /// ```
-/// use breaker::{Config, PartialConfig, Registry};
+/// use breakerbox::{Config, PartialConfig, Registry};
 /// use std::time::Duration;
 ///
 /// let registry = Registry::new();
@@ -150,7 +150,7 @@ impl std::error::Error for ConfigProblem {}
 /// [`Registry::unused_configurations`](crate::Registry::unused_configurations).
 ///
 /// ```
-/// use breaker::{Config, PartialConfig, Registry};
+/// use breakerbox::{Config, PartialConfig, Registry};
 ///
 /// let registry = Registry::new();
 /// let mut ops = PartialConfig::new();

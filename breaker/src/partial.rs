@@ -5,7 +5,7 @@
 //!
 //! [`KEYS`] is the one list of the keys a file, an environment variable or
 //! serde may set; the attribute's keys are checked against it by a test in
-//! `breaker-macros`, and `Config`'s fields by a test here.
+//! `breakerbox-macros`, and `Config`'s fields by a test here.
 
 use std::fmt;
 use std::time::Duration;
@@ -30,7 +30,7 @@ use crate::error::{Escaped, Name};
 /// its rates over one window.
 ///
 /// ```
-/// use breaker::{Config, PartialConfig};
+/// use breakerbox::{Config, PartialConfig};
 /// use std::time::Duration;
 ///
 /// let mut file = PartialConfig::new();
@@ -228,7 +228,7 @@ impl PartialConfig {
     /// the [`Config`] setters.
     ///
     /// ```
-    /// let keys: Vec<&str> = breaker::PartialConfig::keys().collect();
+    /// let keys: Vec<&str> = breakerbox::PartialConfig::keys().collect();
     /// assert!(keys.contains(&"max_failures") && keys.contains(&"store"));
     /// ```
     pub fn keys() -> impl Iterator<Item = &'static str> {

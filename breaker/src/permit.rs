@@ -63,7 +63,7 @@ pub(crate) fn classify<T, E>(
 /// failure.
 ///
 /// ```
-/// use breaker::{CircuitBreaker, Config};
+/// use breakerbox::{CircuitBreaker, Config};
 ///
 /// let cb = CircuitBreaker::new("cache", Config::default()).unwrap();
 /// match cb.try_acquire() {
@@ -191,7 +191,7 @@ impl Drop for Permit<'_> {
 /// thread is panicking).
 ///
 /// ```
-/// use breaker::{CircuitBreaker, Config};
+/// use breakerbox::{CircuitBreaker, Config};
 /// use std::sync::Arc;
 ///
 /// let cb = Arc::new(CircuitBreaker::new("owned", Config::default()).unwrap());

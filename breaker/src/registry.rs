@@ -25,7 +25,7 @@ use crate::store::StateStore;
 /// [`get_or_create`](Self::get_or_create).
 ///
 /// ```
-/// use breaker::{registry, Config};
+/// use breakerbox::{registry, Config};
 ///
 /// registry().configure("doc-registry", Config::default().max_failures(2)).unwrap();
 /// let cb = registry().get_or_create("doc-registry", Config::default()).unwrap();
@@ -512,11 +512,11 @@ impl Registry {
     /// code's configuration, when that conflict could not be reported
     /// earlier; a `call_timeout` that an annotated function cannot
     /// enforce (a sync function, or an error type without
-    /// `From<breaker::TimedOut>`); and an annotated `async fn`'s own
+    /// `From<breakerbox::TimedOut>`); and an annotated `async fn`'s own
     /// `call_timeout` that did not take effect because another function
     /// sharing its name (or `get_or_create`) created the breaker first
     /// with another value or none. Each was also logged as a `tracing`
-    /// warning under the target `breaker`.
+    /// warning under the target `breakerbox`.
     ///
     /// Each problem is listed once, for as long as its breaker is in the
     /// registry: [`remove`](Self::remove) and idle eviction drop a
@@ -549,7 +549,7 @@ impl Registry {
     /// (feature `serde`).
     ///
     /// ```
-    /// use breaker::{Config, Registry};
+    /// use breakerbox::{Config, Registry};
     ///
     /// let registry = Registry::new();
     /// registry.configure("inventory", Config::default().max_failures(3)).unwrap();
@@ -571,16 +571,16 @@ impl Registry {
     }
 
     /// [`unused_configurations`](Self::unused_configurations), each also
-    /// logged as a `tracing` warning under the target `breaker` (with the
+    /// logged as a `tracing` warning under the target `breakerbox` (with the
     /// fields `breaker` and `origin`). Call it once the application is up,
     /// when every breaker it uses has been created:
     ///
     /// ```
-    /// # #[cfg(feature = "toml")] fn main() -> Result<(), breaker::FileConfigError> {
-    /// breaker::ConfigFile::parse("breakers.toml", "[paymnets]\ntimeout = \"5s\"\n")?
-    ///     .apply(breaker::registry())?;
+    /// # #[cfg(feature = "toml")] fn main() -> Result<(), breakerbox::FileConfigError> {
+    /// breakerbox::ConfigFile::parse("breakers.toml", "[paymnets]\ntimeout = \"5s\"\n")?
+    ///     .apply(breakerbox::registry())?;
     /// // ... start the application; once it has served its first requests:
-    /// let unused = breaker::registry().warn_unused_configurations();
+    /// let unused = breakerbox::registry().warn_unused_configurations();
     /// assert_eq!(unused[0].name(), "paymnets");
     /// # Ok(()) }
     /// # #[cfg(not(feature = "toml"))] fn main() {}
@@ -686,7 +686,7 @@ impl Registry {
     /// [`config_problems`](Self::config_problems).
     ///
     /// ```
-    /// use breaker::{Config, PartialConfig, Registry};
+    /// use breakerbox::{Config, PartialConfig, Registry};
     /// use std::time::Duration;
     ///
     /// let registry = Registry::new();
@@ -792,7 +792,7 @@ impl Registry {
     /// `PrometheusBuilder::idle_timeout`).
     ///
     /// ```
-    /// use breaker::{Config, Registry};
+    /// use breakerbox::{Config, Registry};
     ///
     /// let registry = Registry::new();
     /// let host = registry.get_or_create("host-203.0.113.7", Config::default()).unwrap();
@@ -829,7 +829,7 @@ impl Registry {
     /// report a refusal.
     ///
     /// ```
-    /// use breaker::{Config, Registry, RegistryError};
+    /// use breakerbox::{Config, Registry, RegistryError};
     ///
     /// let registry = Registry::new();
     /// registry.set_max_dynamic(Some(1));

@@ -127,7 +127,7 @@ impl Registry {
     /// misspelled name in a configuration file shows there.
     ///
     /// ```
-    /// use breaker::{Config, Registry};
+    /// use breakerbox::{Config, Registry};
     ///
     /// let registry = Registry::new();
     /// registry.get_or_create("db", Config::default()).unwrap();
@@ -166,7 +166,7 @@ impl<'de> Deserialize<'de> for Config {
     /// an invalid value is a deserialization error naming the field.
     ///
     /// ```
-    /// use breaker::Config;
+    /// use breakerbox::Config;
     /// use std::time::Duration;
     ///
     /// let config: Config = serde_json::from_str(r#"{"max_failures": 3, "timeout": "30s"}"#).unwrap();

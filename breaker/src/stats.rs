@@ -63,7 +63,7 @@ pub struct Totals {
 /// A breaker's state and counts at one moment.
 ///
 /// ```
-/// use breaker::{CircuitBreaker, Config, State};
+/// use breakerbox::{CircuitBreaker, Config, State};
 ///
 /// let cb = CircuitBreaker::new("inventory", Config::default()).unwrap();
 /// let _ = cb.call(|| Ok::<_, std::io::Error>(()));

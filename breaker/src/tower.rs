@@ -52,7 +52,7 @@ use crate::registry::{registry, RegistryError};
 /// closure will do:
 ///
 /// ```
-/// use breaker::Outcome;
+/// use breakerbox::Outcome;
 ///
 /// // HTTP: a 5xx response is a failure even though the call returned Ok.
 /// let server_errors = |result: Result<&http::Response<String>, &std::io::Error>| match result {
@@ -93,8 +93,8 @@ impl<T, E> Classify<T, E> for AnyError {
 /// makes shares the one breaker.
 ///
 /// ```
-/// use breaker::tower::CircuitBreakerLayer;
-/// use breaker::Config;
+/// use breakerbox::tower::CircuitBreakerLayer;
+/// use breakerbox::Config;
 /// use tower::ServiceBuilder;
 ///
 /// // The registry's breaker named "backend" (created on first use):

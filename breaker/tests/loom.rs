@@ -4,12 +4,12 @@
 //! a few seconds together), so the exploration is exhaustive.
 //!
 //! Run with:
-//! `RUSTFLAGS="--cfg loom" cargo test -p breaker --test loom --release`
+//! `RUSTFLAGS="--cfg loom" cargo test -p breakerbox --test loom --release`
 #![cfg(loom)]
 
 use std::time::Duration;
 
-use breaker::{CircuitBreaker, Config, ManualClock, RejectReason, State};
+use breakerbox::{CircuitBreaker, Config, ManualClock, RejectReason, State};
 use loom::sync::Arc;
 use loom::thread;
 
@@ -413,11 +413,11 @@ struct CountingStore {
     ended: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
-impl breaker::StateStore for CountingStore {
+impl breakerbox::StateStore for CountingStore {
     fn join(
         &self,
         _breaker: &std::sync::Arc<CircuitBreaker>,
-    ) -> std::sync::Arc<dyn breaker::SharedState> {
+    ) -> std::sync::Arc<dyn breakerbox::SharedState> {
         std::sync::Arc::new(CountingStore {
             granted: self.granted.clone(),
             ended: self.ended.clone(),
@@ -425,18 +425,18 @@ impl breaker::StateStore for CountingStore {
     }
 }
 
-impl breaker::SharedState for CountingStore {
-    fn acquire_probe(&self) -> breaker::ProbeSlot {
+impl breakerbox::SharedState for CountingStore {
+    fn acquire_probe(&self) -> breakerbox::ProbeSlot {
         let id = self
             .granted
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
             + 1;
-        breaker::ProbeSlot::Leased(breaker::ProbeLease::new(
+        breakerbox::ProbeSlot::Leased(breakerbox::ProbeLease::new(
             std::num::NonZeroU64::new(id).unwrap(),
         ))
     }
 
-    fn probe_ended(&self, _lease: breaker::ProbeLease, _outcome: Option<breaker::Outcome>) {
+    fn probe_ended(&self, _lease: breakerbox::ProbeLease, _outcome: Option<breakerbox::Outcome>) {
         self.ended.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     }
 

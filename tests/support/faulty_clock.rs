@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use breaker::{Clock, ManualClock};
+use breakerbox::{Clock, ManualClock};
 
 /// A clock that panics while `broken` (counting the reads that panicked),
 /// and otherwise reads `inner`. Clones share the switch.

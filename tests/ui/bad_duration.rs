@@ -1,4 +1,4 @@
-use breaker::circuit_breaker;
+use breakerbox::circuit_breaker;
 
 #[circuit_breaker(timeout = "60 sec")]
 fn unknown_unit() -> std::io::Result<()> {

@@ -1,4 +1,4 @@
-use breaker::circuit_breaker;
+use breakerbox::circuit_breaker;
 
 #[circuit_breaker(max_failures 5)]
 fn missing_equals() -> std::io::Result<()> {

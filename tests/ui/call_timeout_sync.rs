@@ -1,4 +1,4 @@
-use breaker::circuit_breaker;
+use breakerbox::circuit_breaker;
 
 #[circuit_breaker(call_timeout = "2s")]
 fn load() -> std::io::Result<u32> {

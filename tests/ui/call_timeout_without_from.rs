@@ -1,12 +1,12 @@
-use breaker::circuit_breaker;
+use breakerbox::circuit_breaker;
 
 #[derive(Debug)]
 enum DbError {
     Rejected,
 }
 
-impl From<breaker::Rejected> for DbError {
-    fn from(_: breaker::Rejected) -> Self {
+impl From<breakerbox::Rejected> for DbError {
+    fn from(_: breakerbox::Rejected) -> Self {
         DbError::Rejected
     }
 }

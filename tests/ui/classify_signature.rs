@@ -1,4 +1,4 @@
-use breaker::circuit_breaker;
+use breakerbox::circuit_breaker;
 
 fn is_outage(error: &String) -> bool {
     error.is_empty()

@@ -1,4 +1,4 @@
-use breaker::circuit_breaker;
+use breakerbox::circuit_breaker;
 
 #[circuit_breaker(failure_rate = 0.5, count_window = 20, time_window = "1m")]
 fn both_windows() -> std::io::Result<()> {

@@ -1,4 +1,4 @@
-use breaker::circuit_breaker;
+use breakerbox::circuit_breaker;
 
 #[circuit_breaker(fallback = wrong_argument)]
 fn load(id: u64) -> std::io::Result<u64> {

@@ -1,4 +1,4 @@
-use breaker::circuit_breaker;
+use breakerbox::circuit_breaker;
 
 #[circuit_breaker(store = fleet)]
 fn shared() -> std::io::Result<()> {

@@ -1,4 +1,4 @@
-use breaker::circuit_breaker;
+use breakerbox::circuit_breaker;
 
 #[circuit_breaker(max_failure = 5)]
 fn misspelt() -> std::io::Result<()> {

@@ -1,4 +1,4 @@
-use breaker::circuit_breaker;
+use breakerbox::circuit_breaker;
 
 #[circuit_breaker(name = db)]
 fn unquoted_name() -> std::io::Result<()> {

@@ -72,7 +72,7 @@ use self::scripts::{Script, Scripts};
 /// A [`StateStore`] that shares breakers' state through Redis.
 ///
 /// ```no_run
-/// use breaker::{registry, RedisStore};
+/// use breakerbox::{registry, RedisStore};
 ///
 /// let store = RedisStore::builder("redis://127.0.0.1:6379/")
 ///     .prefix("checkout")
@@ -606,7 +606,7 @@ impl Inner {
             // loudly instead, as a panic on the store's threads is.
             let logged = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 tracing::warn!(
-                    target: "breaker",
+                    target: "breakerbox",
                     prefix = %Escaped(&self.prefix),
                     error = %Escaped(&error.to_string()),
                     "Redis store unreachable: breakers continue on their own and rejoin when it returns"
@@ -627,7 +627,7 @@ impl Inner {
         let message = panic_message(payload);
         let _ = panic::catch_unwind(|| {
             tracing::error!(
-                target: "breaker",
+                target: "breakerbox",
                 prefix = %Escaped(&self.prefix),
                 thread,
                 panic = %Escaped(message),
@@ -1134,7 +1134,7 @@ fn rejoin(inner: &Inner, first: bool) {
     }
     if was_down {
         tracing::info!(
-            target: "breaker",
+            target: "breakerbox",
             prefix = %Escaped(&inner.prefix),
             "Redis store reachable again: breakers rejoin the shared state"
         );
