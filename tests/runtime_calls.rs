@@ -489,3 +489,36 @@ fn every_admitted_call_ends_in_exactly_one_total() {
         (10, 10, 10, 10)
     );
 }
+
+// ----- how a rejection prints ---------------------------------------------------
+
+#[test]
+fn an_open_rejection_debug_prints_the_reason_and_the_retry_delay_as_a_duration() {
+    let (cb, clock) = breaker(
+        "debug-open",
+        Config::default().max_failures(1).timeout(60 * SEC),
+    );
+    trip(&cb);
+    clock.advance(Duration::from_nanos(4_431_568_512));
+    let rejected = cb.try_acquire().unwrap_err();
+    assert_eq!(
+        format!("{rejected:?}"),
+        r#"Rejected { breaker: "debug-open", reason: Open { retry_after: 55.568s } }"#
+    );
+}
+
+#[test]
+fn an_error_enum_holding_a_rejection_debug_prints_no_internals() {
+    #[derive(Debug)]
+    #[allow(dead_code)]
+    enum DbError {
+        Breaker(Rejected),
+    }
+    let (cb, _clock) = breaker("debug-forced", Config::default());
+    cb.force_open();
+    let error = DbError::Breaker(cb.try_acquire().unwrap_err());
+    assert_eq!(
+        format!("{error:?}"),
+        r#"Breaker(Rejected { breaker: "debug-forced", reason: ForcedOpen })"#
+    );
+}

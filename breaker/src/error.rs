@@ -129,8 +129,19 @@ pub enum RejectReason {
 /// assert_eq!(rejected.breaker(), "payments");
 /// assert_eq!(rejected.reason(), RejectReason::ForcedOpen);
 /// assert_eq!(rejected.to_string(), "circuit breaker `payments` rejected the call: forced open");
+///
+/// Its `Debug` form, which users see whenever an error holding it is
+/// printed with `{:?}`, names the breaker and the reason, with the time
+/// left as a duration in whole milliseconds:
+///
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// # use breakerbox::{CircuitBreaker, Config};
+/// let cb = CircuitBreaker::new("payments", Config::default()).unwrap();
+/// cb.force_open();
+/// let rejected = cb.try_acquire().unwrap_err();
+/// assert_eq!(format!("{rejected:?}"), r#"Rejected { breaker: "payments", reason: ForcedOpen }"#);
+/// ```
+#[derive(Clone, PartialEq, Eq)]
 pub struct Rejected {
     breaker: Name,
     /// The reason, as plain words (see [`Why`]).
@@ -257,16 +268,34 @@ impl fmt::Display for Rejected {
         )?;
         match self.reason() {
             RejectReason::Open { retry_after } => {
-                // Whole milliseconds read better than the clock's nanoseconds.
-                let millis =
-                    Duration::from_millis(retry_after.as_millis().try_into().unwrap_or(u64::MAX));
-                write!(f, "open, retry in {millis:?}")
+                write!(f, "open, retry in {:?}", whole_millis(retry_after))
             }
             RejectReason::HalfOpenFull => f.write_str("half-open and all probe slots are taken"),
             RejectReason::TooManyCalls => f.write_str("too many concurrent calls"),
             RejectReason::ForcedOpen => f.write_str("forced open"),
         }
     }
+}
+
+impl fmt::Debug for Rejected {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let reason = match self.reason() {
+            RejectReason::Open { retry_after } => RejectReason::Open {
+                retry_after: whole_millis(retry_after),
+            },
+            other => other,
+        };
+        f.debug_struct("Rejected")
+            .field("breaker", &self.breaker)
+            .field("reason", &reason)
+            .finish()
+    }
+}
+
+/// `d` rounded down to whole milliseconds: a retry delay reads better
+/// without the clock's nanoseconds.
+fn whole_millis(d: Duration) -> Duration {
+    Duration::from_millis(d.as_millis().try_into().unwrap_or(u64::MAX))
 }
 
 impl StdError for Rejected {}
