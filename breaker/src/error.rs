@@ -129,6 +129,7 @@ pub enum RejectReason {
 /// assert_eq!(rejected.breaker(), "payments");
 /// assert_eq!(rejected.reason(), RejectReason::ForcedOpen);
 /// assert_eq!(rejected.to_string(), "circuit breaker `payments` rejected the call: forced open");
+/// ```
 ///
 /// Its `Debug` form, which users see whenever an error holding it is
 /// printed with `{:?}`, names the breaker and the reason, with the time
