@@ -141,8 +141,11 @@ pub mod metrics {
 }
 
 /// The guide: how breakers behave, how to configure, integrate, share and
-/// test them, and what they promise and cost. Doc-only pages; every example
-/// on them is a doctest.
+/// test them, and what they promise and cost.
+///
+/// Doc-only pages, each example on them a doctest. The
+/// [crate documentation](crate#guide) lists them in reading order, from
+/// [`semantics`] to [`performance`].
 pub mod guide {
     #[doc = include_str!("../docs/semantics.md")]
     pub mod semantics {}
