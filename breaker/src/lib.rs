@@ -145,7 +145,7 @@ pub mod metrics {
 ///
 /// Doc-only pages, each example on them a doctest. The
 /// [crate documentation](crate#guide) lists them in reading order, from
-/// [`semantics`] to [`performance`].
+/// [`semantics`](guide::semantics) to [`performance`](guide::performance).
 pub mod guide {
     #[doc = include_str!("../docs/semantics.md")]
     pub mod semantics {}
