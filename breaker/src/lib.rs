@@ -35,23 +35,51 @@
 //! [`try_acquire`](CircuitBreaker::try_acquire) API; named breakers live in
 //! the [`registry()`].
 //!
+//! # Guide
+//!
+//! The [`guide`] explains the library page by page, next to the API it
+//! describes:
+//! - [Semantics](guide::semantics): states and transitions, what counts as
+//!   a failure, when the fallback runs, timeouts, the bulkhead, half-open
+//!   probes, concurrency and listeners.
+//! - [Configuration](guide::configuration): every key, and how the
+//!   attribute, [`Config`], the registry, a file, the environment and serde
+//!   take precedence over each other.
+//! - [The runtime API](guide::runtime_api): breakers, permits, manual control,
+//!   stats and the registry, without the attribute.
+//! - [Integrations](guide::integrations): tokio, tower, tracing, metrics,
+//!   serde and TOML.
+//! - [Fleet-wide breakers](guide::fleet): one breaker shared by every
+//!   process of a service, through Redis.
+//! - [Testing your code](guide::testing): time by hand, forced states and
+//!   registries of your own.
+//! - [Guarantees](guide::guarantees): what the library promises and the
+//!   tests that check each promise.
+//! - [Performance](guide::performance): what a call costs, and how to
+//!   measure it.
+//!
 //! # Features
 //! - `tokio` (default): `call_timeout`, [`CircuitBreaker::wait_until_ready`]
 //!   and [`TokioClock`].
 //! - `tracing`: an event on every state change and rejection,
 //!   under the target `breakerbox`.
-//! - `tower`: the [`tower`](crate::tower) module, a `Layer` and `Service`.
+//! - `tower`: the [`tower`] module, a `Layer` and `Service`.
 //! - `metrics`: a state gauge, call counters and a duration histogram per
-//!   breaker, through the `metrics` facade (names in [`metrics`](crate::metrics)).
+//!   breaker, through the `metrics` facade (names in [`metrics`]).
 //! - `serde`: `Serialize` for [`Stats`], `Deserialize` for [`Config`] and
 //!   [`PartialConfig`], and [`Registry::status_json`].
 //! - `toml`: [`load_config`] and [`ConfigFile`], named configurations from
 //!   a TOML file and environment variables.
 //! - `redis`: [`RedisStore`], fleet-wide breakers whose state is shared
 //!   between processes through Redis.
+//!
+//! The [integrations page](guide::integrations) says what each one adds
+//! and costs.
 
 #![warn(missing_docs)]
 #![deny(unsafe_code)]
+// On docs.rs, mark each item that needs a feature with the feature's name.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 // The attribute's expansions name the runtime as `::breakerbox`, which must
 // resolve inside this crate too.
@@ -112,10 +140,39 @@ pub mod metrics {
     pub use crate::observe::{describe_metrics, state_code};
 }
 
+/// The guide: how breakers behave, how to configure, integrate, share and
+/// test them, and what they promise and cost.
+///
+/// Doc-only pages, each example on them a doctest. The
+/// [crate documentation](crate#guide) lists them in reading order, from
+/// [`semantics`](guide::semantics) to [`performance`](guide::performance).
+pub mod guide {
+    #[doc = include_str!("../docs/semantics.md")]
+    pub mod semantics {}
+    #[doc = include_str!("../docs/configuration.md")]
+    pub mod configuration {}
+    #[doc = include_str!("../docs/runtime_api.md")]
+    pub mod runtime_api {}
+    #[doc = include_str!("../docs/integrations.md")]
+    pub mod integrations {}
+    #[doc = include_str!("../docs/fleet.md")]
+    pub mod fleet {}
+    #[doc = include_str!("../docs/testing.md")]
+    pub mod testing {}
+    #[doc = include_str!("../docs/guarantees.md")]
+    pub mod guarantees {}
+    #[doc = include_str!("../docs/performance.md")]
+    pub mod performance {}
+}
+
+// The README's examples are complete programs, written to be pasted into a
+// new crate; testing them here keeps them compiling.
 #[cfg(doctest)]
 #[doc = include_str!("../../README.md")]
 mod readme_doctests {}
+
 /// Protects a function with a named circuit breaker.
 ///
-/// See the [crate documentation](crate) and the README for every key.
+/// Every key is described in the [configuration guide](guide::configuration),
+/// and what the breaker does with them in [its semantics](guide::semantics).
 pub use breakerbox_macros::circuit_breaker;
