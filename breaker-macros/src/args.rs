@@ -455,7 +455,7 @@ fn count(key: &Ident, value: &Expr, max: u32, off: bool) -> syn::Result<Value> {
         false => format!("`{key}` expects a whole number of at least 1, as in `{key} = 5`"),
     };
     let at_least_one = match off {
-        true => format!("`{key}` must be at least 1; for a breaker that trips on a rate only (no consecutive-failure policy), write `{key} = \"{OFF}\"`"),
+        true => format!("`{key}` must be at least 1 (the failures in a row that open the breaker); for a breaker that trips on its failure rate only, turn this count off and give a rate: `{key} = \"{OFF}\", failure_rate = 0.5`"),
         false => format!("`{key}` must be at least 1"),
     };
     let int = match literal(value) {
@@ -830,7 +830,7 @@ mod tests {
     fn zero_max_failures_points_to_off() {
         let message = err(quote!(max_failures = 0));
         assert!(
-            message.contains("`max_failures` must be at least 1; for a breaker that trips on a rate only (no consecutive-failure policy), write `max_failures = \"off\"`"),
+            message.contains("for a breaker that trips on its failure rate only, turn this count off and give a rate: `max_failures = \"off\", failure_rate = 0.5`"),
             "{message}"
         );
     }

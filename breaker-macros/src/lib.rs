@@ -7,6 +7,7 @@
 mod args;
 mod duration;
 mod expand;
+mod shape;
 
 use proc_macro::TokenStream;
 
