@@ -1,23 +1,37 @@
 //! Code generation: the annotated function rebuilt around its breaker.
 //!
 //! The signature is kept as written (visibility, attributes, generics,
-//! where clause, `unsafe`, `async`); only the body changes. It becomes a
-//! closure (sync) or an `async move` block (async) that runs under a permit:
+//! where clause, `unsafe`, `async`); only the body changes. It runs under
+//! a permit: as a closure (sync), an `async move` block (async, and the
+//! block inside an `async_trait` method's `Box::pin`), or a closure that
+//! builds the returned future (a function returning a future it builds;
+//! see [`crate::shape`]):
 //!
 //! ```text
 //! fn load(id: u64) -> Result<User, DbError> {
 //!     static __BREAKER_SITE: Site = Site::new();
 //!     fn __breaker_config() -> Config { Config::default().max_failures(5) }
+//!     // Its type name is this function's path: the default name.
+//!     fn __breaker_path() -> &'static str { type_name_of_val(&__breaker_path) }
 //!     assert_result::<Result<User, DbError>>();
 //!     // Where the breaker is used, and whether a `call_timeout` can be
 //!     // enforced here (never in a sync fn; in an async fn, when the
 //!     // error type has `From<TimedOut>`: asked by autoref specialization).
-//!     let __breaker = __BREAKER_SITE.get("db", __breaker_config, At::new("app::load", Some(SyncFn)));
+//!     let __breaker = __BREAKER_SITE.get(Some("db"), __breaker_config, At::new(__breaker_path, Some(SyncFn)));
 //!     let __permit = match acquire(__breaker) {
 //!         Ok(permit) => permit,
 //!         Err(rejected) => return rejected(rejected),  // or the fallback
 //!     };
 //!     complete_sync::<Result<User, DbError>, _, _>(__permit, classify, move || { body })
+//! }
+//!
+//! fn fetch(&self) -> impl Future<Output = Result<User, DbError>> {
+//!     /* the same items, `assert_result` and `__breaker` */
+//!     let __decided = match acquire(__breaker) {
+//!         Ok(permit) => Decided::Admitted(complete(permit, classify, run_body(move || { body }))),
+//!         Err(rejected) => Decided::Refused(rejected_future(rejected)),  // or the fallback's
+//!     };
+//!     __decided.run()
 //! }
 //! ```
 //!
