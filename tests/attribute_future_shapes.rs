@@ -407,3 +407,56 @@ async fn impl_future_fn_is_bounded_by_call_timeout() {
         Err(AppError::Rejected)
     );
 }
+
+// With `#[tracing::instrument]` on the same method, in either order: the
+// attribute that expands second finds the `Box::pin(async move { .. })`
+// shape the first left, and guards (or instruments) the block inside.
+
+#[async_trait]
+trait Traced {
+    async fn breaker_outside(&self, fail: bool) -> Result<u64, AppError>;
+    async fn breaker_inside(&self, fail: bool) -> Result<u64, AppError>;
+}
+
+#[async_trait]
+impl Traced for Db {
+    #[circuit_breaker(name = "future-shapes-instrument-inside")]
+    #[tracing::instrument(skip(self))]
+    async fn breaker_outside(&self, fail: bool) -> Result<u64, AppError> {
+        yield_once().await;
+        outcome(self.cached, fail)
+    }
+
+    #[tracing::instrument(skip(self))]
+    #[circuit_breaker(name = "future-shapes-instrument-outside")]
+    async fn breaker_inside(&self, fail: bool) -> Result<u64, AppError> {
+        yield_once().await;
+        outcome(self.cached, fail)
+    }
+}
+
+#[tokio::test]
+async fn async_trait_method_under_instrument_trips_rejects_and_recovers() {
+    let name = "future-shapes-instrument-outside";
+    let clock = trips_after_one_failure(name);
+    let db = Db { cached: 9 };
+
+    assert_eq!(db.breaker_inside(true).await, Err(AppError::Down));
+    assert_eq!(db.breaker_inside(false).await, Err(AppError::Rejected));
+    clock.advance(Duration::from_secs(10));
+    assert_eq!(db.breaker_inside(false).await, Ok(9));
+    assert_eq!(state_of(name), Some(State::Closed));
+}
+
+#[tokio::test]
+async fn async_trait_method_over_instrument_trips_rejects_and_recovers() {
+    let name = "future-shapes-instrument-inside";
+    let clock = trips_after_one_failure(name);
+    let db = Db { cached: 9 };
+
+    assert_eq!(db.breaker_outside(true).await, Err(AppError::Down));
+    assert_eq!(db.breaker_outside(false).await, Err(AppError::Rejected));
+    clock.advance(Duration::from_secs(10));
+    assert_eq!(db.breaker_outside(false).await, Ok(9));
+    assert_eq!(state_of(name), Some(State::Closed));
+}
