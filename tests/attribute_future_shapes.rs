@@ -384,6 +384,52 @@ async fn boxed_future_fn_trips_rejects_and_recovers() {
     assert_eq!(state_of(name), Some(State::Closed));
 }
 
+impl Db {
+    /// Futures that borrow the receiver, as their return types say.
+    #[circuit_breaker(name = "future-shapes-impl-future-borrowing")]
+    fn borrowing(&self, fail: bool) -> impl Future<Output = Result<u64, AppError>> + '_ {
+        async move {
+            yield_once().await;
+            outcome(self.cached, fail)
+        }
+    }
+
+    #[circuit_breaker(name = "future-shapes-boxed-borrowing", fallback = Self::fetch_cached)]
+    fn boxed_borrowing(
+        &self,
+        id: u64,
+        fail: bool,
+    ) -> Pin<Box<dyn Future<Output = Result<u64, AppError>> + Send + '_>> {
+        Box::pin(async move { outcome(self.cached + id, fail) })
+    }
+}
+
+#[tokio::test]
+async fn impl_future_borrowing_the_receiver_trips_rejects_and_recovers() {
+    let name = "future-shapes-impl-future-borrowing";
+    let clock = trips_after_one_failure(name);
+    let db = Db { cached: 4 };
+
+    assert_eq!(db.borrowing(true).await, Err(AppError::Down));
+    assert_eq!(db.borrowing(false).await, Err(AppError::Rejected));
+    clock.advance(Duration::from_secs(10));
+    assert_eq!(db.borrowing(false).await, Ok(4));
+    assert_eq!(state_of(name), Some(State::Closed));
+}
+
+#[tokio::test]
+async fn boxed_future_borrowing_the_receiver_falls_back_and_recovers() {
+    let name = "future-shapes-boxed-borrowing";
+    let clock = trips_after_one_failure(name);
+    let db = Db { cached: 4 };
+
+    assert_eq!(db.boxed_borrowing(1, true).await, Err(AppError::Down));
+    assert_eq!(db.boxed_borrowing(1, false).await, Ok(1));
+    clock.advance(Duration::from_secs(10));
+    assert_eq!(db.boxed_borrowing(1, false).await, Ok(5));
+    assert_eq!(state_of(name), Some(State::Closed));
+}
+
 #[circuit_breaker(
     name = "future-shapes-impl-future-timeout",
     max_failures = 1,

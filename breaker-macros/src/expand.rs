@@ -204,9 +204,13 @@ pub(crate) fn expand(args: Args, item: FnItem) -> syn::Result<TokenStream> {
     let run = match shape {
         Shape::Sync => parts.sync(&guarded, fallback.as_ref()),
         Shape::Async => parts.asynchronous(&guarded, fallback.as_ref()),
-        Shape::AsyncTrait { box_pin, attrs, .. } => {
+        Shape::AsyncTrait {
+            box_pin,
+            attrs: block_attrs,
+            ..
+        } => {
             let run = parts.asynchronous(&guarded, fallback.as_ref());
-            quote!(#box_pin(#(#attrs)* async move { #run }))
+            quote!(#box_pin(#(#block_attrs)* async move { #run }))
         }
         Shape::Future { boxed } => {
             // A boxed future's body may return several types that the
@@ -393,7 +397,7 @@ impl<'a> Parts<'a> {
     }
 
     /// `let __breaker = SITE.get(name, config, At::new(marker, why));`
-    fn breaker(&self, no_call_timeout: TokenStream) -> TokenStream {
+    fn breaker(&self, no_call_timeout: &TokenStream) -> TokenStream {
         let private = self.private;
         let Names {
             site,
@@ -460,7 +464,8 @@ impl<'a> Parts<'a> {
         let permit = &self.names.permit;
         let classify = &self.classify;
         let assert_result = self.assert_result();
-        let breaker = self.breaker(quote!(#private::Option::Some(#private::NoCallTimeout::SyncFn)));
+        let breaker =
+            self.breaker(&quote!(#private::Option::Some(#private::NoCallTimeout::SyncFn)));
         let acquire = self.permit(fallback, false);
         let run = self.ret.call(
             "complete_sync",
@@ -479,10 +484,11 @@ impl<'a> Parts<'a> {
     /// `async_trait` method's.
     fn asynchronous(&self, guarded: &TokenStream, fallback: Option<&Fallback>) -> TokenStream {
         let assert_result = self.assert_result();
-        let (imports, no_call_timeout, complete) = self.completion();
-        let breaker = self.breaker(no_call_timeout);
+        let completion = self.completion();
+        let imports = &completion.imports;
+        let breaker = self.breaker(&completion.no_call_timeout);
         let acquire = self.permit(fallback, true);
-        let call = complete(quote!(async move #guarded));
+        let call = self.complete(&completion, quote!(async move #guarded));
         let await_ = respan(quote!(.await), self.ret.last);
         quote! {
             #assert_result
@@ -512,10 +518,11 @@ impl<'a> Parts<'a> {
             ..
         } = &self.names;
         let assert_result = self.assert_result();
-        let (imports, no_call_timeout, complete) = self.completion();
-        let get_breaker = self.breaker(no_call_timeout);
+        let completion = self.completion();
+        let imports = &completion.imports;
+        let get_breaker = self.breaker(&completion.no_call_timeout);
         let body = quote!(#private::run_body(move || #declared #guarded));
-        let admitted = complete(body);
+        let admitted = self.complete(&completion, body);
         let refused = match fallback {
             Some(fallback) => fallback.future(private, self.ret),
             None => self.ret.call("rejected_future", 0, quote!(#rejected)),
@@ -538,49 +545,31 @@ impl<'a> Parts<'a> {
         }
     }
 
-    /// How an async call completes: the imports it needs, what it tells the
-    /// registry about `call_timeout`, and the call of the runtime helper
-    /// that runs a future under the permit (not awaited).
+    /// How a call that runs in a future completes.
     ///
     /// A `call_timeout` may come from the attribute, `configure`, a file or
     /// the environment: every async site that can enforce one reads it from
     /// the breaker's configuration at run time. Whether it can is known
     /// here, at compile time: the registry refuses the setting for a site
     /// that cannot, and says why.
-    #[allow(clippy::type_complexity)]
-    fn completion(
-        &self,
-    ) -> (
-        TokenStream,
-        TokenStream,
-        Box<dyn Fn(TokenStream) -> TokenStream + '_>,
-    ) {
+    fn completion(&self) -> Completion {
         let private = self.private;
         let ret = self.ret;
-        let permit = &self.names.permit;
-        let classify = &self.classify;
         if self.call_timeout {
             // Written in the attribute: `E: From<TimedOut>` is required, and
             // its absence a compile error at the return type.
-            let complete = move |future: TokenStream| {
-                ret.call(
-                    "complete_async_timeout",
-                    2,
-                    quote!(#permit, #classify, #future),
-                )
+            return Completion {
+                imports: TokenStream::new(),
+                no_call_timeout: quote!(#private::Option::None),
+                probe: None,
             };
-            return (
-                TokenStream::new(),
-                quote!(#private::Option::None),
-                Box::new(complete),
-            );
         }
         // `(&timeout_probe::<R>()).call_timeouts()`, made twice (a value of
         // no size): once to tell the registry, once to run the call.
         // Entirely at the return type, with no local of the expansion, so
         // that an unmet bound is reported there once, like the other
         // helpers'.
-        let timeouts = if ret.nameable {
+        let probe = if ret.nameable {
             let probe = ret.call("timeout_probe", 0, TokenStream::new());
             let mut probe = Group::new(Delimiter::Parenthesis, quote!(& #probe));
             probe.set_span(ret.first);
@@ -592,22 +581,40 @@ impl<'a> Parts<'a> {
                 ret.first,
             )
         };
-        let imports = quote! {
-            #[allow(unused_imports)]
-            use #private::{CanTimeOut as _, CannotTimeOut as _};
-        };
         let refusal = respan(quote!(.refusal()), ret.first);
-        let no_call_timeout = quote!(#timeouts #refusal);
-        let complete = move |future: TokenStream| {
-            ret.method_call(
-                timeouts.clone(),
-                "complete",
-                2,
-                quote!(#permit, #classify, #future),
-            )
-        };
-        (imports, no_call_timeout, Box::new(complete))
+        Completion {
+            imports: quote! {
+                #[allow(unused_imports)]
+                use #private::{CanTimeOut as _, CannotTimeOut as _};
+            },
+            no_call_timeout: quote!(#probe #refusal),
+            probe: Some(probe),
+        }
     }
+
+    /// The runtime's call that runs `future` under the permit (not
+    /// awaited).
+    fn complete(&self, completion: &Completion, future: TokenStream) -> TokenStream {
+        let permit = &self.names.permit;
+        let classify = &self.classify;
+        let args = quote!(#permit, #classify, #future);
+        match &completion.probe {
+            None => self.ret.call("complete_async_timeout", 2, args),
+            Some(probe) => self.ret.method_call(probe.clone(), "complete", 2, args),
+        }
+    }
+}
+
+/// How a call that runs in a future completes: see [`Parts::completion`].
+struct Completion {
+    /// What the call needs in scope.
+    imports: TokenStream,
+    /// Whether it can bound a call by `call_timeout`, for the registry.
+    no_call_timeout: TokenStream,
+    /// What `.complete(..)` is called on: the answer of the
+    /// `timeout_probe`; `None` for `complete_async_timeout(..)`, when the
+    /// attribute sets `call_timeout`.
+    probe: Option<TokenStream>,
 }
 
 /// Refuses the shapes the attribute cannot wrap, each at its token.
@@ -1319,5 +1326,115 @@ mod tests {
         );
         assert!(!output.contains("assert_result"), "{output}");
         assert!(output.contains("complete_sync (__permit"), "{output}");
+    }
+
+    #[test]
+    fn async_trait_method_guards_the_block_inside_box_pin() {
+        let output = expansion(
+            quote!(),
+            quote!(
+                fn get<'life0, 'async_trait>(
+                    &'life0 self,
+                ) -> ::core::pin::Pin<
+                    Box<dyn ::core::future::Future<Output = Result<u8, E>> + Send + 'async_trait>,
+                > {
+                    Box::pin(async move { Ok(1) })
+                }
+            ),
+        );
+        assert!(output.contains("Box :: pin (async move {"), "{output}");
+        assert!(
+            output.contains(
+                ". complete :: < Result < u8 , E > , _ , _ > (__permit , :: breakerbox :: __private :: every_error_fails , async move { Ok (1) }) . await })"
+            ),
+            "{output}"
+        );
+    }
+
+    #[test]
+    fn impl_future_fn_decides_when_called_and_returns_the_decision() {
+        let output = expansion(
+            quote!(),
+            quote!(
+                fn get(&self) -> impl Future<Output = Result<u8, E>> + '_ {
+                    async move { Ok(1) }
+                }
+            ),
+        );
+        assert!(
+            output.contains("Decided :: Admitted ((& :: breakerbox :: __private :: timeout_probe :: < Result < u8 , E > > ()) . call_timeouts () . complete :: < Result < u8 , E > , _ , _ > (__permit , :: breakerbox :: __private :: every_error_fails , :: breakerbox :: __private :: run_body (move || { async move { Ok (1) } })))"),
+            "{output}"
+        );
+        assert!(
+            output.contains("Decided :: Refused (:: breakerbox :: __private :: rejected_future :: < Result < u8 , E > > (__rejected))"),
+            "{output}"
+        );
+        assert!(output.ends_with("__decided . run () }"), "{output}");
+    }
+
+    #[test]
+    fn boxed_future_fn_boxes_the_decision_and_types_its_body() {
+        let output = expansion(
+            quote!(fallback = Self::cached),
+            quote!(
+                fn get(&self) -> Pin<Box<dyn Future<Output = Result<u8, E>> + Send>> {
+                    Box::pin(async move { Ok(1) })
+                }
+            ),
+        );
+        assert!(
+            output.contains("run_body (move || -> Pin < Box < dyn Future < Output = Result < u8 , E > > + Send > > {"),
+            "{output}"
+        );
+        assert!(
+            output.contains("Decided :: Refused (:: breakerbox :: __private :: fallback_future :: < Result < u8 , E > , _ , _ > (Self :: cached (self)))"),
+            "{output}"
+        );
+        assert!(
+            output.ends_with(":: breakerbox :: __private :: Box :: pin (__decided . run ()) }"),
+            "{output}"
+        );
+    }
+
+    #[test]
+    fn call_timeout_on_a_function_returning_a_future_is_accepted() {
+        let output = expansion(
+            quote!(call_timeout = "2s"),
+            quote!(
+                fn get() -> impl Future<Output = Result<u8, E>> {
+                    async move { Ok(1) }
+                }
+            ),
+        );
+        assert!(output.contains("complete_async_timeout"), "{output}");
+    }
+
+    #[test]
+    fn bare_fallback_on_a_method_is_refused_with_the_path_to_write() {
+        let message = refusal(
+            quote!(fallback = last_known),
+            quote!(
+                fn get(&self, id: u64) -> Result<u8, E> {
+                    Ok(1)
+                }
+            ),
+        );
+        assert!(
+            message.contains("write `fallback = Self::last_known`"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn bare_fallback_without_a_receiver_is_accepted() {
+        let output = expansion(
+            quote!(fallback = cached),
+            quote!(
+                fn get(id: u64) -> Result<u8, E> {
+                    Ok(1)
+                }
+            ),
+        );
+        assert!(output.contains("return cached (id) ;"), "{output}");
     }
 }
