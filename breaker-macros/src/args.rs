@@ -26,7 +26,8 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 /// Parsed, validated arguments.
 #[derive(Default)]
 pub(crate) struct Args {
-    /// `name = "..."`: the registry name; `None` means module path + fn name.
+    /// `name = "..."`: the registry name; `None` means the function's path,
+    /// which the runtime reads from `type_name` at the first call.
     pub(crate) name: Option<LitStr>,
     /// `crate = "..."`: the path expansions reach the runtime through.
     pub(crate) krate: Option<Path>,
