@@ -26,7 +26,8 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 /// Parsed, validated arguments.
 #[derive(Default)]
 pub(crate) struct Args {
-    /// `name = "..."`: the registry name; `None` means module path + fn name.
+    /// `name = "..."`: the registry name; `None` means the function's path,
+    /// which the runtime reads from `type_name` at the first call.
     pub(crate) name: Option<LitStr>,
     /// `crate = "..."`: the path expansions reach the runtime through.
     pub(crate) krate: Option<Path>,
@@ -455,7 +456,7 @@ fn count(key: &Ident, value: &Expr, max: u32, off: bool) -> syn::Result<Value> {
         false => format!("`{key}` expects a whole number of at least 1, as in `{key} = 5`"),
     };
     let at_least_one = match off {
-        true => format!("`{key}` must be at least 1; for a breaker that trips on a rate only (no consecutive-failure policy), write `{key} = \"{OFF}\"`"),
+        true => format!("`{key}` must be at least 1 (the failures in a row that open the breaker); for a breaker that trips on its failure rate only, turn this count off and give a rate: `{key} = \"{OFF}\", failure_rate = 0.5`"),
         false => format!("`{key}` must be at least 1"),
     };
     let int = match literal(value) {
@@ -830,7 +831,7 @@ mod tests {
     fn zero_max_failures_points_to_off() {
         let message = err(quote!(max_failures = 0));
         assert!(
-            message.contains("`max_failures` must be at least 1; for a breaker that trips on a rate only (no consecutive-failure policy), write `max_failures = \"off\"`"),
+            message.contains("for a breaker that trips on its failure rate only, turn this count off and give a rate: `max_failures = \"off\", failure_rate = 0.5`"),
             "{message}"
         );
     }

@@ -1,23 +1,37 @@
 //! Code generation: the annotated function rebuilt around its breaker.
 //!
 //! The signature is kept as written (visibility, attributes, generics,
-//! where clause, `unsafe`, `async`); only the body changes. It becomes a
-//! closure (sync) or an `async move` block (async) that runs under a permit:
+//! where clause, `unsafe`, `async`); only the body changes. It runs under
+//! a permit: as a closure (sync), an `async move` block (async, and the
+//! block inside an `async_trait` method's `Box::pin`), or a closure that
+//! builds the returned future (a function returning a future it builds;
+//! see [`crate::shape`]):
 //!
 //! ```text
 //! fn load(id: u64) -> Result<User, DbError> {
 //!     static __BREAKER_SITE: Site = Site::new();
 //!     fn __breaker_config() -> Config { Config::default().max_failures(5) }
+//!     // Its type name is this function's path: the default name.
+//!     fn __breaker_path() -> &'static str { type_name_of_val(&__breaker_path) }
 //!     assert_result::<Result<User, DbError>>();
 //!     // Where the breaker is used, and whether a `call_timeout` can be
 //!     // enforced here (never in a sync fn; in an async fn, when the
 //!     // error type has `From<TimedOut>`: asked by autoref specialization).
-//!     let __breaker = __BREAKER_SITE.get("db", __breaker_config, At::new("app::load", Some(SyncFn)));
+//!     let __breaker = __BREAKER_SITE.get(Some("db"), __breaker_config, At::new(__breaker_path, Some(SyncFn)));
 //!     let __permit = match acquire(__breaker) {
 //!         Ok(permit) => permit,
 //!         Err(rejected) => return rejected(rejected),  // or the fallback
 //!     };
 //!     complete_sync::<Result<User, DbError>, _, _>(__permit, classify, move || { body })
+//! }
+//!
+//! fn fetch(&self) -> impl Future<Output = Result<User, DbError>> {
+//!     /* the same items, `assert_result` and `__breaker` */
+//!     let __decided = match acquire(__breaker) {
+//!         Ok(permit) => Decided::Admitted(complete(permit, classify, run_body(move || { body }))),
+//!         Err(rejected) => Decided::Refused(rejected_future(rejected)),  // or the fallback's
+//!     };
+//!     __decided.run()
 //! }
 //! ```
 //!
@@ -34,6 +48,7 @@ use syn::spanned::Spanned;
 use syn::{Attribute, FnArg, Item, Pat, PatIdent, ReturnType, Signature, Token, Type, Visibility};
 
 use crate::args::{Args, Value};
+use crate::shape::Shape;
 
 /// A function as the attribute receives it. The body is kept as raw tokens,
 /// as tracing-attributes does: a syntax error inside it is then reported by
@@ -139,13 +154,14 @@ fn runtime_crate() -> TokenStream {
 
 /// The function rebuilt around its breaker.
 pub(crate) fn expand(args: Args, item: FnItem) -> syn::Result<TokenStream> {
-    check_signature(&args, &item.sig)?;
     let FnItem {
         attrs,
         vis,
         mut sig,
         body,
     } = item;
+    let shape = Shape::of(&sig, &body);
+    check_signature(&args, &sig, &shape)?;
 
     let private = match &args.krate {
         Some(path) => quote!(#path::__private),
@@ -154,162 +170,406 @@ pub(crate) fn expand(args: Args, item: FnItem) -> syn::Result<TokenStream> {
             quote!(#root::__private)
         }
     };
-    let ret_type = match &sig.output {
-        ReturnType::Type(_, ty) => (**ty).clone(),
+    let result_type = match shape.result_type(&sig) {
+        Some(ty) => ty.clone(),
         // `check_signature` refused a function without a return type.
-        ReturnType::Default => {
-            return Err(syn::Error::new(sig.ident.span(), "expected a return type"))
-        }
+        None => return Err(syn::Error::new(sig.ident.span(), "expected a return type")),
     };
-    let ret = RetCalls::new(&private, &ret_type);
-    let assert_result = ret.nameable.then(|| {
-        let call = ret.call("assert_result", 0, TokenStream::new());
-        quote!(#call;)
-    });
-
-    let site = Ident::new("__BREAKER_SITE", Span::mixed_site());
-    let config_fn = Ident::new("__breaker_config", Span::mixed_site());
-    let breaker = Ident::new("__breaker", Span::mixed_site());
-    let permit = Ident::new("__permit", Span::mixed_site());
-    let rejected = Ident::new("__rejected", Span::mixed_site());
-
-    let name = match &args.name {
-        Some(name) => name.to_token_stream(),
-        None => {
-            let fn_name = sig.ident.to_string();
-            quote!(::core::concat!(::core::module_path!(), "::", #fn_name))
-        }
+    let declared_type = match &sig.output {
+        ReturnType::Type(_, ty) => Some((**ty).clone()),
+        ReturnType::Default => None,
     };
-    let setters = args.settings.iter().map(|setting| {
-        let key = &setting.key;
-        let span = setting.value_span;
-        let value = match setting.value {
-            Value::Off => {
-                // `max_failures = "off"`: `.without_max_failures()`.
-                let setter = format_ident!("without_{}", key, span = key.span());
-                return quote!(.#setter());
-            }
-            Value::Count(n) => spanned_literal(Literal::u32_unsuffixed(n), span),
-            Value::Float(x) => spanned_literal(Literal::f64_suffixed(x), span),
-            Value::Duration(d) => {
-                let secs = spanned_literal(Literal::u64_unsuffixed(d.as_secs()), span);
-                let nanos = spanned_literal(Literal::u32_unsuffixed(d.subsec_nanos()), span);
-                quote_spanned!(span=> #private::Duration::new(#secs, #nanos))
-            }
-        };
-        quote!(.#key(#value))
-    });
-    let store = args.store.iter().map(|store| quote!(.store(#store)));
-    let classify = match &args.classify {
-        Some(path) => {
-            // Located at the path's last token, so that a classifier that
-            // does not fit is reported at the path.
-            let (_, last) = span_range(path.to_token_stream());
-            let error = Ident::new("__error", Span::mixed_site());
-            let closure = relocate(quote!(|#error| #private::Outcome::from), last);
-            let arg = paren(relocate(quote!(#error), last), last);
-            let call = paren(quote!(#path #arg), last);
-            quote!(#closure #call)
-        }
-        None => quote!(#private::every_error_fails),
-    };
-
-    let is_async = sig.asyncness.is_some();
+    let ret = RetCalls::new(&private, &result_type);
     let params = Params::rebind(&mut sig, args.fallback.is_some());
-    let rebinds = &params.rebinds;
-    let body = if rebinds.is_empty() {
-        body.into_token_stream()
-    } else {
-        quote!({ #(#rebinds)* #body })
-    };
+    let parts = Parts::new(&args, &private, &ret);
 
-    let acquire = match &args.fallback {
-        None => {
-            // At the return type: an error type without `From<Rejected>` is
-            // reported where the user sees which type it is.
-            let reject = ret.call("rejected", 0, quote!(#rejected));
-            quote! {
+    // The block the permit guards: the function's body, or the `async
+    // move` block inside an `async_trait` method's.
+    let guarded = match &shape {
+        Shape::AsyncTrait { block, .. } => block.clone(),
+        _ => body.into_token_stream(),
+    };
+    let rebinds = &params.rebinds;
+    let guarded = if rebinds.is_empty() {
+        guarded
+    } else {
+        quote!({ #(#rebinds)* #guarded })
+    };
+    let fallback = args
+        .fallback
+        .as_ref()
+        .map(|path| Fallback::new(path, &params.args));
+
+    let items = parts.items();
+    let run = match shape {
+        Shape::Sync => parts.sync(&guarded, fallback.as_ref()),
+        Shape::Async => parts.asynchronous(&guarded, fallback.as_ref()),
+        Shape::AsyncTrait {
+            box_pin,
+            attrs: block_attrs,
+            ..
+        } => {
+            let run = parts.asynchronous(&guarded, fallback.as_ref());
+            quote!(#box_pin(#(#block_attrs)* async move { #run }))
+        }
+        Shape::Future { boxed } => {
+            // A boxed future's body may return several types that the
+            // declared `Pin<Box<dyn Future>>` unifies: the closure that
+            // runs it says so too.
+            let declared = declared_type.filter(|_| boxed).map(|ty| quote!(-> #ty));
+            parts.future(&guarded, declared, boxed, fallback.as_ref())
+        }
+    };
+    Ok(quote! {
+        #(#attrs)*
+        #vis #sig {
+            #items
+            #run
+        }
+    })
+}
+
+/// The names the generated code gives its own items and locals, at
+/// `Span::mixed_site()`: the body can neither see nor shadow them.
+struct Names {
+    site: Ident,
+    config_fn: Ident,
+    marker: Ident,
+    breaker: Ident,
+    permit: Ident,
+    rejected: Ident,
+}
+
+impl Names {
+    fn new() -> Self {
+        let name = |text: &str| Ident::new(text, Span::mixed_site());
+        Names {
+            site: name("__BREAKER_SITE"),
+            config_fn: name("__breaker_config"),
+            marker: name("__breaker_path"),
+            breaker: name("__breaker"),
+            permit: name("__permit"),
+            rejected: name("__rejected"),
+        }
+    }
+}
+
+/// The fallback call, `fallback(args)`, its tokens located at the path's
+/// last token: a fallback that does not fit is reported at its path.
+struct Fallback {
+    call: TokenStream,
+    last: Span,
+}
+
+impl Fallback {
+    fn new(path: &syn::ExprPath, args: &[Ident]) -> Self {
+        let (_, last) = span_range(path.to_token_stream());
+        let call_args = paren(relocate(quote!(#(#args),*), last), last);
+        Fallback {
+            call: quote!(#path #call_args),
+            last,
+        }
+    }
+
+    /// `fallback_future::<R, _, _>(fallback(args))`: the fallback's value as
+    /// a future of `R`, whether it is sync or async.
+    fn future(&self, private: &TokenStream, ret: &RetCalls) -> TokenStream {
+        let open = relocate(quote!(::<), self.last);
+        let close = relocate(quote!(, _, _>), self.last);
+        // `R` keeps its own spans, for the message's `{R}`.
+        let ty = match ret.nameable {
+            true => ret.ty.to_token_stream(),
+            false => relocate(quote!(_), self.last),
+        };
+        let helper = relocate(quote!(#private::fallback_future), self.last);
+        let call = paren(self.call.clone(), self.last);
+        quote!(#helper #open #ty #close #call)
+    }
+}
+
+/// The parts of the expansion that every shape shares.
+struct Parts<'a> {
+    private: &'a TokenStream,
+    ret: &'a RetCalls<'a>,
+    names: Names,
+    /// `Some("db")`, or `None` for the function's path.
+    name: TokenStream,
+    config: TokenStream,
+    classify: TokenStream,
+    /// The attribute sets `call_timeout`.
+    call_timeout: bool,
+}
+
+impl<'a> Parts<'a> {
+    fn new(args: &Args, private: &'a TokenStream, ret: &'a RetCalls<'a>) -> Self {
+        let names = Names::new();
+        let name = match &args.name {
+            Some(name) => quote!(#private::Option::Some(#name)),
+            None => quote!(#private::Option::None),
+        };
+        let mut config = quote!(#private::Config::default());
+        for setting in &args.settings {
+            let key = &setting.key;
+            let span = setting.value_span;
+            let value = match setting.value {
+                Value::Off => {
+                    // `max_failures = "off"`: `.without_max_failures()`.
+                    let setter = format_ident!("without_{}", key, span = key.span());
+                    config = quote!(#config.#setter());
+                    continue;
+                }
+                Value::Count(n) => spanned_literal(Literal::u32_unsuffixed(n), span),
+                Value::Float(x) => spanned_literal(Literal::f64_suffixed(x), span),
+                Value::Duration(d) => {
+                    let secs = spanned_literal(Literal::u64_unsuffixed(d.as_secs()), span);
+                    let nanos = spanned_literal(Literal::u32_unsuffixed(d.subsec_nanos()), span);
+                    quote_spanned!(span=> #private::Duration::new(#secs, #nanos))
+                }
+            };
+            config = if key == "call_timeout" {
+                // Through the runtime, which refuses it at the key when it
+                // has no timer (no `tokio` feature).
+                let setter = respan(
+                    quote!(#private::call_timeout::<#private::Config>),
+                    key.span(),
+                );
+                let arguments = paren(quote!(#config, #value), key.span());
+                quote!(#setter #arguments)
+            } else {
+                quote!(#config.#key(#value))
+            };
+        }
+        if let Some(store) = &args.store {
+            config = quote!(#config.store(#store));
+        }
+        let classify = match &args.classify {
+            Some(path) => {
+                // Located at the path's last token, so that a classifier that
+                // does not fit is reported at the path.
+                let (_, last) = span_range(path.to_token_stream());
+                let error = Ident::new("__error", Span::mixed_site());
+                let closure = relocate(quote!(|#error| #private::Outcome::from), last);
+                let arg = paren(relocate(quote!(#error), last), last);
+                let call = paren(quote!(#path #arg), last);
+                quote!(#closure #call)
+            }
+            None => quote!(#private::every_error_fails),
+        };
+        Parts {
+            private,
+            ret,
+            names,
+            name,
+            config,
+            classify,
+            call_timeout: args.setting("call_timeout").is_some(),
+        }
+    }
+
+    /// The site's static, the configuration's fn and the marker fn whose
+    /// type name is the function's path.
+    fn items(&self) -> TokenStream {
+        let private = self.private;
+        let Names {
+            site,
+            config_fn,
+            marker,
+            ..
+        } = &self.names;
+        let config = &self.config;
+        quote! {
+            static #site: #private::Site = #private::Site::new();
+            fn #config_fn() -> #private::Config {
+                #config
+            }
+            fn #marker() -> &'static str {
+                ::core::any::type_name_of_val(&#marker)
+            }
+        }
+    }
+
+    /// `assert_result::<R>();`, if `R` can be named.
+    fn assert_result(&self) -> Option<TokenStream> {
+        self.ret.nameable.then(|| {
+            let call = self.ret.call("assert_result", 0, TokenStream::new());
+            quote!(#call;)
+        })
+    }
+
+    /// `let __breaker = SITE.get(name, config, At::new(marker, why));`
+    fn breaker(&self, no_call_timeout: &TokenStream) -> TokenStream {
+        let private = self.private;
+        let Names {
+            site,
+            config_fn,
+            marker,
+            breaker,
+            ..
+        } = &self.names;
+        let name = &self.name;
+        quote! {
+            let #breaker = #site.get(
+                #name,
+                #config_fn,
+                #private::At::new(#marker, #no_call_timeout),
+            );
+        }
+    }
+
+    /// `let __permit = ..;`, returning the rejection (or the fallback's
+    /// answer) when the breaker refuses the call; awaited in an async body.
+    fn permit(&self, fallback: Option<&Fallback>, awaited: bool) -> TokenStream {
+        let private = self.private;
+        let Names {
+            breaker,
+            permit,
+            rejected,
+            ..
+        } = &self.names;
+        let Some(fallback) = fallback else {
+            // At the return type: an error type without `From<Rejected>`
+            // is reported where the user sees which type it is.
+            let reject = self.ret.call("rejected", 0, quote!(#rejected));
+            return quote! {
                 let #permit = match #private::acquire(#breaker) {
                     #private::Result::Ok(#permit) => #permit,
                     #private::Result::Err(#rejected) => {
                         return #reject;
                     }
                 };
-            }
-        }
-        Some(fallback) => {
-            // The generated tokens around the call are located at the
-            // path's last token: a fallback that does not fit is reported
-            // at its path.
-            let (_, last) = span_range(fallback.to_token_stream());
-            let call_args = &params.args;
-            let call_args = paren(relocate(quote!(#(#call_args),*), last), last);
-            let call = quote!(#fallback #call_args);
-            let on_reject = if is_async {
-                let future = Ident::new("__fallback", Span::mixed_site());
-                let start = quote! {
-                    #[allow(unused_imports)]
-                    use #private::{FutureFallback as _, ReadyFallback as _};
-                    let #future =
-                };
-                let wrap = relocate(quote!(&mut #private::FallbackValue::new), last);
-                let call = paren(call, last);
-                let value = paren(quote!(#wrap #call), last);
-                let end = quote! {
-                    .into_fallback_future();
-                    return #future.await;
-                };
-                let (start, end) = (relocate(start, last), relocate(end, last));
-                quote!(#start #value #end)
-            } else {
-                let return_ = relocate(quote!(return), last);
-                quote!(#return_ #call;)
             };
-            // Acquire with `.ok()` so no `Rejected` stays alive while an
-            // async fallback is awaited: the future stays `Send` whenever
-            // the body's is.
-            quote! {
-                let #private::Option::Some(#permit) = #private::Result::ok(#private::acquire(#breaker)) else {
-                    #on_reject
-                };
-            }
+        };
+        let on_reject = if awaited {
+            let future = fallback.future(private, self.ret);
+            let end = relocate(quote!(.await), fallback.last);
+            quote!(return #future #end;)
+        } else {
+            let return_ = relocate(quote!(return), fallback.last);
+            let call = &fallback.call;
+            quote!(#return_ #call;)
+        };
+        // Acquire with `.ok()` so no `Rejected` stays alive while an async
+        // fallback is awaited: the future stays `Send` whenever the body's
+        // is.
+        quote! {
+            let #private::Option::Some(#permit) = #private::Result::ok(#private::acquire(#breaker)) else {
+                #on_reject
+            };
         }
-    };
+    }
 
-    // A `call_timeout` may come from the attribute, `configure`, a file or
-    // the environment: every async site that can enforce one reads it from
-    // the breaker's configuration at run time. Whether it can is known
-    // here, at compile time: the registry refuses the setting for a site
-    // that cannot, and says why.
-    let (imports, no_call_timeout, run) = if !is_async {
-        let run = ret.call(
+    /// A sync function's body.
+    fn sync(&self, guarded: &TokenStream, fallback: Option<&Fallback>) -> TokenStream {
+        let private = self.private;
+        let permit = &self.names.permit;
+        let classify = &self.classify;
+        let assert_result = self.assert_result();
+        let breaker =
+            self.breaker(&quote!(#private::Option::Some(#private::NoCallTimeout::SyncFn)));
+        let acquire = self.permit(fallback, false);
+        let run = self.ret.call(
             "complete_sync",
             2,
-            quote!(#permit, #classify, move || #body),
+            quote!(#permit, #classify, move || #guarded),
         );
-        let why = quote!(#private::Option::Some(#private::NoCallTimeout::SyncFn));
-        (TokenStream::new(), why, run)
-    } else if args.setting("call_timeout").is_some() {
-        // Written in the attribute: `E: From<TimedOut>` is required, and
-        // its absence a compile error at the return type.
-        let call = ret.call(
-            "complete_async_timeout",
-            2,
-            quote!(#permit, #classify, async move #body),
-        );
-        let await_ = respan(quote!(.await), ret.last);
-        (
-            TokenStream::new(),
-            quote!(#private::Option::None),
-            quote!(#call #await_),
-        )
-    } else {
-        // `(&timeout_probe::<R>()).call_timeouts()`, made twice (a value
-        // of no size): once to tell the registry, once to run the call.
+        quote! {
+            #assert_result
+            #breaker
+            #acquire
+            #run
+        }
+    }
+
+    /// An async body: an `async fn`'s, or the `async move` block of an
+    /// `async_trait` method's.
+    fn asynchronous(&self, guarded: &TokenStream, fallback: Option<&Fallback>) -> TokenStream {
+        let assert_result = self.assert_result();
+        let completion = self.completion();
+        let imports = &completion.imports;
+        let breaker = self.breaker(&completion.no_call_timeout);
+        let acquire = self.permit(fallback, true);
+        let call = self.complete(&completion, quote!(async move #guarded));
+        let await_ = respan(quote!(.await), self.ret.last);
+        quote! {
+            #assert_result
+            #imports
+            #breaker
+            #acquire
+            #call #await_
+        }
+    }
+
+    /// The body of a function that returns a future it builds: the breaker
+    /// decides now; an admitted call runs the body and returns its future
+    /// under the permit, a refused one the rejection or the fallback's
+    /// answer, as a future of the same type.
+    fn future(
+        &self,
+        guarded: &TokenStream,
+        declared: Option<TokenStream>,
+        boxed: bool,
+        fallback: Option<&Fallback>,
+    ) -> TokenStream {
+        let private = self.private;
+        let Names {
+            breaker,
+            permit,
+            rejected,
+            ..
+        } = &self.names;
+        let assert_result = self.assert_result();
+        let completion = self.completion();
+        let imports = &completion.imports;
+        let get_breaker = self.breaker(&completion.no_call_timeout);
+        let body = quote!(#private::run_body(move || #declared #guarded));
+        let admitted = self.complete(&completion, body);
+        let refused = match fallback {
+            Some(fallback) => fallback.future(private, self.ret),
+            None => self.ret.call("rejected_future", 0, quote!(#rejected)),
+        };
+        let decided = Ident::new("__decided", Span::mixed_site());
+        let run = match boxed {
+            true => quote!(#private::Box::pin(#decided.run())),
+            false => quote!(#decided.run()),
+        };
+        quote! {
+            #assert_result
+            #imports
+            #get_breaker
+            #[allow(unused_variables)]
+            let #decided = match #private::acquire(#breaker) {
+                #private::Result::Ok(#permit) => #private::Decided::Admitted(#admitted),
+                #private::Result::Err(#rejected) => #private::Decided::Refused(#refused),
+            };
+            #run
+        }
+    }
+
+    /// How a call that runs in a future completes.
+    ///
+    /// A `call_timeout` may come from the attribute, `configure`, a file or
+    /// the environment: every async site that can enforce one reads it from
+    /// the breaker's configuration at run time. Whether it can is known
+    /// here, at compile time: the registry refuses the setting for a site
+    /// that cannot, and says why.
+    fn completion(&self) -> Completion {
+        let private = self.private;
+        let ret = self.ret;
+        if self.call_timeout {
+            // Written in the attribute: `E: From<TimedOut>` is required, and
+            // its absence a compile error at the return type.
+            return Completion {
+                imports: TokenStream::new(),
+                no_call_timeout: quote!(#private::Option::None),
+                probe: None,
+            };
+        }
+        // `(&timeout_probe::<R>()).call_timeouts()`, made twice (a value of
+        // no size): once to tell the registry, once to run the call.
         // Entirely at the return type, with no local of the expansion, so
         // that an unmet bound is reported there once, like the other
         // helpers'.
-        let timeouts = if ret.nameable {
+        let probe = if ret.nameable {
             let probe = ret.call("timeout_probe", 0, TokenStream::new());
             let mut probe = Group::new(Delimiter::Parenthesis, quote!(& #probe));
             probe.set_span(ret.first);
@@ -321,47 +581,44 @@ pub(crate) fn expand(args: Args, item: FnItem) -> syn::Result<TokenStream> {
                 ret.first,
             )
         };
-        let imports = quote! {
-            #[allow(unused_imports)]
-            use #private::{CanTimeOut as _, CannotTimeOut as _};
-        };
         let refusal = respan(quote!(.refusal()), ret.first);
-        let call = ret.method_call(
-            timeouts.clone(),
-            "complete",
-            2,
-            quote!(#permit, #classify, async move #body),
-        );
-        let await_ = respan(quote!(.await), ret.last);
-        (imports, quote!(#timeouts #refusal), quote!(#call #await_))
-    };
-    let function = {
-        let fn_name = sig.ident.to_string();
-        quote!(::core::concat!(::core::module_path!(), "::", #fn_name))
-    };
-
-    Ok(quote! {
-        #(#attrs)*
-        #vis #sig {
-            static #site: #private::Site = #private::Site::new();
-            fn #config_fn() -> #private::Config {
-                #private::Config::default() #(#setters)* #(#store)*
-            }
-            #assert_result
-            #imports
-            let #breaker = #site.get(
-                #name,
-                #config_fn,
-                #private::At::new(#function, #no_call_timeout),
-            );
-            #acquire
-            #run
+        Completion {
+            imports: quote! {
+                #[allow(unused_imports)]
+                use #private::{CanTimeOut as _, CannotTimeOut as _};
+            },
+            no_call_timeout: quote!(#probe #refusal),
+            probe: Some(probe),
         }
-    })
+    }
+
+    /// The runtime's call that runs `future` under the permit (not
+    /// awaited).
+    fn complete(&self, completion: &Completion, future: TokenStream) -> TokenStream {
+        let permit = &self.names.permit;
+        let classify = &self.classify;
+        let args = quote!(#permit, #classify, #future);
+        match &completion.probe {
+            None => self.ret.call("complete_async_timeout", 2, args),
+            Some(probe) => self.ret.method_call(probe.clone(), "complete", 2, args),
+        }
+    }
+}
+
+/// How a call that runs in a future completes: see [`Parts::completion`].
+struct Completion {
+    /// What the call needs in scope.
+    imports: TokenStream,
+    /// Whether it can bound a call by `call_timeout`, for the registry.
+    no_call_timeout: TokenStream,
+    /// What `.complete(..)` is called on: the answer of the
+    /// `timeout_probe`; `None` for `complete_async_timeout(..)`, when the
+    /// attribute sets `call_timeout`.
+    probe: Option<TokenStream>,
 }
 
 /// Refuses the shapes the attribute cannot wrap, each at its token.
-fn check_signature(args: &Args, sig: &Signature) -> syn::Result<()> {
+fn check_signature(args: &Args, sig: &Signature, shape: &Shape) -> syn::Result<()> {
     if let Some(constness) = &sig.constness {
         return Err(syn::Error::new(
             constness.span,
@@ -375,38 +632,68 @@ fn check_signature(args: &Args, sig: &Signature) -> syn::Result<()> {
         ));
     }
     if let Some(call_timeout) = args.setting("call_timeout") {
-        if sig.asyncness.is_none() {
+        if !shape.is_async() {
             return Err(syn::Error::new(
                 call_timeout.key.span(),
-                "`call_timeout` needs an `async fn`: a sync call cannot be interrupted; use `slow_call_duration` to count slow calls instead",
+                "`call_timeout` needs an `async fn` (or a function that returns a future): a sync call cannot be interrupted; use `slow_call_duration` to count slow calls instead",
             ));
         }
     }
-    let ty = match &sig.output {
-        ReturnType::Type(_, ty) => ty,
-        ReturnType::Default => {
-            return Err(syn::Error::new(
-                sig.ident.span(),
-                "`#[circuit_breaker]` functions must return `Result<T, E>`, and this one returns `()`; add a return type such as `-> Result<(), MyError>`",
-            ))
-        }
+    check_fallback_path(args, sig)?;
+    let Some(ty) = shape.result_type(sig) else {
+        return Err(syn::Error::new(
+            sig.ident.span(),
+            "`#[circuit_breaker]` functions must return `Result<T, E>`, and this one returns `()`; add a return type such as `-> Result<(), MyError>`",
+        ));
     };
     // Types that can never be a `Result` are refused here, in one error.
     // Other types are left to `assert_result`, which knows about aliases.
     if !certainly_not_result(ty) {
         return Ok(());
     }
-    let hint = match &**ty {
-        Type::ImplTrait(_) if sig.asyncness.is_none() => {
-            "for a function that returns a future, write it as an `async fn` that returns a `Result`"
-        }
-        _ => "a rejected call is returned as `Err(E::from(breakerbox::Rejected))`, so the function needs an error type",
-    };
-    Err(syn::Error::new_spanned(
-        ty,
+    let message = if matches!(shape, Shape::AsyncTrait { .. } | Shape::Future { .. }) {
+        format!(
+            "`#[circuit_breaker]` functions that return a future need a future of `Result<T, E>`, not of `{}`: a rejected call is returned as `Err(E::from(breakerbox::Rejected))`",
+            render(ty)
+        )
+    } else {
+        let hint = match ty {
+            Type::ImplTrait(_) if sig.asyncness.is_none() => {
+                "a function that returns a future returns `impl Future<Output = Result<T, E>>` (or is an `async fn` that returns a `Result`)"
+            }
+            _ => "a rejected call is returned as `Err(E::from(breakerbox::Rejected))`, so the function needs an error type",
+        };
         format!(
             "`#[circuit_breaker]` functions must return `Result<T, E>`, not `{}`; {hint}",
             render(ty)
+        )
+    };
+    Err(syn::Error::new_spanned(ty, message))
+}
+
+/// A method's fallback is called with the receiver first, so it is nearly
+/// always another method of the type; a bare name cannot reach one (a
+/// method is `Self::name`), and rustc's own advice for it, `self.name`,
+/// cannot be written in the attribute. A bare name on a method is refused
+/// with the two spellings that work.
+fn check_fallback_path(args: &Args, sig: &Signature) -> syn::Result<()> {
+    let Some(fallback) = &args.fallback else {
+        return Ok(());
+    };
+    let has_receiver = matches!(sig.inputs.first(), Some(FnArg::Receiver(_)));
+    let path = &fallback.path;
+    let bare = fallback.qself.is_none()
+        && path.leading_colon.is_none()
+        && path.segments.len() == 1
+        && path.segments[0].arguments.is_none();
+    if !(has_receiver && bare) {
+        return Ok(());
+    }
+    let name = &path.segments[0].ident;
+    Err(syn::Error::new_spanned(
+        fallback,
+        format!(
+            "a method's fallback is named with its type: write `fallback = Self::{name}`; it is called as `Self::{name}(self, ..)`, with the receiver first (for a free function of this module, write `fallback = self::{name}`)"
         ),
     ))
 }
@@ -819,7 +1106,7 @@ mod tests {
     }
 
     #[test]
-    fn default_name_is_module_path_and_function_name() {
+    fn default_name_is_left_to_the_runtime_which_reads_the_functions_path() {
         let output = expansion(
             quote!(),
             quote!(
@@ -829,7 +1116,29 @@ mod tests {
             ),
         );
         assert!(
-            output.contains(r#"concat ! (:: core :: module_path ! () , "::" , "load")"#),
+            output.contains(
+                "fn __breaker_path () -> & 'static str { :: core :: any :: type_name_of_val (& __breaker_path) }"
+            ),
+            "{output}"
+        );
+        assert!(
+            output.contains(". get (:: breakerbox :: __private :: Option :: None , __breaker_config , :: breakerbox :: __private :: At :: new (__breaker_path ,"),
+            "{output}"
+        );
+    }
+
+    #[test]
+    fn given_name_is_passed_as_written() {
+        let output = expansion(
+            quote!(name = "db"),
+            quote!(
+                fn load() -> Result<(), E> {
+                    Ok(())
+                }
+            ),
+        );
+        assert!(
+            output.contains(". get (:: breakerbox :: __private :: Option :: Some (\"db\") ,"),
             "{output}"
         );
     }
@@ -938,7 +1247,9 @@ mod tests {
         );
         let probe = "(& :: breakerbox :: __private :: timeout_probe :: < Result < u8 , E > > ()) . call_timeouts ()";
         assert!(
-            output.contains(&format!(":: breakerbox :: __private :: At :: new (:: core :: concat ! (:: core :: module_path ! () , \"::\" , \"f\") , {probe} . refusal ())")),
+            output.contains(&format!(
+                ":: breakerbox :: __private :: At :: new (__breaker_path , {probe} . refusal ())"
+            )),
             "{output}"
         );
         assert!(
@@ -995,7 +1306,12 @@ mod tests {
             ),
         );
         assert!(output.contains("complete_async_timeout"), "{output}");
-        assert!(output.contains(". call_timeout ("), "{output}");
+        assert!(
+            output.contains(
+                ":: breakerbox :: __private :: call_timeout :: < :: breakerbox :: __private :: Config > (:: breakerbox :: __private :: Config :: default () , :: breakerbox :: __private :: Duration :: new (2 , 0))"
+            ),
+            "{output}"
+        );
     }
 
     #[test]
@@ -1010,5 +1326,115 @@ mod tests {
         );
         assert!(!output.contains("assert_result"), "{output}");
         assert!(output.contains("complete_sync (__permit"), "{output}");
+    }
+
+    #[test]
+    fn async_trait_method_guards_the_block_inside_box_pin() {
+        let output = expansion(
+            quote!(),
+            quote!(
+                fn get<'life0, 'async_trait>(
+                    &'life0 self,
+                ) -> ::core::pin::Pin<
+                    Box<dyn ::core::future::Future<Output = Result<u8, E>> + Send + 'async_trait>,
+                > {
+                    Box::pin(async move { Ok(1) })
+                }
+            ),
+        );
+        assert!(output.contains("Box :: pin (async move {"), "{output}");
+        assert!(
+            output.contains(
+                ". complete :: < Result < u8 , E > , _ , _ > (__permit , :: breakerbox :: __private :: every_error_fails , async move { Ok (1) }) . await })"
+            ),
+            "{output}"
+        );
+    }
+
+    #[test]
+    fn impl_future_fn_decides_when_called_and_returns_the_decision() {
+        let output = expansion(
+            quote!(),
+            quote!(
+                fn get(&self) -> impl Future<Output = Result<u8, E>> + '_ {
+                    async move { Ok(1) }
+                }
+            ),
+        );
+        assert!(
+            output.contains("Decided :: Admitted ((& :: breakerbox :: __private :: timeout_probe :: < Result < u8 , E > > ()) . call_timeouts () . complete :: < Result < u8 , E > , _ , _ > (__permit , :: breakerbox :: __private :: every_error_fails , :: breakerbox :: __private :: run_body (move || { async move { Ok (1) } })))"),
+            "{output}"
+        );
+        assert!(
+            output.contains("Decided :: Refused (:: breakerbox :: __private :: rejected_future :: < Result < u8 , E > > (__rejected))"),
+            "{output}"
+        );
+        assert!(output.ends_with("__decided . run () }"), "{output}");
+    }
+
+    #[test]
+    fn boxed_future_fn_boxes_the_decision_and_types_its_body() {
+        let output = expansion(
+            quote!(fallback = Self::cached),
+            quote!(
+                fn get(&self) -> Pin<Box<dyn Future<Output = Result<u8, E>> + Send>> {
+                    Box::pin(async move { Ok(1) })
+                }
+            ),
+        );
+        assert!(
+            output.contains("run_body (move || -> Pin < Box < dyn Future < Output = Result < u8 , E > > + Send > > {"),
+            "{output}"
+        );
+        assert!(
+            output.contains("Decided :: Refused (:: breakerbox :: __private :: fallback_future :: < Result < u8 , E > , _ , _ > (Self :: cached (self)))"),
+            "{output}"
+        );
+        assert!(
+            output.ends_with(":: breakerbox :: __private :: Box :: pin (__decided . run ()) }"),
+            "{output}"
+        );
+    }
+
+    #[test]
+    fn call_timeout_on_a_function_returning_a_future_is_accepted() {
+        let output = expansion(
+            quote!(call_timeout = "2s"),
+            quote!(
+                fn get() -> impl Future<Output = Result<u8, E>> {
+                    async move { Ok(1) }
+                }
+            ),
+        );
+        assert!(output.contains("complete_async_timeout"), "{output}");
+    }
+
+    #[test]
+    fn bare_fallback_on_a_method_is_refused_with_the_path_to_write() {
+        let message = refusal(
+            quote!(fallback = last_known),
+            quote!(
+                fn get(&self, id: u64) -> Result<u8, E> {
+                    Ok(1)
+                }
+            ),
+        );
+        assert!(
+            message.contains("write `fallback = Self::last_known`"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn bare_fallback_without_a_receiver_is_accepted() {
+        let output = expansion(
+            quote!(fallback = cached),
+            quote!(
+                fn get(id: u64) -> Result<u8, E> {
+                    Ok(1)
+                }
+            ),
+        );
+        assert!(output.contains("return cached (id) ;"), "{output}");
     }
 }

@@ -5,6 +5,7 @@
 //! `::breakerbox::__private` (or `<crate = path>::__private`), so the public API
 //! can evolve without breaking expansions, as serde does.
 
+use std::borrow::Cow;
 use std::future::Future;
 use std::marker::PhantomData;
 use std::sync::{Arc, OnceLock};
@@ -14,6 +15,7 @@ pub use core::convert::From;
 pub use core::option::Option;
 pub use core::result::Result;
 pub use core::time::Duration;
+pub use std::boxed::Box;
 
 use crate::overrides::ConfigProblem;
 
@@ -21,45 +23,67 @@ use crate::overrides::ConfigProblem;
 ///
 /// The registry is consulted once, on the first call; every later call is a
 /// single atomic load.
-pub struct Site(OnceLock<Arc<CircuitBreaker>>);
+pub struct Site {
+    breaker: OnceLock<Arc<CircuitBreaker>>,
+    /// The default name, worked out from the function's path on the first
+    /// call and kept here, so that the registry gets a `&'static str`.
+    default_name: OnceLock<Cow<'static, str>>,
+}
 
 impl Site {
     #[allow(clippy::new_without_default)]
     pub const fn new() -> Self {
-        Site(OnceLock::new())
+        Site {
+            breaker: OnceLock::new(),
+            default_name: OnceLock::new(),
+        }
     }
 
-    /// The breaker for this call site: the registry's breaker named `name`,
-    /// created on first use from a configuration registered for that name
-    /// or, failing that, from `config` (the attribute's literals), with
-    /// the operators' values over it.
+    /// The breaker for this call site: the registry's breaker named `name`
+    /// (the attribute's `name`, or else the function's path), created on
+    /// first use from a configuration registered for that name or, failing
+    /// that, from `config` (the attribute's literals), with the operators'
+    /// values over it.
     #[inline]
     pub fn get(
         &'static self,
-        name: &'static str,
+        name: Option<&'static str>,
         config: fn() -> Config,
         at: At,
     ) -> &'static CircuitBreaker {
-        self.0
-            .get_or_init(|| crate::registry::registry().site_breaker(name, config, &at))
+        self.breaker.get_or_init(|| {
+            let name = match name {
+                Some(name) => name,
+                None => self.default_name.get_or_init(|| at.function()),
+            };
+            crate::registry::registry().site_breaker(name, config, &at)
+        })
     }
 }
 
 /// What the registry needs to know of an annotated function: its path, for
-/// messages, and whether it can bound a call by `call_timeout`.
+/// the default name and for messages, and whether it can bound a call by
+/// `call_timeout`.
 #[derive(Debug, Clone, Copy)]
 pub struct At {
-    function: &'static str,
+    /// A fn declared in the annotated function's body that returns its own
+    /// `type_name`: the function's path with one more segment.
+    marker: fn() -> &'static str,
     no_call_timeout: Option<NoCallTimeout>,
 }
 
 impl At {
     #[inline(always)]
-    pub const fn new(function: &'static str, no_call_timeout: Option<NoCallTimeout>) -> Self {
+    pub const fn new(marker: fn() -> &'static str, no_call_timeout: Option<NoCallTimeout>) -> Self {
         At {
-            function,
+            marker,
             no_call_timeout,
         }
+    }
+
+    /// The annotated function's path, as [`function_path`] reads it.
+    pub(crate) fn function(&self) -> Cow<'static, str> {
+        function_path((self.marker)())
     }
 
     /// The refusal of a `call_timeout` of `after` for the breaker `name`,
@@ -78,7 +102,7 @@ impl At {
             origin,
             format!(
                 "cannot take effect at `{}`: {}; its calls run without a time limit",
-                self.function,
+                self.function(),
                 why.reason()
             ),
         ))
@@ -105,7 +129,7 @@ impl At {
             name,
             "call_timeout",
             format!("{:?}", crate::partial::display_duration(own)),
-            &format!("#[circuit_breaker] at `{}`", self.function),
+            &format!("#[circuit_breaker] at `{}`", self.function()),
             format!(
                 "not applied: another function sharing the name (or `get_or_create`) created the breaker first, {instead}"
             ),
@@ -119,13 +143,90 @@ impl At {
             error.breaker().unwrap_or_default(),
             error.field(),
             error.value().to_owned(),
-            &format!("#[circuit_breaker] at `{}`", self.function),
+            &format!("#[circuit_breaker] at `{}`", self.function()),
             format!(
                 "{}; the breaker was built from `Config::default()`",
                 error.reason()
             ),
         )
     }
+}
+
+/// The path of the function whose body declares the marker fn that
+/// `type_name` printed as `marker`: the default name of its breaker.
+///
+/// `type_name` prints an item's path as rustc knows it, so each function
+/// has its own: `app::db::load`, `app::Users::get`, and for a trait impl's
+/// method `<app::Db as app::Users>::get`, which `module_path!()` and the
+/// function's name alone could not tell apart. An impl's generic
+/// parameters print as `_` (`app::Cache<_>::get`); argument lists of
+/// nothing else are left out (`app::Cache::get`), since every
+/// instantiation runs the same code and shares the same static, and so
+/// the same breaker. Arguments an impl names (`app::Cache<u8>::get`) are
+/// kept: another impl may name others.
+fn function_path(marker: &'static str) -> Cow<'static, str> {
+    // The marker's own segment, and the `{{closure}}` an async body adds.
+    let mut path = marker.rsplit_once("::").map_or(marker, |(path, _)| path);
+    while let Some(outer) = path.strip_suffix("::{{closure}}") {
+        path = outer;
+    }
+    if !path.contains("<_") && !path.contains("<'_") {
+        return Cow::Borrowed(path);
+    }
+    Cow::Owned(without_placeholder_arguments(path))
+}
+
+/// `text` without the generic argument lists that hold only `_` and `'_`.
+fn without_placeholder_arguments(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(open) = rest.find('<') {
+        let (before, from) = rest.split_at(open);
+        out.push_str(before);
+        // A `<` that follows a name opens its arguments; any other opens a
+        // qualified path (`<T as Trait>`), kept as is.
+        let opens_arguments = before
+            .chars()
+            .next_back()
+            .is_some_and(|c| c.is_alphanumeric() || c == '_');
+        let Some(close) = matching_close(from) else {
+            out.push_str(from);
+            return out;
+        };
+        let inner = &from[1..close];
+        let placeholders = inner
+            .split(',')
+            .all(|argument| matches!(argument.trim(), "_" | "'_"));
+        if !(opens_arguments && placeholders) {
+            out.push('<');
+            out.push_str(&without_placeholder_arguments(inner));
+            out.push('>');
+        }
+        rest = &from[close + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The index of the `>` that closes the `<` that `text` starts with; the
+/// `>` of a `->` closes nothing.
+fn matching_close(text: &str) -> Option<usize> {
+    let mut depth = 0usize;
+    let mut previous = ' ';
+    for (index, c) in text.char_indices() {
+        match c {
+            '<' => depth += 1,
+            '>' if previous != '-' => {
+                depth -= 1;
+                if depth == 0 {
+                    return Some(index);
+                }
+            }
+            _ => {}
+        }
+        previous = c;
+    }
+    None
 }
 
 /// Why an annotated function cannot bound a call by `call_timeout`.
@@ -194,14 +295,34 @@ pub fn acquire(cb: &'static CircuitBreaker) -> Result<Permit<'static>, Rejected>
     cb.try_acquire()
 }
 
+/// An error type that can carry a rejected call: every `E:
+/// From<Rejected>`. A trait of its own so that, for a function without a
+/// `fallback` whose error type has no such `From`, the compiler names both
+/// ways out.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot carry a rejected call: without a `fallback`, the error type of a `#[circuit_breaker]` function needs `From<breakerbox::Rejected>`",
+    label = "a rejected call returns `Err(E::from(breakerbox::Rejected))` with this error type",
+    note = "either add `impl From<breakerbox::Rejected> for {Self}`, or give the attribute a `fallback = my_fallback` that answers calls while the breaker is open"
+)]
+pub trait FromRejected {
+    fn from_rejected(rejected: Rejected) -> Self;
+}
+
+impl<E: From<Rejected>> FromRejected for E {
+    #[inline(always)]
+    fn from_rejected(rejected: Rejected) -> Self {
+        E::from(rejected)
+    }
+}
+
 /// A rejected call as the function's error: `Err(E::from(rejected))`.
 #[inline(always)]
 pub fn rejected<R>(rejected: Rejected) -> R
 where
     R: IsResult,
-    R::Err: From<Rejected>,
+    R::Err: FromRejected,
 {
-    R::from_err(From::from(rejected))
+    R::from_err(FromRejected::from_rejected(rejected))
 }
 
 /// The default classification: every `Err` is a failure.
@@ -241,6 +362,43 @@ where
     result
 }
 
+/// The attribute's `call_timeout = "..."`. Without the `tokio` feature
+/// there is no timer to enforce it: the attribute is then refused here,
+/// at the key, with a message that says so.
+#[cfg(feature = "tokio")]
+#[inline(always)]
+pub fn call_timeout<C: CallTimeoutNeedsTokio>(config: C, limit: Duration) -> Config {
+    config.into_config().call_timeout(limit)
+}
+
+/// See [`call_timeout`]: without the `tokio` feature nothing implements
+/// [`CallTimeoutNeedsTokio`], so every use is a compile error.
+#[cfg(not(feature = "tokio"))]
+#[inline(always)]
+pub fn call_timeout<C: CallTimeoutNeedsTokio>(config: C, limit: Duration) -> Config {
+    let _ = limit;
+    config.into_config()
+}
+
+/// A configuration that can take a `call_timeout`: [`Config`], when the
+/// `tokio` feature gives the runtime a timer; nothing otherwise.
+#[diagnostic::on_unimplemented(
+    message = "`call_timeout` needs the `tokio` feature of `breakerbox`, which this build turned off",
+    label = "needs the `tokio` feature",
+    note = "turn it on in Cargo.toml, `breakerbox = {{ version = \"...\", features = [\"tokio\"] }}` (it is a default feature: `default-features = false` turned it off), or remove `call_timeout`"
+)]
+pub trait CallTimeoutNeedsTokio {
+    fn into_config(self) -> Config;
+}
+
+#[cfg(feature = "tokio")]
+impl CallTimeoutNeedsTokio for Config {
+    #[inline(always)]
+    fn into_config(self) -> Config {
+        self
+    }
+}
+
 /// Like [`complete_async`], bounded by the breaker's `call_timeout`: a body
 /// that runs longer is dropped, recorded as a timeout (a failure), and
 /// returned as `Err(E::from(TimedOut))`.
@@ -262,6 +420,21 @@ where
     };
     permit.record(crate::permit::classify(result.as_result(), classify));
     result
+}
+
+/// Without the `tokio` feature an attribute that names `call_timeout` is
+/// refused by [`call_timeout`]; this one, with the same bounds, only keeps
+/// that refusal the one error.
+#[cfg(not(feature = "tokio"))]
+#[inline]
+pub async fn complete_async_timeout<R, C, Fut>(permit: Permit<'static>, classify: C, body: Fut) -> R
+where
+    R: IsResult,
+    R::Err: From<TimedOut>,
+    C: FnOnce(&R::Err) -> Outcome,
+    Fut: Future<Output = R>,
+{
+    complete_async(permit, classify, body).await
 }
 
 /// Asks, by autoref method resolution, whether an async function returning
@@ -366,55 +539,166 @@ impl Unbounded {
     }
 }
 
-/// Wraps a fallback's value so that [`FutureFallback`] / [`ReadyFallback`]
-/// can tell, by autoref method resolution, whether it is a future (an async
-/// fallback) or a plain `Result` (a sync one). Expansions write
-/// `let f = (&mut FallbackValue::new(fallback(args))).into_fallback_future();`
-/// and then `f.await`, so that the wrapper is gone before the await.
-pub struct FallbackValue<X>(Option<X>);
+/// A fallback's value as a future of the function's return type `R`: a
+/// sync fallback returns `R` itself, an async one a future of it. The
+/// `Tag` tells the two impls apart (a `Result` could, as far as coherence
+/// knows, be a future too); the compiler infers it from the value's type.
+#[diagnostic::on_unimplemented(
+    message = "the fallback returns `{Self}`, but a fallback must return the function's own `{R}`, or a future of it",
+    label = "this fallback must return `{R}` (or a future of it)",
+    note = "a fallback takes the function's arguments (the receiver first) and answers in its place while the breaker is open"
+)]
+pub trait FallbackFor<R, Tag> {
+    type Future: Future<Output = R>;
+    fn into_fallback_future(self) -> Self::Future;
+}
 
-impl<X> FallbackValue<X> {
+/// The [`FallbackFor`] tag of a sync fallback.
+pub struct Ready;
+
+/// The [`FallbackFor`] tag of an async fallback.
+pub struct Awaited;
+
+// Not recommended: a fallback that fits neither impl is reported as not
+// fitting `FallbackFor`, in its words, rather than as a `Result` or a
+// `Future` it is not.
+#[diagnostic::do_not_recommend]
+impl<T, E> FallbackFor<Result<T, E>, Ready> for Result<T, E> {
+    type Future = std::future::Ready<Result<T, E>>;
     #[inline(always)]
-    pub fn new(value: X) -> Self {
-        FallbackValue(Some(value))
+    fn into_fallback_future(self) -> Self::Future {
+        std::future::ready(self)
     }
+}
 
+#[diagnostic::do_not_recommend]
+impl<R, F: Future<Output = R>> FallbackFor<R, Awaited> for F {
+    type Future = F;
     #[inline(always)]
-    fn take(&mut self) -> X {
-        match self.0.take() {
-            Some(value) => value,
-            // Each wrapper is built for one call and consumed exactly once.
-            None => unreachable!("fallback value consumed twice"),
+    fn into_fallback_future(self) -> F {
+        self
+    }
+}
+
+/// The fallback's value `value` as a future of `R`. Its result type is a
+/// future of `R` whatever `value` is, so that a fallback that does not fit
+/// is reported once, by [`FallbackFor`], and not again where it is awaited.
+#[inline(always)]
+pub fn fallback_future<R, Tag, X>(value: X) -> impl Future<Output = R>
+where
+    X: FallbackFor<R, Tag>,
+{
+    value.into_fallback_future()
+}
+
+/// A rejected call without a fallback, as a future of the function's
+/// return type: for functions that return a future they build themselves.
+#[inline(always)]
+pub fn rejected_future<R>(rejected: Rejected) -> std::future::Ready<R>
+where
+    R: IsResult,
+    R::Err: FromRejected,
+{
+    std::future::ready(self::rejected(rejected))
+}
+
+/// Runs the body of a function that returns a future it builds itself, for
+/// an admitted call, and returns that future.
+#[inline(always)]
+pub fn run_body<T, F: FnOnce() -> T>(body: F) -> T {
+    body()
+}
+
+/// The future that a function returning a future it builds itself (`->
+/// impl Future<Output = R>`, `-> Pin<Box<dyn Future<Output = R>>>`)
+/// returns: the breaker decided when the function was called, and this is
+/// either the call under its permit, or the answer to a rejected call.
+pub enum Decided<Admitted, Refused> {
+    Admitted(Admitted),
+    Refused(Refused),
+}
+
+impl<Admitted, Refused> Decided<Admitted, Refused>
+where
+    Admitted: Future,
+    Refused: Future<Output = Admitted::Output>,
+{
+    /// Runs whichever was decided. Dropping the future before it completes
+    /// drops the call's permit unrecorded: a cancelled call.
+    #[inline]
+    pub async fn run(self) -> Admitted::Output {
+        match self {
+            Decided::Admitted(call) => call.await,
+            Decided::Refused(answer) => answer.await,
         }
     }
 }
 
-/// Picked for a fallback that returned a future: await it.
-#[allow(clippy::wrong_self_convention)]
-pub trait FutureFallback {
-    type Fut;
-    fn into_fallback_future(&mut self) -> Self::Fut;
-}
+#[cfg(test)]
+mod tests {
+    use super::function_path;
 
-impl<F: Future> FutureFallback for FallbackValue<F> {
-    type Fut = F;
-    #[inline(always)]
-    fn into_fallback_future(&mut self) -> F {
-        self.take()
+    #[test]
+    fn function_path_drops_the_marker_segment() {
+        assert_eq!(
+            function_path("app::db::load::__breaker_path"),
+            "app::db::load"
+        );
+        assert_eq!(
+            function_path("<app::Db as app::Users>::get::__breaker_path"),
+            "<app::Db as app::Users>::get"
+        );
     }
-}
 
-/// Picked, through one more autoref, for a fallback that returned a value.
-#[allow(clippy::wrong_self_convention)]
-pub trait ReadyFallback {
-    type Fut;
-    fn into_fallback_future(&mut self) -> Self::Fut;
-}
+    #[test]
+    fn function_path_drops_the_closure_of_an_async_body() {
+        assert_eq!(
+            function_path("app::load::{{closure}}::__breaker_path"),
+            "app::load"
+        );
+        assert_eq!(
+            function_path("app::main::{{closure}}::load::__breaker_path"),
+            "app::main::{{closure}}::load"
+        );
+    }
 
-impl<T, E> ReadyFallback for &mut FallbackValue<Result<T, E>> {
-    type Fut = std::future::Ready<Result<T, E>>;
-    #[inline(always)]
-    fn into_fallback_future(&mut self) -> Self::Fut {
-        std::future::ready(self.take())
+    #[test]
+    fn function_path_leaves_out_argument_lists_of_placeholders_only() {
+        assert_eq!(
+            function_path("app::Cache<_>::get::__breaker_path"),
+            "app::Cache::get"
+        );
+        assert_eq!(
+            function_path("app::Pair<_, '_>::get::__breaker_path"),
+            "app::Pair::get"
+        );
+        assert_eq!(
+            function_path("<app::Cache<_> as app::Repo<alloc::vec::Vec<_>>>::get::__breaker_path"),
+            "<app::Cache as app::Repo<alloc::vec::Vec>>::get"
+        );
+    }
+
+    #[test]
+    fn function_path_keeps_the_arguments_an_impl_names() {
+        assert_eq!(
+            function_path("app::Cache<u8>::get::__breaker_path"),
+            "app::Cache<u8>::get"
+        );
+        assert_eq!(
+            function_path("app::Pair<_, u8>::get::__breaker_path"),
+            "app::Pair<_, u8>::get"
+        );
+        assert_eq!(
+            function_path("app::Fixed<N>::get::__breaker_path"),
+            "app::Fixed<N>::get"
+        );
+    }
+
+    #[test]
+    fn function_path_reads_fn_pointer_types_whole() {
+        assert_eq!(
+            function_path("<fn(u8) -> app::Out<_> as app::Call>::run::__breaker_path"),
+            "<fn(u8) -> app::Out as app::Call>::run"
+        );
     }
 }

@@ -957,7 +957,7 @@ mod tests {
     fn annotated_functions_breakers_are_neither_refused_nor_counted_by_the_limit() {
         let registry = Registry::new();
         registry.set_max_dynamic(Some(1));
-        let at = At::new("tests::site", None);
+        let at = At::new(|| "tests::site::marker", None);
         registry.site_breaker("site-a", Config::default, &at);
         registry.site_breaker("site-b", Config::default, &at);
         registry

@@ -1,10 +1,5 @@
 use breakerbox::circuit_breaker;
 
-#[circuit_breaker(max_failures = 0)]
-fn zero_count() -> std::io::Result<()> {
-    Ok(())
-}
-
 #[circuit_breaker(max_failures = 4294967296)]
 fn count_above_u32() -> std::io::Result<()> {
     Ok(())
