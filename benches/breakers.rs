@@ -681,11 +681,11 @@ fn criterion_dir() -> PathBuf {
         return PathBuf::from(target).join("criterion");
     }
     // Criterion writes to the workspace's target directory; a bench runs
-    // in its package's directory, one below the workspace root.
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .join("target")
-        .join("criterion")
+    // in its package's directory, `benches/` under the workspace root.
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap_or(Path::new(".."));
+    workspace.join("target").join("criterion")
 }
 
 /// The median, in ns, criterion recorded for `group/bench` in this run.
