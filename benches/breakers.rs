@@ -2,12 +2,13 @@
 //! unprotected (the baseline) and, side by side in the same run, against
 //! the other Rust circuit breakers configured equivalently.
 //!
-//! `cargo bench` runs every group, then reads criterion's medians back and
-//! prints the table of `BENCHMARKS.md` (also written to
-//! `target/criterion/breaker-table.md`). `cargo bench -- GROUP` runs the
-//! groups whose name contains GROUP; the table then shows what ran.
+//! `cargo bench -p breakerbox-benches` runs every group, then reads
+//! criterion's medians back and prints the table of `BENCHMARKS.md` (also
+//! written to `target/criterion/breaker-table.md`).
+//! `cargo bench -p breakerbox-benches -- GROUP` runs the groups whose name
+//! contains GROUP; the table then shows what ran.
 //!
-//! Peers (dev-dependencies of the benchmark only):
+//! Peers (dev-dependencies of the `breakerbox-benches` package only):
 //! - `failsafe`: a mutex per breaker; consecutive failures and an
 //!   EMA-weighted success rate over a time window; a two-step API
 //!   (`is_call_permitted` + `on_success`/`on_error`); futures support.
@@ -679,7 +680,12 @@ fn criterion_dir() -> PathBuf {
     if let Some(target) = std::env::var_os("CARGO_TARGET_DIR") {
         return PathBuf::from(target).join("criterion");
     }
-    PathBuf::from("target").join("criterion")
+    // Criterion writes to the workspace's target directory; a bench runs
+    // in its package's directory, `benches/` under the workspace root.
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap_or(Path::new(".."));
+    workspace.join("target").join("criterion")
 }
 
 /// The median, in ns, criterion recorded for `group/bench` in this run.

@@ -7,7 +7,7 @@
 //! - `fleet_open_reject`: the same for a rejected call of an open breaker.
 //!
 //! ```sh
-//! cargo bench --features redis --bench fleet
+//! cargo bench -p breakerbox-benches --features redis --bench fleet
 //! ```
 //!
 //! It uses the Redis at `REDIS_URL` if set, or starts a `redis-server` on

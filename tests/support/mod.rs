@@ -5,5 +5,7 @@
 pub mod faulty_clock;
 pub mod gate;
 pub mod peak_alloc;
+// Opens a client connection: the `redis` crate comes with the feature.
+#[cfg(feature = "redis")]
 pub mod redis_server;
 pub mod slow_proxy;
