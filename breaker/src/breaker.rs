@@ -244,6 +244,10 @@ pub struct CircuitBreaker {
     trip_at: u64,
     config: Config,
     core: Mutex<Core>,
+    /// The last transitions, for the dashboard: written when a transition
+    /// is announced, never by admission or recording.
+    #[cfg(feature = "dashboard")]
+    transitions: crate::dashboard::TransitionLog,
 }
 
 /// Everything that changes on the locked path.
@@ -505,6 +509,8 @@ impl CircuitBreaker {
             trip_at: config.max_failures.map_or(u64::MAX, u64::from),
             config,
             core: Mutex::new(core),
+            #[cfg(feature = "dashboard")]
+            transitions: Default::default(),
         };
         breaker.publish(&lock(&breaker.core));
         Ok((breaker, clock_panic))
@@ -1688,6 +1694,10 @@ impl CircuitBreaker {
         let logged =
             panic::catch_unwind(AssertUnwindSafe(|| observe::state_changed(&state_change)));
         let mut first_panic = logged.err();
+        // observe: the recent transitions
+        #[cfg(feature = "dashboard")]
+        self.transitions
+            .record(&state_change, &self.config, self.is_shared());
         for listener in &self.config.on_state_change {
             if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| listener(&state_change)))
             {
@@ -1905,6 +1915,42 @@ impl CircuitBreaker {
                 Some(wait) => tokio::time::sleep(wait).await,
             }
         }
+    }
+}
+
+/// What the dashboard reads (feature `dashboard`).
+#[cfg(feature = "dashboard")]
+impl CircuitBreaker {
+    /// The breaker's last state changes, oldest first, each with its
+    /// reason and the counts of the period it ended (at most
+    /// [`RECENT_TRANSITIONS`](crate::dashboard::RECENT_TRANSITIONS)):
+    /// resilience4j's event buffer. Through the registry:
+    /// `registry().get(name).map(|cb| cb.recent_transitions())`.
+    ///
+    /// ```
+    /// use breakerbox::{dashboard::TransitionReason, CircuitBreaker, Config, State};
+    ///
+    /// let cb = CircuitBreaker::new("doc-transitions", Config::default().max_failures(2)).unwrap();
+    /// let _ = cb.call(|| Err::<(), _>("refused"));
+    /// let _ = cb.call(|| Err::<(), _>("refused"));
+    /// let trip = &cb.recent_transitions()[0];
+    /// assert_eq!((trip.from, trip.to), (State::Closed, State::Open));
+    /// assert_eq!(trip.reason, TransitionReason::ConsecutiveFailures);
+    /// assert_eq!(trip.period.total_failures, 2);
+    /// ```
+    pub fn recent_transitions(&self) -> Vec<crate::dashboard::Transition> {
+        self.transitions.recent()
+    }
+
+    pub(crate) fn transition_log(&self) -> &crate::dashboard::TransitionLog {
+        &self.transitions
+    }
+
+    /// Lifetime admissions and rejections, read from the stripes without
+    /// the lock: what the dashboard's sampler turns into rates.
+    pub(crate) fn calls_and_rejections(&self) -> (u64, u64) {
+        let sums = self.sums();
+        (sums.admitted, sums.rejected)
     }
 }
 

@@ -49,6 +49,9 @@
 //!   a TOML file and environment variables.
 //! - `redis`: [`RedisStore`], fleet-wide breakers whose state is shared
 //!   between processes through Redis.
+//! - `dashboard`: the [`dashboard`](crate::dashboard) module, a live page of
+//!   every breaker served as a tower `Service`, and each breaker's
+//!   [recent transitions](CircuitBreaker::recent_transitions).
 
 #![warn(missing_docs)]
 #![deny(unsafe_code)]
@@ -60,6 +63,8 @@ extern crate self as breakerbox;
 mod breaker;
 mod clock;
 mod config;
+#[cfg(feature = "dashboard")]
+pub mod dashboard;
 mod error;
 #[cfg(feature = "toml")]
 mod file_config;
