@@ -229,3 +229,151 @@ impl TransitionLog {
 pub(crate) fn latest_seq() -> u64 {
     NEXT_SEQ.load(Ordering::SeqCst).saturating_sub(1)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::{CircuitBreaker, ManualClock};
+
+    fn reasons(cb: &CircuitBreaker) -> Vec<(State, State, TransitionReason)> {
+        cb.recent_transitions()
+            .iter()
+            .map(|t| (t.from, t.to, t.reason))
+            .collect()
+    }
+
+    fn fail(cb: &CircuitBreaker) {
+        let _ = cb.call(|| Err::<(), _>(()));
+    }
+
+    fn succeed(cb: &CircuitBreaker) {
+        let _ = cb.call(|| Ok::<_, ()>(()));
+    }
+
+    #[test]
+    fn a_trip_recovery_and_close_are_logged_with_their_reasons() {
+        let clock = ManualClock::new();
+        let cb = CircuitBreaker::new(
+            "log",
+            Config::default()
+                .max_failures(2)
+                .timeout(Duration::from_secs(5))
+                .clock(clock.clone()),
+        )
+        .unwrap();
+        fail(&cb);
+        fail(&cb);
+        clock.advance(Duration::from_secs(5));
+        fail(&cb);
+        clock.advance(Duration::from_secs(5));
+        succeed(&cb);
+        use State::{Closed, HalfOpen, Open};
+        use TransitionReason as R;
+        assert_eq!(
+            reasons(&cb),
+            [
+                (Closed, Open, R::ConsecutiveFailures),
+                (Open, HalfOpen, R::OpenPeriodEnded),
+                (HalfOpen, Open, R::ProbeFailed),
+                (Open, HalfOpen, R::OpenPeriodEnded),
+                (HalfOpen, Closed, R::ProbesSucceeded),
+            ]
+        );
+        assert_eq!(cb.recent_transitions()[0].period.total_failures, 2);
+    }
+
+    #[test]
+    fn a_failure_rate_trip_is_named_as_such() {
+        let cb = CircuitBreaker::new(
+            "rate",
+            Config::default()
+                .without_max_failures()
+                .failure_rate(0.5)
+                .count_window(4)
+                .minimum_calls(4)
+                .clock(ManualClock::new()),
+        )
+        .unwrap();
+        succeed(&cb);
+        fail(&cb);
+        succeed(&cb);
+        fail(&cb);
+        assert_eq!(
+            reasons(&cb),
+            [(State::Closed, State::Open, TransitionReason::FailureRate)]
+        );
+    }
+
+    #[test]
+    fn a_slow_call_rate_trip_is_named_as_such() {
+        let clock = ManualClock::new();
+        let cb = CircuitBreaker::new(
+            "slow",
+            Config::default()
+                .slow_call_duration(Duration::from_millis(100))
+                .slow_call_rate(0.5)
+                .count_window(2)
+                .minimum_calls(2)
+                .clock(clock.clone()),
+        )
+        .unwrap();
+        for _ in 0..2 {
+            let _ = cb.call(|| {
+                clock.advance(Duration::from_millis(150));
+                Ok::<_, ()>(())
+            });
+        }
+        assert_eq!(
+            reasons(&cb),
+            [(State::Closed, State::Open, TransitionReason::SlowCallRate)]
+        );
+    }
+
+    #[test]
+    fn a_predicates_trip_is_named_as_such() {
+        let cb = CircuitBreaker::new(
+            "predicate",
+            Config::default()
+                .without_max_failures()
+                .trip_when(|counts| counts.total_failures >= 1)
+                .clock(ManualClock::new()),
+        )
+        .unwrap();
+        fail(&cb);
+        assert_eq!(reasons(&cb)[0].2, TransitionReason::TripWhen);
+    }
+
+    #[test]
+    fn manual_commands_are_logged_as_such() {
+        let cb =
+            CircuitBreaker::new("manual", Config::default().clock(ManualClock::new())).unwrap();
+        cb.force_open();
+        cb.disable();
+        cb.reset();
+        use TransitionReason as R;
+        assert_eq!(
+            reasons(&cb),
+            [
+                (State::Closed, State::ForcedOpen, R::ForcedOpen),
+                (State::ForcedOpen, State::Disabled, R::Disabled),
+                (State::Disabled, State::Closed, R::Reset),
+            ]
+        );
+    }
+
+    #[test]
+    fn the_log_keeps_only_the_latest_transitions() {
+        let cb =
+            CircuitBreaker::new("bounded", Config::default().clock(ManualClock::new())).unwrap();
+        for _ in 0..RECENT_TRANSITIONS {
+            cb.force_open();
+            cb.reset();
+        }
+        let log = cb.recent_transitions();
+        assert_eq!(log.len(), RECENT_TRANSITIONS);
+        assert!(log.windows(2).all(|pair| pair[0].seq < pair[1].seq));
+        assert_eq!(log.last().unwrap().to, State::Closed);
+    }
+}
