@@ -92,7 +92,7 @@ fn scrape() -> String {
             .build()
             .unwrap();
         runtime.block_on(async {
-            let hang = cb.call_async(|| std::future::pending::<Result<(), ()>>());
+            let hang = cb.call_async(std::future::pending::<Result<(), ()>>);
             assert!(hang.await.is_err());
         });
         let _ = cb.call(|| Err::<(), _>(()));

@@ -111,6 +111,11 @@ pub use crate::store::{ProbeLease, ProbeSlot, SharedState, StateStore};
 
 /// The metrics each breaker reports (feature `metrics`): names, the state
 /// gauge's values and descriptions.
+///
+/// A Grafana dashboard of these series ships with the crate, in
+/// `dashboards/grafana.json` (import it, and pick the Prometheus data
+/// source): states over time, calls by outcome, failure rate, rejections,
+/// slow calls, timeouts and durations per breaker.
 #[cfg(feature = "metrics")]
 pub mod metrics {
     pub use crate::observe::names::*;

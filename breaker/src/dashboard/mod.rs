@@ -550,7 +550,7 @@ static CSP: LazyLock<String> = LazyLock::new(|| {
     let hash = |open: &str, close: &str| {
         let start = PAGE.find(open).map_or(0, |at| at + open.len());
         let end = PAGE[start..].find(close).map_or(start, |at| start + at);
-        sha256::base64(&sha256::digest(PAGE[start..end].as_bytes()))
+        sha256::base64(&sha256::digest(&PAGE.as_bytes()[start..end]))
     };
     format!(
         "default-src 'none'; script-src 'sha256-{}'; style-src 'sha256-{}'; \
