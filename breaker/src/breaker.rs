@@ -167,6 +167,11 @@ struct Hot {
     /// Where the breaker is in its one membership: [`UNJOINED`],
     /// [`JOINING`], [`JOINED`] or [`LEFT`].
     membership: AtomicU8,
+    /// The last transitions, for the dashboard: a cell set once, at the
+    /// first transition, pointing to a log on the heap that only
+    /// announcements write (so readers never write to this line).
+    #[cfg(feature = "dashboard")]
+    transitions: crate::dashboard::TransitionLog,
 }
 
 // `Hot::membership`. A breaker joins at most one store, once, and after it
@@ -244,10 +249,6 @@ pub struct CircuitBreaker {
     trip_at: u64,
     config: Config,
     core: Mutex<Core>,
-    /// The last transitions, for the dashboard: written when a transition
-    /// is announced, never by admission or recording.
-    #[cfg(feature = "dashboard")]
-    transitions: crate::dashboard::TransitionLog,
 }
 
 /// Everything that changes on the locked path.
@@ -497,6 +498,8 @@ impl CircuitBreaker {
                 name,
                 shared: OnceLock::new(),
                 membership: AtomicU8::new(UNJOINED),
+                #[cfg(feature = "dashboard")]
+                transitions: Default::default(),
             },
             stripe_mask: stripes.len() - 1,
             stripes,
@@ -509,8 +512,6 @@ impl CircuitBreaker {
             trip_at: config.max_failures.map_or(u64::MAX, u64::from),
             config,
             core: Mutex::new(core),
-            #[cfg(feature = "dashboard")]
-            transitions: Default::default(),
         };
         breaker.publish(&lock(&breaker.core));
         Ok((breaker, clock_panic))
@@ -1696,7 +1697,8 @@ impl CircuitBreaker {
         let mut first_panic = logged.err();
         // observe: the recent transitions
         #[cfg(feature = "dashboard")]
-        self.transitions
+        self.hot
+            .transitions
             .record(&state_change, &self.config, self.is_shared());
         for listener in &self.config.on_state_change {
             if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| listener(&state_change)))
@@ -1939,11 +1941,11 @@ impl CircuitBreaker {
     /// assert_eq!(trip.period.total_failures, 2);
     /// ```
     pub fn recent_transitions(&self) -> Vec<crate::dashboard::Transition> {
-        self.transitions.recent()
+        self.hot.transitions.recent()
     }
 
     pub(crate) fn transition_log(&self) -> &crate::dashboard::TransitionLog {
-        &self.transitions
+        &self.hot.transitions
     }
 
     /// Lifetime admissions and rejections, read from the stripes without

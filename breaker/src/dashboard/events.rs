@@ -6,7 +6,7 @@
 use std::collections::VecDeque;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::SystemTime;
 
 use crate::config::{Config, StateChange};
@@ -186,15 +186,17 @@ pub(crate) fn period_rates(c: &Counts) -> (f64, f64) {
 
 static NEXT_SEQ: AtomicU64 = AtomicU64::new(1);
 
-/// A breaker's recent transitions, oldest first. Empty, it holds no heap.
+/// A breaker's recent transitions, oldest first. Allocated at the first
+/// transition: a breaker that never changes state holds only an empty
+/// cell, which keeps the breaker within its footprint budget.
 #[derive(Default)]
-pub(crate) struct TransitionLog(Mutex<VecDeque<Transition>>);
+pub(crate) struct TransitionLog(OnceLock<Box<Mutex<VecDeque<Transition>>>>);
 
 impl TransitionLog {
     /// Notes an announced transition.
     pub(crate) fn record(&self, change: &StateChange<'_>, config: &Config, shared: bool) {
         let reason = TransitionReason::of(change, config, shared);
-        let mut log = self.lock();
+        let mut log = lock(self.0.get_or_init(Box::default));
         // Numbered under the log's lock: a reader that has seen the number
         // (`latest_seq`) finds the transition in the log.
         let transition = Transition {
@@ -213,14 +215,14 @@ impl TransitionLog {
 
     /// A copy of the log, oldest first.
     pub(crate) fn recent(&self) -> Vec<Transition> {
-        self.lock().iter().cloned().collect()
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<Transition>> {
         self.0
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .get()
+            .map_or_else(Vec::new, |log| lock(log).iter().cloned().collect())
     }
+}
+
+fn lock(log: &Mutex<VecDeque<Transition>>) -> MutexGuard<'_, VecDeque<Transition>> {
+    log.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// The number of the latest transition of any breaker. Read before the
