@@ -60,7 +60,7 @@ pub(crate) fn snapshot(
     out.push_str(",\"sample_every_secs\":");
     float(&mut out, sample_every.as_secs_f64());
     out.push_str(",\"history_len\":");
-    number(&mut out, history_capacity(history));
+    number(&mut out, history.capacity() as u64);
     out.push_str(",\"samples\":");
     number(&mut out, history.seq());
     out.push_str(",\"transitions\":");
@@ -76,10 +76,6 @@ pub(crate) fn snapshot(
     }
     out.push_str("]}");
     out
-}
-
-fn history_capacity(history: &History) -> u64 {
-    history.capacity() as u64
 }
 
 fn breaker_json(

@@ -27,7 +27,9 @@
 //!
 //! The page is at `/breakers/`, its JSON at `/breakers/state.json` (the
 //! page finds it relative to its own address, so any prefix works). The
-//! JSON's fields are described in [`Dashboard::json`].
+//! JSON's fields are described in [`Dashboard::json`]. With hyper alone,
+//! wrap it in `hyper_util::service::TowerToHyperService`; without tower,
+//! [`Dashboard::respond`] answers an `http::Request` directly.
 //!
 //! # What it costs
 //!
@@ -374,12 +376,23 @@ impl<B> Service<Request<B>> for Dashboard {
 }
 
 /// Configures a [`Dashboard`]: [`Dashboard::builder`].
-#[derive(Debug)]
 pub struct DashboardBuilder {
     source: Source,
     token: Option<String>,
     sample_every: Duration,
     history: Duration,
+}
+
+impl fmt::Debug for DashboardBuilder {
+    /// The token is never shown: only whether there is one.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DashboardBuilder")
+            .field("registry", &self.source)
+            .field("controls", &self.token.is_some())
+            .field("sample_every", &self.sample_every)
+            .field("history", &self.history)
+            .finish()
+    }
 }
 
 impl fmt::Debug for Source {

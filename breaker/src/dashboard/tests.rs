@@ -427,3 +427,11 @@ fn secrets_compare_equal_only_when_identical() {
     assert!(!same_secret(b"abcdefg", b"abcdef"));
     assert!(!same_secret(b"", b"abcdef"));
 }
+
+#[test]
+fn the_builders_debug_never_shows_the_token() {
+    let builder = Dashboard::builder().controls("a-token-of-the-operators");
+    let shown = format!("{builder:?}");
+    assert!(!shown.contains("a-token"), "{shown}");
+    assert!(shown.contains("controls: true"), "{shown}");
+}
