@@ -2,27 +2,7 @@
 //! serializer: field names here are what the page reads (in one place at
 //! the top of its script, `fromJson`).
 //!
-//! ```json
-//! {
-//!   "now_unix_ms": 1764662400000, "sample_every_secs": 2.0, "history_len": 150,
-//!   "samples": 42, "transitions": 17, "controls": false,
-//!   "breakers": [{
-//!     "name": "db", "state": "open",
-//!     "period": {"calls": 0, "successes": 0, "failures": 0, ...},
-//!     "tripped_by": {"reason": "consecutive_failures", "unix_ms": ..., "period": {...},
-//!                    "failure_rate": 1.0, "slow_call_rate": 0.0},
-//!     "totals": {"calls": 9, "successes": 4, "failures": 5, ...},
-//!     "failure_rate": 0.0, "slow_call_rate": 0.0, "in_flight": 0,
-//!     "time_until_half_open_secs": 27.5, "open_count": 1, "time_in_state_secs": 2.5,
-//!     "open_duration_secs": 30.0, "generation": 1,
-//!     "thresholds": {"failure_rate": null, "slow_call_rate": null, "max_failures": 5,
-//!                    "minimum_calls": 10, "success_threshold": 1},
-//!     "history": {"start": 40, "calls_per_sec": [1.5, 2.0, 0.0], "rejections_per_sec": [0.0, 0.0, 4.5]},
-//!     "transitions": [{"from": "closed", "to": "open", "reason": "consecutive_failures",
-//!                      "unix_ms": ..., "period": {...}}]
-//!   }]
-//! }
-//! ```
+//! The fields are described in [`Dashboard::json`](super::Dashboard::json).
 //!
 //! `samples` and `transitions` are cursors: a request with
 //! `?samples_after=N&transitions_after=M` gets only the history points
@@ -45,20 +25,30 @@ pub(crate) struct Since {
     pub(crate) transitions: u64,
 }
 
+/// What the JSON says of the dashboard itself.
+pub(crate) struct About {
+    /// When the dashboard was created: a client that sees it change is
+    /// talking to a new one, whose cursors start again.
+    pub(crate) started: SystemTime,
+    pub(crate) sample_every: Duration,
+    pub(crate) controls: bool,
+}
+
 /// The page's view of every breaker.
 pub(crate) fn snapshot(
+    about: &About,
     breakers: &[(Stats, std::sync::Arc<CircuitBreaker>)],
     history: &History,
     transitions_cursor: u64,
     since: Since,
-    sample_every: Duration,
-    controls: bool,
 ) -> String {
     let mut out = String::with_capacity(256 + breakers.len() * 700);
     out.push_str("{\"now_unix_ms\":");
     number(&mut out, unix_ms(SystemTime::now()));
+    out.push_str(",\"started_unix_ms\":");
+    number(&mut out, unix_ms(about.started));
     out.push_str(",\"sample_every_secs\":");
-    float(&mut out, sample_every.as_secs_f64());
+    float(&mut out, about.sample_every.as_secs_f64());
     out.push_str(",\"history_len\":");
     number(&mut out, history.capacity() as u64);
     out.push_str(",\"samples\":");
@@ -66,7 +56,7 @@ pub(crate) fn snapshot(
     out.push_str(",\"transitions\":");
     number(&mut out, transitions_cursor);
     out.push_str(",\"controls\":");
-    out.push_str(if controls { "true" } else { "false" });
+    out.push_str(if about.controls { "true" } else { "false" });
     out.push_str(",\"breakers\":[");
     for (i, (stats, breaker)) in breakers.iter().enumerate() {
         if i > 0 {

@@ -144,7 +144,7 @@ struct Shared {
     sampled: Arc<Sampled>,
     /// The controls' token, when the application turned them on.
     token: Option<String>,
-    sample_every: Duration,
+    about: json::About,
 }
 
 impl Dashboard {
@@ -174,7 +174,8 @@ impl Dashboard {
     ///
     /// ```json
     /// {
-    ///   "now_unix_ms": 1764662400000, "sample_every_secs": 2, "history_len": 150,
+    ///   "now_unix_ms": 1764662400000, "started_unix_ms": 1764662100000,
+    ///   "sample_every_secs": 2, "history_len": 150,
     ///   "samples": 42, "transitions": 17, "controls": false,
     ///   "breakers": [{
     ///     "name": "db", "state": "open",
@@ -198,6 +199,12 @@ impl Dashboard {
     /// }
     /// ```
     ///
+    /// - `samples` and `transitions` are cursors: `GET
+    ///   …/state.json?samples_after=N&transitions_after=M` sends only the
+    ///   history points numbered above `N`, and `transitions` only for the
+    ///   breakers that made one numbered above `M` (the page polls so).
+    ///   `started_unix_ms` changes when the dashboard is a new one, whose
+    ///   cursors start again.
     /// - `period` is the current period's counts, `totals` the lifetime's
     ///   (see [`Stats`](crate::Stats)); rates are fractions, durations
     ///   seconds, times milliseconds since the Unix epoch.
@@ -225,14 +232,7 @@ impl Dashboard {
             .collect();
         // Locked after the stats, which may run listeners.
         let history = shared.sampled.history();
-        json::snapshot(
-            &breakers,
-            &history,
-            transitions,
-            since,
-            shared.sample_every,
-            shared.token.is_some(),
-        )
+        json::snapshot(&shared.about, &breakers, &history, transitions, since)
     }
 
     /// Answers one request (what [`Service::call`] does, without a
@@ -356,7 +356,7 @@ impl fmt::Debug for Dashboard {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Dashboard")
             .field("controls", &self.shared.token.is_some())
-            .field("sample_every", &self.shared.sample_every)
+            .field("sample_every", &self.shared.about.sample_every)
             .finish_non_exhaustive()
     }
 }
@@ -481,8 +481,12 @@ impl DashboardBuilder {
         Ok(Dashboard {
             shared: Arc::new(Shared {
                 sampled,
+                about: json::About {
+                    started: std::time::SystemTime::now(),
+                    sample_every: self.sample_every,
+                    controls: self.token.is_some(),
+                },
                 token: self.token,
-                sample_every: self.sample_every,
             }),
         })
     }

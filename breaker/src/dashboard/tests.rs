@@ -141,6 +141,7 @@ fn the_json_shows_every_breaker_sorted_with_the_stats_vocabulary() {
     assert_eq!(db["thresholds"]["max_failures"], 2);
     assert_eq!(db["thresholds"]["failure_rate"], Value::Null);
     assert_eq!(json["controls"], false);
+    assert!(json["started_unix_ms"].as_u64().unwrap() <= json["now_unix_ms"].as_u64().unwrap());
 }
 
 #[test]
