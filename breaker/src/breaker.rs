@@ -167,6 +167,11 @@ struct Hot {
     /// Where the breaker is in its one membership: [`UNJOINED`],
     /// [`JOINING`], [`JOINED`] or [`LEFT`].
     membership: AtomicU8,
+    /// The last transitions, for the dashboard: a cell set once, at the
+    /// first transition, pointing to a log on the heap that only
+    /// announcements write (so readers never write to this line).
+    #[cfg(feature = "dashboard")]
+    transitions: crate::dashboard::TransitionLog,
 }
 
 // `Hot::membership`. A breaker joins at most one store, once, and after it
@@ -493,6 +498,8 @@ impl CircuitBreaker {
                 name,
                 shared: OnceLock::new(),
                 membership: AtomicU8::new(UNJOINED),
+                #[cfg(feature = "dashboard")]
+                transitions: Default::default(),
             },
             stripe_mask: stripes.len() - 1,
             stripes,
@@ -1688,6 +1695,11 @@ impl CircuitBreaker {
         let logged =
             panic::catch_unwind(AssertUnwindSafe(|| observe::state_changed(&state_change)));
         let mut first_panic = logged.err();
+        // observe: the recent transitions
+        #[cfg(feature = "dashboard")]
+        self.hot
+            .transitions
+            .record(&state_change, &self.config, self.is_shared());
         for listener in &self.config.on_state_change {
             if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| listener(&state_change)))
             {
@@ -1905,6 +1917,42 @@ impl CircuitBreaker {
                 Some(wait) => tokio::time::sleep(wait).await,
             }
         }
+    }
+}
+
+/// What the dashboard reads (feature `dashboard`).
+#[cfg(feature = "dashboard")]
+impl CircuitBreaker {
+    /// The breaker's last state changes, oldest first, each with its
+    /// reason and the counts of the period it ended (at most
+    /// [`RECENT_TRANSITIONS`](crate::dashboard::RECENT_TRANSITIONS)):
+    /// resilience4j's event buffer. Through the registry:
+    /// `registry().get(name).map(|cb| cb.recent_transitions())`.
+    ///
+    /// ```
+    /// use breakerbox::{dashboard::TransitionReason, CircuitBreaker, Config, State};
+    ///
+    /// let cb = CircuitBreaker::new("doc-transitions", Config::default().max_failures(2)).unwrap();
+    /// let _ = cb.call(|| Err::<(), _>("refused"));
+    /// let _ = cb.call(|| Err::<(), _>("refused"));
+    /// let trip = &cb.recent_transitions()[0];
+    /// assert_eq!((trip.from, trip.to), (State::Closed, State::Open));
+    /// assert_eq!(trip.reason, TransitionReason::ConsecutiveFailures);
+    /// assert_eq!(trip.period.total_failures, 2);
+    /// ```
+    pub fn recent_transitions(&self) -> Vec<crate::dashboard::Transition> {
+        self.hot.transitions.recent()
+    }
+
+    pub(crate) fn transition_log(&self) -> &crate::dashboard::TransitionLog {
+        &self.hot.transitions
+    }
+
+    /// Lifetime admissions and rejections, read from the stripes without
+    /// the lock: what the dashboard's sampler turns into rates.
+    pub(crate) fn calls_and_rejections(&self) -> (u64, u64) {
+        let sums = self.sums();
+        (sums.admitted, sums.rejected)
     }
 }
 

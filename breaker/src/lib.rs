@@ -72,6 +72,9 @@
 //!   a TOML file and environment variables.
 //! - `redis`: [`RedisStore`], fleet-wide breakers whose state is shared
 //!   between processes through Redis.
+//! - `dashboard`: the [`dashboard`] module, a live page of every breaker
+//!   served as a tower `Service`, and each breaker's
+//!   [recent transitions](CircuitBreaker::recent_transitions).
 //!
 //! The [integrations page](guide::integrations) says what each one adds
 //! and costs.
@@ -88,6 +91,8 @@ extern crate self as breakerbox;
 mod breaker;
 mod clock;
 mod config;
+#[cfg(feature = "dashboard")]
+pub mod dashboard;
 mod error;
 #[cfg(feature = "toml")]
 mod file_config;
@@ -134,6 +139,11 @@ pub use crate::store::{ProbeLease, ProbeSlot, SharedState, StateStore};
 
 /// The metrics each breaker reports (feature `metrics`): names, the state
 /// gauge's values and descriptions.
+///
+/// A Grafana dashboard of these series ships with the crate, in
+/// `dashboards/grafana.json` (import it, and pick the Prometheus data
+/// source): states over time, calls by outcome, failure rate, rejections,
+/// slow calls, timeouts and durations per breaker.
 #[cfg(feature = "metrics")]
 pub mod metrics {
     pub use crate::observe::names::*;
