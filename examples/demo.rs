@@ -141,14 +141,14 @@ async fn main() {
         let t = stats.totals;
         println!(
             "   {}: {}, opened {} times; lifetime: {} calls admitted ({} ok, {} failed), {} rejected",
-            stats.name, stats.state, stats.open_count, t.requests, t.successes, t.failures, t.rejected
+            stats.name, stats.state, stats.open_count, t.calls, t.successes, t.failures, t.rejected
         );
     }
 }
 
 fn print_change(change: &StateChange<'_>) {
     // `counts` are those of the period that just ended: what tripped it.
-    let counts = change.counts;
+    let counts = change.period;
     let why = match (change.from, change.to) {
         (State::Closed, State::Open) => {
             format!(" ({} failures in a row)", counts.consecutive_failures)
@@ -183,7 +183,7 @@ fn print_stats() {
         .get("inventory")
         .expect("created by the first call");
     let stats = cb.stats();
-    let (c, t) = (stats.counts, stats.totals);
+    let (c, t) = (stats.period, stats.totals);
     let retry = match stats.time_until_half_open {
         Some(left) => format!(" (half-open in {}ms)", left.as_millis()),
         None => String::new(),
@@ -191,6 +191,6 @@ fn print_stats() {
     println!("   stats: {}{retry}", stats.state);
     println!(
         "          in this state: {} ok, {} failed, {} rejected | lifetime: {} ok, {} failed, {} rejected",
-        c.total_successes, c.total_failures, c.rejected, t.successes, t.failures, t.rejected
+        c.successes, c.failures, c.rejected, t.successes, t.failures, t.rejected
     );
 }

@@ -578,7 +578,7 @@ fn an_annotated_function_keeps_its_breaker_after_its_name_is_removed() {
     let fresh = registry().get_or_create(name, Config::default()).unwrap();
     assert!(!Arc::ptr_eq(&fresh, &removed));
     assert!(matches!(removed_site(true), Err(SiteError::Rejected)));
-    assert_eq!(fresh.stats().totals.requests, 0);
+    assert_eq!(fresh.stats().totals.calls, 0);
 }
 
 // ----- a limit on names created on demand ------------------------------------

@@ -739,7 +739,7 @@ fn guard_a_call_in_flight_across_remove_counts_on_the_removed_breaker() {
     assert_eq!(old.state(), State::Open);
     let new = registry.get_or_create("x", Config::default()).unwrap();
     assert_eq!(new.state(), State::Closed);
-    assert_eq!(new.stats().totals.requests, 0);
+    assert_eq!(new.stats().totals.calls, 0);
 }
 
 /// A half-open breaker whose only holder is a probe's owned permit is not

@@ -126,12 +126,12 @@ async fn a_dropped_response_future_releases_its_permit_as_cancelled() {
         std::future::pending::<Result<i32, BoxError>>()
     }));
     let future = service.ready().await.unwrap().call(1);
-    assert_eq!(cb.stats().running_calls, 1);
+    assert_eq!(cb.stats().in_flight, 1);
     assert!(poll_once(future).is_pending()); // polled once, then dropped
     let stats = cb.stats();
-    assert_eq!(stats.running_calls, 0);
+    assert_eq!(stats.in_flight, 0);
     assert_eq!(stats.totals.cancelled, 1);
-    assert_eq!(stats.counts.total_failures, 0);
+    assert_eq!(stats.period.failures, 0);
 }
 
 #[tokio::test]

@@ -40,7 +40,7 @@ use crate::config::{Config, ConfigError, StateChange};
 use crate::error::{Error, Name, RejectReason, Rejected};
 use crate::observe;
 use crate::permit::{self, Outcome, Permit, NOT_TIMED};
-use crate::stats::{Counts, Stats, Totals};
+use crate::stats::{Counts, Stats, Totals, Trip, TripReason};
 use crate::store::{ProbeLease, ProbeSlot, SharedState, StateStore};
 use crate::sync::{lock, stripe_count, thread_stripe, AtomicU64, Mutex, Ordering};
 use crate::window::Window;
@@ -250,17 +250,15 @@ pub struct CircuitBreaker {
 struct Core {
     state: State,
     generation: u64,
-    /// The current period's counts, except those the stripes keep
-    /// (`requests`, `total_successes`, `rejected`), which are derived.
-    /// `consecutive_successes` here counts successes recorded under the
-    /// lock: exact while half-open, where every success takes the lock.
-    counts: Counts,
+    /// The current period's counts that only the locked path keeps; the
+    /// others are derived from the stripes (see `period_counts`).
+    counts: Tally,
     /// Lifetime totals, except those the stripes keep.
-    totals: Totals,
+    totals: Lifetime,
     /// The stripes' sums when the current period began.
     base: Sums,
     /// The period's successes as of its last failure, so that consecutive
-    /// successes are `total_successes - success_mark`.
+    /// successes are `successes - success_mark`.
     success_mark: u64,
     window: Option<Window>,
     /// When the current state began.
@@ -271,9 +269,16 @@ struct Core {
     /// The breaker opened while the clock was failing: its open period
     /// starts at the next good reading, not from a guess.
     open_pending: bool,
-    /// How long the next (or current) open period lasts, backoff included.
+    /// How long the current (or last) open period lasts: backoff and
+    /// jitter included.
     open_duration: Duration,
+    /// The open period before jitter, backoff included: what the next
+    /// re-opening after a failed probe backs off from.
+    backoff: Duration,
     open_count: u64,
+    /// Why the breaker opened, from the trip until it closes. Boxed: a
+    /// trip is rare, and the breaker's size is paid by every breaker.
+    trip: Option<Box<TripRecord>>,
     /// While closed with an `interval`, when the counts are next cleared,
     /// in nanoseconds of the clock (`u64::MAX`: never).
     clear_at: u64,
@@ -397,13 +402,49 @@ impl Changes {
     }
 }
 
+/// The counts of the current period that only the locked path keeps.
+#[derive(Debug, Clone, Copy, Default)]
+struct Tally {
+    /// Successes recorded under the lock: exact while half-open, where
+    /// every success takes the lock.
+    consecutive_successes: u64,
+    ignored: u64,
+    cancelled: u64,
+    slow_calls: u64,
+    timeouts: u64,
+}
+
+/// The lifetime totals that only the locked path keeps.
+#[derive(Debug, Clone, Copy, Default)]
+struct Lifetime {
+    ignored: u64,
+    cancelled: u64,
+    slow_calls: u64,
+    timeouts: u64,
+    stale: u64,
+}
+
+/// A trip as the breaker keeps it: [`Trip`] with when it happened instead
+/// of how long ago.
+#[derive(Debug, Clone, Copy)]
+struct TripRecord {
+    reason: TripReason,
+    period: Counts,
+    failure_rate: f64,
+    slow_call_rate: f64,
+    /// The clock's reading at the trip.
+    at: Duration,
+}
+
 /// A transition waiting to be announced to the log and the listeners (the
 /// store and the state gauge hear of it under the lock).
 struct Announcement {
     from: State,
     to: State,
     /// The counts of the period that ended.
-    counts: Counts,
+    period: Counts,
+    /// For a trip, the policy that tripped it.
+    tripped_by: Option<TripReason>,
     /// The generation the transition began: which section made it.
     generation: u64,
 }
@@ -453,8 +494,8 @@ impl CircuitBreaker {
         let core = Core {
             state: State::Closed,
             generation: 0,
-            counts: Counts::default(),
-            totals: Totals::default(),
+            counts: Tally::default(),
+            totals: Lifetime::default(),
             base: Sums::default(),
             success_mark: 0,
             window: config.window_kind().map(Window::new),
@@ -462,7 +503,9 @@ impl CircuitBreaker {
             open_until: now,
             open_pending: false,
             open_duration: config.timeout,
+            backoff: config.timeout,
             open_count: 0,
+            trip: None,
             clear_at: config
                 .interval
                 .map_or(u64::MAX, |every| nanos(now.saturating_add(every))),
@@ -702,8 +745,10 @@ impl CircuitBreaker {
             if matches!(core.state, State::ForcedOpen | State::Disabled) {
                 return;
             }
-            if core.state != state {
-                self.set_state(core, state, now, changes);
+            match (core.state, state) {
+                (from, to) if from == to => {}
+                (State::Closed, State::Open) => self.trip(core, TripReason::Fleet, now, changes),
+                _ => self.set_state(core, state, now, changes),
             }
             if state == State::Open {
                 // The fleet's open period, not this process's own; from the
@@ -1205,7 +1250,9 @@ impl CircuitBreaker {
                         self.on_failure(core, now, slow, ending == Ending::Timeout, changes)
                     }
                     Ending::Ignored => core.counts.ignored = core.counts.ignored.saturating_add(1),
-                    Ending::Cancelled => {}
+                    Ending::Cancelled => {
+                        core.counts.cancelled = core.counts.cancelled.saturating_add(1)
+                    }
                 }
             } else if ending != Ending::Cancelled {
                 // Admitted before the last state change: its result says
@@ -1317,8 +1364,8 @@ impl CircuitBreaker {
                 if let Some(window) = core.window.as_mut() {
                     window.record(at, false, slow);
                 }
-                if self.should_trip(core, now) {
-                    self.set_state(core, State::Open, now, changes);
+                if let Some(reason) = self.should_trip(core, now) {
+                    self.trip(core, reason, now, changes);
                 }
             }
             State::HalfOpen => {
@@ -1362,8 +1409,8 @@ impl CircuitBreaker {
                 if let Some(window) = core.window.as_mut() {
                     window.record(at, true, slow);
                 }
-                if self.should_trip(core, now) {
-                    self.set_state(core, State::Open, now, changes);
+                if let Some(reason) = self.should_trip(core, now) {
+                    self.trip(core, reason, now, changes);
                 }
             }
             State::HalfOpen => self.set_state(core, State::Open, now, changes),
@@ -1371,12 +1418,13 @@ impl CircuitBreaker {
         }
     }
 
-    /// The trip policies, any one of which opens a closed breaker.
-    fn should_trip(&self, core: &mut Core, now: &Now) -> bool {
+    /// The trip policies, any one of which opens a closed breaker: the
+    /// first that says so.
+    fn should_trip(&self, core: &mut Core, now: &Now) -> Option<TripReason> {
         let config = &self.config;
         if let Some(max) = config.max_failures {
             if self.consecutive_failures(core.generation) >= u64::from(max) {
-                return true;
+                return Some(TripReason::ConsecutiveFailures);
             }
         }
         let at = Self::window_time(core, now);
@@ -1387,43 +1435,92 @@ impl CircuitBreaker {
                 let calls = tally.calls as f64;
                 if let Some(rate) = config.failure_rate {
                     if tally.failures as f64 / calls >= rate {
-                        return true;
+                        return Some(TripReason::FailureRate);
                     }
                 }
                 if let Some(rate) = config.slow_call_rate {
                     if tally.slow as f64 / calls >= rate {
-                        return true;
+                        return Some(TripReason::SlowCallRate);
                     }
                 }
             }
         }
-        match &config.trip_when {
-            Some(predicate) => {
-                let counts = self.period_counts(core, self.sums());
-                // The user's predicate runs under the lock: a panic there is
-                // contained and does not trip (see `Config::trip_when`).
-                now.contain("trip_when", || predicate(&counts))
-                    .unwrap_or(false)
+        let predicate = config.trip_when.as_ref()?;
+        let counts = self.period_counts(core, self.sums());
+        // The user's predicate runs under the lock: a panic there is
+        // contained and does not trip (see `Config::trip_when`).
+        now.contain("trip_when", || predicate(&counts))
+            .unwrap_or(false)
+            .then_some(TripReason::TripWhen)
+    }
+
+    /// Opens a closed breaker for `reason`, keeping the period that tripped
+    /// it (taken before the transition clears the counts and the window).
+    fn trip(&self, core: &mut Core, reason: TripReason, now: &Now, changes: &mut Changes) {
+        let period = self.period_counts(core, self.sums());
+        let (failure_rate, slow_call_rate) = Self::rates(core, &period, now);
+        let record = TripRecord {
+            reason,
+            period,
+            failure_rate,
+            slow_call_rate,
+            at: now.get(),
+        };
+        self.set_state(core, State::Open, now, changes);
+        core.trip = Some(Box::new(record));
+        if let Some(last) = core.announcements.last_mut() {
+            last.tripped_by = Some(reason);
+        }
+    }
+
+    /// The failure and slow-call rates: over the window when there is
+    /// one, else over `period`'s calls with a success or failure.
+    fn rates(core: &mut Core, period: &Counts, now: &Now) -> (f64, f64) {
+        let at = Self::window_time(core, now);
+        match core.window.as_mut() {
+            Some(window) => {
+                let tally = window.tally(at);
+                (
+                    ratio(tally.failures, tally.calls),
+                    ratio(tally.slow, tally.calls),
+                )
             }
-            None => false,
+            None => {
+                let judged = period.successes.saturating_add(period.failures);
+                (
+                    ratio(period.failures, judged),
+                    ratio(period.slow_calls, judged),
+                )
+            }
         }
     }
 
     /// The current period's counts: the locked ones, and the striped ones
     /// less their sums when the period began.
     fn period_counts(&self, core: &Core, sums: Sums) -> Counts {
-        let mut counts = core.counts;
-        counts.requests = sums.admitted.wrapping_sub(core.base.admitted);
-        counts.total_successes = sums.successes.wrapping_sub(core.base.successes);
-        counts.total_failures = sums.failures.wrapping_sub(core.base.failures);
-        counts.rejected = sums.rejected.wrapping_sub(core.base.rejected);
-        counts.consecutive_failures = self.consecutive_failures(core.generation);
-        counts.consecutive_successes = if counts.consecutive_failures > 0 {
-            0
-        } else {
-            counts.total_successes.saturating_sub(core.success_mark)
-        };
-        counts
+        let tally = core.counts;
+        let successes = sums.successes.wrapping_sub(core.base.successes);
+        let rejected = sums.rejected.wrapping_sub(core.base.rejected);
+        let consecutive_failures = self.consecutive_failures(core.generation);
+        Counts {
+            calls: sums
+                .admitted
+                .wrapping_sub(core.base.admitted)
+                .wrapping_add(rejected),
+            successes,
+            failures: sums.failures.wrapping_sub(core.base.failures),
+            ignored: tally.ignored,
+            cancelled: tally.cancelled,
+            rejected,
+            consecutive_successes: if consecutive_failures > 0 {
+                0
+            } else {
+                successes.saturating_sub(core.success_mark)
+            },
+            consecutive_failures,
+            slow_calls: tally.slow_calls,
+            timeouts: tally.timeouts,
+        }
     }
 
     // ----- time -----------------------------------------------------------
@@ -1479,7 +1576,7 @@ impl CircuitBreaker {
     /// admitted before it no longer count.
     fn new_generation(&self, core: &mut Core, now: &Now, sums: Sums) {
         core.generation = core.generation.wrapping_add(1) & GEN_MASK;
-        core.counts = Counts::default();
+        core.counts = Tally::default();
         core.base = sums;
         core.success_mark = 0;
         // A swap, not a store: a read-modify-write is ordered with the
@@ -1526,13 +1623,22 @@ impl CircuitBreaker {
         core.state = to;
         core.state_since = now.get();
         self.new_generation(core, now, sums);
+        // The trip is kept through half-open and failed probes; a trip
+        // sets it again after this (see `trip`).
+        if !matches!(
+            (from, to),
+            (State::Open | State::HalfOpen, State::Open | State::HalfOpen)
+        ) {
+            core.trip = None;
+        }
         match to {
             State::Open => {
-                core.open_duration = if from == State::HalfOpen {
-                    self.backed_off(core.open_duration)
+                core.backoff = if from == State::HalfOpen {
+                    self.backed_off(core.backoff)
                 } else {
                     self.config.timeout
                 };
+                core.open_duration = core.backoff;
                 let at = now.get();
                 // Not from a guess: from the clock's next good reading.
                 core.open_pending = now.failed.get();
@@ -1543,7 +1649,7 @@ impl CircuitBreaker {
                 };
                 core.open_count = core.open_count.saturating_add(1);
             }
-            State::Closed => core.open_duration = self.config.timeout,
+            State::Closed => core.backoff = self.config.timeout,
             State::HalfOpen | State::ForcedOpen | State::Disabled => {}
         }
         self.publish(core);
@@ -1578,7 +1684,8 @@ impl CircuitBreaker {
         core.announcements.push(Announcement {
             from,
             to,
-            counts: ended,
+            period: ended,
+            tripped_by: None,
             generation: core.generation,
         });
         changes.made = Some(match changes.made {
@@ -1682,7 +1789,8 @@ impl CircuitBreaker {
             name: &self.hot.name,
             from: change.from,
             to: change.to,
-            counts: change.counts,
+            period: change.period,
+            tripped_by: change.tripped_by,
         };
         // observe: a state change
         let logged =
@@ -1734,40 +1842,39 @@ impl CircuitBreaker {
     pub fn stats(&self) -> Stats {
         self.inspect(|core, now| {
             let sums = self.sums();
-            let counts = self.period_counts(core, sums);
-            let mut totals = core.totals;
-            totals.requests = sums.admitted;
-            totals.successes = sums.successes;
-            totals.failures = sums.failures;
-            totals.rejected = sums.rejected;
-            let at = Self::window_time(core, now);
-            let (failure_rate, slow_call_rate) = match core.window.as_mut() {
-                Some(window) => {
-                    let tally = window.tally(at);
-                    (
-                        ratio(tally.failures, tally.calls),
-                        ratio(tally.slow, tally.calls),
-                    )
-                }
-                None => {
-                    let judged = counts.total_successes.saturating_add(counts.total_failures);
-                    (
-                        ratio(counts.total_failures, judged),
-                        ratio(counts.slow_calls, judged),
-                    )
-                }
+            let period = self.period_counts(core, sums);
+            let lifetime = core.totals;
+            let totals = Totals {
+                calls: sums.admitted.wrapping_add(sums.rejected),
+                successes: sums.successes,
+                failures: sums.failures,
+                ignored: lifetime.ignored,
+                cancelled: lifetime.cancelled,
+                rejected: sums.rejected,
+                slow_calls: lifetime.slow_calls,
+                timeouts: lifetime.timeouts,
+                stale: lifetime.stale,
             };
+            let (failure_rate, slow_call_rate) = Self::rates(core, &period, now);
             let time_until_half_open =
                 (core.state == State::Open).then(|| Self::open_remaining(core, now));
             let now = now.get();
+            let tripped_by = core.trip.as_deref().map(|trip| Trip {
+                reason: trip.reason,
+                period: trip.period,
+                failure_rate: trip.failure_rate,
+                slow_call_rate: trip.slow_call_rate,
+                ago: now.saturating_sub(trip.at),
+            });
             Stats {
                 name: self.hot.name.to_string(),
                 state: core.state,
-                counts,
+                period,
+                tripped_by,
                 totals,
                 failure_rate,
                 slow_call_rate,
-                running_calls: Self::running(core, sums),
+                in_flight: Self::running(core, sums),
                 time_until_half_open,
                 open_count: core.open_count,
                 time_in_state: now.saturating_sub(core.state_since),
@@ -1959,14 +2066,14 @@ mod tests {
         // Running calls are admissions less endings, in wrapping
         // arithmetic: whatever it read before, it reads the same after
         // calls that each end once.
-        let running_before = cb.stats().running_calls;
+        let running_before = cb.stats().in_flight;
         let _ = cb.call(|| Ok::<_, ()>(()));
         let _ = cb.call(|| Err::<(), _>(()));
         let _ = cb.call(|| Err::<(), _>(()));
         drop(cb.try_acquire());
         let _ = cb.call(|| Ok::<_, ()>(()));
         let stats = cb.stats();
-        assert_eq!(stats.running_calls, running_before);
+        assert_eq!(stats.in_flight, running_before);
         // The success cleared the consecutive count; two failures tripped.
         let stripes = cb.stripes.len() as u64;
         assert_eq!(

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Escaped, Name};
-use crate::stats::Counts;
+use crate::stats::{Counts, TripReason};
 use crate::State;
 
 /// How long a half-open breaker waits for word from its probes when
@@ -29,7 +29,10 @@ pub struct StateChange<'a> {
     /// The state it entered.
     pub to: State,
     /// The counts of the period that ended (what tripped it, for a trip).
-    pub counts: Counts,
+    pub period: Counts,
+    /// For a trip (closed to open), the policy that tripped it; `None` for
+    /// every other change.
+    pub tripped_by: Option<TripReason>,
 }
 
 pub(crate) type TripPredicate = Arc<dyn Fn(&Counts) -> bool + Send + Sync>;

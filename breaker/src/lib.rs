@@ -101,7 +101,7 @@ pub use crate::permit::{Outcome, OwnedPermit, Permit};
 #[cfg(feature = "redis")]
 pub use crate::redis_store::{RedisStore, RedisStoreBuilder, RedisStoreError, DEFAULT_PREFIX};
 pub use crate::registry::{registry, Registry, RegistryError};
-pub use crate::stats::{Counts, Stats, Totals};
+pub use crate::stats::{Counts, Stats, Totals, Trip, TripReason};
 pub use crate::store::{ProbeLease, ProbeSlot, SharedState, StateStore};
 
 /// The metrics each breaker reports (feature `metrics`): names, the state

@@ -73,7 +73,7 @@ pub(crate) fn classify<T, E>(
 ///     }
 ///     Err(rejected) => eprintln!("{rejected}"),
 /// }
-/// assert_eq!(cb.stats().counts.total_successes, 1);
+/// assert_eq!(cb.stats().period.successes, 1);
 /// ```
 #[must_use = "a permit is released without recording an outcome when dropped"]
 #[derive(Debug)]
