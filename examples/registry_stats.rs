@@ -64,8 +64,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .expect("created by the first call");
     println!(
         "payments: max_failures = {:?}, timeout = {:?}",
-        payments.config().get_max_failures(),
-        payments.config().get_timeout()
+        payments.config().settings().max_failures,
+        payments.config().settings().timeout
     );
 
     // After first use, configuration is refused rather than silently ignored.
@@ -81,7 +81,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let same = registry().get_or_create("payments", Config::conservative())?;
     println!(
         "get_or_create(\"payments\", ..): max_failures still {:?}",
-        same.config().get_max_failures()
+        same.config().settings().max_failures
     );
 
     println!("\n-- insert_order() and find_order() share the breaker \"orders-db\"");

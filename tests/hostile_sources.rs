@@ -562,7 +562,7 @@ fn two_variables_for_one_key_do_not_depend_on_the_environment_order() {
             Ok(file) => {
                 file.apply(&registry).unwrap();
                 let db = registry.get_or_create("db", Config::default()).unwrap();
-                format!("{:?}", db.config().get_timeout())
+                format!("{:?}", db.config().settings().timeout)
             }
         }
     };
@@ -583,7 +583,7 @@ fn a_store_name_from_the_environment_is_trimmed_like_every_other_value() {
         .apply(&registry)
         .unwrap();
     let db = registry.get_or_create("db", Config::default()).unwrap();
-    assert_eq!(db.config().get_store(), Some("fleet"));
+    assert_eq!(db.config().settings().store.as_deref(), Some("fleet"));
 }
 
 /// TOML refuses a key given twice; JSON for `Config`/`PartialConfig`
@@ -595,7 +595,7 @@ fn a_json_key_given_twice_is_refused() {
     assert!(
         parsed.is_err(),
         "kept {:?}",
-        parsed.map(|c| c.get_timeout())
+        parsed.map(|c| c.settings().timeout)
     );
 }
 
@@ -694,7 +694,7 @@ fn guard_variables_whose_names_hold_double_underscores_reach_their_breaker() {
         .apply(&registry)
         .unwrap();
     let cb = registry.get_or_create("a--b-", Config::default()).unwrap();
-    assert_eq!(cb.config().get_timeout(), Duration::from_secs(7));
+    assert_eq!(cb.config().settings().timeout, Duration::from_secs(7));
     let error = ConfigFile::new()
         .with_vars([("BREAKER___TIMEOUT", "1s")])
         .unwrap_err();

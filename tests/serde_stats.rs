@@ -113,10 +113,10 @@ fn config_deserializes_with_human_readable_durations() {
         r#"{"max_failures": 3, "timeout": "1m30s", "failure_rate": 0.5, "count_window": 20}"#,
     )
     .unwrap();
-    assert_eq!(config.get_max_failures(), Some(3));
-    assert_eq!(config.get_timeout(), Duration::from_secs(90));
+    assert_eq!(config.settings().max_failures, Some(3));
+    assert_eq!(config.settings().timeout, Duration::from_secs(90));
     assert_eq!(
-        config.get_half_open_max_calls(),
+        config.settings().half_open_max_calls,
         1,
         "a missing key keeps its default"
     );
@@ -148,13 +148,13 @@ fn config_deserialization_names_an_invalid_value() {
 fn max_failures_off_deserializes_to_a_rate_only_config() {
     let config: Config =
         serde_json::from_str(r#"{"max_failures": "off", "failure_rate": 0.5}"#).unwrap();
-    assert_eq!(config.get_max_failures(), None);
+    assert_eq!(config.settings().max_failures, None);
 }
 
 #[test]
 fn store_deserializes_into_the_config() {
     let config: Config = serde_json::from_str(r#"{"store": "fleet"}"#).unwrap();
-    assert_eq!(config.get_store(), Some("fleet"));
+    assert_eq!(config.settings().store.as_deref(), Some("fleet"));
 }
 
 /// A value for `key`, as JSON (and a file) writes it.

@@ -229,7 +229,7 @@ pub struct CircuitBreaker {
     hot: Hot,
     stripes: Box<[Stripe]>,
     stripe_mask: usize,
-    /// `config.slow_call_duration`, where the hot path reads it.
+    /// `config.settings.slow_call_duration`, where the hot path reads it.
     slow_after: Option<Duration>,
     /// The lock-free path may admit while closed / disabled.
     admit_closed: bool,
@@ -502,11 +502,12 @@ impl CircuitBreaker {
             state_since: now,
             open_until: now,
             open_pending: false,
-            open_duration: config.timeout,
-            backoff: config.timeout,
+            open_duration: config.settings.timeout,
+            backoff: config.settings.timeout,
             open_count: 0,
             trip: None,
             clear_at: config
+                .settings
                 .interval
                 .map_or(u64::MAX, |every| nanos(now.saturating_add(every))),
             probes: 0,
@@ -522,9 +523,11 @@ impl CircuitBreaker {
         // no policy: no window and no predicate besides.
         // With the `metrics` feature every call's duration is recorded, so
         // every call takes the locked path.
-        let admit_disabled = config.slow_call_duration.is_none() && !observe::WANTS_ELAPSED;
-        let admit_closed =
-            admit_disabled && config.max_concurrent_calls.is_none() && config.interval.is_none();
+        let admit_disabled =
+            config.settings.slow_call_duration.is_none() && !observe::WANTS_ELAPSED;
+        let admit_closed = admit_disabled
+            && config.settings.max_concurrent_calls.is_none()
+            && config.settings.interval.is_none();
         let fast_disabled = admit_disabled;
         let fast_closed = admit_closed && core.window.is_none() && config.trip_when.is_none();
         let stripes: Box<[Stripe]> = (0..stripe_count()).map(|_| Stripe::default()).collect();
@@ -539,13 +542,13 @@ impl CircuitBreaker {
             },
             stripe_mask: stripes.len() - 1,
             stripes,
-            slow_after: config.slow_call_duration,
+            slow_after: config.settings.slow_call_duration,
             admit_closed,
             admit_disabled,
             fast_closed,
             fast_disabled,
             coarse_lag,
-            trip_at: config.max_failures.map_or(u64::MAX, u64::from),
+            trip_at: config.settings.max_failures.map_or(u64::MAX, u64::from),
             config,
             core: Mutex::new(core),
         };
@@ -1001,13 +1004,13 @@ impl CircuitBreaker {
             }
             State::ForcedOpen => return Err(self.reject(RejectReason::ForcedOpen)),
             State::HalfOpen => {
-                if core.probes >= self.config.half_open_max_calls {
+                if core.probes >= self.config.settings.half_open_max_calls {
                     return Err(self.reject(RejectReason::HalfOpenFull));
                 }
                 true
             }
         };
-        if let Some(limit) = self.config.max_concurrent_calls {
+        if let Some(limit) = self.config.settings.max_concurrent_calls {
             if core.state != State::Disabled && Self::running(core, self.sums()) >= u64::from(limit)
             {
                 return Err(self.reject(RejectReason::TooManyCalls));
@@ -1100,6 +1103,7 @@ impl CircuitBreaker {
             }
             let full = self
                 .config
+                .settings
                 .max_concurrent_calls
                 .is_some_and(|limit| Self::running(core, self.sums()) >= u64::from(limit));
             if full {
@@ -1371,10 +1375,10 @@ impl CircuitBreaker {
             State::HalfOpen => {
                 // A slow probe, where slowness can trip the breaker, shows
                 // the dependency has not recovered.
-                if slow && self.config.slow_call_rate.is_some() {
+                if slow && self.config.settings.slow_call_rate.is_some() {
                     self.set_state(core, State::Open, now, changes);
                 } else if core.counts.consecutive_successes
-                    >= u64::from(self.config.success_threshold)
+                    >= u64::from(self.config.settings.success_threshold)
                 {
                     self.set_state(core, State::Closed, now, changes);
                 }
@@ -1422,7 +1426,7 @@ impl CircuitBreaker {
     /// first that says so.
     fn should_trip(&self, core: &mut Core, now: &Now) -> Option<TripReason> {
         let config = &self.config;
-        if let Some(max) = config.max_failures {
+        if let Some(max) = config.settings.max_failures {
             if self.consecutive_failures(core.generation) >= u64::from(max) {
                 return Some(TripReason::ConsecutiveFailures);
             }
@@ -1430,15 +1434,15 @@ impl CircuitBreaker {
         let at = Self::window_time(core, now);
         if let Some(window) = core.window.as_mut() {
             let tally = window.tally(at);
-            let enough = u64::from(config.minimum_calls).min(window.capacity());
+            let enough = u64::from(config.settings.minimum_calls).min(window.capacity());
             if tally.calls > 0 && tally.calls >= enough {
                 let calls = tally.calls as f64;
-                if let Some(rate) = config.failure_rate {
+                if let Some(rate) = config.settings.failure_rate {
                     if tally.failures as f64 / calls >= rate {
                         return Some(TripReason::FailureRate);
                     }
                 }
-                if let Some(rate) = config.slow_call_rate {
+                if let Some(rate) = config.settings.slow_call_rate {
                     if tally.slow as f64 / calls >= rate {
                         return Some(TripReason::SlowCallRate);
                     }
@@ -1550,7 +1554,7 @@ impl CircuitBreaker {
                 }
                 let wait = self.config.effective_half_open_max_wait();
                 if core.probes > 0 && now.get().saturating_sub(core.probe_progress) >= wait {
-                    if self.config.half_open_max_wait.is_some() {
+                    if self.config.settings.half_open_max_wait.is_some() {
                         // Set by the user: the probes' silence is a failure.
                         self.set_state(core, State::Open, now, changes);
                     } else {
@@ -1590,7 +1594,7 @@ impl CircuitBreaker {
         if let Some(window) = core.window.as_mut() {
             window.clear();
         }
-        core.clear_at = match (core.state, self.config.interval) {
+        core.clear_at = match (core.state, self.config.settings.interval) {
             (State::Closed, Some(every)) => nanos(now.get().saturating_add(every)),
             _ => u64::MAX,
         };
@@ -1636,7 +1640,7 @@ impl CircuitBreaker {
                 core.backoff = if from == State::HalfOpen {
                     self.backed_off(core.backoff)
                 } else {
-                    self.config.timeout
+                    self.config.settings.timeout
                 };
                 core.open_duration = core.backoff;
                 let at = now.get();
@@ -1649,7 +1653,7 @@ impl CircuitBreaker {
                 };
                 core.open_count = core.open_count.saturating_add(1);
             }
-            State::Closed => core.backoff = self.config.timeout,
+            State::Closed => core.backoff = self.config.settings.timeout,
             State::HalfOpen | State::ForcedOpen | State::Disabled => {}
         }
         self.publish(core);
@@ -1696,8 +1700,8 @@ impl CircuitBreaker {
 
     /// The open period after one more re-open without a close.
     fn backed_off(&self, current: Duration) -> Duration {
-        let Some(factor) = self.config.backoff_multiplier else {
-            return self.config.timeout;
+        let Some(factor) = self.config.settings.backoff_multiplier else {
+            return self.config.settings.timeout;
         };
         let cap = self.config.effective_backoff_max();
         let next = current.as_secs_f64() * factor;
@@ -1962,7 +1966,7 @@ impl CircuitBreaker {
     {
         let permit = self.try_acquire().map_err(Error::Rejected)?;
         #[cfg(feature = "tokio")]
-        let result = match self.config.call_timeout {
+        let result = match self.config.settings.call_timeout {
             Some(limit) => match tokio::time::timeout(limit, f()).await {
                 Ok(result) => result,
                 Err(_) => return Err(Error::TimedOut(permit.timed_out(limit))),
@@ -1998,14 +2002,18 @@ impl CircuitBreaker {
                         .max(Duration::from_millis(1)),
                 ),
                 State::ForcedOpen => Some(RECHECK),
-                State::HalfOpen if core.probes >= self.config.half_open_max_calls => Some(RECHECK),
+                State::HalfOpen if core.probes >= self.config.settings.half_open_max_calls => {
+                    Some(RECHECK)
+                }
                 State::Disabled => None,
-                State::Closed | State::HalfOpen => match self.config.max_concurrent_calls {
-                    Some(limit) if Self::running(core, self.sums()) >= u64::from(limit) => {
-                        Some(RECHECK)
+                State::Closed | State::HalfOpen => {
+                    match self.config.settings.max_concurrent_calls {
+                        Some(limit) if Self::running(core, self.sums()) >= u64::from(limit) => {
+                            Some(RECHECK)
+                        }
+                        _ => None,
                     }
-                    _ => None,
-                },
+                }
             });
             match wait {
                 None => return,

@@ -87,8 +87,8 @@ pub use crate::breaker::{CircuitBreaker, State};
 pub use crate::clock::TokioClock;
 pub use crate::clock::{Clock, ManualClock, SystemClock};
 pub use crate::config::{
-    Config, ConfigError, StateChange, DEFAULT_HALF_OPEN_MAX_WAIT, LOCAL_STORE, MAX_COUNT_WINDOW,
-    MAX_TIME_BUCKETS,
+    Config, ConfigError, Settings, StateChange, DEFAULT_HALF_OPEN_MAX_WAIT, LOCAL_STORE,
+    MAX_COUNT_WINDOW, MAX_TIME_BUCKETS,
 };
 pub use crate::error::{Error, Name, RejectReason, Rejected, TimedOut};
 #[cfg(feature = "toml")]

@@ -190,10 +190,10 @@ impl<'de> Deserialize<'de> for Config {
     /// use std::time::Duration;
     ///
     /// let config: Config = serde_json::from_str(r#"{"max_failures": 3, "timeout": "30s"}"#).unwrap();
-    /// assert_eq!(config.get_timeout(), Duration::from_secs(30));
+    /// assert_eq!(config.settings().timeout, Duration::from_secs(30));
     ///
     /// let rate_only: Config = serde_json::from_str(r#"{"max_failures": "off", "failure_rate": 0.5}"#).unwrap();
-    /// assert_eq!(rate_only.get_max_failures(), None);
+    /// assert_eq!(rate_only.settings().max_failures, None);
     /// ```
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let partial = PartialConfig::deserialize(deserializer)?;

@@ -744,19 +744,19 @@ impl Policy {
             }
         };
         Policy {
-            timeout_ms: shared_ms(config.timeout),
-            max_failures: config.max_failures.unwrap_or(0),
-            failure_rate: config.failure_rate.unwrap_or(0.0),
-            slow_rate: config.slow_call_rate.unwrap_or(0.0),
-            minimum_calls: config.minimum_calls,
+            timeout_ms: shared_ms(config.settings.timeout),
+            max_failures: config.settings.max_failures.unwrap_or(0),
+            failure_rate: config.settings.failure_rate.unwrap_or(0.0),
+            slow_rate: config.settings.slow_call_rate.unwrap_or(0.0),
+            minimum_calls: config.settings.minimum_calls,
             window_kind,
             window_size,
             bucket_ms,
-            half_open_max_calls: config.half_open_max_calls,
-            success_threshold: config.success_threshold,
+            half_open_max_calls: config.settings.half_open_max_calls,
+            success_threshold: config.settings.success_threshold,
             // A lease outlives its probe's process by at most this long.
             lease_ms: shared_ms(config.effective_half_open_max_wait()),
-            backoff: config.backoff_multiplier.unwrap_or(0.0),
+            backoff: config.settings.backoff_multiplier.unwrap_or(0.0),
             backoff_max_ms: shared_ms(config.effective_backoff_max()),
         }
     }
