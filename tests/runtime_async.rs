@@ -59,6 +59,20 @@ async fn call_async_returns_err_as_inner_and_records_a_failure() {
 }
 
 #[tokio::test]
+async fn call_async_with_takes_a_classifier_that_answers_whether_an_error_is_a_failure() {
+    let cb = CircuitBreaker::new("async-bool", Config::default().max_failures(1)).unwrap();
+    let is_outage = |e: &u16| *e >= 500;
+    let _ = cb
+        .call_async_with(is_outage, || async { Err::<(), u16>(404) })
+        .await;
+    assert_eq!(cb.stats().totals.ignored, 1);
+    let _ = cb
+        .call_async_with(is_outage, || async { Err::<(), u16>(503) })
+        .await;
+    assert_eq!(cb.state(), breakerbox::State::Open);
+}
+
+#[tokio::test]
 async fn call_async_with_classifies_errors() {
     let (cb, _clock) = breaker(Config::default().max_failures(1));
     let result = cb

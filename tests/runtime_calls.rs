@@ -96,10 +96,36 @@ fn call_with_failure_classification_trips() {
     assert_eq!(cb.state(), State::Open);
 }
 
+/// The attribute's `classify` shape: `true` is a failure, `false` ignored.
+#[test]
+fn call_with_takes_a_classifier_that_answers_whether_an_error_is_a_failure() {
+    let (cb, _clock) = breaker("calls", Config::default().max_failures(1));
+    let is_outage = |e: &u16| *e >= 500;
+    let _ = cb.call_with(is_outage, || Err::<(), u16>(404));
+    assert_eq!(cb.stats().totals.ignored, 1);
+    assert_eq!(cb.state(), State::Closed);
+    let _ = cb.call_with(is_outage, || Err::<(), u16>(503));
+    assert_eq!(cb.state(), State::Open);
+}
+
+/// A named function works as well as a closure.
+#[test]
+fn call_with_takes_a_classifier_function() {
+    fn is_outage(e: &u16) -> bool {
+        *e >= 500
+    }
+    let (cb, _clock) = breaker("calls", Config::default());
+    let _ = cb.call_with(is_outage, || Err::<(), u16>(404));
+    assert_eq!(cb.stats().totals.ignored, 1);
+}
+
 #[test]
 fn call_with_does_not_classify_a_success() {
     let (cb, _clock) = breaker("calls", Config::default());
-    let result = cb.call_with(|_: &()| panic!("classified an Ok"), || Ok::<_, ()>(1));
+    let result = cb.call_with(
+        |_: &()| -> Outcome { panic!("classified an Ok") },
+        || Ok::<_, ()>(1),
+    );
     assert_eq!(result, Ok(1));
 }
 

@@ -39,7 +39,7 @@ use crate::clock::Clock;
 use crate::config::{Config, ConfigError, StateChange};
 use crate::error::{Error, Name, RejectReason, Rejected};
 use crate::observe;
-use crate::permit::{self, Outcome, Permit, NOT_TIMED};
+use crate::permit::{self, IntoOutcome, Outcome, Permit, NOT_TIMED};
 use crate::stats::{Counts, Stats, Totals, Trip, TripReason};
 use crate::store::{ProbeLease, ProbeSlot, SharedState, StateStore};
 use crate::sync::{lock, stripe_count, thread_stripe, AtomicU64, Mutex, Ordering};
@@ -1921,21 +1921,27 @@ impl CircuitBreaker {
     }
 
     /// Like [`call`](Self::call), with `classify` deciding what each error
-    /// is: a [`Outcome::Failure`], [`Outcome::Ignored`], or even a
-    /// [`Outcome::Success`].
+    /// is. It answers a `bool`, whether the error is a failure (`true`) or
+    /// is ignored (`false`), as the attribute's `classify` does; or an
+    /// [`Outcome`]: [`Outcome::Failure`], [`Outcome::Ignored`], or even
+    /// [`Outcome::Success`] (see [`IntoOutcome`](crate::IntoOutcome)).
     ///
     /// ```
     /// use breakerbox::{CircuitBreaker, Config, Outcome};
     ///
     /// let cb = CircuitBreaker::new("users", Config::default().max_failures(1)).unwrap();
-    /// let not_found = |e: &u16| if *e == 404 { Outcome::Ignored } else { Outcome::Failure };
-    /// let _ = cb.call_with(not_found, || Err::<(), u16>(404));
+    /// let is_outage = |status: &u16| *status >= 500;
+    /// let _ = cb.call_with(is_outage, || Err::<(), u16>(404));
     /// assert_eq!(cb.state(), breakerbox::State::Closed);
+    /// let not_modified = |status: &u16| if *status == 304 { Outcome::Success } else { Outcome::Failure };
+    /// let _ = cb.call_with(not_modified, || Err::<(), u16>(304));
+    /// assert_eq!(cb.stats().totals.successes, 1);
     /// ```
     #[inline(always)]
-    pub fn call_with<T, E, C, F>(&self, classify: C, f: F) -> Result<T, Error<E>>
+    pub fn call_with<T, E, C, O, F>(&self, classify: C, f: F) -> Result<T, Error<E>>
     where
-        C: FnOnce(&E) -> Outcome,
+        C: FnOnce(&E) -> O,
+        O: IntoOutcome,
         F: FnOnce() -> Result<T, E>,
     {
         let permit = self.try_acquire().map_err(Error::Rejected)?;
@@ -1958,9 +1964,14 @@ impl CircuitBreaker {
 
     /// [`call_async`](Self::call_async) with a classifier, as
     /// [`call_with`](Self::call_with).
-    pub async fn call_async_with<T, E, C, F, Fut>(&self, classify: C, f: F) -> Result<T, Error<E>>
+    pub async fn call_async_with<T, E, C, O, F, Fut>(
+        &self,
+        classify: C,
+        f: F,
+    ) -> Result<T, Error<E>>
     where
-        C: FnOnce(&E) -> Outcome,
+        C: FnOnce(&E) -> O,
+        O: IntoOutcome,
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {

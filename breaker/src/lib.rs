@@ -97,7 +97,7 @@ pub use crate::file_config::{
 };
 pub use crate::overrides::{ConfigProblem, UnusedConfiguration};
 pub use crate::partial::{PartialConfig, ValueError};
-pub use crate::permit::{Outcome, OwnedPermit, Permit};
+pub use crate::permit::{IntoOutcome, Outcome, OwnedPermit, Permit};
 #[cfg(feature = "redis")]
 pub use crate::redis_store::{RedisStore, RedisStoreBuilder, RedisStoreError, DEFAULT_PREFIX};
 pub use crate::registry::{registry, Registry, RegistryError};
