@@ -93,7 +93,7 @@ fn fail_five(breaker: &CircuitBreaker) {
 }
 
 fn joined(store: &RedisStore, name: &str, config: Config) -> Arc<CircuitBreaker> {
-    let breaker = Arc::new(CircuitBreaker::new(name.to_owned(), config).unwrap());
+    let breaker = Arc::new(CircuitBreaker::new(name, config).unwrap());
     assert!(breaker.join_store(store));
     breaker
 }

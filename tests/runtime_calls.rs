@@ -13,7 +13,7 @@ const SEC: Duration = Duration::from_secs(1);
 
 fn breaker(name: &str, config: Config) -> (CircuitBreaker, ManualClock) {
     let clock = ManualClock::new();
-    let cb = CircuitBreaker::new(name.to_owned(), config.clock(clock.clone())).unwrap();
+    let cb = CircuitBreaker::new(name, config.clock(clock.clone())).unwrap();
     (cb, clock)
 }
 
@@ -22,6 +22,24 @@ fn trip(cb: &CircuitBreaker) {
         let _ = cb.call(|| Err::<(), _>("down"));
     }
     assert_eq!(cb.state(), State::Open);
+}
+
+// ----- names ------------------------------------------------------------------
+
+/// A name borrowed for a moment (a function's `&str` parameter, a slice of
+/// request data) is copied: no `'static` and no `.to_owned()` needed.
+#[test]
+fn a_breaker_takes_a_borrowed_name_of_any_length() {
+    fn named(name: &str) -> CircuitBreaker {
+        CircuitBreaker::new(name, Config::default()).unwrap()
+    }
+    let short = String::from("users-db");
+    let long = "a-breaker-name-longer-than-any-inline-buffer/".repeat(3);
+    assert_eq!(named(short.as_str()).name(), "users-db");
+    assert_eq!(named(long.as_str()).name(), long);
+    let cb = named(short.as_str());
+    cb.force_open();
+    assert_eq!(cb.try_acquire().unwrap_err().breaker(), "users-db");
 }
 
 // ----- call and call_with -------------------------------------------------------

@@ -8,7 +8,7 @@ use breakerbox::{CircuitBreaker, Config, ManualClock, Outcome, State, TripReason
 
 const SEC: Duration = Duration::from_secs(1);
 
-fn breaker(name: &'static str, config: Config) -> (CircuitBreaker, ManualClock) {
+fn breaker(name: &str, config: Config) -> (CircuitBreaker, ManualClock) {
     let clock = ManualClock::new();
     let cb = CircuitBreaker::new(name, config.clock(clock.clone())).unwrap();
     (cb, clock)

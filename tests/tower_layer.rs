@@ -16,7 +16,7 @@ fn breaker(name: &str, clock: &ManualClock) -> Arc<CircuitBreaker> {
         .max_failures(2)
         .timeout(Duration::from_secs(30))
         .clock(clock.clone());
-    Arc::new(CircuitBreaker::new(name.to_owned(), config).unwrap())
+    Arc::new(CircuitBreaker::new(name, config).unwrap())
 }
 
 /// Fails when the request is negative.

@@ -464,7 +464,8 @@ fn nanos(at: Duration) -> u64 {
 }
 
 impl CircuitBreaker {
-    /// A breaker named `name`, after checking `config`.
+    /// A breaker named `name`, after checking `config`. The name is any
+    /// string: a literal, a borrowed `&str`, a `String` (see [`Name`]).
     pub fn new(name: impl Into<Name>, config: Config) -> Result<Self, ConfigError> {
         let (breaker, contained) = Self::build(name.into(), config)?;
         if let Some(contained) = contained {
@@ -892,7 +893,7 @@ impl CircuitBreaker {
                     self.stripe().rejected.fetch_add(1, Ordering::Relaxed);
                     let rejected = Rejected::open(self.shared_name(), until - now);
                     // observe: a rejection
-                    observe::rejected(&self.hot.name, &rejected);
+                    observe::rejected(&rejected);
                     return Err(rejected);
                 }
             }
@@ -900,7 +901,7 @@ impl CircuitBreaker {
                 self.stripe().rejected.fetch_add(1, Ordering::Relaxed);
                 let rejected = Rejected::forced_open(self.shared_name());
                 // observe: a rejection
-                observe::rejected(&self.hot.name, &rejected);
+                observe::rejected(&rejected);
                 return Err(rejected);
             }
             _ => {}
@@ -926,7 +927,7 @@ impl CircuitBreaker {
             if let Err(retry_after) = shared.admit() {
                 let rejected = self.reject(RejectReason::Open { retry_after });
                 // observe: a rejection
-                observe::rejected(&self.hot.name, &rejected);
+                observe::rejected(&rejected);
                 return Err(rejected);
             }
         }
@@ -947,7 +948,7 @@ impl CircuitBreaker {
         }
         // observe: a rejection
         if let Err(rejected) = &admitted {
-            observe::rejected(&self.hot.name, rejected);
+            observe::rejected(rejected);
         }
         let permit = admitted.map(|admission| {
             let mut permit = Permit::new(self, admission.id, admission.probe, admission.started);

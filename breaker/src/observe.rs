@@ -246,11 +246,12 @@ fn wants_rejections() -> bool {
     false
 }
 
-/// A rejected call. The reason is built only if someone listens.
+/// A rejected call. The reason is built, and the name read, only if
+/// someone listens.
 #[inline(always)]
-pub(crate) fn rejected(name: &str, rejected: &Rejected) {
+pub(crate) fn rejected(rejected: &Rejected) {
     if wants_rejections() {
-        report_rejection(name, &rejected.reason());
+        report_rejection(rejected.breaker(), &rejected.reason());
     }
 }
 

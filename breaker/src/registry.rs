@@ -295,7 +295,7 @@ impl Registry {
         if let Some(existing) = self.get(name) {
             return Ok(existing);
         }
-        self.create(Name::from(name.to_owned()), || config, true)
+        self.create(Name::from(name), || config, true)
     }
 
     /// Creates the breaker `name` unless it exists: from the configuration
@@ -448,8 +448,8 @@ impl Registry {
         let breaker = match self.get(name) {
             Some(existing) => existing,
             // A `&'static str` name: rejections copy it instead of counting
-            // references to a shared string.
-            None => match self.create(Name::from(name), config, false) {
+            // references to a shared string, however long it is.
+            None => match self.create(Name::from_static(name), config, false) {
                 Ok(breaker) => breaker,
                 Err(error) => {
                     // `create` refuses no name of an annotated function
@@ -458,7 +458,7 @@ impl Registry {
                     if let RegistryError::Invalid(error) = &error {
                         self.refuse(vec![site.invalid_code(error)]);
                     }
-                    match self.create(Name::from(name), Config::default, false) {
+                    match self.create(Name::from_static(name), Config::default, false) {
                         Ok(breaker) => breaker,
                         Err(_) => unreachable!("the default configuration is valid"),
                     }
