@@ -403,7 +403,7 @@ fn redis_a_probe_that_learns_the_fleet_closed_is_not_rejected_as_half_open_full(
     let store = RedisStore::builder(server.url())
         .prefix("review2")
         .poll_interval(Duration::from_secs(3_600))
-        .timeout(Duration::from_secs(2))
+        .operation_timeout(Duration::from_secs(2))
         .build()
         .unwrap();
     assert!(cb.join_store(&store));

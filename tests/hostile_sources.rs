@@ -255,16 +255,16 @@ fn raw_breaker(text: &str) -> Option<char> {
 
 /// The call path's one deadline is enforced per socket read, not for the
 /// round trip: a Redis (or a proxy, or a congested link) that sends each
-/// reply a byte at a time keeps a probe waiting far past `timeout`.
+/// reply a byte at a time keeps a probe waiting far past `operation_timeout`.
 #[test]
 #[ignore = "known limitation: the blocking redis connection bounds each read, not a whole reply (see the redis_store module docs)"]
-fn a_probe_waits_no_longer_than_the_timeout_when_redis_stalls_mid_reply() {
+fn a_probe_waits_no_longer_than_the_operation_timeout_when_redis_stalls_mid_reply() {
     let server = RedisServer::start();
     let proxy = TrickleProxy::start(server.addr());
-    let timeout = Duration::from_millis(300);
+    let operation_timeout = Duration::from_millis(300);
     let store = RedisStore::builder(proxy.url())
         .prefix("trickle")
-        .timeout(timeout)
+        .operation_timeout(operation_timeout)
         .build()
         .unwrap();
     let config = Config::default().timeout(Duration::from_millis(200));
@@ -279,15 +279,15 @@ fn a_probe_waits_no_longer_than_the_timeout_when_redis_stalls_mid_reply() {
     let mut con = server.client();
     wait_fleet_state(&mut con, "trickle:{trickled}:state", "half_open");
     // Every byte of every reply now comes 40 ms after the last: no single
-    // read waits anywhere near the timeout.
+    // read waits anywhere near the operation timeout.
     proxy.trickle(Duration::from_millis(40));
     assert!(store.is_connected());
     let started = Instant::now();
     let probe = breaker.try_acquire();
     let took = started.elapsed();
     assert!(
-        took < timeout + Duration::from_millis(150),
-        "the probe waited {took:?} on Redis (timeout {timeout:?})"
+        took < operation_timeout + Duration::from_millis(150),
+        "the probe waited {took:?} on Redis (operation_timeout {operation_timeout:?})"
     );
     drop(probe);
 }
@@ -707,14 +707,14 @@ fn guard_redis_durations_at_their_exact_bounds_build_and_one_past_is_refused() {
     let ns = Duration::from_nanos(1);
     assert!(RedisStore::builder(url)
         .key_ttl(RedisStore::MIN_KEY_TTL)
-        .timeout(ns)
+        .operation_timeout(ns)
         .flush_interval(ns)
         .build()
         .is_ok());
     for builder in [
         RedisStore::builder(url).key_ttl(RedisStore::MIN_KEY_TTL - ns),
         RedisStore::builder(url).key_ttl(RedisStore::MAX_SHARED_DURATION + ns),
-        RedisStore::builder(url).timeout(RedisStore::MAX_INTERVAL + ns),
+        RedisStore::builder(url).operation_timeout(RedisStore::MAX_INTERVAL + ns),
         RedisStore::builder(url).poll_interval(RedisStore::MAX_INTERVAL + ns),
         RedisStore::builder(url).reconnect_backoff(ns, RedisStore::MAX_INTERVAL + ns),
         RedisStore::builder(url)
