@@ -551,7 +551,7 @@ fn sample(key: &str) -> &'static str {
         | "count_window"
         | "minimum_calls" => "7",
         "time_window_buckets" => "7",
-        "failure_rate" | "slow_call_rate" => "0.25",
+        "failure_rate" | "slow_call_rate" | "jitter" => "0.25",
         "backoff_multiplier" => "1.5",
         "timeout" | "interval" | "time_window" | "slow_call_duration" | "backoff_max"
         | "half_open_max_wait" | "call_timeout" => "\"7s\"",

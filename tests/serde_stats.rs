@@ -167,7 +167,7 @@ fn sample(key: &str) -> &'static str {
         | "count_window"
         | "time_window_buckets"
         | "minimum_calls" => "7",
-        "failure_rate" | "slow_call_rate" => "0.25",
+        "failure_rate" | "slow_call_rate" | "jitter" => "0.25",
         "backoff_multiplier" => "1.5",
         "timeout" | "interval" | "time_window" | "slow_call_duration" | "backoff_max"
         | "half_open_max_wait" | "call_timeout" => "\"7s\"",

@@ -242,6 +242,8 @@ pub struct CircuitBreaker {
     /// `max_failures` as the lock-free path compares it (`u64::MAX` when
     /// the policy is off).
     trip_at: u64,
+    /// The seed of this breaker's jitter draws (see [`Config::jitter`]).
+    jitter_seed: u64,
     config: Config,
     core: Mutex<Core>,
 }
@@ -532,6 +534,7 @@ impl CircuitBreaker {
         let fast_disabled = admit_disabled;
         let fast_closed = admit_closed && core.window.is_none() && config.trip_when.is_none();
         let stripes: Box<[Stripe]> = (0..stripe_count()).map(|_| Stripe::default()).collect();
+        let jitter_seed = jitter_seed(&name, now, config.system_clock);
         let breaker = CircuitBreaker {
             hot: Hot {
                 word: AtomicU64::new(0),
@@ -550,6 +553,7 @@ impl CircuitBreaker {
             fast_disabled,
             coarse_lag,
             trip_at: config.settings.max_failures.map_or(u64::MAX, u64::from),
+            jitter_seed,
             config,
             core: Mutex::new(core),
         };
@@ -1643,7 +1647,7 @@ impl CircuitBreaker {
                 } else {
                     self.config.settings.timeout
                 };
-                core.open_duration = core.backoff;
+                core.open_duration = self.jittered(core.backoff, core.open_count);
                 let at = now.get();
                 // Not from a guess: from the clock's next good reading.
                 core.open_pending = now.failed.get();
@@ -1697,6 +1701,20 @@ impl CircuitBreaker {
             Some((first, _)) => (first, core.generation),
             None => (core.generation, core.generation),
         });
+    }
+
+    /// `nominal` spread by the jitter: the draw numbered `draw` of this
+    /// breaker's sequence, uniform in `nominal × [1 - jitter, 1 + jitter)`.
+    fn jittered(&self, nominal: Duration, draw: u64) -> Duration {
+        let jitter = self.config.settings.jitter;
+        if jitter == 0.0 {
+            return nominal;
+        }
+        let bits = mix(self.jitter_seed ^ mix(draw));
+        // The top 53 bits: a uniform fraction in [0, 1).
+        let uniform = (bits >> 11) as f64 / (1u64 << 53) as f64;
+        let factor = 1.0 + jitter * (2.0 * uniform - 1.0);
+        Duration::try_from_secs_f64(nominal.as_secs_f64() * factor).unwrap_or(nominal)
     }
 
     /// The open period after one more re-open without a close.
@@ -2033,6 +2051,33 @@ impl CircuitBreaker {
             }
         }
     }
+}
+
+/// The seed of a breaker's jitter draws: its name and its clock's reading
+/// when it was built, so that a test on a `ManualClock` draws the same
+/// periods on every run; and on the system clock, the process's random
+/// hasher keys too, so that processes whose breakers share a name (and may
+/// have been built in the same nanosecond) draw differently.
+fn jitter_seed(name: &str, built: Duration, system_clock: bool) -> u64 {
+    // FNV-1a: a fixed function of the name.
+    let mut seed = name.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
+    });
+    seed ^= mix(nanos(built));
+    if system_clock {
+        use std::hash::BuildHasher;
+        seed ^= std::collections::hash_map::RandomState::new().hash_one(seed);
+    }
+    seed
+}
+
+/// SplitMix64's finalizer: every bit of the input moves every bit of the
+/// output.
+fn mix(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
 }
 
 fn ratio(part: u64, whole: u64) -> f64 {

@@ -105,6 +105,9 @@ pub struct Settings {
     /// The open period before backoff: how long the breaker stays open
     /// after a trip.
     pub timeout: Duration,
+    /// The fraction by which each open period is spread around its
+    /// length (0: none; 0.1: ±10 %).
+    pub jitter: f64,
     /// How many probes may run at once while half-open.
     pub half_open_max_calls: u32,
     /// How many successful probes close the breaker.
@@ -168,6 +171,7 @@ impl Default for Config {
             settings: Settings {
                 max_failures: Some(5),
                 timeout: Duration::from_secs(60),
+                jitter: 0.0,
                 half_open_max_calls: 1,
                 success_threshold: 1,
                 max_concurrent_calls: None,
@@ -232,6 +236,38 @@ impl Config {
     /// 60 s); the base of the backoff when one is set.
     pub fn timeout(mut self, open_for: Duration) -> Self {
         self.settings.timeout = open_for;
+        self
+    }
+
+    /// Spreads each open period over `± fraction` of its length (default 0,
+    /// none): with `jitter(0.1)`, a 30 s open period lasts between 27 s and
+    /// 33 s. Many instances of a service whose breakers trip together (the
+    /// dependency they share went down) then probe it at different
+    /// moments, not all in the same millisecond. `fraction` is at least 0
+    /// and below 1.
+    ///
+    /// Applied last, to the backed-off period too (so a period may exceed
+    /// `backoff_max` by the same fraction). [`Stats::open_duration`](crate::Stats::open_duration)
+    /// shows the period drawn. The draws are a breaker's own: seeded by its
+    /// name and its clock's reading when it was built (and, on the
+    /// [`SystemClock`], by the process's random hasher keys), so that
+    /// breakers of one name in several processes draw differently, while
+    /// a test on a [`ManualClock`](crate::ManualClock) draws the same
+    /// periods on every run. A shared [`StateStore`](crate::StateStore)'s
+    /// open period is the store's, as the store decides it.
+    ///
+    /// ```
+    /// use breakerbox::{CircuitBreaker, Config};
+    /// use std::time::Duration;
+    ///
+    /// let config = Config::default().max_failures(1).timeout(Duration::from_secs(30)).jitter(0.1);
+    /// let cb = CircuitBreaker::new("jittered", config).unwrap();
+    /// let _ = cb.call(|| Err::<(), _>("down"));
+    /// let open_for = cb.stats().open_duration;
+    /// assert!(Duration::from_secs(27) <= open_for && open_for < Duration::from_secs(33));
+    /// ```
+    pub fn jitter(mut self, fraction: f64) -> Self {
+        self.settings.jitter = fraction;
         self
     }
 
@@ -475,6 +511,14 @@ impl Config {
             at_least_one("max_failures", n)?;
         }
         positive("timeout", self.settings.timeout)?;
+        let jitter = self.settings.jitter;
+        if !(0.0..1.0).contains(&jitter) {
+            return Err(ConfigError::new(
+                "jitter",
+                format!("{jitter:?}"),
+                "must be a fraction of at least 0 and below 1 (0.1 spreads each open period over ±10%)",
+            ));
+        }
         at_least_one("half_open_max_calls", self.settings.half_open_max_calls)?;
         at_least_one("success_threshold", self.settings.success_threshold)?;
         if let Some(n) = self.settings.max_concurrent_calls {
@@ -617,6 +661,7 @@ impl fmt::Debug for Config {
         f.debug_struct("Config")
             .field("max_failures", &self.settings.max_failures)
             .field("timeout", &self.settings.timeout)
+            .field("jitter", &self.settings.jitter)
             .field("half_open_max_calls", &self.settings.half_open_max_calls)
             .field("success_threshold", &self.settings.success_threshold)
             .field("max_concurrent_calls", &self.settings.max_concurrent_calls)

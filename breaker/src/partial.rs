@@ -81,6 +81,7 @@ pub(crate) enum Kind {
 pub(crate) const KEYS: &[(&str, Kind)] = &[
     ("max_failures", Kind::CountOrOff),
     ("timeout", Kind::Duration),
+    ("jitter", Kind::Number),
     ("half_open_max_calls", Kind::Count),
     ("success_threshold", Kind::Count),
     ("max_concurrent_calls", Kind::Count),
@@ -458,6 +459,7 @@ fn set_field(config: &mut Config, key: &str, value: &Value) {
     match key {
         "max_failures" => config.settings.max_failures = count,
         "timeout" => config.settings.timeout = duration.unwrap_or(config.settings.timeout),
+        "jitter" => config.settings.jitter = number.unwrap_or(config.settings.jitter),
         "half_open_max_calls" => {
             config.settings.half_open_max_calls =
                 count.unwrap_or(config.settings.half_open_max_calls)
