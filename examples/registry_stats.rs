@@ -100,7 +100,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     println!("\n-- every breaker, from registry().stats_all()");
     println!(
-        "{:<22} {:<9} {:>6} {:>9} {:>8} {:>8} {:>6}",
+        "{:<22} {:<11} {:>6} {:>9} {:>8} {:>8} {:>6}",
         "name", "state", "calls", "successes", "failures", "rejected", "opened"
     );
     for stats in registry().stats_all() {
@@ -131,7 +131,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 fn print_row(stats: &Stats) {
     let t = &stats.totals;
     println!(
-        "{:<22} {:<9} {:>6} {:>9} {:>8} {:>8} {:>6}",
+        "{:<22} {:<11} {:>6} {:>9} {:>8} {:>8} {:>6}",
         stats.name, stats.state, t.calls, t.successes, t.failures, t.rejected, stats.open_count
     );
 }

@@ -251,3 +251,61 @@ fn a_state_change_carries_the_period_it_ended_and_the_trip_reason() {
         ]
     );
 }
+
+/// A clock whose coarse reading is 3 ms behind, as the system's may be.
+#[derive(Debug, Clone)]
+struct LaggingClock(ManualClock);
+
+impl breakerbox::Clock for LaggingClock {
+    fn now(&self) -> Duration {
+        breakerbox::Clock::now(&self.0)
+    }
+    fn now_coarse(&self) -> Duration {
+        self.now().saturating_sub(Duration::from_millis(3))
+    }
+    fn coarse_lag(&self) -> Duration {
+        Duration::from_millis(5)
+    }
+}
+
+/// One source for the time left: what a rejection says and what the stats
+/// say at the same moment agree, and neither exceeds the open period.
+#[test]
+fn a_rejection_and_the_stats_agree_on_the_time_left() {
+    let manual = ManualClock::new();
+    manual.advance(10 * SEC);
+    let open_for = Duration::from_millis(200);
+    let cb = CircuitBreaker::new(
+        "vocab-time-left",
+        Config::default()
+            .max_failures(1)
+            .timeout(open_for)
+            .clock(LaggingClock(manual.clone())),
+    )
+    .unwrap();
+    fail(&cb);
+    for _ in 0..2 {
+        let retry_after = cb.try_acquire().unwrap_err().retry_after().unwrap();
+        let stats = cb.stats();
+        assert_eq!(Some(retry_after), stats.time_until_half_open);
+        assert!(retry_after <= open_for, "{retry_after:?}");
+        manual.advance(Duration::from_millis(100));
+    }
+}
+
+/// Prose says "half-open"; logs, metrics and JSON say `half_open`.
+#[test]
+fn a_state_reads_as_prose_and_as_a_machine_word() {
+    let states = [
+        (State::Closed, "closed", "closed"),
+        (State::Open, "open", "open"),
+        (State::HalfOpen, "half-open", "half_open"),
+        (State::ForcedOpen, "forced open", "forced_open"),
+        (State::Disabled, "disabled", "disabled"),
+    ];
+    for (state, prose, word) in states {
+        assert_eq!(state.to_string(), prose);
+        assert_eq!(state.as_str(), word);
+    }
+    assert_eq!(format!("[{:<10}]", State::HalfOpen), "[half-open ]");
+}

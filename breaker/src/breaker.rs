@@ -64,7 +64,10 @@ pub enum State {
 }
 
 impl State {
-    /// The state's name in snake case, as logs and metrics spell it.
+    /// The state's name in snake case, as log fields, metrics labels and
+    /// the JSON spell it: `"closed"`, `"open"`, `"half_open"`,
+    /// `"forced_open"`, `"disabled"`. [`Display`](fmt::Display) writes it
+    /// as prose instead: `half-open`, `forced open`.
     pub fn as_str(self) -> &'static str {
         match self {
             State::Closed => "closed",
@@ -87,9 +90,15 @@ impl State {
 }
 
 impl fmt::Display for State {
+    /// The state in prose: `closed`, `open`, `half-open`, `forced open`,
+    /// `disabled` (see [`as_str`](State::as_str) for the snake-case word).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // `pad` honours width and alignment, so tables can align states.
-        f.pad(self.as_str())
+        f.pad(match self {
+            State::HalfOpen => "half-open",
+            State::ForcedOpen => "forced open",
+            other => other.as_str(),
+        })
     }
 }
 
@@ -153,6 +162,9 @@ struct Hot {
     /// While open: when the open period ends, in nanoseconds of the clock.
     /// `u64::MAX` when that is out of the lock-free path's range.
     open_until: AtomicU64,
+    /// While open: how long the open period lasts, in nanoseconds: the most
+    /// a rejection may say is left of it.
+    open_for: AtomicU64,
     /// The consecutive-failure count of the current period: the low 32
     /// bits of the generation above, the count below, so that a failure of
     /// an older period can never add to the new one's count.
@@ -354,6 +366,17 @@ impl Now<'_> {
         }
     }
 
+    /// The clock's coarse reading (see [`Clock::now_coarse`]), which every
+    /// figure of the time left open reads, as the lock-free rejection does;
+    /// the precise reading if the coarse one panics.
+    fn coarse(&self) -> Duration {
+        if self.failed.get() {
+            return self.get();
+        }
+        self.contain("Clock::now_coarse", || self.clock.now_coarse())
+            .unwrap_or_else(|| self.get())
+    }
+
     /// The time to note as probes' progress: `Duration::MAX` (set at the
     /// next good reading) while the clock fails, so that a probe is never
     /// judged silent from a guess.
@@ -539,6 +562,7 @@ impl CircuitBreaker {
             hot: Hot {
                 word: AtomicU64::new(0),
                 open_until: AtomicU64::new(u64::MAX),
+                open_for: AtomicU64::new(0),
                 consecutive: AtomicU64::new(0),
                 name,
                 shared: OnceLock::new(),
@@ -762,6 +786,7 @@ impl CircuitBreaker {
                 // The fleet's open period, not this process's own; from the
                 // clock's next good reading if it is failing.
                 let at = now.get();
+                core.open_duration = open_for;
                 core.open_pending = now.failed.get();
                 core.open_until = if core.open_pending {
                     open_for
@@ -821,6 +846,9 @@ impl CircuitBreaker {
                 nanos(core.open_until)
             };
             self.hot.open_until.store(until, Ordering::Relaxed);
+            self.hot
+                .open_for
+                .store(nanos(core.open_duration), Ordering::Relaxed);
         }
         let word = core.state.code()
             | if admit { FAST_ADMIT } else { 0 }
@@ -895,7 +923,9 @@ impl CircuitBreaker {
                 };
                 if until != u64::MAX && now.saturating_add(self.coarse_lag) < until {
                     self.stripe().rejected.fetch_add(1, Ordering::Relaxed);
-                    let rejected = Rejected::open(self.shared_name(), until - now);
+                    let open_for = self.hot.open_for.load(Ordering::Relaxed);
+                    let left = remaining(until, now, open_for);
+                    let rejected = Rejected::open(self.shared_name(), left);
                     // observe: a rejection
                     observe::rejected(&rejected);
                     return Err(rejected);
@@ -1139,13 +1169,18 @@ impl CircuitBreaker {
         }
     }
 
-    /// The rest of an open breaker's open period.
+    /// The rest of an open breaker's open period, as every figure of it
+    /// says it (rejections, [`Stats::time_until_half_open`], a store's
+    /// view): see [`remaining`].
     fn open_remaining(core: &Core, now: &Now) -> Duration {
         if core.open_pending {
-            core.open_until
-        } else {
-            core.open_until.saturating_sub(now.get())
+            return core.open_until;
         }
+        Duration::from_nanos(remaining(
+            nanos(core.open_until),
+            nanos(now.coarse()),
+            nanos(core.open_duration),
+        ))
     }
 
     /// Why a call is refused in the state the breaker is in, for a call
@@ -2051,6 +2086,17 @@ impl CircuitBreaker {
             }
         }
     }
+}
+
+/// The rest of an open period that ends at `until` and lasts `open_for`,
+/// read at `coarse` (in nanoseconds of the clock), the one rule behind
+/// every figure of it, the lock-free rejection's included. The coarse
+/// reading may be behind the precise one, never ahead: the figure may be
+/// a little long, never short, so that a caller who waits it out finds the
+/// period over; and it is never longer than the period itself.
+#[inline(always)]
+fn remaining(until: u64, coarse: u64, open_for: u64) -> u64 {
+    until.saturating_sub(coarse).min(open_for)
 }
 
 /// The seed of a breaker's jitter draws: its name and its clock's reading
