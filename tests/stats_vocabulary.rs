@@ -309,3 +309,28 @@ fn a_state_reads_as_prose_and_as_a_machine_word() {
     }
     assert_eq!(format!("[{:<10}]", State::HalfOpen), "[half-open ]");
 }
+
+/// `open_duration` is the current open period's length, backoff included,
+/// and stays the last one's once the breaker has closed.
+#[test]
+fn open_duration_is_the_current_or_the_last_open_period() {
+    let (cb, clock) = breaker(
+        "vocab-open-duration",
+        Config::default()
+            .max_failures(1)
+            .timeout(10 * SEC)
+            .backoff_multiplier(2.0),
+    );
+    assert_eq!(cb.stats().open_duration, 10 * SEC, "the timeout before any");
+    fail(&cb);
+    assert_eq!(cb.stats().open_duration, 10 * SEC);
+    clock.advance(10 * SEC);
+    fail(&cb); // the probe fails: backed off
+    assert_eq!(cb.stats().open_duration, 20 * SEC);
+    clock.advance(20 * SEC);
+    succeed(&cb); // closed
+    assert_eq!(cb.state(), State::Closed);
+    assert_eq!(cb.stats().open_duration, 20 * SEC, "the last open period");
+    fail(&cb); // the backoff starts over
+    assert_eq!(cb.stats().open_duration, 10 * SEC);
+}

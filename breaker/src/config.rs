@@ -52,6 +52,7 @@ pub(crate) enum WindowKind {
 ///
 /// Every setter takes and returns the `Config`, so a configuration reads as
 /// one expression; the attribute's keys are the setters' names.
+/// [`settings`](Config::settings) reads every setting back.
 /// Nothing is checked until [`CircuitBreaker::new`](crate::CircuitBreaker::new)
 /// (or [`Config::validate`]), which names the first invalid field and value.
 ///

@@ -31,9 +31,12 @@ use crate::State;
 /// that tripped the breaker.
 ///
 /// The lifetime identity of [`Totals`] holds within a period too, for the
-/// calls the period admitted: a call admitted in one period that ends in a
-/// later one is counted in `calls` of the period that admitted it, and its
-/// outcome only in the lifetime totals (as [`Totals::stale`]).
+/// calls that begin and end in it. A call admitted in one period that ends
+/// in a later one is counted in `calls` of the period that admitted it, and
+/// its outcome only in the lifetime totals (as [`Totals::stale`]); one that
+/// ends on the lock-free path at the very instant of a transition may have
+/// its outcome counted in the next period instead. No call is ever counted
+/// twice.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct Counts {
