@@ -1,4 +1,4 @@
-//! A tour of `breaker` in about a second: a flaky inventory service behind
+//! A tour of `breakerbox` in about a second: a flaky inventory service behind
 //! one circuit breaker, driven through closed -> open -> half-open -> open
 //! -> half-open -> closed.
 //!
@@ -14,7 +14,9 @@ use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 
-use breakerbox::{circuit_breaker, registry, Config, Rejected, State, StateChange};
+use breakerbox::{
+    circuit_breaker, registry, Config, Counts, Rejected, State, StateChange, Trip, TripReason,
+};
 
 /// How long the breaker stays open before it lets a probe through. Short,
 /// so that the demo does not keep you waiting.
@@ -24,11 +26,11 @@ const OPEN_FOR: Duration = Duration::from_millis(200);
 
 /// Whether the simulated inventory service answers.
 static SERVICE_UP: AtomicBool = AtomicBool::new(true);
-/// How many requests reached the service: a rejected call never gets there.
-static REQUESTS_SEEN: AtomicU32 = AtomicU32::new(0);
+/// How many calls reached the service: a rejected call never gets there.
+static CALLS_SEEN: AtomicU32 = AtomicU32::new(0);
 
 fn inventory_service(item: &str) -> Result<u32, InventoryError> {
-    REQUESTS_SEEN.fetch_add(1, Ordering::Relaxed);
+    CALLS_SEEN.fetch_add(1, Ordering::Relaxed);
     if SERVICE_UP.load(Ordering::Relaxed) {
         Ok(item.len() as u32 * 7)
     } else {
@@ -116,12 +118,12 @@ async fn main() {
     print_stats();
 
     step("3. The breaker is open: calls are rejected without reaching the service.");
-    let seen = REQUESTS_SEEN.load(Ordering::Relaxed);
+    let seen = CALLS_SEEN.load(Ordering::Relaxed);
     show("stock_level(\"apple\")", stock_level("apple"));
     show("price(\"apple\")      ", price("apple").await);
     println!("   (rejected, so `price` returned its fallback, `cached_price`)");
-    let reached = REQUESTS_SEEN.load(Ordering::Relaxed) - seen;
-    println!("   requests that reached the service: {reached}");
+    let reached = CALLS_SEEN.load(Ordering::Relaxed) - seen;
+    println!("   calls that reached the service: {reached}");
     print_stats();
 
     step("4. After the open period, one probe goes through. The service is still down.");
@@ -138,21 +140,29 @@ async fn main() {
 
     step("Every breaker in the registry:");
     for stats in registry().stats_all() {
-        let t = stats.totals;
         println!(
-            "   {}: {}, opened {} times; lifetime: {} calls admitted ({} ok, {} failed), {} rejected",
-            stats.name, stats.state, stats.open_count, t.requests, t.successes, t.failures, t.rejected
+            "   {}: {}, opened {} times; lifetime: {}",
+            stats.name,
+            stats.state,
+            stats.open_count,
+            calls(
+                stats.totals.calls,
+                stats.totals.successes,
+                stats.totals.failures,
+                stats.totals.rejected
+            )
         );
     }
 }
 
 fn print_change(change: &StateChange<'_>) {
-    // `counts` are those of the period that just ended: what tripped it.
-    let counts = change.counts;
+    // `period` holds the counts of the period that just ended: for a trip,
+    // the calls that tripped the breaker.
     let why = match (change.from, change.to) {
-        (State::Closed, State::Open) => {
-            format!(" ({} failures in a row)", counts.consecutive_failures)
-        }
+        (State::Closed, State::Open) => match change.tripped_by {
+            Some(reason) => format!(" ({})", tripped_by(reason, &change.period)),
+            None => String::new(),
+        },
         (State::HalfOpen, State::Open) => " (the probe failed)".to_string(),
         (State::Open, State::HalfOpen) => {
             " (the open period is over: the next call is a probe)".to_string()
@@ -183,14 +193,51 @@ fn print_stats() {
         .get("inventory")
         .expect("created by the first call");
     let stats = cb.stats();
-    let (c, t) = (stats.counts, stats.totals);
-    let retry = match stats.time_until_half_open {
-        Some(left) => format!(" (half-open in {}ms)", left.as_millis()),
-        None => String::new(),
-    };
-    println!("   stats: {}{retry}", stats.state);
+    // `time_until_half_open` is the figure a rejection's "retry in" gives.
+    match stats.time_until_half_open {
+        Some(left) => println!(
+            "   stats: {}, half-open in {}ms",
+            stats.state,
+            left.as_millis()
+        ),
+        None => println!("   stats: {}", stats.state),
+    }
+    // While open (and half-open), the period that tripped the breaker.
+    if let Some(trip) = &stats.tripped_by {
+        print_trip(trip);
+    }
+    let (p, t) = (stats.period, stats.totals);
     println!(
-        "          in this state: {} ok, {} failed, {} rejected | lifetime: {} ok, {} failed, {} rejected",
-        c.total_successes, c.total_failures, c.rejected, t.successes, t.failures, t.rejected
+        "          this period: {}",
+        calls(p.calls, p.successes, p.failures, p.rejected)
     );
+    println!(
+        "          lifetime:    {}",
+        calls(t.calls, t.successes, t.failures, t.rejected)
+    );
+}
+
+fn print_trip(trip: &Trip) {
+    println!(
+        "          tripped {}ms ago by {}",
+        trip.ago.as_millis(),
+        tripped_by(trip.reason, &trip.period)
+    );
+}
+
+/// Why the breaker opened, in words.
+fn tripped_by(reason: TripReason, period: &Counts) -> String {
+    match reason {
+        TripReason::ConsecutiveFailures => {
+            format!("{} failures in a row", period.consecutive_failures)
+        }
+        other => other.to_string(),
+    }
+}
+
+/// Every call asked of the breaker is counted once: it ran and succeeded,
+/// ran and failed, or was rejected without running.
+fn calls(calls: u64, ok: u64, failed: u64, rejected: u64) -> String {
+    let s = if calls == 1 { "" } else { "s" };
+    format!("{calls} call{s} ({ok} ok, {failed} failed, {rejected} rejected)")
 }

@@ -34,8 +34,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let config = registry().get(name).unwrap().config().clone();
         println!(
             "{name:<9} max_failures = {:?}, timeout = {:?}",
-            config.get_max_failures(),
-            config.get_timeout()
+            config.settings().max_failures,
+            config.settings().timeout
         );
     }
 

@@ -81,7 +81,7 @@ fn instance(url: &str, prefix: &str, flag: &Path, every: Duration) {
         if let Some(breaker) = registry().get("inventory") {
             let state = breaker.state();
             if state != last {
-                println!("EVENT {state:?} {} {failed}", unix_ms());
+                println!("EVENT {} {} {failed}", state.as_str(), unix_ms());
                 last = state;
             }
         }
@@ -223,13 +223,15 @@ fn main() {
         } else {
             "outage"
         };
+        // `half_open` as the log word, `half-open` in prose.
+        let prose = state.replace('_', "-");
         println!(
-            "instance {n}: breaker `inventory` {state:<8} {since:>4} ms into the {what} \
+            "instance {n}: breaker `inventory` {prose:<9} {since:>4} ms into the {what} \
              ({failed} of its calls reached the dead dependency)"
         );
         match *state {
-            "Open" if healed_at.is_none() => opened[n] = Some(at),
-            "Closed" if healed_at.is_some() => closed[n] = Some(at),
+            "open" if healed_at.is_none() => opened[n] = Some(at),
+            "closed" if healed_at.is_some() => closed[n] = Some(at),
             _ => {}
         }
     }

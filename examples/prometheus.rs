@@ -39,7 +39,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let _ = charge(100);
     let _ = charge(0);
     let _ = charge(0); // trips the breaker: the state gauge goes to 1 (open)
-    let _ = charge(100); // rejected: not_permitted_calls
+    let _ = charge(100); // rejected: circuit_breaker_rejected_total
 
     // What a Prometheus server would scrape.
     let mut stream = tokio::net::TcpStream::connect(addr).await?;

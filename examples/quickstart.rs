@@ -40,10 +40,10 @@ fn main() {
         .stats();
     assert_eq!(stats.state, State::Open);
     println!(
-        "\nbreaker \"{}\" is {}: {} calls ran ({} ok, {} failed), {} rejected; it admits a probe in {:.0}s",
+        "\nbreaker \"{}\" is {}: {} calls ({} ok, {} failed, {} rejected); it admits a probe in {:.0}s",
         stats.name,
         stats.state,
-        stats.totals.requests,
+        stats.totals.calls,
         stats.totals.successes,
         stats.totals.failures,
         stats.totals.rejected,

@@ -64,8 +64,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .expect("created by the first call");
     println!(
         "payments: max_failures = {:?}, timeout = {:?}",
-        payments.config().get_max_failures(),
-        payments.config().get_timeout()
+        payments.config().settings().max_failures,
+        payments.config().settings().timeout
     );
 
     // After first use, configuration is refused rather than silently ignored.
@@ -81,7 +81,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let same = registry().get_or_create("payments", Config::conservative())?;
     println!(
         "get_or_create(\"payments\", ..): max_failures still {:?}",
-        same.config().get_max_failures()
+        same.config().settings().max_failures
     );
 
     println!("\n-- insert_order() and find_order() share the breaker \"orders-db\"");
@@ -100,8 +100,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     println!("\n-- every breaker, from registry().stats_all()");
     println!(
-        "{:<22} {:<8} {:>8} {:>9} {:>8} {:>8} {:>6}",
-        "name", "state", "requests", "successes", "failures", "rejected", "opened"
+        "{:<22} {:<11} {:>6} {:>9} {:>8} {:>8} {:>6}",
+        "name", "state", "calls", "successes", "failures", "rejected", "opened"
     );
     for stats in registry().stats_all() {
         print_row(&stats);
@@ -131,13 +131,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 fn print_row(stats: &Stats) {
     let t = &stats.totals;
     println!(
-        "{:<22} {:<8} {:>8} {:>9} {:>8} {:>8} {:>6}",
-        stats.name,
-        stats.state.as_str(),
-        t.requests,
-        t.successes,
-        t.failures,
-        t.rejected,
-        stats.open_count
+        "{:<22} {:<11} {:>6} {:>9} {:>8} {:>8} {:>6}",
+        stats.name, stats.state, t.calls, t.successes, t.failures, t.rejected, stats.open_count
     );
 }

@@ -127,8 +127,8 @@ fn main() {
 
     let stats = cb.stats();
     println!(
-        "\nusers-api lifetime: {} admitted, {} ok, {} failed, {} ignored, {} rejected, {} cancelled; opened {} times",
-        stats.totals.requests,
+        "\nusers-api lifetime: {} calls: {} ok, {} failed, {} ignored, {} rejected, {} cancelled; opened {} times",
+        stats.totals.calls,
         stats.totals.successes,
         stats.totals.failures,
         stats.totals.ignored,

@@ -170,10 +170,7 @@ impl Store for Doubler {
 fn trait_impl_method_runs_under_its_breaker() {
     let store: &dyn Store = &Doubler;
     assert_eq!(store.get(21), Ok(42));
-    assert_eq!(
-        breaker_named("shapes-trait-impl").stats().totals.requests,
-        1
-    );
+    assert_eq!(breaker_named("shapes-trait-impl").stats().totals.calls, 1);
 }
 
 #[circuit_breaker(name = "shapes-generic")]
@@ -195,7 +192,7 @@ fn generic_fn_with_lifetimes_and_where_clause_keeps_them() {
     let owned = String::from("xyz");
     assert_eq!(longest(&owned, &String::new()), Ok("xyz"));
     // One breaker for every instantiation.
-    assert_eq!(breaker_named("shapes-generic").stats().totals.requests, 2);
+    assert_eq!(breaker_named("shapes-generic").stats().totals.calls, 2);
 }
 
 #[circuit_breaker(name = "shapes-impl-trait-arg")]
@@ -355,14 +352,14 @@ fn default_name_is_module_path_and_fn_name() {
         breaker_named("attribute_shapes::default_named")
             .stats()
             .totals
-            .requests,
+            .calls,
         1
     );
     assert_eq!(
         breaker_named("attribute_shapes::nested::default_named")
             .stats()
             .totals
-            .requests,
+            .calls,
         1
     );
 }

@@ -370,7 +370,7 @@ fn a_probe_whose_store_closes_the_breaker_meanwhile_is_not_rejected_as_half_open
         None,
         "rejected while the breaker is {:?} with {} rejection(s) in its closed period",
         cb.state(),
-        cb.stats().counts.rejected
+        cb.stats().period.rejected
     );
 }
 
@@ -403,7 +403,7 @@ fn redis_a_probe_that_learns_the_fleet_closed_is_not_rejected_as_half_open_full(
     let store = RedisStore::builder(server.url())
         .prefix("review2")
         .poll_interval(Duration::from_secs(3_600))
-        .timeout(Duration::from_secs(2))
+        .operation_timeout(Duration::from_secs(2))
         .build()
         .unwrap();
     assert!(cb.join_store(&store));
@@ -831,9 +831,9 @@ fn guard_a_reset_during_the_fleet_round_gives_the_lease_back_once_and_frees_the_
     assert_eq!(*ended.lock().unwrap(), vec![1, 2]);
     let stats = cb.stats();
     assert_eq!(stats.state, State::Closed);
-    assert_eq!(stats.running_calls, 0);
+    assert_eq!(stats.in_flight, 0);
     // Two trips, the readmitted call and one probe.
-    assert_eq!(stats.totals.requests, 4);
+    assert_eq!(stats.totals.calls - stats.totals.rejected, 4);
 }
 
 /// GUARD (passes): two fleet probes racing for the bulkhead's last place
@@ -877,11 +877,11 @@ fn guard_the_bulkhead_admits_one_of_two_fleet_probes_racing_for_its_last_place()
     let permit = cb.try_acquire().expect("the bulkhead's place was free");
     handle.release();
     assert_eq!(held.join().unwrap(), Some(RejectReason::TooManyCalls));
-    assert_eq!(cb.stats().running_calls, 1);
+    assert_eq!(cb.stats().in_flight, 1);
     permit.success();
     let stats = cb.stats();
     assert_eq!(stats.state, State::Closed);
-    assert_eq!(stats.running_calls, 0);
+    assert_eq!(stats.in_flight, 0);
 }
 
 /// GUARD (passes): a probe whose slot the default wait freed still counts

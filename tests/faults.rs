@@ -79,9 +79,9 @@ fn a_panicking_fallback_leaves_the_breaker_consistent() {
 
     let stats = cb.stats();
     assert_eq!(stats.state, State::Open);
-    assert_eq!(stats.running_calls, 0);
+    assert_eq!(stats.in_flight, 0);
     assert_eq!(stats.totals.rejected, 1);
-    assert_eq!(stats.totals.requests, 1);
+    assert_eq!(stats.totals.calls, 2, "one admitted, one rejected");
 
     // The next probe is admitted and closes the breaker as usual.
     clock.advance(Duration::from_secs(10));
@@ -110,8 +110,8 @@ fn a_panicking_classifier_records_a_failure_and_releases_the_permit() {
 
     let cb = breaker_of("faults-classify");
     let stats = cb.stats();
-    assert_eq!(stats.running_calls, 0, "the permit was released");
-    assert_eq!(stats.totals.requests, 1);
+    assert_eq!(stats.in_flight, 0, "the permit was released");
+    assert_eq!(stats.totals.calls, 1);
     assert_eq!(stats.totals.failures, 1, "the call counted once, as failed");
     assert_eq!(stats.totals.cancelled, 0);
     assert_eq!(
@@ -141,9 +141,9 @@ fn a_panicking_classifier_in_call_with_is_counted_once() {
     assert_eq!(panic_message(caught), "classifier panicked");
 
     let stats = cb.stats();
-    assert_eq!(stats.running_calls, 0);
+    assert_eq!(stats.in_flight, 0);
     assert_eq!(stats.totals.failures, 1);
-    assert_eq!(stats.counts.consecutive_failures, 1);
+    assert_eq!(stats.period.consecutive_failures, 1);
     assert!(
         cb.call(|| Ok::<_, AppError>(())).is_ok(),
         "the next call is admitted"
@@ -175,7 +175,7 @@ async fn a_panicking_fallback_of_an_async_function_leaves_the_breaker_consistent
 
     let cb = breaker_of("faults-async-fallback");
     let stats = cb.stats();
-    assert_eq!(stats.running_calls, 0);
+    assert_eq!(stats.in_flight, 0);
     assert_eq!(stats.totals.rejected, 1);
 
     clock.advance(Duration::from_secs(10));

@@ -18,8 +18,8 @@ fn a_file_key_wins_over_the_attribute_literal_and_other_keys_stay() {
         .unwrap();
     query().unwrap();
     let cb = registry().get("file-attr-db").unwrap();
-    assert_eq!(cb.config().get_timeout(), Duration::from_secs(5));
-    assert_eq!(cb.config().get_max_failures(), Some(7));
+    assert_eq!(cb.config().settings().timeout, Duration::from_secs(5));
+    assert_eq!(cb.config().settings().max_failures, Some(7));
 }
 
 #[test]
@@ -38,8 +38,8 @@ fn a_file_key_wins_over_a_configured_config() {
         .apply(&registry)
         .unwrap();
     let cb = registry.get_or_create("db", Config::default()).unwrap();
-    assert_eq!(cb.config().get_max_failures(), Some(4));
-    assert_eq!(cb.config().get_timeout(), Duration::from_secs(9));
+    assert_eq!(cb.config().settings().max_failures, Some(4));
+    assert_eq!(cb.config().settings().timeout, Duration::from_secs(9));
 }
 
 #[test]
@@ -57,8 +57,8 @@ fn an_environment_variable_wins_over_the_file() {
     let cb = registry
         .get_or_create("orders-db", Config::default())
         .unwrap();
-    assert_eq!(cb.config().get_timeout(), Duration::from_secs(7));
-    assert_eq!(cb.config().get_max_failures(), Some(2));
+    assert_eq!(cb.config().settings().timeout, Duration::from_secs(7));
+    assert_eq!(cb.config().settings().max_failures, Some(2));
 }
 
 #[test]
@@ -72,7 +72,7 @@ fn an_environment_variable_configures_a_breaker_the_file_does_not_name() {
     let cb = registry
         .get_or_create("payments.api", Config::default())
         .unwrap();
-    assert_eq!(cb.config().get_success_threshold(), 4);
+    assert_eq!(cb.config().settings().success_threshold, 4);
 }
 
 #[test]
@@ -191,7 +191,7 @@ fn variables_without_the_prefix_and_separator_are_skipped() {
     let registry = Registry::new();
     file.apply(&registry).unwrap();
     let cb = registry.get_or_create("mode", Config::default()).unwrap();
-    assert_eq!(cb.config().get_max_failures(), Some(5));
+    assert_eq!(cb.config().settings().max_failures, Some(5));
 }
 
 #[test]
@@ -216,7 +216,7 @@ fn a_file_is_read_from_disk() {
     let registry = Registry::new();
     file.apply(&registry).unwrap();
     let cb = registry.get_or_create("disk", Config::default()).unwrap();
-    assert_eq!(cb.config().get_half_open_max_calls(), 3);
+    assert_eq!(cb.config().settings().half_open_max_calls, 3);
 }
 
 // ----- call_timeout from outside the code ------------------------------------------
@@ -318,7 +318,7 @@ fn a_count_window_from_the_file_replaces_the_attribute_time_window() {
     assert_eq!(field(&config, "time_window"), "None");
     assert_eq!(field(&config, "time_window_buckets"), "None");
     assert_eq!(
-        config.get_max_failures(),
+        config.settings().max_failures,
         Some(7),
         "the attribute's other literals were lost"
     );
@@ -401,7 +401,7 @@ fn a_refused_file_registers_none_of_its_values() {
     .apply(&registry)
     .unwrap_err();
     let cache = registry.get_or_create("cache", Config::default()).unwrap();
-    assert_eq!(cache.config().get_max_failures(), Some(5));
+    assert_eq!(cache.config().settings().max_failures, Some(5));
 }
 
 #[circuit_breaker(
@@ -431,13 +431,17 @@ fn a_conflict_found_at_the_first_call_keeps_the_code_value_and_the_other_file_va
         .config()
         .clone();
     assert_eq!(
-        config.get_timeout(),
+        config.settings().timeout,
         Duration::from_secs(120),
         "the code's timeout"
     );
-    assert_eq!(config.get_success_threshold(), 3, "the file's other value");
     assert_eq!(
-        config.get_max_failures(),
+        config.settings().success_threshold,
+        3,
+        "the file's other value"
+    );
+    assert_eq!(
+        config.settings().max_failures,
         Some(7),
         "the attribute's other literal"
     );
@@ -458,7 +462,7 @@ fn max_failures_off_in_the_file_declares_a_rate_only_breaker() {
     let cb = registry
         .get_or_create("db", Config::default().max_failures(3))
         .unwrap();
-    assert_eq!(cb.config().get_max_failures(), None);
+    assert_eq!(cb.config().settings().max_failures, None);
 }
 
 #[test]
@@ -472,7 +476,7 @@ fn max_failures_off_in_the_environment_declares_a_rate_only_breaker() {
     let cb = registry
         .get_or_create("db", Config::default().failure_rate(0.5))
         .unwrap();
-    assert_eq!(cb.config().get_max_failures(), None);
+    assert_eq!(cb.config().settings().max_failures, None);
 }
 
 /// Over a configured breaker with no rate policy, `"off"` would leave a
@@ -504,7 +508,7 @@ fn a_store_from_the_file_names_the_breaker_store() {
         .apply(&registry)
         .unwrap();
     let cb = registry.get_or_create("db", Config::default()).unwrap();
-    assert_eq!(cb.config().get_store(), Some("fleet"));
+    assert_eq!(cb.config().settings().store.as_deref(), Some("fleet"));
 }
 
 #[circuit_breaker(
@@ -547,7 +551,7 @@ fn sample(key: &str) -> &'static str {
         | "count_window"
         | "minimum_calls" => "7",
         "time_window_buckets" => "7",
-        "failure_rate" | "slow_call_rate" => "0.25",
+        "failure_rate" | "slow_call_rate" | "jitter" => "0.25",
         "backoff_multiplier" => "1.5",
         "timeout" | "interval" | "time_window" | "slow_call_duration" | "backoff_max"
         | "half_open_max_wait" | "call_timeout" => "\"7s\"",
@@ -618,8 +622,8 @@ fn load_config_in_an_environment_with_a_non_utf8_variable() {
     let cb = registry()
         .get_or_create("hostile-env", Config::default())
         .unwrap();
-    assert_eq!(cb.config().get_timeout(), Duration::from_secs(5));
-    assert_eq!(cb.config().get_max_failures(), Some(3));
+    assert_eq!(cb.config().settings().timeout, Duration::from_secs(5));
+    assert_eq!(cb.config().settings().max_failures, Some(3));
 }
 
 #[cfg(unix)]

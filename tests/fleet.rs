@@ -932,15 +932,15 @@ fn a_prefix_and_a_name_with_braces_never_share_a_breaker_with_another_pair() {
 }
 
 #[test]
-fn a_probe_that_must_connect_first_waits_no_longer_than_the_timeout() {
+fn a_probe_that_must_connect_first_waits_no_longer_than_the_operation_timeout() {
     let server = RedisServer::start();
     let proxy = SlowProxy::start(server.addr());
-    let timeout = Duration::from_millis(300);
+    let operation_timeout = Duration::from_millis(300);
     let config = Config::default().timeout(Duration::from_millis(200));
     let breaker = Arc::new(CircuitBreaker::new("slow-link", config).unwrap());
     let store = RedisStore::builder(proxy.url())
         .prefix("deadline")
-        .timeout(timeout)
+        .operation_timeout(operation_timeout)
         .build()
         .unwrap();
     assert!(breaker.join_store(&store));
@@ -968,7 +968,7 @@ fn a_probe_that_must_connect_first_waits_no_longer_than_the_timeout() {
         },
         || "the fleet never turned half-open".into(),
     );
-    // Every reply now takes two thirds of the timeout: the store's own
+    // Every reply now takes two thirds of the operation timeout: the store's own
     // connection still works, but the probe has no pooled connection, and
     // connecting, loading the scripts and asking take a reply each.
     proxy.delay_replies(Duration::from_millis(200));
@@ -977,8 +977,8 @@ fn a_probe_that_must_connect_first_waits_no_longer_than_the_timeout() {
     let probe = breaker.try_acquire();
     let took = started.elapsed();
     assert!(
-        took < timeout + Duration::from_millis(150),
-        "the probe waited {took:?} on Redis (timeout {timeout:?})"
+        took < operation_timeout + Duration::from_millis(150),
+        "the probe waited {took:?} on Redis (operation_timeout {operation_timeout:?})"
     );
     drop(probe);
 }

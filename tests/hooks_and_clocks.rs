@@ -281,7 +281,7 @@ fn a_probe_the_store_refuses_is_not_a_request_of_the_period_that_ended() {
                 .on_state_change(move |change| {
                     sink.lock()
                         .unwrap()
-                        .push((change.from, change.to, change.counts))
+                        .push((change.from, change.to, change.period))
                 }),
         )
         .unwrap(),
@@ -292,12 +292,15 @@ fn a_probe_the_store_refuses_is_not_a_request_of_the_period_that_ended() {
     assert!(cb.try_acquire().is_err(), "the fleet refused the probe");
     let stats = cb.stats();
     let ended = ended.lock().unwrap();
+    let admitted = |c: &Counts| c.calls - c.rejected;
     let periods: u64 =
-        ended.iter().map(|(_, _, c)| c.requests).sum::<u64>() + stats.counts.requests;
+        ended.iter().map(|(_, _, c)| admitted(c)).sum::<u64>() + admitted(&stats.period);
     assert_eq!(
-        periods, stats.totals.requests,
-        "periods' requests {ended:?} + current {:?} != lifetime {:?}",
-        stats.counts, stats.totals
+        periods,
+        stats.totals.calls - stats.totals.rejected,
+        "periods' admissions {ended:?} + current {:?} != lifetime {:?}",
+        stats.period,
+        stats.totals
     );
 }
 
@@ -628,7 +631,7 @@ fn guard_a_reentrant_listener_hears_every_transition_it_makes() {
         vec![State::Open, State::ForcedOpen, State::Closed]
     );
     assert_eq!(cb.state(), State::Closed);
-    assert_eq!(cb.stats().running_calls, 0);
+    assert_eq!(cb.stats().in_flight, 0);
 }
 
 /// GUARD (passes): a refused probe frees its local slot exactly once, also
@@ -652,11 +655,16 @@ fn guard_a_refused_probe_frees_its_slot_exactly_once_across_generations() {
     clock.advance(SEC);
     assert!(cb.try_acquire().is_err());
     let stats = cb.stats();
-    assert_eq!(stats.running_calls, 0);
+    assert_eq!(stats.in_flight, 0);
     // The fleet's 30 s open period, then a local half-open period.
     clock.advance(30 * SEC);
     assert_eq!(cb.state(), State::HalfOpen);
     // The store refuses again, but the local slot was free to ask.
     assert!(cb.try_acquire().is_err());
-    assert_eq!(cb.stats().totals.requests, 1);
+    let totals = cb.stats().totals;
+    assert_eq!(
+        totals.calls - totals.rejected,
+        1,
+        "admitted once: {totals:?}"
+    );
 }

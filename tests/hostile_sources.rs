@@ -93,7 +93,7 @@ fn fail_five(breaker: &CircuitBreaker) {
 }
 
 fn joined(store: &RedisStore, name: &str, config: Config) -> Arc<CircuitBreaker> {
-    let breaker = Arc::new(CircuitBreaker::new(name.to_owned(), config).unwrap());
+    let breaker = Arc::new(CircuitBreaker::new(name, config).unwrap());
     assert!(breaker.join_store(store));
     breaker
 }
@@ -255,16 +255,16 @@ fn raw_breaker(text: &str) -> Option<char> {
 
 /// The call path's one deadline is enforced per socket read, not for the
 /// round trip: a Redis (or a proxy, or a congested link) that sends each
-/// reply a byte at a time keeps a probe waiting far past `timeout`.
+/// reply a byte at a time keeps a probe waiting far past `operation_timeout`.
 #[test]
 #[ignore = "known limitation: the blocking redis connection bounds each read, not a whole reply (see the redis_store module docs)"]
-fn a_probe_waits_no_longer_than_the_timeout_when_redis_stalls_mid_reply() {
+fn a_probe_waits_no_longer_than_the_operation_timeout_when_redis_stalls_mid_reply() {
     let server = RedisServer::start();
     let proxy = TrickleProxy::start(server.addr());
-    let timeout = Duration::from_millis(300);
+    let operation_timeout = Duration::from_millis(300);
     let store = RedisStore::builder(proxy.url())
         .prefix("trickle")
-        .timeout(timeout)
+        .operation_timeout(operation_timeout)
         .build()
         .unwrap();
     let config = Config::default().timeout(Duration::from_millis(200));
@@ -279,15 +279,15 @@ fn a_probe_waits_no_longer_than_the_timeout_when_redis_stalls_mid_reply() {
     let mut con = server.client();
     wait_fleet_state(&mut con, "trickle:{trickled}:state", "half_open");
     // Every byte of every reply now comes 40 ms after the last: no single
-    // read waits anywhere near the timeout.
+    // read waits anywhere near the operation timeout.
     proxy.trickle(Duration::from_millis(40));
     assert!(store.is_connected());
     let started = Instant::now();
     let probe = breaker.try_acquire();
     let took = started.elapsed();
     assert!(
-        took < timeout + Duration::from_millis(150),
-        "the probe waited {took:?} on Redis (timeout {timeout:?})"
+        took < operation_timeout + Duration::from_millis(150),
+        "the probe waited {took:?} on Redis (operation_timeout {operation_timeout:?})"
     );
     drop(probe);
 }
@@ -562,7 +562,7 @@ fn two_variables_for_one_key_do_not_depend_on_the_environment_order() {
             Ok(file) => {
                 file.apply(&registry).unwrap();
                 let db = registry.get_or_create("db", Config::default()).unwrap();
-                format!("{:?}", db.config().get_timeout())
+                format!("{:?}", db.config().settings().timeout)
             }
         }
     };
@@ -583,7 +583,7 @@ fn a_store_name_from_the_environment_is_trimmed_like_every_other_value() {
         .apply(&registry)
         .unwrap();
     let db = registry.get_or_create("db", Config::default()).unwrap();
-    assert_eq!(db.config().get_store(), Some("fleet"));
+    assert_eq!(db.config().settings().store.as_deref(), Some("fleet"));
 }
 
 /// TOML refuses a key given twice; JSON for `Config`/`PartialConfig`
@@ -595,7 +595,7 @@ fn a_json_key_given_twice_is_refused() {
     assert!(
         parsed.is_err(),
         "kept {:?}",
-        parsed.map(|c| c.get_timeout())
+        parsed.map(|c| c.settings().timeout)
     );
 }
 
@@ -694,7 +694,7 @@ fn guard_variables_whose_names_hold_double_underscores_reach_their_breaker() {
         .apply(&registry)
         .unwrap();
     let cb = registry.get_or_create("a--b-", Config::default()).unwrap();
-    assert_eq!(cb.config().get_timeout(), Duration::from_secs(7));
+    assert_eq!(cb.config().settings().timeout, Duration::from_secs(7));
     let error = ConfigFile::new()
         .with_vars([("BREAKER___TIMEOUT", "1s")])
         .unwrap_err();
@@ -707,14 +707,14 @@ fn guard_redis_durations_at_their_exact_bounds_build_and_one_past_is_refused() {
     let ns = Duration::from_nanos(1);
     assert!(RedisStore::builder(url)
         .key_ttl(RedisStore::MIN_KEY_TTL)
-        .timeout(ns)
+        .operation_timeout(ns)
         .flush_interval(ns)
         .build()
         .is_ok());
     for builder in [
         RedisStore::builder(url).key_ttl(RedisStore::MIN_KEY_TTL - ns),
         RedisStore::builder(url).key_ttl(RedisStore::MAX_SHARED_DURATION + ns),
-        RedisStore::builder(url).timeout(RedisStore::MAX_INTERVAL + ns),
+        RedisStore::builder(url).operation_timeout(RedisStore::MAX_INTERVAL + ns),
         RedisStore::builder(url).poll_interval(RedisStore::MAX_INTERVAL + ns),
         RedisStore::builder(url).reconnect_backoff(ns, RedisStore::MAX_INTERVAL + ns),
         RedisStore::builder(url)

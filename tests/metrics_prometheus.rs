@@ -66,15 +66,50 @@ async fn a_scrape_shows_state_outcomes_rejections_and_durations_labelled_by_name
     let scrape = scrape(addr).await;
     for line in [
         r#"circuit_breaker_state{name="prom-db"} 1"#,
-        r#"circuit_breaker_successful_calls_total{name="prom-db"} 1"#,
-        r#"circuit_breaker_failed_calls_total{name="prom-db"} 2"#,
-        r#"circuit_breaker_not_permitted_calls_total{name="prom-db"} 1"#,
-        r#"circuit_breaker_calls_seconds_count{name="prom-db"} 3"#,
-        r#"circuit_breaker_calls_seconds_sum{name="prom-db"} 0.25"#,
+        r#"circuit_breaker_successes_total{name="prom-db"} 1"#,
+        r#"circuit_breaker_failures_total{name="prom-db"} 2"#,
+        r#"circuit_breaker_rejected_total{name="prom-db"} 1"#,
+        r#"circuit_breaker_call_duration_seconds_count{name="prom-db"} 3"#,
+        r#"circuit_breaker_call_duration_seconds_sum{name="prom-db"} 0.25"#,
     ] {
         assert!(has_line(&scrape, line), "missing `{line}` in:\n{scrape}");
     }
     assert!(scrape.contains("# HELP circuit_breaker_state"));
+}
+
+/// The counters are the `Totals` fields of the same names, with
+/// Prometheus' `_total` suffix.
+#[tokio::test]
+async fn the_counters_are_named_after_the_totals_fields() {
+    use breakerbox::metrics as names;
+    let addr = serve_metrics(handle()).await;
+    let cb = registry()
+        .get_or_create("prom-words", Config::default().max_failures(1))
+        .unwrap();
+    let _ = cb.call(|| Ok::<_, ()>(()));
+    let _ = cb.call_with(|_| breakerbox::Outcome::Ignored, || Err::<(), _>(()));
+    drop(cb.try_acquire().unwrap());
+    let _ = cb.call(|| Err::<(), _>(())); // trips
+    let _ = cb.call(|| Ok::<_, ()>(())); // rejected
+    let totals = cb.stats().totals;
+    let scrape = scrape(addr).await;
+    for (name, field, value) in [
+        (names::SUCCESSES, "successes", totals.successes),
+        (names::FAILURES, "failures", totals.failures),
+        (names::IGNORED, "ignored", totals.ignored),
+        (names::CANCELLED, "cancelled", totals.cancelled),
+        (names::REJECTED, "rejected", totals.rejected),
+    ] {
+        assert_eq!(name, format!("circuit_breaker_{field}_total"));
+        let line = format!(r#"{name}{{name="prom-words"}} {value}"#);
+        assert!(has_line(&scrape, &line), "missing `{line}` in:\n{scrape}");
+    }
+    assert_eq!(names::TIMEOUTS, "circuit_breaker_timeouts_total");
+    assert_eq!(names::SLOW_CALLS, "circuit_breaker_slow_calls_total");
+    assert_eq!(
+        names::CALL_DURATION,
+        "circuit_breaker_call_duration_seconds"
+    );
 }
 
 #[tokio::test]

@@ -121,7 +121,7 @@ impl Spec {
             c = c.half_open_max_wait(ms(w));
         }
         if let Some(n) = self.trip_failures {
-            c = c.trip_when(move |counts| counts.total_failures >= n);
+            c = c.trip_when(move |counts| counts.failures >= n);
         }
         c
     }
@@ -230,9 +230,10 @@ struct Held {
 
 #[derive(Clone, Copy, PartialEq, Debug, Default)]
 struct Counts {
-    requests: u64,
+    calls: u64,
     successes: u64,
     failures: u64,
+    cancelled: u64,
     consecutive_successes: u64,
     consecutive_failures: u64,
     rejected: u64,
@@ -365,7 +366,7 @@ impl Model {
             self.probes += 1;
         }
         self.running += 1;
-        self.counts.requests += 1;
+        self.counts.calls += 1;
         self.held.push(Held {
             generation: self.generation,
             epoch: self.epoch,
@@ -376,6 +377,7 @@ impl Model {
     }
 
     fn reject(&mut self, why: &'static str) -> Admission {
+        self.counts.calls += 1;
         self.counts.rejected += 1;
         Admission::Rejected(why)
     }
@@ -395,6 +397,7 @@ impl Model {
             self.probe_progress = self.now;
         }
         if cancel {
+            self.counts.cancelled += 1;
             return;
         }
         let Some(failed) = outcome else {
@@ -601,11 +604,12 @@ fn check_stats(cb: &CircuitBreaker, model: &mut Model, step: usize) -> Result<()
         "state in stats() at step {}",
         step
     );
-    let c = stats.counts;
+    let c = stats.period;
     let real = Counts {
-        requests: c.requests,
-        successes: c.total_successes,
-        failures: c.total_failures,
+        calls: c.calls,
+        successes: c.successes,
+        failures: c.failures,
+        cancelled: c.cancelled,
         consecutive_successes: c.consecutive_successes,
         consecutive_failures: c.consecutive_failures,
         rejected: c.rejected,
@@ -614,7 +618,7 @@ fn check_stats(cb: &CircuitBreaker, model: &mut Model, step: usize) -> Result<()
     };
     prop_assert_eq!(real, model.counts, "counts in stats() at step {}", step);
     prop_assert_eq!(
-        stats.running_calls,
+        stats.in_flight,
         model.running,
         "running calls at step {}",
         step

@@ -117,13 +117,24 @@ fn open_rejection() {
     let cb = breaker(Config::default().max_failures(1));
     let _ = cb.call(|| Err::<u64, u64>(1));
     assert_eq!(cb.state(), State::Open);
-    // The rejection carries the breaker's name as a shared `Arc<str>`:
-    // cloning it bumps a count, it does not allocate.
+    // The rejection carries the breaker's name: a short name copied in,
+    // a long one shared (its count bumped); neither allocates.
     assert_no_alloc("open rejection via call", || {
         let result = black_box(cb.call(|| Ok::<u64, u64>(black_box(1))));
         assert!(matches!(result, Err(Error::Rejected(_))));
     });
     assert_no_alloc("open rejection via try_acquire", || {
+        let rejected: Rejected = black_box(cb.try_acquire()).unwrap_err();
+        black_box(rejected.breaker());
+    });
+}
+
+#[test]
+fn open_rejection_with_a_long_name() {
+    let name = "a-breaker-name-too-long-to-be-copied-into-the-name".to_owned();
+    let cb = CircuitBreaker::new(name.as_str(), Config::default().max_failures(1)).unwrap();
+    let _ = cb.call(|| Err::<u64, u64>(1));
+    assert_no_alloc("open rejection, long name", || {
         let rejected: Rejected = black_box(cb.try_acquire()).unwrap_err();
         black_box(rejected.breaker());
     });

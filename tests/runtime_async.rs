@@ -45,7 +45,7 @@ async fn call_async_returns_ok_and_records_a_success() {
     let (cb, _clock) = breaker(Config::default());
     let result = cb.call_async(|| async { Ok::<_, ()>(7) }).await;
     assert_eq!(result, Ok(7));
-    assert_eq!(cb.stats().counts.total_successes, 1);
+    assert_eq!(cb.stats().period.successes, 1);
 }
 
 #[tokio::test]
@@ -54,8 +54,22 @@ async fn call_async_returns_err_as_inner_and_records_a_failure() {
     let result = cb.call_async(|| async { Err::<(), _>("refused") }).await;
     assert_eq!(result, Err(Error::Inner("refused")));
     let stats = cb.stats();
-    assert_eq!(stats.counts.total_failures, 1);
+    assert_eq!(stats.period.failures, 1);
     assert_eq!(stats.totals.failures, 1);
+}
+
+#[tokio::test]
+async fn call_async_with_takes_a_classifier_that_answers_whether_an_error_is_a_failure() {
+    let cb = CircuitBreaker::new("async-bool", Config::default().max_failures(1)).unwrap();
+    let is_outage = |e: &u16| *e >= 500;
+    let _ = cb
+        .call_async_with(is_outage, || async { Err::<(), u16>(404) })
+        .await;
+    assert_eq!(cb.stats().totals.ignored, 1);
+    let _ = cb
+        .call_async_with(is_outage, || async { Err::<(), u16>(503) })
+        .await;
+    assert_eq!(cb.state(), breakerbox::State::Open);
 }
 
 #[tokio::test]
@@ -67,7 +81,7 @@ async fn call_async_with_classifies_errors() {
     assert_eq!(result, Err(Error::Inner(404)));
     let stats = cb.stats();
     assert_eq!(stats.state, State::Closed);
-    assert_eq!(stats.counts.ignored, 1);
+    assert_eq!(stats.period.ignored, 1);
 }
 
 #[tokio::test]
@@ -92,13 +106,13 @@ async fn a_dropped_call_async_future_releases_its_permit_and_records_cancelled()
     let (cb, _clock) = breaker(Config::default().max_concurrent_calls(1));
     let mut call = Box::pin(cb.call_async(future::pending::<Result<(), ()>>));
     poll_once(call.as_mut()).await;
-    assert_eq!(cb.stats().running_calls, 1);
+    assert_eq!(cb.stats().in_flight, 1);
     drop(call);
     let stats = cb.stats();
-    assert_eq!(stats.running_calls, 0);
+    assert_eq!(stats.in_flight, 0);
     assert_eq!(stats.totals.cancelled, 1);
     assert_eq!(
-        stats.counts.total_successes + stats.counts.total_failures + stats.counts.ignored,
+        stats.period.successes + stats.period.failures + stats.period.ignored,
         0
     );
     assert!(
@@ -146,11 +160,11 @@ async fn call_timeout_returns_timed_out_and_records_a_timeout() {
         other => panic!("expected a timeout, got {other:?}"),
     }
     let stats = cb.stats();
-    assert_eq!(stats.counts.timeouts, 1);
-    assert_eq!(stats.counts.total_failures, 1, "a timeout is a failure");
+    assert_eq!(stats.period.timeouts, 1);
+    assert_eq!(stats.period.failures, 1, "a timeout is a failure");
     assert_eq!(stats.totals.timeouts, 1);
     assert_eq!(stats.totals.failures, 1);
-    assert_eq!(stats.running_calls, 0);
+    assert_eq!(stats.in_flight, 0);
 }
 
 #[tokio::test(start_paused = true)]
@@ -163,7 +177,7 @@ async fn call_timeout_lets_a_quicker_call_finish() {
         })
         .await;
     assert_eq!(result, Ok(3));
-    assert_eq!(cb.stats().counts.timeouts, 0);
+    assert_eq!(cb.stats().period.timeouts, 0);
 }
 
 #[tokio::test(start_paused = true)]
@@ -269,5 +283,5 @@ async fn call_async_runs_on_spawned_tasks_of_a_multi_thread_runtime() {
     }
     let totals = cb.stats().totals;
     assert_eq!((totals.successes, totals.failures), (4, 4));
-    assert_eq!(cb.stats().running_calls, 0);
+    assert_eq!(cb.stats().in_flight, 0);
 }

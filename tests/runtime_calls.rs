@@ -13,7 +13,7 @@ const SEC: Duration = Duration::from_secs(1);
 
 fn breaker(name: &str, config: Config) -> (CircuitBreaker, ManualClock) {
     let clock = ManualClock::new();
-    let cb = CircuitBreaker::new(name.to_owned(), config.clock(clock.clone())).unwrap();
+    let cb = CircuitBreaker::new(name, config.clock(clock.clone())).unwrap();
     (cb, clock)
 }
 
@@ -24,6 +24,24 @@ fn trip(cb: &CircuitBreaker) {
     assert_eq!(cb.state(), State::Open);
 }
 
+// ----- names ------------------------------------------------------------------
+
+/// A name borrowed for a moment (a function's `&str` parameter, a slice of
+/// request data) is copied: no `'static` and no `.to_owned()` needed.
+#[test]
+fn a_breaker_takes_a_borrowed_name_of_any_length() {
+    fn named(name: &str) -> CircuitBreaker {
+        CircuitBreaker::new(name, Config::default()).unwrap()
+    }
+    let short = String::from("users-db");
+    let long = "a-breaker-name-longer-than-any-inline-buffer/".repeat(3);
+    assert_eq!(named(short.as_str()).name(), "users-db");
+    assert_eq!(named(long.as_str()).name(), long);
+    let cb = named(short.as_str());
+    cb.force_open();
+    assert_eq!(cb.try_acquire().unwrap_err().breaker(), "users-db");
+}
+
 // ----- call and call_with -------------------------------------------------------
 
 #[test]
@@ -31,8 +49,8 @@ fn call_returns_ok_and_records_a_success() {
     let (cb, _clock) = breaker("calls", Config::default());
     assert_eq!(cb.call(|| Ok::<_, ()>(42)), Ok(42));
     let stats = cb.stats();
-    assert_eq!(stats.counts.requests, 1);
-    assert_eq!(stats.counts.total_successes, 1);
+    assert_eq!(stats.period.calls, 1);
+    assert_eq!(stats.period.successes, 1);
     assert_eq!(stats.totals.successes, 1);
     assert_eq!(stats.totals.failures, 0);
 }
@@ -44,8 +62,8 @@ fn call_returns_err_as_inner_and_records_a_failure() {
     assert_eq!(result, Err(Error::Inner("refused")));
     assert_eq!(result.unwrap_err().into_inner(), Some("refused"));
     let stats = cb.stats();
-    assert_eq!(stats.counts.total_failures, 1);
-    assert_eq!(stats.counts.consecutive_failures, 1);
+    assert_eq!(stats.period.failures, 1);
+    assert_eq!(stats.period.consecutive_failures, 1);
     assert_eq!(stats.totals.failures, 1);
 }
 
@@ -65,9 +83,9 @@ fn call_with_ignored_error_counts_neither_success_nor_failure() {
     assert_eq!(result, Err(Error::Inner(404)));
     let stats = cb.stats();
     assert_eq!(stats.state, State::Closed);
-    assert_eq!(stats.counts.ignored, 1);
-    assert_eq!(stats.counts.total_failures, 0);
-    assert_eq!(stats.counts.total_successes, 0);
+    assert_eq!(stats.period.ignored, 1);
+    assert_eq!(stats.period.failures, 0);
+    assert_eq!(stats.period.successes, 0);
     assert_eq!(stats.totals.ignored, 1);
 }
 
@@ -82,7 +100,7 @@ fn call_with_can_classify_an_error_as_a_success() {
     );
     let stats = cb.stats();
     assert_eq!(stats.state, State::Closed);
-    assert_eq!(stats.counts.total_successes, 1);
+    assert_eq!(stats.period.successes, 1);
     assert_eq!(stats.totals.successes, 1);
 }
 
@@ -96,10 +114,36 @@ fn call_with_failure_classification_trips() {
     assert_eq!(cb.state(), State::Open);
 }
 
+/// The attribute's `classify` shape: `true` is a failure, `false` ignored.
+#[test]
+fn call_with_takes_a_classifier_that_answers_whether_an_error_is_a_failure() {
+    let (cb, _clock) = breaker("calls", Config::default().max_failures(1));
+    let is_outage = |e: &u16| *e >= 500;
+    let _ = cb.call_with(is_outage, || Err::<(), u16>(404));
+    assert_eq!(cb.stats().totals.ignored, 1);
+    assert_eq!(cb.state(), State::Closed);
+    let _ = cb.call_with(is_outage, || Err::<(), u16>(503));
+    assert_eq!(cb.state(), State::Open);
+}
+
+/// A named function works as well as a closure.
+#[test]
+fn call_with_takes_a_classifier_function() {
+    fn is_outage(e: &u16) -> bool {
+        *e >= 500
+    }
+    let (cb, _clock) = breaker("calls", Config::default());
+    let _ = cb.call_with(is_outage, || Err::<(), u16>(404));
+    assert_eq!(cb.stats().totals.ignored, 1);
+}
+
 #[test]
 fn call_with_does_not_classify_a_success() {
     let (cb, _clock) = breaker("calls", Config::default());
-    let result = cb.call_with(|_: &()| panic!("classified an Ok"), || Ok::<_, ()>(1));
+    let result = cb.call_with(
+        |_: &()| -> Outcome { panic!("classified an Ok") },
+        || Ok::<_, ()>(1),
+    );
     assert_eq!(result, Ok(1));
 }
 
@@ -120,9 +164,9 @@ fn a_panic_in_call_propagates_is_recorded_as_a_failure_and_releases_the_permit()
     let payload = caught.expect_err("the panic did not propagate");
     assert_eq!(payload.downcast_ref::<&str>(), Some(&"boom"));
     let stats = cb.stats();
-    assert_eq!(stats.counts.total_failures, 1);
+    assert_eq!(stats.period.failures, 1);
     assert_eq!(stats.totals.failures, 1);
-    assert_eq!(stats.running_calls, 0);
+    assert_eq!(stats.in_flight, 0);
     assert!(
         cb.try_acquire().is_ok(),
         "the bulkhead place was not released"
@@ -149,14 +193,14 @@ fn a_permit_dropped_during_a_panic_counts_as_a_failure() {
 fn permit_success_records_a_success() {
     let (cb, _clock) = breaker("calls", Config::default());
     cb.try_acquire().unwrap().success();
-    assert_eq!(cb.stats().counts.total_successes, 1);
+    assert_eq!(cb.stats().period.successes, 1);
 }
 
 #[test]
 fn permit_failure_records_a_failure() {
     let (cb, _clock) = breaker("calls", Config::default());
     cb.try_acquire().unwrap().failure();
-    assert_eq!(cb.stats().counts.total_failures, 1);
+    assert_eq!(cb.stats().period.failures, 1);
 }
 
 #[test]
@@ -164,7 +208,7 @@ fn permit_ignore_records_an_ignored_call() {
     let (cb, _clock) = breaker("calls", Config::default());
     cb.try_acquire().unwrap().ignore();
     let stats = cb.stats();
-    assert_eq!(stats.counts.ignored, 1);
+    assert_eq!(stats.period.ignored, 1);
     assert_eq!(stats.totals.ignored, 1);
 }
 
@@ -190,11 +234,11 @@ fn a_permit_dropped_unused_records_nothing_and_is_released() {
     drop(permit);
     let stats = cb.stats();
     assert_eq!(
-        stats.counts.total_successes + stats.counts.total_failures + stats.counts.ignored,
+        stats.period.successes + stats.period.failures + stats.period.ignored,
         0
     );
     assert_eq!(stats.totals.cancelled, 1);
-    assert_eq!(stats.running_calls, 0);
+    assert_eq!(stats.in_flight, 0);
     assert!(
         cb.try_acquire().is_ok(),
         "the dropped permit still holds its place"
@@ -206,11 +250,11 @@ fn running_calls_counts_held_permits() {
     let (cb, _clock) = breaker("calls", Config::default());
     let first = cb.try_acquire().unwrap();
     let second = cb.try_acquire().unwrap();
-    assert_eq!(cb.stats().running_calls, 2);
+    assert_eq!(cb.stats().in_flight, 2);
     first.success();
-    assert_eq!(cb.stats().running_calls, 1);
+    assert_eq!(cb.stats().in_flight, 1);
     drop(second);
-    assert_eq!(cb.stats().running_calls, 0);
+    assert_eq!(cb.stats().in_flight, 0);
 }
 
 // ----- the bulkhead ---------------------------------------------------------------
@@ -230,7 +274,7 @@ fn bulkhead_rejects_too_many_concurrent_calls() {
         Err(Error::Rejected(r)) => assert_eq!(r.reason(), RejectReason::TooManyCalls),
         other => panic!("expected a bulkhead rejection, got {other:?}"),
     }
-    assert_eq!(cb.stats().counts.rejected, 1);
+    assert_eq!(cb.stats().period.rejected, 1);
     drop((first, second));
 }
 
@@ -269,7 +313,7 @@ fn bulkhead_checks_the_state_first_when_open() {
     let hung = (cb.try_acquire().unwrap(), cb.try_acquire().unwrap());
     clock.advance(10 * SEC);
     let stats = cb.stats();
-    assert_eq!((stats.state, stats.running_calls), (State::Open, 2));
+    assert_eq!((stats.state, stats.in_flight), (State::Open, 2));
     let rejected = cb.try_acquire().unwrap_err();
     assert!(
         matches!(rejected.reason(), RejectReason::Open { .. }),
@@ -462,7 +506,7 @@ fn totals_count_cancelled_and_stale_calls() {
     assert_eq!(totals.cancelled, 2);
     assert_eq!(totals.stale, 1, "a cancelled call reports no stale result");
     assert_eq!(totals.successes, 1);
-    assert_eq!(totals.requests, 4);
+    assert_eq!(totals.calls, 4);
 }
 
 #[test]
@@ -478,7 +522,7 @@ fn every_admitted_call_ends_in_exactly_one_total() {
         }
     }
     let totals = cb.stats().totals;
-    assert_eq!(totals.requests, 40);
+    assert_eq!(totals.calls, 40);
     assert_eq!(
         (
             totals.successes,

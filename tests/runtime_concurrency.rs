@@ -85,7 +85,7 @@ fn concurrent_calls_all_end_in_exactly_one_total() {
     let totals = stats.totals;
     let all = (THREADS * CALLS) as u64;
     assert_eq!(ran.load(Ordering::Relaxed) as u64, all);
-    assert_eq!(totals.requests, all);
+    assert_eq!(totals.calls, all);
     assert_eq!(
         totals.successes + totals.failures + totals.ignored + totals.cancelled,
         all
@@ -101,12 +101,12 @@ fn concurrent_calls_all_end_in_exactly_one_total() {
     );
     assert_eq!(totals.rejected, 0);
     assert_eq!(totals.stale, 0);
-    assert_eq!(stats.counts.requests, all);
+    assert_eq!(stats.period.calls, all);
     assert_eq!(
-        stats.counts.total_successes + stats.counts.total_failures + stats.counts.ignored,
+        stats.period.successes + stats.period.failures + stats.period.ignored,
         all * 3 / 4
     );
-    assert_eq!(stats.running_calls, 0);
+    assert_eq!(stats.in_flight, 0);
     assert_eq!(stats.state, State::Closed);
 }
 
@@ -178,8 +178,8 @@ fn half_open_never_runs_more_than_half_open_max_calls_probes_at_once() {
         State::HalfOpen,
         "ignored probes decide nothing"
     );
-    assert_eq!(stats.counts.ignored, PROBERS as u64);
-    assert_eq!(stats.running_calls, 0);
+    assert_eq!(stats.period.ignored, PROBERS as u64);
+    assert_eq!(stats.in_flight, 0);
 }
 
 #[test]
@@ -222,9 +222,9 @@ fn bulkhead_never_runs_more_than_max_concurrent_calls() {
         "{max} calls ran at once through a bulkhead of {LIMIT}"
     );
     let totals = stats.totals;
-    assert_eq!(totals.requests + totals.rejected, (THREADS * CALLS) as u64);
-    assert_eq!(totals.successes, totals.requests);
-    assert_eq!(stats.running_calls, 0);
+    assert_eq!(totals.calls, (THREADS * CALLS) as u64);
+    assert_eq!(totals.successes, totals.calls - totals.rejected);
+    assert_eq!(stats.in_flight, 0);
 }
 
 #[test]
@@ -246,10 +246,10 @@ fn running_calls_return_to_zero_after_concurrent_calls() {
         })
         .collect();
     barrier.wait();
-    assert_eq!(cb.stats().running_calls, THREADS as u64);
+    assert_eq!(cb.stats().in_flight, THREADS as u64);
     barrier.wait();
     for handle in handles {
         handle.join().unwrap();
     }
-    assert_eq!(cb.stats().running_calls, 0);
+    assert_eq!(cb.stats().in_flight, 0);
 }

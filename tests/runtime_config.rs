@@ -373,12 +373,12 @@ fn config_error_is_a_std_error() {
 #[test]
 fn default_config_values() {
     let config = Config::default();
-    assert_eq!(config.get_max_failures(), Some(5));
-    assert_eq!(config.get_timeout(), 60 * SEC);
-    assert_eq!(config.get_half_open_max_calls(), 1);
-    assert_eq!(config.get_success_threshold(), 1);
-    assert_eq!(config.get_max_concurrent_calls(), None);
-    assert_eq!(config.get_call_timeout(), None);
+    assert_eq!(config.settings().max_failures, Some(5));
+    assert_eq!(config.settings().timeout, 60 * SEC);
+    assert_eq!(config.settings().half_open_max_calls, 1);
+    assert_eq!(config.settings().success_threshold, 1);
+    assert_eq!(config.settings().max_concurrent_calls, None);
+    assert_eq!(config.settings().call_timeout, None);
     valid(config);
 }
 
@@ -397,7 +397,10 @@ fn default_config_trips_after_five_consecutive_failures_for_sixty_seconds() {
 #[test]
 fn without_max_failures_turns_the_policy_off() {
     assert_eq!(
-        Config::default().without_max_failures().get_max_failures(),
+        Config::default()
+            .without_max_failures()
+            .settings()
+            .max_failures,
         None
     );
     valid(Config::default().without_max_failures());
@@ -406,22 +409,22 @@ fn without_max_failures_turns_the_policy_off() {
 #[test]
 fn aggressive_preset_values() {
     let config = Config::aggressive();
-    assert_eq!(config.get_max_failures(), Some(3));
-    assert_eq!(config.get_timeout(), 30 * SEC);
-    assert_eq!(config.get_max_concurrent_calls(), Some(100));
-    assert_eq!(config.get_success_threshold(), 3);
-    assert_eq!(config.get_half_open_max_calls(), 1);
+    assert_eq!(config.settings().max_failures, Some(3));
+    assert_eq!(config.settings().timeout, 30 * SEC);
+    assert_eq!(config.settings().max_concurrent_calls, Some(100));
+    assert_eq!(config.settings().success_threshold, 3);
+    assert_eq!(config.settings().half_open_max_calls, 1);
     valid(config);
 }
 
 #[test]
 fn conservative_preset_values() {
     let config = Config::conservative();
-    assert_eq!(config.get_max_failures(), Some(10));
-    assert_eq!(config.get_timeout(), 120 * SEC);
-    assert_eq!(config.get_success_threshold(), 5);
-    assert_eq!(config.get_max_concurrent_calls(), None);
-    assert_eq!(config.get_half_open_max_calls(), 1);
+    assert_eq!(config.settings().max_failures, Some(10));
+    assert_eq!(config.settings().timeout, 120 * SEC);
+    assert_eq!(config.settings().success_threshold, 5);
+    assert_eq!(config.settings().max_concurrent_calls, None);
+    assert_eq!(config.settings().half_open_max_calls, 1);
     valid(config);
 }
 
@@ -429,8 +432,8 @@ fn conservative_preset_values() {
 fn a_breaker_keeps_the_config_it_was_built_with() {
     let cb = CircuitBreaker::new("db", Config::conservative().max_failures(7)).unwrap();
     assert_eq!(cb.name(), "db");
-    assert_eq!(cb.config().get_max_failures(), Some(7));
-    assert_eq!(cb.config().get_timeout(), 120 * SEC);
+    assert_eq!(cb.config().settings().max_failures, Some(7));
+    assert_eq!(cb.config().settings().timeout, 120 * SEC);
 }
 
 // ----- settings registered for an annotated function -----------------------------
@@ -488,7 +491,7 @@ fn a_call_timeout_registered_for_a_sync_site_is_refused_naming_the_breaker_and_t
     // The breaker keeps it: another function sharing the name may enforce
     // it. This function's calls run without it, and that is listed.
     let cb = breakerbox::registry().get(name).unwrap();
-    assert_eq!(cb.config().get_call_timeout(), Some(SEC));
+    assert_eq!(cb.config().settings().call_timeout, Some(SEC));
     let problem = breakerbox::registry()
         .config_problems()
         .into_iter()
@@ -552,7 +555,7 @@ fn max_failures_off_in_the_attribute_declares_a_rate_only_breaker() {
         assert_eq!(rate_only(), Err(CallError::Rejected));
     }
     let cb = breakerbox::registry().get("config-rate-only").unwrap();
-    assert_eq!(cb.config().get_max_failures(), None);
+    assert_eq!(cb.config().settings().max_failures, None);
     assert_eq!(
         cb.state(),
         State::Closed,
@@ -589,4 +592,55 @@ async fn a_sync_function_sharing_a_breaker_with_a_call_timeout_is_listed() {
         problem.reason().contains("`runtime_config::shared_sync`"),
         "{problem}"
     );
+}
+
+// ----- reading the settings back ---------------------------------------------
+
+/// The field names of `Settings`, as its `Debug` lists them.
+fn settings_fields(config: &Config) -> Vec<(String, String)> {
+    let shown = format!("{:#?}", config.settings());
+    shown
+        .lines()
+        .filter(|line| line.starts_with("    ") && !line.starts_with("     "))
+        .filter_map(|line| line.trim().split_once(": "))
+        .map(|(name, value)| (name.to_owned(), value.to_owned()))
+        .collect()
+}
+
+#[test]
+fn every_key_can_be_read_back_from_the_settings() {
+    let mut fields: Vec<String> = settings_fields(&Config::default())
+        .into_iter()
+        .map(|(name, _)| name)
+        .collect();
+    let mut keys: Vec<String> = breakerbox::PartialConfig::keys()
+        .map(str::to_owned)
+        .collect();
+    fields.sort();
+    keys.sort();
+    assert_eq!(fields, keys);
+}
+
+#[test]
+fn a_merged_configuration_reads_back_each_sources_values() {
+    let mut file = breakerbox::PartialConfig::new();
+    file.set("time_window", "30s").unwrap();
+    file.set("time_window_buckets", "6").unwrap();
+    file.set("store", "fleet").unwrap();
+    let config = file.apply(
+        Config::default()
+            .failure_rate(0.5)
+            .count_window(20)
+            .slow_call_duration(SEC)
+            .half_open_max_wait(5 * SEC),
+    );
+    let settings = config.settings();
+    assert_eq!(settings.failure_rate, Some(0.5));
+    assert_eq!(settings.count_window, None, "the file's window replaced it");
+    assert_eq!(settings.time_window, Some(30 * SEC));
+    assert_eq!(settings.time_window_buckets, Some(6));
+    assert_eq!(settings.slow_call_duration, Some(SEC));
+    assert_eq!(settings.half_open_max_wait, Some(5 * SEC));
+    assert_eq!(settings.store.as_deref(), Some("fleet"));
+    assert_eq!(settings.minimum_calls, 10, "the default");
 }

@@ -247,7 +247,7 @@ fn slow_calls_are_counted() {
     );
     timed(&cb, &clock, 2 * SEC, Outcome::Failure);
     let stats = cb.stats();
-    assert_eq!(stats.counts.slow_calls, 2);
+    assert_eq!(stats.period.slow_calls, 2);
     assert_eq!(stats.totals.slow_calls, 2);
     assert!((stats.slow_call_rate - 2.0 / 3.0).abs() < 1e-9);
     assert_eq!(
@@ -343,7 +343,7 @@ fn slow_call_rate_trips_although_the_failure_rate_is_low() {
 
 #[test]
 fn trip_when_trips_when_the_predicate_holds() {
-    let (cb, _clock) = breaker(rate_only().trip_when(|counts| counts.total_successes >= 3));
+    let (cb, _clock) = breaker(rate_only().trip_when(|counts| counts.successes >= 3));
     record(&cb, "SS");
     assert_eq!(cb.state(), State::Closed);
     record(&cb, "S");
@@ -376,5 +376,5 @@ fn without_max_failures_consecutive_failures_never_trip() {
     record(&cb, &"F".repeat(50));
     let stats = cb.stats();
     assert_eq!(stats.state, State::Closed);
-    assert_eq!(stats.counts.consecutive_failures, 50);
+    assert_eq!(stats.period.consecutive_failures, 50);
 }

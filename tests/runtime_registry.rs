@@ -31,7 +31,7 @@ fn get_or_create_creates_a_breaker_from_the_given_config() {
         .get_or_create("db", Config::default().max_failures(2))
         .unwrap();
     assert_eq!(cb.name(), "db");
-    assert_eq!(cb.config().get_max_failures(), Some(2));
+    assert_eq!(cb.config().settings().max_failures, Some(2));
     assert!(Arc::ptr_eq(&cb, &registry.get("db").unwrap()));
 }
 
@@ -47,7 +47,7 @@ fn get_or_create_returns_an_existing_breaker_unchanged() {
         .unwrap();
     assert!(Arc::ptr_eq(&first, &again));
     assert_eq!(
-        again.config().get_max_failures(),
+        again.config().settings().max_failures,
         Some(2),
         "the new config was applied"
     );
@@ -80,7 +80,7 @@ fn configure_before_first_use_wins_over_the_given_config() {
     let cb = registry
         .get_or_create("db", Config::default().max_failures(2))
         .unwrap();
-    assert_eq!(cb.config().get_max_failures(), Some(7));
+    assert_eq!(cb.config().settings().max_failures, Some(7));
 }
 
 #[test]
@@ -99,9 +99,9 @@ fn configure_after_creation_fails_with_already_created() {
         }
     );
     assert!(err.to_string().contains("`db`"), "{err}");
-    assert_eq!(cb.config().get_max_failures(), Some(2));
+    assert_eq!(cb.config().settings().max_failures, Some(2));
     let again = registry.get_or_create("db", Config::default()).unwrap();
-    assert_eq!(again.config().get_max_failures(), Some(2));
+    assert_eq!(again.config().settings().max_failures, Some(2));
 }
 
 #[test]
@@ -125,7 +125,7 @@ fn configure_refuses_an_invalid_config_naming_the_breaker() {
         .get_or_create("db", Config::default().max_failures(3))
         .unwrap();
     assert_eq!(
-        cb.config().get_max_failures(),
+        cb.config().settings().max_failures,
         Some(3),
         "the refused config was kept"
     );
@@ -201,7 +201,7 @@ fn the_global_registry_honours_configure_before_first_use() {
         .configure(name, Config::default().max_failures(8))
         .unwrap();
     let cb = registry().get_or_create(name, Config::default()).unwrap();
-    assert_eq!(cb.config().get_max_failures(), Some(8));
+    assert_eq!(cb.config().settings().max_failures, Some(8));
 }
 
 #[test]
@@ -283,8 +283,8 @@ fn get_or_create_keeps_its_value_where_an_operator_value_conflicts_and_lists_the
         .override_config("db", ops("success_threshold", "3"))
         .unwrap();
     let cb = registry.get_or_create("db", capped_backoff()).unwrap();
-    assert_eq!(cb.config().get_timeout(), Duration::from_secs(60));
-    assert_eq!(cb.config().get_success_threshold(), 3);
+    assert_eq!(cb.config().settings().timeout, Duration::from_secs(60));
+    assert_eq!(cb.config().settings().success_threshold, 3);
     let problems = registry.config_problems();
     assert_eq!(problems.len(), 1, "{problems:?}");
     assert_eq!(
@@ -458,7 +458,7 @@ fn a_removed_name_is_created_afresh() {
         .unwrap();
     assert!(!Arc::ptr_eq(&first, &again));
     assert_eq!(again.state(), State::Closed);
-    assert_eq!(again.config().get_max_failures(), Some(3));
+    assert_eq!(again.config().settings().max_failures, Some(3));
 }
 
 #[test]
@@ -472,7 +472,7 @@ fn remove_forgets_the_configuration_registered_for_the_name() {
     let again = registry
         .get_or_create("db", Config::default().max_failures(2))
         .unwrap();
-    assert_eq!(again.config().get_max_failures(), Some(2));
+    assert_eq!(again.config().settings().max_failures, Some(2));
 }
 
 #[test]
@@ -484,7 +484,7 @@ fn remove_keeps_the_operators_values_for_the_name() {
     registry.get_or_create("db", Config::default()).unwrap();
     registry.remove("db");
     let again = registry.get_or_create("db", Config::default()).unwrap();
-    assert_eq!(again.config().get_timeout(), Duration::from_secs(5));
+    assert_eq!(again.config().settings().timeout, Duration::from_secs(5));
 }
 
 /// A store whose members note that they left.
@@ -578,7 +578,7 @@ fn an_annotated_function_keeps_its_breaker_after_its_name_is_removed() {
     let fresh = registry().get_or_create(name, Config::default()).unwrap();
     assert!(!Arc::ptr_eq(&fresh, &removed));
     assert!(matches!(removed_site(true), Err(SiteError::Rejected)));
-    assert_eq!(fresh.stats().totals.requests, 0);
+    assert_eq!(fresh.stats().totals.calls, 0);
 }
 
 // ----- a limit on names created on demand ------------------------------------
@@ -798,7 +798,7 @@ fn an_evicted_name_comes_back_with_its_registered_configuration() {
     clock.advance(IDLE);
     assert_eq!(registry.evict_idle(), ["host-a"]);
     let again = registry.get_or_create("host-a", Config::default()).unwrap();
-    assert_eq!(again.config().get_max_failures(), Some(7));
+    assert_eq!(again.config().settings().max_failures, Some(7));
 }
 
 #[test]

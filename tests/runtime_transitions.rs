@@ -62,7 +62,7 @@ fn logging(config: Config) -> (Config, Log) {
             change.name.to_owned(),
             change.from,
             change.to,
-            change.counts,
+            change.period,
         ));
     });
     (config, log)
@@ -84,7 +84,7 @@ fn closed_stays_closed_below_max_failures() {
     fail(&cb);
     fail(&cb);
     assert_eq!(cb.state(), State::Closed);
-    assert_eq!(cb.stats().counts.consecutive_failures, 2);
+    assert_eq!(cb.stats().period.consecutive_failures, 2);
 }
 
 #[test]
@@ -106,7 +106,7 @@ fn a_success_resets_the_consecutive_failures() {
     fail(&cb);
     fail(&cb);
     assert_eq!(cb.state(), State::Closed);
-    assert_eq!(cb.stats().counts.consecutive_failures, 2);
+    assert_eq!(cb.stats().period.consecutive_failures, 2);
 }
 
 // ----- open -----------------------------------------------------------------
@@ -136,11 +136,12 @@ fn open_counts_rejected_calls() {
     let _ = cb.call(|| Ok::<_, &str>(()));
     assert!(cb.try_acquire().is_err());
     let stats = cb.stats();
-    assert_eq!(stats.counts.rejected, 2);
+    assert_eq!(stats.period.rejected, 2);
     assert_eq!(stats.totals.rejected, 2);
-    assert_eq!(stats.counts.requests, 0, "rejected calls are not admitted");
+    assert_eq!(stats.period.calls, 2, "rejected calls are calls asked");
     assert_eq!(
-        stats.totals.requests, 1,
+        stats.totals.calls - stats.totals.rejected,
+        1,
         "only the tripping call was admitted"
     );
 }
@@ -186,7 +187,7 @@ fn half_open_admits_at_most_max_calls() {
     assert!(first.is_probe() && second.is_probe());
     let third = cb.try_acquire().expect_err("a third concurrent probe");
     assert_eq!(third.reason(), RejectReason::HalfOpenFull);
-    assert_eq!(cb.stats().counts.rejected, 1);
+    assert_eq!(cb.stats().period.rejected, 1);
     drop((first, second));
 }
 
@@ -424,7 +425,7 @@ fn interval_clears_the_counts_while_closed() {
     let before = cb.stats().generation;
     clock.advance(30 * SEC);
     let stats = cb.stats();
-    assert_eq!(stats.counts, breakerbox::Counts::default());
+    assert_eq!(stats.period, breakerbox::Counts::default());
     assert_eq!(stats.generation, before + 1);
     assert_eq!(stats.totals.failures, 2, "totals survive the clearing");
     fail(&cb);
@@ -454,7 +455,7 @@ fn a_result_from_an_older_generation_is_not_counted() {
     old.failure();
     let stats = cb.stats();
     assert_eq!(
-        stats.counts.total_failures, 0,
+        stats.period.failures, 0,
         "a stale failure counted in the open period"
     );
     assert_eq!(stats.totals.stale, 1);
@@ -462,7 +463,7 @@ fn a_result_from_an_older_generation_is_not_counted() {
         stats.totals.failures, 2,
         "a stale result still counts in its lifetime total"
     );
-    assert_eq!(stats.running_calls, 0);
+    assert_eq!(stats.in_flight, 0);
 }
 
 #[test]
@@ -554,10 +555,7 @@ fn disable_admits_every_call_and_never_trips() {
     }
     let stats = cb.stats();
     assert_eq!(stats.state, State::Disabled);
-    assert_eq!(
-        stats.counts.total_failures, 20,
-        "a disabled breaker still counts"
-    );
+    assert_eq!(stats.period.failures, 20, "a disabled breaker still counts");
     assert_eq!(stats.open_count, 0);
 }
 
@@ -569,7 +567,7 @@ fn reset_closes_with_fresh_counts_and_keeps_totals() {
     cb.reset();
     let stats = cb.stats();
     assert_eq!(stats.state, State::Closed);
-    assert_eq!(stats.counts, breakerbox::Counts::default());
+    assert_eq!(stats.period, breakerbox::Counts::default());
     assert_eq!(stats.totals.failures, 2);
     assert_eq!(stats.totals.rejected, 1);
     fail(&cb);
@@ -608,7 +606,7 @@ fn a_result_from_before_a_reset_is_stale() {
         State::Closed,
         "a call admitted before the reset tripped the breaker"
     );
-    assert_eq!(stats.counts.total_failures, 0);
+    assert_eq!(stats.period.failures, 0);
     assert_eq!(stats.totals.stale, 1);
 }
 
@@ -658,12 +656,12 @@ fn on_state_change_reports_name_from_to_and_the_ended_periods_counts() {
         ]
     );
     let tripped = log[0].3;
-    assert_eq!(tripped.requests, 3);
-    assert_eq!(tripped.total_successes, 1);
-    assert_eq!(tripped.total_failures, 2);
+    assert_eq!(tripped.calls, 3);
+    assert_eq!(tripped.successes, 1);
+    assert_eq!(tripped.failures, 2);
     assert_eq!(tripped.consecutive_failures, 2);
     assert_eq!(log[1].3.rejected, 1, "the open period's counts");
-    assert_eq!(log[2].3.total_successes, 1, "the half-open period's counts");
+    assert_eq!(log[2].3.successes, 1, "the half-open period's counts");
 }
 
 #[test]
@@ -743,7 +741,7 @@ fn a_panicking_listener_does_not_stop_the_others_and_its_panic_propagates() {
     let stats = cb.stats();
     assert_eq!(stats.state, State::Open);
     assert_eq!(stats.totals.failures, 1);
-    assert_eq!(stats.running_calls, 0);
+    assert_eq!(stats.in_flight, 0);
 }
 
 #[test]
@@ -759,7 +757,7 @@ fn a_listener_panicking_on_admission_gives_the_probe_slot_back() {
     assert!(caught.is_err(), "the listener's panic did not propagate");
     let stats = cb.stats();
     assert_eq!(stats.state, State::HalfOpen);
-    assert_eq!(stats.running_calls, 0);
+    assert_eq!(stats.in_flight, 0);
     let probe = cb
         .try_acquire()
         .expect("the probe slot was kept by a call that never ran");

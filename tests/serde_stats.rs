@@ -20,33 +20,79 @@ fn stats_serialize_with_stable_field_names() {
     clock.advance(Duration::from_secs(5));
 
     let value = serde_json::to_value(cb.stats()).unwrap();
+    let empty = json!({
+        "calls": 0, "successes": 0, "failures": 0, "ignored": 0, "cancelled": 0,
+        "rejected": 0, "consecutive_successes": 0, "consecutive_failures": 0,
+        "slow_calls": 0, "timeouts": 0
+    });
     assert_eq!(
         value,
         json!({
             "name": "serde-db",
             "state": "open",
-            "success_rate": 1.0,
-            "failure_rate": 0.0,
-            "slow_call_rate": 0.0,
-            "consecutive_successes": 0,
-            "consecutive_failures": 0,
-            "open_count": 1,
-            "running_calls": 0,
-            "last_state_change_secs_ago": 5.0,
-            "time_until_half_open_secs": 25.0,
-            "current_backoff_secs": 30.0,
-            "generation": 1,
-            "counts": {
-                "requests": 0, "successes": 0, "failures": 0,
-                "consecutive_successes": 0, "consecutive_failures": 0,
-                "rejected": 0, "ignored": 0, "slow_calls": 0, "timeouts": 0
+            "period": empty,
+            "tripped_by": {
+                "reason": "consecutive_failures",
+                "period": {
+                    "calls": 3, "successes": 1, "failures": 2, "ignored": 0, "cancelled": 0,
+                    "rejected": 0, "consecutive_successes": 0, "consecutive_failures": 2,
+                    "slow_calls": 0, "timeouts": 0
+                },
+                "failure_rate": 2.0 / 3.0,
+                "slow_call_rate": 0.0,
+                "ago_secs": 5.0
             },
             "totals": {
-                "requests": 3, "successes": 1, "failures": 2, "ignored": 0,
+                "calls": 3, "successes": 1, "failures": 2, "ignored": 0,
                 "cancelled": 0, "rejected": 0, "slow_calls": 0, "timeouts": 0, "stale": 0
-            }
+            },
+            "failure_rate": 0.0,
+            "slow_call_rate": 0.0,
+            "in_flight": 0,
+            "time_until_half_open_secs": 25.0,
+            "open_count": 1,
+            "time_in_state_secs": 5.0,
+            "open_duration_secs": 30.0,
+            "generation": 1
         })
     );
+}
+
+#[test]
+fn the_json_fields_are_the_struct_fields_in_their_order() {
+    let cb = CircuitBreaker::new("serde-order", Config::default()).unwrap();
+    let text = serde_json::to_string(&cb.stats()).unwrap();
+    let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let keys: Vec<&str> = value
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    let mut expected = vec![
+        "name",
+        "state",
+        "period",
+        "tripped_by",
+        "totals",
+        "failure_rate",
+        "slow_call_rate",
+        "in_flight",
+        "time_until_half_open_secs",
+        "open_count",
+        "time_in_state_secs",
+        "open_duration_secs",
+        "generation",
+    ];
+    let mut sorted = keys.clone();
+    sorted.sort_unstable();
+    expected.sort_unstable();
+    assert_eq!(sorted, expected);
+    assert!(
+        text.starts_with(r#"{"name":"serde-order","state":"closed","period":{"calls":0,"#),
+        "{text}"
+    );
+    assert_eq!(value["tripped_by"], serde_json::Value::Null);
 }
 
 #[test]
@@ -55,9 +101,9 @@ fn rates_and_streaks_describe_the_current_period() {
     let _ = cb.call(|| Ok::<_, ()>(()));
     let _ = cb.call(|| Err::<(), _>(()));
     let value = serde_json::to_value(cb.stats()).unwrap();
-    assert_eq!(value["success_rate"], 0.5);
     assert_eq!(value["failure_rate"], 0.5);
-    assert_eq!(value["consecutive_failures"], 1);
+    assert_eq!(value["period"]["consecutive_failures"], 1);
+    assert_eq!(value["period"]["calls"], 2);
     assert_eq!(value["time_until_half_open_secs"], serde_json::Value::Null);
 }
 
@@ -67,10 +113,10 @@ fn config_deserializes_with_human_readable_durations() {
         r#"{"max_failures": 3, "timeout": "1m30s", "failure_rate": 0.5, "count_window": 20}"#,
     )
     .unwrap();
-    assert_eq!(config.get_max_failures(), Some(3));
-    assert_eq!(config.get_timeout(), Duration::from_secs(90));
+    assert_eq!(config.settings().max_failures, Some(3));
+    assert_eq!(config.settings().timeout, Duration::from_secs(90));
     assert_eq!(
-        config.get_half_open_max_calls(),
+        config.settings().half_open_max_calls,
         1,
         "a missing key keeps its default"
     );
@@ -102,13 +148,13 @@ fn config_deserialization_names_an_invalid_value() {
 fn max_failures_off_deserializes_to_a_rate_only_config() {
     let config: Config =
         serde_json::from_str(r#"{"max_failures": "off", "failure_rate": 0.5}"#).unwrap();
-    assert_eq!(config.get_max_failures(), None);
+    assert_eq!(config.settings().max_failures, None);
 }
 
 #[test]
 fn store_deserializes_into_the_config() {
     let config: Config = serde_json::from_str(r#"{"store": "fleet"}"#).unwrap();
-    assert_eq!(config.get_store(), Some("fleet"));
+    assert_eq!(config.settings().store.as_deref(), Some("fleet"));
 }
 
 /// A value for `key`, as JSON (and a file) writes it.
@@ -121,7 +167,7 @@ fn sample(key: &str) -> &'static str {
         | "count_window"
         | "time_window_buckets"
         | "minimum_calls" => "7",
-        "failure_rate" | "slow_call_rate" => "0.25",
+        "failure_rate" | "slow_call_rate" | "jitter" => "0.25",
         "backoff_multiplier" => "1.5",
         "timeout" | "interval" | "time_window" | "slow_call_duration" | "backoff_max"
         | "half_open_max_wait" | "call_timeout" => "\"7s\"",

@@ -413,7 +413,8 @@ fn an_operators_max_failures_off_that_leaves_no_trip_policy_is_refused_or_listed
         .override_config("db", ops("max_failures", "off"))
         .unwrap();
     let cb = registry.get_or_create("db", Config::default()).unwrap();
-    let silent = cb.config().get_max_failures().is_none() && registry.config_problems().is_empty();
+    let silent =
+        cb.config().settings().max_failures.is_none() && registry.config_problems().is_empty();
     for _ in 0..1000 {
         let _ = cb.call(|| Err::<(), _>(()));
     }
@@ -478,8 +479,8 @@ fn a_store_variable_is_read_as_the_other_values_are_trimmed_or_refused() {
     let registry = Registry::new();
     file.apply(&registry).unwrap();
     let cb = registry.get_or_create("db", Config::default()).unwrap();
-    assert_eq!(cb.config().get_timeout(), 30 * SEC);
-    assert_eq!(cb.config().get_store(), Some("fleet"));
+    assert_eq!(cb.config().settings().timeout, 30 * SEC);
+    assert_eq!(cb.config().settings().store.as_deref(), Some("fleet"));
 }
 
 // ===== guards ====================================================================
@@ -739,7 +740,7 @@ fn guard_a_call_in_flight_across_remove_counts_on_the_removed_breaker() {
     assert_eq!(old.state(), State::Open);
     let new = registry.get_or_create("x", Config::default()).unwrap();
     assert_eq!(new.state(), State::Closed);
-    assert_eq!(new.stats().totals.requests, 0);
+    assert_eq!(new.stats().totals.calls, 0);
 }
 
 /// A half-open breaker whose only holder is a probe's owned permit is not
@@ -804,7 +805,7 @@ fn guard_configure_after_remove_configures_the_next_breaker() {
         .configure("x", Config::default().max_failures(2))
         .unwrap();
     let cb = registry.get_or_create("x", Config::default()).unwrap();
-    assert_eq!(cb.config().get_max_failures(), Some(2));
+    assert_eq!(cb.config().settings().max_failures, Some(2));
 }
 
 /// A later layer's window replaces an earlier one's: the environment's
@@ -934,7 +935,7 @@ fn guard_max_failures_off_from_each_source_with_a_rate_trips_on_the_rate_only() 
                     .minimum_calls(4),
             )
             .unwrap();
-        assert_eq!(cb.config().get_max_failures(), None);
+        assert_eq!(cb.config().settings().max_failures, None);
         for _ in 0..3 {
             let _ = cb.call(|| Ok::<_, ()>(()));
         }
@@ -979,11 +980,12 @@ fn guard_a_layer_named_at_the_limit_is_refused_when_built() {
     assert!(matches!(refused, Err(RegistryError::Full { .. })));
 }
 
-/// Every field of `Config`'s definition is a key of the file, the
-/// environment and serde, or a setting only code can give: the key-set
-/// test reads the fields from the hand-written `Debug`, so a field added to
-/// the struct and its setter but to neither `Debug` nor `KEYS` would pass
-/// it. This reads the definition itself.
+/// Every field of `Config`'s definition is its `Settings` or a setting
+/// only code can give, and every field of `Settings`' definition is a key
+/// of the file, the environment and serde (and the reverse): the key-set
+/// tests read the fields from `Debug`, so a field added to a struct and
+/// its setter but to neither `Debug` nor `KEYS` would pass them. This
+/// reads the definitions themselves.
 #[test]
 fn guard_every_field_of_the_config_struct_is_a_key_or_code_only() {
     const CODE_ONLY: &[&str] = &["trip_when", "on_state_change", "clock", "system_clock"];
@@ -992,22 +994,29 @@ fn guard_every_field_of_the_config_struct_is_a_key_or_code_only() {
         "/breaker/src/config.rs"
     ))
     .unwrap();
-    let start = source.find("pub struct Config {").unwrap();
-    let body = &source[start..];
-    let body = &body[..body.find("\n}").unwrap()];
-    let keys: Vec<&str> = PartialConfig::keys().collect();
-    let fields: Vec<&str> = body
-        .lines()
-        .filter_map(|line| line.trim().strip_prefix("pub(crate) "))
-        .filter_map(|line| line.split(':').next())
-        .collect();
-    assert!(fields.len() > 10, "{fields:?}");
-    for field in fields {
+    let fields_of = |definition: &str, visibility: &str| -> Vec<String> {
+        let start = source.find(definition).unwrap();
+        let body = &source[start + definition.len()..];
+        let body = &body[..body.find("\n}").unwrap()];
+        body.lines()
+            .filter_map(|line| line.trim().strip_prefix(visibility))
+            .filter_map(|line| line.split(':').next())
+            .map(str::to_owned)
+            .collect()
+    };
+    let config = fields_of("pub struct Config {", "pub(crate) ");
+    for field in &config {
         assert!(
-            keys.contains(&field) || CODE_ONLY.contains(&field),
-            "`Config::{field}` is neither a key nor code-only"
+            field == "settings" || CODE_ONLY.contains(&field.as_str()),
+            "`Config::{field}` is neither the settings nor code-only"
         );
     }
+    let mut settings = fields_of("pub struct Settings {", "pub ");
+    let mut keys: Vec<String> = PartialConfig::keys().map(str::to_owned).collect();
+    settings.sort();
+    keys.sort();
+    assert!(settings.len() > 10, "{settings:?}");
+    assert_eq!(settings, keys, "`Settings`' fields and the keys differ");
 }
 
 /// A removed annotated function's name: the function keeps its breaker.

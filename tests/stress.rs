@@ -122,16 +122,16 @@ fn random_outcomes_cancellations_and_panics_keep_every_invariant() {
 
     let stats = cb.stats();
     let t = stats.totals;
-    assert_eq!(stats.running_calls, 0, "every permit was released");
+    assert_eq!(stats.in_flight, 0, "every permit was released");
     assert_eq!(
-        t.requests + t.rejected,
+        t.calls,
         TASKS * CALLS_PER_TASK,
         "every call was admitted or rejected"
     );
     assert_eq!(
-        t.requests,
-        t.successes + t.failures + t.ignored + t.cancelled,
-        "every admitted call is accounted for once"
+        t.calls,
+        t.successes + t.failures + t.ignored + t.cancelled + t.rejected,
+        "every call is accounted for once"
     );
     assert!(
         probes.peak.load(SeqCst) <= MAX_PROBES,
@@ -222,11 +222,11 @@ fn os_threads_with_random_outcomes_and_panics_keep_every_invariant() {
 
     let stats = cb.stats();
     let t = stats.totals;
-    assert_eq!(stats.running_calls, 0, "every permit was released");
-    assert_eq!(t.requests + t.rejected, THREADS * CALLS_PER_TASK);
+    assert_eq!(stats.in_flight, 0, "every permit was released");
+    assert_eq!(t.calls, THREADS * CALLS_PER_TASK);
     assert_eq!(
-        t.requests,
-        t.successes + t.failures + t.ignored + t.cancelled
+        t.calls,
+        t.successes + t.failures + t.ignored + t.cancelled + t.rejected
     );
     assert_eq!(t.cancelled, 0, "a panic is a failure, not a cancellation");
     assert!(
@@ -269,7 +269,7 @@ fn the_lock_free_path_counts_every_call_exactly_once_across_transitions() {
                 .max_failures(4)
                 .timeout(Duration::from_micros(50))
                 .half_open_max_calls(2)
-                .on_state_change(move |change| sink.lock().unwrap().push(change.counts)),
+                .on_state_change(move |change| sink.lock().unwrap().push(change.period)),
         )
         .unwrap(),
     );
@@ -340,12 +340,16 @@ fn the_lock_free_path_counts_every_call_exactly_once_across_transitions() {
     let stats = cb.stats();
     let t = stats.totals;
     let seen_count = |n: &AtomicUsize| n.load(SeqCst) as u64;
-    assert_eq!(t.requests, seen_count(&seen.admitted), "{t:?}");
+    assert_eq!(
+        t.calls,
+        seen_count(&seen.admitted) + seen_count(&seen.rejected),
+        "{t:?}"
+    );
     assert_eq!(t.successes, seen_count(&seen.successes), "{t:?}");
     assert_eq!(t.failures, seen_count(&seen.failures), "{t:?}");
     assert_eq!(t.ignored, seen_count(&seen.ignored), "{t:?}");
     assert_eq!(t.rejected, seen_count(&seen.rejected), "{t:?}");
-    assert_eq!(stats.running_calls, 0);
+    assert_eq!(stats.in_flight, 0);
 
     let ended = ended.lock().unwrap();
     assert!(
@@ -353,24 +357,24 @@ fn the_lock_free_path_counts_every_call_exactly_once_across_transitions() {
         "the run made transitions: {}",
         ended.len()
     );
-    let mut sum = stats.counts;
+    let mut sum = stats.period;
     for period in ended.iter() {
         assert!(
-            period.requests <= t.requests && period.total_successes <= t.successes,
+            period.calls <= t.calls && period.successes <= t.successes,
             "a period's count wrapped: {period:?}"
         );
-        sum.requests += period.requests;
-        sum.total_successes += period.total_successes;
-        sum.total_failures += period.total_failures;
+        sum.calls += period.calls;
+        sum.successes += period.successes;
+        sum.failures += period.failures;
         sum.ignored += period.ignored;
         sum.rejected += period.rejected;
     }
-    assert_eq!(sum.requests, t.requests, "admissions over the periods");
+    assert_eq!(sum.calls, t.calls, "calls over the periods");
     assert_eq!(sum.rejected, t.rejected, "rejections over the periods");
     // A call admitted in one period and finished in a later one is counted
     // in no period (it is stale), and in the lifetime totals.
     assert_eq!(
-        sum.total_successes + sum.total_failures + sum.ignored + t.stale,
+        sum.successes + sum.failures + sum.ignored + t.stale,
         t.successes + t.failures + t.ignored,
         "outcomes over the periods, stale ones included: {sum:?} {t:?}"
     );

@@ -16,7 +16,7 @@ fn breaker(name: &str, clock: &ManualClock) -> Arc<CircuitBreaker> {
         .max_failures(2)
         .timeout(Duration::from_secs(30))
         .clock(clock.clone());
-    Arc::new(CircuitBreaker::new(name.to_owned(), config).unwrap())
+    Arc::new(CircuitBreaker::new(name, config).unwrap())
 }
 
 /// Fails when the request is negative.
@@ -118,6 +118,48 @@ async fn a_classifier_can_fail_an_ok_response() {
     assert_eq!(stats.state, State::Open);
 }
 
+/// The shape `call_with` and the attribute take: a look at the error
+/// alone, answering `bool` (is it a failure?) or an `Outcome`.
+#[tokio::test]
+async fn an_error_classifier_can_ignore_errors() {
+    let clock = ManualClock::new();
+    let cb = breaker("tower-classify-errors", &clock);
+    let is_outage = |error: &BoxError| error.to_string() != "not found";
+    let mut service = ServiceBuilder::new()
+        .layer(CircuitBreakerLayer::new(Arc::clone(&cb)).classify_errors(is_outage))
+        .service(service_fn(|request: i32| async move {
+            match request {
+                404 => Err::<i32, BoxError>("not found".into()),
+                500 => Err("backend down".into()),
+                _ => Ok(request),
+            }
+        }));
+    for _ in 0..3 {
+        let _ = service.ready().await.unwrap().call(404).await;
+    }
+    assert_eq!(cb.stats().totals.ignored, 3);
+    assert_eq!(cb.state(), State::Closed);
+    assert_eq!(service.ready().await.unwrap().call(1).await.unwrap(), 1);
+    assert_eq!(cb.stats().totals.successes, 1, "an Ok is a success");
+    for _ in 0..2 {
+        let _ = service.ready().await.unwrap().call(500).await;
+    }
+    assert_eq!(cb.state(), State::Open);
+}
+
+#[tokio::test]
+async fn an_error_classifier_may_answer_an_outcome() {
+    let clock = ManualClock::new();
+    let cb = breaker("tower-classify-outcome", &clock);
+    let mut service = CircuitBreakerLayer::new(Arc::clone(&cb))
+        .classify_errors(|_: &BoxError| Outcome::Ignored)
+        .layer_on(service_fn(|_: i32| async {
+            Err::<i32, BoxError>("nope".into())
+        }));
+    let _ = service.ready().await.unwrap().call(1).await;
+    assert_eq!(cb.stats().totals.ignored, 1);
+}
+
 #[tokio::test]
 async fn a_dropped_response_future_releases_its_permit_as_cancelled() {
     let clock = ManualClock::new();
@@ -126,12 +168,12 @@ async fn a_dropped_response_future_releases_its_permit_as_cancelled() {
         std::future::pending::<Result<i32, BoxError>>()
     }));
     let future = service.ready().await.unwrap().call(1);
-    assert_eq!(cb.stats().running_calls, 1);
+    assert_eq!(cb.stats().in_flight, 1);
     assert!(poll_once(future).is_pending()); // polled once, then dropped
     let stats = cb.stats();
-    assert_eq!(stats.running_calls, 0);
+    assert_eq!(stats.in_flight, 0);
     assert_eq!(stats.totals.cancelled, 1);
-    assert_eq!(stats.counts.total_failures, 0);
+    assert_eq!(stats.period.failures, 0);
 }
 
 #[tokio::test]

@@ -61,8 +61,11 @@ fn a_trip_is_a_warning_with_the_name_the_states_and_the_counts_that_caused_it() 
         r#"breaker="trace-db""#,
         r#"from="closed""#,
         r#"to="open""#,
+        "calls=2",
+        "successes=0",
         "failures=2",
         "consecutive_failures=2",
+        r#"tripped_by="consecutive_failures""#,
     ] {
         assert!(line.contains(field), "missing {field} in {line}");
     }

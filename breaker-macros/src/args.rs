@@ -89,6 +89,8 @@ enum Kind {
     Duration,
     Rate,
     Multiplier,
+    /// A fraction of at least 0 and below 1.
+    Jitter,
 }
 
 impl Kind {
@@ -103,6 +105,7 @@ impl Kind {
             Kind::Duration => "\"60s\"",
             Kind::Rate => "0.5",
             Kind::Multiplier => "2.0",
+            Kind::Jitter => "0.1",
         }
     }
 }
@@ -138,6 +141,7 @@ const KEYS: &[(&str, Kind)] = &[
         },
     ),
     ("timeout", Kind::Duration),
+    ("jitter", Kind::Jitter),
     ("half_open_max_calls", ANY_COUNT),
     ("success_threshold", ANY_COUNT),
     ("max_concurrent_calls", ANY_COUNT),
@@ -357,7 +361,7 @@ fn apply(args: &mut Args, kind: Kind, key: Ident, value: Expr) -> syn::Result<()
         Kind::Duration => args
             .settings
             .push(setting(Value::Duration(duration(&key, &value)?))),
-        Kind::Rate | Kind::Multiplier => args
+        Kind::Rate | Kind::Multiplier | Kind::Jitter => args
             .settings
             .push(setting(Value::Float(float(&key, &value, kind)?))),
     }
@@ -558,10 +562,14 @@ fn duration(key: &Ident, value: &Expr) -> syn::Result<Duration> {
 
 fn float(key: &Ident, value: &Expr, kind: Kind) -> syn::Result<f64> {
     let example = kind.example();
-    let range = if kind == Kind::Rate {
-        "above 0 and at most 1 (a fraction of calls: 0.5 is 50%)"
-    } else {
-        "at least 1.0 (1.0 keeps the timeout constant; 2.0 doubles it after each failed probe)"
+    let range = match kind {
+        Kind::Rate => "above 0 and at most 1 (a fraction of calls: 0.5 is 50%)",
+        Kind::Jitter => {
+            "at least 0 and below 1 (a fraction of the open period: 0.1 spreads it over ±10%)"
+        }
+        _ => {
+            "at least 1.0 (1.0 keeps the timeout constant; 2.0 doubles it after each failed probe)"
+        }
     };
     let number = match literal(value) {
         Some(Lit::Float(f)) if matches!(f.suffix(), "" | "f64" | "f32") => {
@@ -596,6 +604,7 @@ fn float(key: &Ident, value: &Expr, kind: Kind) -> syn::Result<f64> {
     };
     let in_range = match kind {
         Kind::Rate => number > 0.0 && number <= 1.0,
+        Kind::Jitter => (0.0..1.0).contains(&number),
         _ => number >= 1.0,
     };
     if in_range {
@@ -810,6 +819,14 @@ mod tests {
             if let Err(e) = partial.set(key, example.trim_matches('"')) {
                 panic!("the runtime refused `{key} = {example}`: {e}");
             }
+        }
+    }
+
+    #[test]
+    fn jitter_is_a_fraction_below_one() {
+        assert_eq!(value(&ok(quote!(jitter = 0)), "jitter"), Value::Float(0.0));
+        for bad in [quote!(jitter = 1.0), quote!(jitter = -0.1)] {
+            assert!(err(bad).contains("`jitter` must be at least 0 and below 1"));
         }
     }
 

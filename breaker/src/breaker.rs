@@ -39,8 +39,8 @@ use crate::clock::Clock;
 use crate::config::{Config, ConfigError, StateChange};
 use crate::error::{Error, Name, RejectReason, Rejected};
 use crate::observe;
-use crate::permit::{self, Outcome, Permit, NOT_TIMED};
-use crate::stats::{Counts, Stats, Totals};
+use crate::permit::{self, IntoOutcome, Outcome, Permit, NOT_TIMED};
+use crate::stats::{Counts, Stats, Totals, Trip, TripReason};
 use crate::store::{ProbeLease, ProbeSlot, SharedState, StateStore};
 use crate::sync::{lock, stripe_count, thread_stripe, AtomicU64, Mutex, Ordering};
 use crate::window::Window;
@@ -64,7 +64,10 @@ pub enum State {
 }
 
 impl State {
-    /// The state's name in snake case, as logs and metrics spell it.
+    /// The state's name in snake case, as log fields, metrics labels and
+    /// the JSON spell it: `"closed"`, `"open"`, `"half_open"`,
+    /// `"forced_open"`, `"disabled"`. [`Display`](fmt::Display) writes it
+    /// as prose instead: `half-open`, `forced open`.
     pub fn as_str(self) -> &'static str {
         match self {
             State::Closed => "closed",
@@ -87,9 +90,15 @@ impl State {
 }
 
 impl fmt::Display for State {
+    /// The state in prose: `closed`, `open`, `half-open`, `forced open`,
+    /// `disabled` (see [`as_str`](State::as_str) for the snake-case word).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // `pad` honours width and alignment, so tables can align states.
-        f.pad(self.as_str())
+        f.pad(match self {
+            State::HalfOpen => "half-open",
+            State::ForcedOpen => "forced open",
+            other => other.as_str(),
+        })
     }
 }
 
@@ -153,6 +162,9 @@ struct Hot {
     /// While open: when the open period ends, in nanoseconds of the clock.
     /// `u64::MAX` when that is out of the lock-free path's range.
     open_until: AtomicU64,
+    /// While open: how long the open period lasts, in nanoseconds: the most
+    /// a rejection may say is left of it.
+    open_for: AtomicU64,
     /// The consecutive-failure count of the current period: the low 32
     /// bits of the generation above, the count below, so that a failure of
     /// an older period can never add to the new one's count.
@@ -234,7 +246,7 @@ pub struct CircuitBreaker {
     hot: Hot,
     stripes: Box<[Stripe]>,
     stripe_mask: usize,
-    /// `config.slow_call_duration`, where the hot path reads it.
+    /// `config.settings.slow_call_duration`, where the hot path reads it.
     slow_after: Option<Duration>,
     /// The lock-free path may admit while closed / disabled.
     admit_closed: bool,
@@ -247,6 +259,8 @@ pub struct CircuitBreaker {
     /// `max_failures` as the lock-free path compares it (`u64::MAX` when
     /// the policy is off).
     trip_at: u64,
+    /// The seed of this breaker's jitter draws (see [`Config::jitter`]).
+    jitter_seed: u64,
     config: Config,
     core: Mutex<Core>,
 }
@@ -255,17 +269,15 @@ pub struct CircuitBreaker {
 struct Core {
     state: State,
     generation: u64,
-    /// The current period's counts, except those the stripes keep
-    /// (`requests`, `total_successes`, `rejected`), which are derived.
-    /// `consecutive_successes` here counts successes recorded under the
-    /// lock: exact while half-open, where every success takes the lock.
-    counts: Counts,
+    /// The current period's counts that only the locked path keeps; the
+    /// others are derived from the stripes (see `period_counts`).
+    counts: Tally,
     /// Lifetime totals, except those the stripes keep.
-    totals: Totals,
+    totals: Lifetime,
     /// The stripes' sums when the current period began.
     base: Sums,
     /// The period's successes as of its last failure, so that consecutive
-    /// successes are `total_successes - success_mark`.
+    /// successes are `successes - success_mark`.
     success_mark: u64,
     window: Option<Window>,
     /// When the current state began.
@@ -276,9 +288,16 @@ struct Core {
     /// The breaker opened while the clock was failing: its open period
     /// starts at the next good reading, not from a guess.
     open_pending: bool,
-    /// How long the next (or current) open period lasts, backoff included.
+    /// How long the current (or last) open period lasts: backoff and
+    /// jitter included.
     open_duration: Duration,
+    /// The open period before jitter, backoff included: what the next
+    /// re-opening after a failed probe backs off from.
+    backoff: Duration,
     open_count: u64,
+    /// Why the breaker opened, from the trip until it closes. Boxed: a
+    /// trip is rare, and the breaker's size is paid by every breaker.
+    trip: Option<Box<TripRecord>>,
     /// While closed with an `interval`, when the counts are next cleared,
     /// in nanoseconds of the clock (`u64::MAX`: never).
     clear_at: u64,
@@ -352,6 +371,17 @@ impl Now<'_> {
         }
     }
 
+    /// The clock's coarse reading (see [`Clock::now_coarse`]), which every
+    /// figure of the time left open reads, as the lock-free rejection does;
+    /// the precise reading if the coarse one panics.
+    fn coarse(&self) -> Duration {
+        if self.failed.get() {
+            return self.get();
+        }
+        self.contain("Clock::now_coarse", || self.clock.now_coarse())
+            .unwrap_or_else(|| self.get())
+    }
+
     /// The time to note as probes' progress: `Duration::MAX` (set at the
     /// next good reading) while the clock fails, so that a probe is never
     /// judged silent from a guess.
@@ -402,13 +432,49 @@ impl Changes {
     }
 }
 
+/// The counts of the current period that only the locked path keeps.
+#[derive(Debug, Clone, Copy, Default)]
+struct Tally {
+    /// Successes recorded under the lock: exact while half-open, where
+    /// every success takes the lock.
+    consecutive_successes: u64,
+    ignored: u64,
+    cancelled: u64,
+    slow_calls: u64,
+    timeouts: u64,
+}
+
+/// The lifetime totals that only the locked path keeps.
+#[derive(Debug, Clone, Copy, Default)]
+struct Lifetime {
+    ignored: u64,
+    cancelled: u64,
+    slow_calls: u64,
+    timeouts: u64,
+    stale: u64,
+}
+
+/// A trip as the breaker keeps it: [`Trip`] with when it happened instead
+/// of how long ago.
+#[derive(Debug, Clone, Copy)]
+struct TripRecord {
+    reason: TripReason,
+    period: Counts,
+    failure_rate: f64,
+    slow_call_rate: f64,
+    /// The clock's reading at the trip.
+    at: Duration,
+}
+
 /// A transition waiting to be announced to the log and the listeners (the
 /// store and the state gauge hear of it under the lock).
 struct Announcement {
     from: State,
     to: State,
     /// The counts of the period that ended.
-    counts: Counts,
+    period: Counts,
+    /// For a trip, the policy that tripped it.
+    tripped_by: Option<TripReason>,
     /// The generation the transition began: which section made it.
     generation: u64,
 }
@@ -428,7 +494,8 @@ fn nanos(at: Duration) -> u64 {
 }
 
 impl CircuitBreaker {
-    /// A breaker named `name`, after checking `config`.
+    /// A breaker named `name`, after checking `config`. The name is any
+    /// string: a literal, a borrowed `&str`, a `String` (see [`Name`]).
     pub fn new(name: impl Into<Name>, config: Config) -> Result<Self, ConfigError> {
         let (breaker, contained) = Self::build(name.into(), config)?;
         if let Some(contained) = contained {
@@ -458,17 +525,20 @@ impl CircuitBreaker {
         let core = Core {
             state: State::Closed,
             generation: 0,
-            counts: Counts::default(),
-            totals: Totals::default(),
+            counts: Tally::default(),
+            totals: Lifetime::default(),
             base: Sums::default(),
             success_mark: 0,
             window: config.window_kind().map(Window::new),
             state_since: now,
             open_until: now,
             open_pending: false,
-            open_duration: config.timeout,
+            open_duration: config.settings.timeout,
+            backoff: config.settings.timeout,
             open_count: 0,
+            trip: None,
             clear_at: config
+                .settings
                 .interval
                 .map_or(u64::MAX, |every| nanos(now.saturating_add(every))),
             probes: 0,
@@ -484,16 +554,20 @@ impl CircuitBreaker {
         // no policy: no window and no predicate besides.
         // With the `metrics` feature every call's duration is recorded, so
         // every call takes the locked path.
-        let admit_disabled = config.slow_call_duration.is_none() && !observe::WANTS_ELAPSED;
-        let admit_closed =
-            admit_disabled && config.max_concurrent_calls.is_none() && config.interval.is_none();
+        let admit_disabled =
+            config.settings.slow_call_duration.is_none() && !observe::WANTS_ELAPSED;
+        let admit_closed = admit_disabled
+            && config.settings.max_concurrent_calls.is_none()
+            && config.settings.interval.is_none();
         let fast_disabled = admit_disabled;
         let fast_closed = admit_closed && core.window.is_none() && config.trip_when.is_none();
         let stripes: Box<[Stripe]> = (0..stripe_count()).map(|_| Stripe::default()).collect();
+        let jitter_seed = jitter_seed(&name, now, config.system_clock);
         let breaker = CircuitBreaker {
             hot: Hot {
                 word: AtomicU64::new(0),
                 open_until: AtomicU64::new(u64::MAX),
+                open_for: AtomicU64::new(0),
                 consecutive: AtomicU64::new(0),
                 name,
                 shared: OnceLock::new(),
@@ -503,13 +577,14 @@ impl CircuitBreaker {
             },
             stripe_mask: stripes.len() - 1,
             stripes,
-            slow_after: config.slow_call_duration,
+            slow_after: config.settings.slow_call_duration,
             admit_closed,
             admit_disabled,
             fast_closed,
             fast_disabled,
             coarse_lag,
-            trip_at: config.max_failures.map_or(u64::MAX, u64::from),
+            trip_at: config.settings.max_failures.map_or(u64::MAX, u64::from),
+            jitter_seed,
             config,
             core: Mutex::new(core),
         };
@@ -709,13 +784,16 @@ impl CircuitBreaker {
             if matches!(core.state, State::ForcedOpen | State::Disabled) {
                 return;
             }
-            if core.state != state {
-                self.set_state(core, state, now, changes);
+            match (core.state, state) {
+                (from, to) if from == to => {}
+                (State::Closed, State::Open) => self.trip(core, TripReason::Fleet, now, changes),
+                _ => self.set_state(core, state, now, changes),
             }
             if state == State::Open {
                 // The fleet's open period, not this process's own; from the
                 // clock's next good reading if it is failing.
                 let at = now.get();
+                core.open_duration = open_for;
                 core.open_pending = now.failed.get();
                 core.open_until = if core.open_pending {
                     open_for
@@ -775,6 +853,9 @@ impl CircuitBreaker {
                 nanos(core.open_until)
             };
             self.hot.open_until.store(until, Ordering::Relaxed);
+            self.hot
+                .open_for
+                .store(nanos(core.open_duration), Ordering::Relaxed);
         }
         let word = core.state.code()
             | if admit { FAST_ADMIT } else { 0 }
@@ -849,9 +930,11 @@ impl CircuitBreaker {
                 };
                 if until != u64::MAX && now.saturating_add(self.coarse_lag) < until {
                     self.stripe().rejected.fetch_add(1, Ordering::Relaxed);
-                    let rejected = Rejected::open(self.shared_name(), until - now);
+                    let open_for = self.hot.open_for.load(Ordering::Relaxed);
+                    let left = remaining(until, now, open_for);
+                    let rejected = Rejected::open(self.shared_name(), left);
                     // observe: a rejection
-                    observe::rejected(&self.hot.name, &rejected);
+                    observe::rejected(&rejected);
                     return Err(rejected);
                 }
             }
@@ -859,7 +942,7 @@ impl CircuitBreaker {
                 self.stripe().rejected.fetch_add(1, Ordering::Relaxed);
                 let rejected = Rejected::forced_open(self.shared_name());
                 // observe: a rejection
-                observe::rejected(&self.hot.name, &rejected);
+                observe::rejected(&rejected);
                 return Err(rejected);
             }
             _ => {}
@@ -885,7 +968,7 @@ impl CircuitBreaker {
             if let Err(retry_after) = shared.admit() {
                 let rejected = self.reject(RejectReason::Open { retry_after });
                 // observe: a rejection
-                observe::rejected(&self.hot.name, &rejected);
+                observe::rejected(&rejected);
                 return Err(rejected);
             }
         }
@@ -906,7 +989,7 @@ impl CircuitBreaker {
         }
         // observe: a rejection
         if let Err(rejected) = &admitted {
-            observe::rejected(&self.hot.name, rejected);
+            observe::rejected(rejected);
         }
         let permit = admitted.map(|admission| {
             let mut permit = Permit::new(self, admission.id, admission.probe, admission.started);
@@ -963,13 +1046,13 @@ impl CircuitBreaker {
             }
             State::ForcedOpen => return Err(self.reject(RejectReason::ForcedOpen)),
             State::HalfOpen => {
-                if core.probes >= self.config.half_open_max_calls {
+                if core.probes >= self.config.settings.half_open_max_calls {
                     return Err(self.reject(RejectReason::HalfOpenFull));
                 }
                 true
             }
         };
-        if let Some(limit) = self.config.max_concurrent_calls {
+        if let Some(limit) = self.config.settings.max_concurrent_calls {
             if core.state != State::Disabled && Self::running(core, self.sums()) >= u64::from(limit)
             {
                 return Err(self.reject(RejectReason::TooManyCalls));
@@ -1062,6 +1145,7 @@ impl CircuitBreaker {
             }
             let full = self
                 .config
+                .settings
                 .max_concurrent_calls
                 .is_some_and(|limit| Self::running(core, self.sums()) >= u64::from(limit));
             if full {
@@ -1092,13 +1176,18 @@ impl CircuitBreaker {
         }
     }
 
-    /// The rest of an open breaker's open period.
+    /// The rest of an open breaker's open period, as every figure of it
+    /// says it (rejections, [`Stats::time_until_half_open`], a store's
+    /// view): see [`remaining`].
     fn open_remaining(core: &Core, now: &Now) -> Duration {
         if core.open_pending {
-            core.open_until
-        } else {
-            core.open_until.saturating_sub(now.get())
+            return core.open_until;
         }
+        Duration::from_nanos(remaining(
+            nanos(core.open_until),
+            nanos(now.coarse()),
+            nanos(core.open_duration),
+        ))
     }
 
     /// Why a call is refused in the state the breaker is in, for a call
@@ -1212,7 +1301,9 @@ impl CircuitBreaker {
                         self.on_failure(core, now, slow, ending == Ending::Timeout, changes)
                     }
                     Ending::Ignored => core.counts.ignored = core.counts.ignored.saturating_add(1),
-                    Ending::Cancelled => {}
+                    Ending::Cancelled => {
+                        core.counts.cancelled = core.counts.cancelled.saturating_add(1)
+                    }
                 }
             } else if ending != Ending::Cancelled {
                 // Admitted before the last state change: its result says
@@ -1324,17 +1415,17 @@ impl CircuitBreaker {
                 if let Some(window) = core.window.as_mut() {
                     window.record(at, false, slow);
                 }
-                if self.should_trip(core, now) {
-                    self.set_state(core, State::Open, now, changes);
+                if let Some(reason) = self.should_trip(core, now) {
+                    self.trip(core, reason, now, changes);
                 }
             }
             State::HalfOpen => {
                 // A slow probe, where slowness can trip the breaker, shows
                 // the dependency has not recovered.
-                if slow && self.config.slow_call_rate.is_some() {
+                if slow && self.config.settings.slow_call_rate.is_some() {
                     self.set_state(core, State::Open, now, changes);
                 } else if core.counts.consecutive_successes
-                    >= u64::from(self.config.success_threshold)
+                    >= u64::from(self.config.settings.success_threshold)
                 {
                     self.set_state(core, State::Closed, now, changes);
                 }
@@ -1369,8 +1460,8 @@ impl CircuitBreaker {
                 if let Some(window) = core.window.as_mut() {
                     window.record(at, true, slow);
                 }
-                if self.should_trip(core, now) {
-                    self.set_state(core, State::Open, now, changes);
+                if let Some(reason) = self.should_trip(core, now) {
+                    self.trip(core, reason, now, changes);
                 }
             }
             State::HalfOpen => self.set_state(core, State::Open, now, changes),
@@ -1378,59 +1469,109 @@ impl CircuitBreaker {
         }
     }
 
-    /// The trip policies, any one of which opens a closed breaker.
-    fn should_trip(&self, core: &mut Core, now: &Now) -> bool {
+    /// The trip policies, any one of which opens a closed breaker: the
+    /// first that says so.
+    fn should_trip(&self, core: &mut Core, now: &Now) -> Option<TripReason> {
         let config = &self.config;
-        if let Some(max) = config.max_failures {
+        if let Some(max) = config.settings.max_failures {
             if self.consecutive_failures(core.generation) >= u64::from(max) {
-                return true;
+                return Some(TripReason::ConsecutiveFailures);
             }
         }
         let at = Self::window_time(core, now);
         if let Some(window) = core.window.as_mut() {
             let tally = window.tally(at);
-            let enough = u64::from(config.minimum_calls).min(window.capacity());
+            let enough = u64::from(config.settings.minimum_calls).min(window.capacity());
             if tally.calls > 0 && tally.calls >= enough {
                 let calls = tally.calls as f64;
-                if let Some(rate) = config.failure_rate {
+                if let Some(rate) = config.settings.failure_rate {
                     if tally.failures as f64 / calls >= rate {
-                        return true;
+                        return Some(TripReason::FailureRate);
                     }
                 }
-                if let Some(rate) = config.slow_call_rate {
+                if let Some(rate) = config.settings.slow_call_rate {
                     if tally.slow as f64 / calls >= rate {
-                        return true;
+                        return Some(TripReason::SlowCallRate);
                     }
                 }
             }
         }
-        match &config.trip_when {
-            Some(predicate) => {
-                let counts = self.period_counts(core, self.sums());
-                // The user's predicate runs under the lock: a panic there is
-                // contained and does not trip (see `Config::trip_when`).
-                now.contain("trip_when", || predicate(&counts))
-                    .unwrap_or(false)
+        let predicate = config.trip_when.as_ref()?;
+        let counts = self.period_counts(core, self.sums());
+        // The user's predicate runs under the lock: a panic there is
+        // contained and does not trip (see `Config::trip_when`).
+        now.contain("trip_when", || predicate(&counts))
+            .unwrap_or(false)
+            .then_some(TripReason::TripWhen)
+    }
+
+    /// Opens a closed breaker for `reason`, keeping the period that tripped
+    /// it (taken before the transition clears the counts and the window).
+    fn trip(&self, core: &mut Core, reason: TripReason, now: &Now, changes: &mut Changes) {
+        let period = self.period_counts(core, self.sums());
+        let (failure_rate, slow_call_rate) = Self::rates(core, &period, now);
+        let record = TripRecord {
+            reason,
+            period,
+            failure_rate,
+            slow_call_rate,
+            at: now.get(),
+        };
+        self.set_state(core, State::Open, now, changes);
+        core.trip = Some(Box::new(record));
+        if let Some(last) = core.announcements.last_mut() {
+            last.tripped_by = Some(reason);
+        }
+    }
+
+    /// The failure and slow-call rates: over the window when there is
+    /// one, else over `period`'s calls with a success or failure.
+    fn rates(core: &mut Core, period: &Counts, now: &Now) -> (f64, f64) {
+        let at = Self::window_time(core, now);
+        match core.window.as_mut() {
+            Some(window) => {
+                let tally = window.tally(at);
+                (
+                    ratio(tally.failures, tally.calls),
+                    ratio(tally.slow, tally.calls),
+                )
             }
-            None => false,
+            None => {
+                let judged = period.successes.saturating_add(period.failures);
+                (
+                    ratio(period.failures, judged),
+                    ratio(period.slow_calls, judged),
+                )
+            }
         }
     }
 
     /// The current period's counts: the locked ones, and the striped ones
     /// less their sums when the period began.
     fn period_counts(&self, core: &Core, sums: Sums) -> Counts {
-        let mut counts = core.counts;
-        counts.requests = sums.admitted.wrapping_sub(core.base.admitted);
-        counts.total_successes = sums.successes.wrapping_sub(core.base.successes);
-        counts.total_failures = sums.failures.wrapping_sub(core.base.failures);
-        counts.rejected = sums.rejected.wrapping_sub(core.base.rejected);
-        counts.consecutive_failures = self.consecutive_failures(core.generation);
-        counts.consecutive_successes = if counts.consecutive_failures > 0 {
-            0
-        } else {
-            counts.total_successes.saturating_sub(core.success_mark)
-        };
-        counts
+        let tally = core.counts;
+        let successes = sums.successes.wrapping_sub(core.base.successes);
+        let rejected = sums.rejected.wrapping_sub(core.base.rejected);
+        let consecutive_failures = self.consecutive_failures(core.generation);
+        Counts {
+            calls: sums
+                .admitted
+                .wrapping_sub(core.base.admitted)
+                .wrapping_add(rejected),
+            successes,
+            failures: sums.failures.wrapping_sub(core.base.failures),
+            ignored: tally.ignored,
+            cancelled: tally.cancelled,
+            rejected,
+            consecutive_successes: if consecutive_failures > 0 {
+                0
+            } else {
+                successes.saturating_sub(core.success_mark)
+            },
+            consecutive_failures,
+            slow_calls: tally.slow_calls,
+            timeouts: tally.timeouts,
+        }
     }
 
     // ----- time -----------------------------------------------------------
@@ -1460,7 +1601,7 @@ impl CircuitBreaker {
                 }
                 let wait = self.config.effective_half_open_max_wait();
                 if core.probes > 0 && now.get().saturating_sub(core.probe_progress) >= wait {
-                    if self.config.half_open_max_wait.is_some() {
+                    if self.config.settings.half_open_max_wait.is_some() {
                         // Set by the user: the probes' silence is a failure.
                         self.set_state(core, State::Open, now, changes);
                     } else {
@@ -1486,7 +1627,7 @@ impl CircuitBreaker {
     /// admitted before it no longer count.
     fn new_generation(&self, core: &mut Core, now: &Now, sums: Sums) {
         core.generation = core.generation.wrapping_add(1) & GEN_MASK;
-        core.counts = Counts::default();
+        core.counts = Tally::default();
         core.base = sums;
         core.success_mark = 0;
         // A swap, not a store: a read-modify-write is ordered with the
@@ -1500,7 +1641,7 @@ impl CircuitBreaker {
         if let Some(window) = core.window.as_mut() {
             window.clear();
         }
-        core.clear_at = match (core.state, self.config.interval) {
+        core.clear_at = match (core.state, self.config.settings.interval) {
             (State::Closed, Some(every)) => nanos(now.get().saturating_add(every)),
             _ => u64::MAX,
         };
@@ -1533,13 +1674,22 @@ impl CircuitBreaker {
         core.state = to;
         core.state_since = now.get();
         self.new_generation(core, now, sums);
+        // The trip is kept through half-open and failed probes; a trip
+        // sets it again after this (see `trip`).
+        if !matches!(
+            (from, to),
+            (State::Open | State::HalfOpen, State::Open | State::HalfOpen)
+        ) {
+            core.trip = None;
+        }
         match to {
             State::Open => {
-                core.open_duration = if from == State::HalfOpen {
-                    self.backed_off(core.open_duration)
+                core.backoff = if from == State::HalfOpen {
+                    self.backed_off(core.backoff)
                 } else {
-                    self.config.timeout
+                    self.config.settings.timeout
                 };
+                core.open_duration = self.jittered(core.backoff, core.open_count);
                 let at = now.get();
                 // Not from a guess: from the clock's next good reading.
                 core.open_pending = now.failed.get();
@@ -1550,7 +1700,7 @@ impl CircuitBreaker {
                 };
                 core.open_count = core.open_count.saturating_add(1);
             }
-            State::Closed => core.open_duration = self.config.timeout,
+            State::Closed => core.backoff = self.config.settings.timeout,
             State::HalfOpen | State::ForcedOpen | State::Disabled => {}
         }
         self.publish(core);
@@ -1585,7 +1735,8 @@ impl CircuitBreaker {
         core.announcements.push(Announcement {
             from,
             to,
-            counts: ended,
+            period: ended,
+            tripped_by: None,
             generation: core.generation,
         });
         changes.made = Some(match changes.made {
@@ -1594,10 +1745,24 @@ impl CircuitBreaker {
         });
     }
 
+    /// `nominal` spread by the jitter: the draw numbered `draw` of this
+    /// breaker's sequence, uniform in `nominal × [1 - jitter, 1 + jitter)`.
+    fn jittered(&self, nominal: Duration, draw: u64) -> Duration {
+        let jitter = self.config.settings.jitter;
+        if jitter == 0.0 {
+            return nominal;
+        }
+        let bits = mix(self.jitter_seed ^ mix(draw));
+        // The top 53 bits: a uniform fraction in [0, 1).
+        let uniform = (bits >> 11) as f64 / (1u64 << 53) as f64;
+        let factor = 1.0 + jitter * (2.0 * uniform - 1.0);
+        Duration::try_from_secs_f64(nominal.as_secs_f64() * factor).unwrap_or(nominal)
+    }
+
     /// The open period after one more re-open without a close.
     fn backed_off(&self, current: Duration) -> Duration {
-        let Some(factor) = self.config.backoff_multiplier else {
-            return self.config.timeout;
+        let Some(factor) = self.config.settings.backoff_multiplier else {
+            return self.config.settings.timeout;
         };
         let cap = self.config.effective_backoff_max();
         let next = current.as_secs_f64() * factor;
@@ -1689,7 +1854,8 @@ impl CircuitBreaker {
             name: &self.hot.name,
             from: change.from,
             to: change.to,
-            counts: change.counts,
+            period: change.period,
+            tripped_by: change.tripped_by,
         };
         // observe: a state change
         let logged =
@@ -1746,40 +1912,39 @@ impl CircuitBreaker {
     pub fn stats(&self) -> Stats {
         self.inspect(|core, now| {
             let sums = self.sums();
-            let counts = self.period_counts(core, sums);
-            let mut totals = core.totals;
-            totals.requests = sums.admitted;
-            totals.successes = sums.successes;
-            totals.failures = sums.failures;
-            totals.rejected = sums.rejected;
-            let at = Self::window_time(core, now);
-            let (failure_rate, slow_call_rate) = match core.window.as_mut() {
-                Some(window) => {
-                    let tally = window.tally(at);
-                    (
-                        ratio(tally.failures, tally.calls),
-                        ratio(tally.slow, tally.calls),
-                    )
-                }
-                None => {
-                    let judged = counts.total_successes.saturating_add(counts.total_failures);
-                    (
-                        ratio(counts.total_failures, judged),
-                        ratio(counts.slow_calls, judged),
-                    )
-                }
+            let period = self.period_counts(core, sums);
+            let lifetime = core.totals;
+            let totals = Totals {
+                calls: sums.admitted.wrapping_add(sums.rejected),
+                successes: sums.successes,
+                failures: sums.failures,
+                ignored: lifetime.ignored,
+                cancelled: lifetime.cancelled,
+                rejected: sums.rejected,
+                slow_calls: lifetime.slow_calls,
+                timeouts: lifetime.timeouts,
+                stale: lifetime.stale,
             };
+            let (failure_rate, slow_call_rate) = Self::rates(core, &period, now);
             let time_until_half_open =
                 (core.state == State::Open).then(|| Self::open_remaining(core, now));
             let now = now.get();
+            let tripped_by = core.trip.as_deref().map(|trip| Trip {
+                reason: trip.reason,
+                period: trip.period,
+                failure_rate: trip.failure_rate,
+                slow_call_rate: trip.slow_call_rate,
+                ago: now.saturating_sub(trip.at),
+            });
             Stats {
                 name: self.hot.name.to_string(),
                 state: core.state,
-                counts,
+                period,
+                tripped_by,
                 totals,
                 failure_rate,
                 slow_call_rate,
-                running_calls: Self::running(core, sums),
+                in_flight: Self::running(core, sums),
                 time_until_half_open,
                 open_count: core.open_count,
                 time_in_state: now.saturating_sub(core.state_since),
@@ -1822,21 +1987,27 @@ impl CircuitBreaker {
     }
 
     /// Like [`call`](Self::call), with `classify` deciding what each error
-    /// is: a [`Outcome::Failure`], [`Outcome::Ignored`], or even a
-    /// [`Outcome::Success`].
+    /// is. It answers a `bool`, whether the error is a failure (`true`) or
+    /// is ignored (`false`), as the attribute's `classify` does; or an
+    /// [`Outcome`]: [`Outcome::Failure`], [`Outcome::Ignored`], or even
+    /// [`Outcome::Success`] (see [`IntoOutcome`](crate::IntoOutcome)).
     ///
     /// ```
     /// use breakerbox::{CircuitBreaker, Config, Outcome};
     ///
     /// let cb = CircuitBreaker::new("users", Config::default().max_failures(1)).unwrap();
-    /// let not_found = |e: &u16| if *e == 404 { Outcome::Ignored } else { Outcome::Failure };
-    /// let _ = cb.call_with(not_found, || Err::<(), u16>(404));
+    /// let is_outage = |status: &u16| *status >= 500;
+    /// let _ = cb.call_with(is_outage, || Err::<(), u16>(404));
     /// assert_eq!(cb.state(), breakerbox::State::Closed);
+    /// let not_modified = |status: &u16| if *status == 304 { Outcome::Success } else { Outcome::Failure };
+    /// let _ = cb.call_with(not_modified, || Err::<(), u16>(304));
+    /// assert_eq!(cb.stats().totals.successes, 1);
     /// ```
     #[inline(always)]
-    pub fn call_with<T, E, C, F>(&self, classify: C, f: F) -> Result<T, Error<E>>
+    pub fn call_with<T, E, C, O, F>(&self, classify: C, f: F) -> Result<T, Error<E>>
     where
-        C: FnOnce(&E) -> Outcome,
+        C: FnOnce(&E) -> O,
+        O: IntoOutcome,
         F: FnOnce() -> Result<T, E>,
     {
         let permit = self.try_acquire().map_err(Error::Rejected)?;
@@ -1859,15 +2030,20 @@ impl CircuitBreaker {
 
     /// [`call_async`](Self::call_async) with a classifier, as
     /// [`call_with`](Self::call_with).
-    pub async fn call_async_with<T, E, C, F, Fut>(&self, classify: C, f: F) -> Result<T, Error<E>>
+    pub async fn call_async_with<T, E, C, O, F, Fut>(
+        &self,
+        classify: C,
+        f: F,
+    ) -> Result<T, Error<E>>
     where
-        C: FnOnce(&E) -> Outcome,
+        C: FnOnce(&E) -> O,
+        O: IntoOutcome,
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
         let permit = self.try_acquire().map_err(Error::Rejected)?;
         #[cfg(feature = "tokio")]
-        let result = match self.config.call_timeout {
+        let result = match self.config.settings.call_timeout {
             Some(limit) => match tokio::time::timeout(limit, f()).await {
                 Ok(result) => result,
                 Err(_) => return Err(Error::TimedOut(permit.timed_out(limit))),
@@ -1903,14 +2079,18 @@ impl CircuitBreaker {
                         .max(Duration::from_millis(1)),
                 ),
                 State::ForcedOpen => Some(RECHECK),
-                State::HalfOpen if core.probes >= self.config.half_open_max_calls => Some(RECHECK),
+                State::HalfOpen if core.probes >= self.config.settings.half_open_max_calls => {
+                    Some(RECHECK)
+                }
                 State::Disabled => None,
-                State::Closed | State::HalfOpen => match self.config.max_concurrent_calls {
-                    Some(limit) if Self::running(core, self.sums()) >= u64::from(limit) => {
-                        Some(RECHECK)
+                State::Closed | State::HalfOpen => {
+                    match self.config.settings.max_concurrent_calls {
+                        Some(limit) if Self::running(core, self.sums()) >= u64::from(limit) => {
+                            Some(RECHECK)
+                        }
+                        _ => None,
                     }
-                    _ => None,
-                },
+                }
             });
             match wait {
                 None => return,
@@ -1938,7 +2118,7 @@ impl CircuitBreaker {
     /// let trip = &cb.recent_transitions()[0];
     /// assert_eq!((trip.from, trip.to), (State::Closed, State::Open));
     /// assert_eq!(trip.reason, TransitionReason::ConsecutiveFailures);
-    /// assert_eq!(trip.period.total_failures, 2);
+    /// assert_eq!(trip.period.failures, 2);
     /// ```
     pub fn recent_transitions(&self) -> Vec<crate::dashboard::Transition> {
         self.hot.transitions.recent()
@@ -1954,6 +2134,44 @@ impl CircuitBreaker {
         let sums = self.sums();
         (sums.admitted, sums.rejected)
     }
+}
+
+/// The rest of an open period that ends at `until` and lasts `open_for`,
+/// read at `coarse` (in nanoseconds of the clock), the one rule behind
+/// every figure of it, the lock-free rejection's included. The coarse
+/// reading may be behind the precise one, never ahead: the figure may be
+/// a little long, never short, so that a caller who waits it out finds the
+/// period over; and it is never longer than the period itself.
+#[inline(always)]
+fn remaining(until: u64, coarse: u64, open_for: u64) -> u64 {
+    until.saturating_sub(coarse).min(open_for)
+}
+
+/// The seed of a breaker's jitter draws: its name and its clock's reading
+/// when it was built, so that a test on a `ManualClock` draws the same
+/// periods on every run; and on the system clock, the process's random
+/// hasher keys too, so that processes whose breakers share a name (and may
+/// have been built in the same nanosecond) draw differently.
+fn jitter_seed(name: &str, built: Duration, system_clock: bool) -> u64 {
+    // FNV-1a: a fixed function of the name.
+    let mut seed = name.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
+    });
+    seed ^= mix(nanos(built));
+    if system_clock {
+        use std::hash::BuildHasher;
+        seed ^= std::collections::hash_map::RandomState::new().hash_one(seed);
+    }
+    seed
+}
+
+/// SplitMix64's finalizer: every bit of the input moves every bit of the
+/// output.
+fn mix(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
 }
 
 fn ratio(part: u64, whole: u64) -> f64 {
@@ -2007,14 +2225,14 @@ mod tests {
         // Running calls are admissions less endings, in wrapping
         // arithmetic: whatever it read before, it reads the same after
         // calls that each end once.
-        let running_before = cb.stats().running_calls;
+        let running_before = cb.stats().in_flight;
         let _ = cb.call(|| Ok::<_, ()>(()));
         let _ = cb.call(|| Err::<(), _>(()));
         let _ = cb.call(|| Err::<(), _>(()));
         drop(cb.try_acquire());
         let _ = cb.call(|| Ok::<_, ()>(()));
         let stats = cb.stats();
-        assert_eq!(stats.running_calls, running_before);
+        assert_eq!(stats.in_flight, running_before);
         // The success cleared the consecutive count; two failures tripped.
         let stripes = cb.stripes.len() as u64;
         assert_eq!(

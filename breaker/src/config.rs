@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Escaped, Name};
-use crate::stats::Counts;
+use crate::stats::{Counts, TripReason};
 use crate::State;
 
 /// How long a half-open breaker waits for word from its probes when
@@ -29,7 +29,10 @@ pub struct StateChange<'a> {
     /// The state it entered.
     pub to: State,
     /// The counts of the period that ended (what tripped it, for a trip).
-    pub counts: Counts,
+    pub period: Counts,
+    /// For a trip (closed to open), the policy that tripped it; `None` for
+    /// every other change.
+    pub tripped_by: Option<TripReason>,
 }
 
 pub(crate) type TripPredicate = Arc<dyn Fn(&Counts) -> bool + Send + Sync>;
@@ -49,6 +52,7 @@ pub(crate) enum WindowKind {
 ///
 /// Every setter takes and returns the `Config`, so a configuration reads as
 /// one expression; the attribute's keys are the setters' names.
+/// [`settings`](Config::settings) reads every setting back.
 /// Nothing is checked until [`CircuitBreaker::new`](crate::CircuitBreaker::new)
 /// (or [`Config::validate`]), which names the first invalid field and value.
 ///
@@ -66,32 +70,79 @@ pub(crate) enum WindowKind {
 /// ```
 #[derive(Clone)]
 pub struct Config {
-    pub(crate) max_failures: Option<u32>,
-    pub(crate) timeout: Duration,
-    pub(crate) half_open_max_calls: u32,
-    pub(crate) success_threshold: u32,
-    pub(crate) max_concurrent_calls: Option<u32>,
-    pub(crate) interval: Option<Duration>,
-    pub(crate) failure_rate: Option<f64>,
-    pub(crate) count_window: Option<u32>,
-    pub(crate) time_window: Option<Duration>,
-    pub(crate) time_window_buckets: Option<u32>,
-    pub(crate) minimum_calls: u32,
-    pub(crate) slow_call_duration: Option<Duration>,
-    pub(crate) slow_call_rate: Option<f64>,
-    pub(crate) backoff_multiplier: Option<f64>,
-    pub(crate) backoff_max: Option<Duration>,
-    pub(crate) half_open_max_wait: Option<Duration>,
-    pub(crate) call_timeout: Option<Duration>,
+    pub(crate) settings: Settings,
     pub(crate) trip_when: Option<TripPredicate>,
     pub(crate) on_state_change: Vec<StateListener>,
     pub(crate) clock: Arc<dyn Clock>,
     /// Whether `clock` is the [`SystemClock`], which the hot path then reads
     /// directly instead of through the trait object.
     pub(crate) system_clock: bool,
-    /// The registered [`StateStore`](crate::StateStore) the breaker shares
-    /// its state through, by name; `None` for the registry's default.
-    pub(crate) store: Option<Name>,
+}
+
+/// Every setting of a [`Config`] that a key can give (the attribute, a
+/// configuration file, an environment variable, serde), as
+/// [`Config::settings`] reads them back: what a configuration merged from
+/// several sources ended up with. The fields are named as the keys and the
+/// setters; a setting that is off or not set is `None`.
+///
+/// ```
+/// use breakerbox::{Config, PartialConfig};
+/// use std::time::Duration;
+///
+/// let mut file = PartialConfig::new();
+/// file.set("timeout", "30s").unwrap();
+/// let config = file.apply(Config::default().max_failures(3));
+/// let settings = config.settings();
+/// assert_eq!(settings.timeout, Duration::from_secs(30)); // the file's
+/// assert_eq!(settings.max_failures, Some(3));            // the code's
+/// assert_eq!(settings.failure_rate, None);               // not set
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct Settings {
+    /// Failures in a row that open the breaker; `None` when the policy is
+    /// off ([`Config::without_max_failures`], `max_failures = "off"`).
+    pub max_failures: Option<u32>,
+    /// The open period before backoff: how long the breaker stays open
+    /// after a trip.
+    pub timeout: Duration,
+    /// The fraction by which each open period is spread around its
+    /// length (0: none; 0.1: ±10 %).
+    pub jitter: f64,
+    /// How many probes may run at once while half-open.
+    pub half_open_max_calls: u32,
+    /// How many successful probes close the breaker.
+    pub success_threshold: u32,
+    /// The bulkhead's limit on calls running at once; `None`: unlimited.
+    pub max_concurrent_calls: Option<u32>,
+    /// How often a closed breaker clears its counts; `None`: never.
+    pub interval: Option<Duration>,
+    /// The failure rate that opens the breaker; `None`: no such policy.
+    pub failure_rate: Option<f64>,
+    /// The count window's size, when one is set.
+    pub count_window: Option<u32>,
+    /// The time window's span, when one is set.
+    pub time_window: Option<Duration>,
+    /// The time window's buckets, when set (10 when not).
+    pub time_window_buckets: Option<u32>,
+    /// How many calls the window must hold before a rate is judged.
+    pub minimum_calls: u32,
+    /// The duration from which a call is slow, when set.
+    pub slow_call_duration: Option<Duration>,
+    /// The slow-call rate that opens the breaker; `None`: no such policy.
+    pub slow_call_rate: Option<f64>,
+    /// The open period's backoff factor, when set.
+    pub backoff_multiplier: Option<f64>,
+    /// The backed-off open period's cap, when set (10 × `timeout` when not).
+    pub backoff_max: Option<Duration>,
+    /// How long a half-open breaker waits for its probes, when set (see
+    /// [`Config::effective_half_open_max_wait`] for the wait when not).
+    pub half_open_max_wait: Option<Duration>,
+    /// The limit on an async call's duration, when set.
+    pub call_timeout: Option<Duration>,
+    /// The [`StateStore`](crate::StateStore) the breaker shares its state
+    /// through, by its registered name; `None`: the registry's default.
+    pub store: Option<Name>,
 }
 
 /// The store name that keeps a breaker in its process even when the
@@ -118,28 +169,31 @@ impl Default for Config {
     /// time, one success closes it.
     fn default() -> Self {
         Config {
-            max_failures: Some(5),
-            timeout: Duration::from_secs(60),
-            half_open_max_calls: 1,
-            success_threshold: 1,
-            max_concurrent_calls: None,
-            interval: None,
-            failure_rate: None,
-            count_window: None,
-            time_window: None,
-            time_window_buckets: None,
-            minimum_calls: DEFAULT_MINIMUM_CALLS,
-            slow_call_duration: None,
-            slow_call_rate: None,
-            backoff_multiplier: None,
-            backoff_max: None,
-            half_open_max_wait: None,
-            call_timeout: None,
+            settings: Settings {
+                max_failures: Some(5),
+                timeout: Duration::from_secs(60),
+                jitter: 0.0,
+                half_open_max_calls: 1,
+                success_threshold: 1,
+                max_concurrent_calls: None,
+                interval: None,
+                failure_rate: None,
+                count_window: None,
+                time_window: None,
+                time_window_buckets: None,
+                minimum_calls: DEFAULT_MINIMUM_CALLS,
+                slow_call_duration: None,
+                slow_call_rate: None,
+                backoff_multiplier: None,
+                backoff_max: None,
+                half_open_max_wait: None,
+                call_timeout: None,
+                store: None,
+            },
             trip_when: None,
             on_state_change: Vec::new(),
             clock: Arc::new(SystemClock),
             system_clock: true,
-            store: None,
         }
     }
 }
@@ -167,7 +221,7 @@ impl Config {
 
     /// Opens the breaker after `n` consecutive failures (default 5).
     pub fn max_failures(mut self, n: u32) -> Self {
-        self.max_failures = Some(n);
+        self.settings.max_failures = Some(n);
         self
     }
 
@@ -175,27 +229,59 @@ impl Config {
     /// only on a rate or a custom predicate. The attribute, a configuration
     /// file, an environment variable and serde say `max_failures = "off"`.
     pub fn without_max_failures(mut self) -> Self {
-        self.max_failures = None;
+        self.settings.max_failures = None;
         self
     }
 
     /// How long the breaker stays open before it admits a probe (default
     /// 60 s); the base of the backoff when one is set.
     pub fn timeout(mut self, open_for: Duration) -> Self {
-        self.timeout = open_for;
+        self.settings.timeout = open_for;
+        self
+    }
+
+    /// Spreads each open period over `± fraction` of its length (default 0,
+    /// none): with `jitter(0.1)`, a 30 s open period lasts between 27 s and
+    /// 33 s. Many instances of a service whose breakers trip together (the
+    /// dependency they share went down) then probe it at different
+    /// moments, not all in the same millisecond. `fraction` is at least 0
+    /// and below 1.
+    ///
+    /// Applied last, to the backed-off period too (so a period may exceed
+    /// `backoff_max` by the same fraction). [`Stats::open_duration`](crate::Stats::open_duration)
+    /// shows the period drawn. The draws are a breaker's own: seeded by its
+    /// name and its clock's reading when it was built (and, on the
+    /// [`SystemClock`], by the process's random hasher keys), so that
+    /// breakers of one name in several processes draw differently, while
+    /// a test on a [`ManualClock`](crate::ManualClock) draws the same
+    /// periods on every run. A shared [`StateStore`](crate::StateStore)'s
+    /// open period is the store's, as the store decides it.
+    ///
+    /// ```
+    /// use breakerbox::{CircuitBreaker, Config};
+    /// use std::time::Duration;
+    ///
+    /// let config = Config::default().max_failures(1).timeout(Duration::from_secs(30)).jitter(0.1);
+    /// let cb = CircuitBreaker::new("jittered", config).unwrap();
+    /// let _ = cb.call(|| Err::<(), _>("down"));
+    /// let open_for = cb.stats().open_duration;
+    /// assert!(Duration::from_secs(27) <= open_for && open_for < Duration::from_secs(33));
+    /// ```
+    pub fn jitter(mut self, fraction: f64) -> Self {
+        self.settings.jitter = fraction;
         self
     }
 
     /// How many probes may run at once while half-open (default 1).
     pub fn half_open_max_calls(mut self, n: u32) -> Self {
-        self.half_open_max_calls = n;
+        self.settings.half_open_max_calls = n;
         self
     }
 
     /// How many successful probes close the breaker (default 1). May exceed
     /// `half_open_max_calls`: probes then run in several rounds.
     pub fn success_threshold(mut self, n: u32) -> Self {
-        self.success_threshold = n;
+        self.settings.success_threshold = n;
         self
     }
 
@@ -203,7 +289,7 @@ impl Config {
     /// rejected with [`RejectReason::TooManyCalls`](crate::RejectReason::TooManyCalls).
     /// Unlimited by default.
     pub fn max_concurrent_calls(mut self, n: u32) -> Self {
-        self.max_concurrent_calls = Some(n);
+        self.settings.max_concurrent_calls = Some(n);
         self
     }
 
@@ -211,7 +297,7 @@ impl Config {
     /// `Interval`). Off by default: counts are cleared only by a state
     /// change.
     pub fn interval(mut self, every: Duration) -> Self {
-        self.interval = Some(every);
+        self.settings.interval = Some(every);
         self
     }
 
@@ -219,49 +305,49 @@ impl Config {
     /// calls in the window failed, once the window holds `minimum_calls`
     /// calls. Uses the last 100 calls unless a window is set.
     pub fn failure_rate(mut self, rate: f64) -> Self {
-        self.failure_rate = Some(rate);
+        self.settings.failure_rate = Some(rate);
         self
     }
 
     /// Judges rates over the last `n` calls (1 to
     /// [`MAX_COUNT_WINDOW`], 100,000).
     pub fn count_window(mut self, n: u32) -> Self {
-        self.count_window = Some(n);
+        self.settings.count_window = Some(n);
         self
     }
 
     /// Judges rates over the calls of the last `span`, kept in buckets
     /// (10 unless [`time_window_buckets`](Self::time_window_buckets) says).
     pub fn time_window(mut self, span: Duration) -> Self {
-        self.time_window = Some(span);
+        self.settings.time_window = Some(span);
         self
     }
 
     /// How many buckets a time window keeps (1 to [`MAX_TIME_BUCKETS`],
     /// 1000; default 10): the window slides by `span / buckets`.
     pub fn time_window_buckets(mut self, n: u32) -> Self {
-        self.time_window_buckets = Some(n);
+        self.settings.time_window_buckets = Some(n);
         self
     }
 
     /// How many calls the window must hold before a rate is judged (default
     /// 10; a count window smaller than this judges once it is full).
     pub fn minimum_calls(mut self, n: u32) -> Self {
-        self.minimum_calls = n;
+        self.settings.minimum_calls = n;
         self
     }
 
     /// A call lasting at least `threshold` is slow: counted in the stats and
     /// judged by [`slow_call_rate`](Self::slow_call_rate).
     pub fn slow_call_duration(mut self, threshold: Duration) -> Self {
-        self.slow_call_duration = Some(threshold);
+        self.settings.slow_call_duration = Some(threshold);
         self
     }
 
     /// Opens the breaker when at least this fraction (0 < rate ≤ 1) of the
     /// calls in the window were slow. Needs `slow_call_duration`.
     pub fn slow_call_rate(mut self, rate: f64) -> Self {
-        self.slow_call_rate = Some(rate);
+        self.settings.slow_call_rate = Some(rate);
         self
     }
 
@@ -270,13 +356,13 @@ impl Config {
     /// [`backoff_max`](Self::backoff_max) (default 10 × `timeout`). Closing
     /// resets it. Off by default.
     pub fn backoff_multiplier(mut self, factor: f64) -> Self {
-        self.backoff_multiplier = Some(factor);
+        self.settings.backoff_multiplier = Some(factor);
         self
     }
 
     /// The cap of the backed-off open period (at least `timeout`).
     pub fn backoff_max(mut self, cap: Duration) -> Self {
-        self.backoff_max = Some(cap);
+        self.settings.backoff_max = Some(cap);
         self
     }
 
@@ -291,7 +377,7 @@ impl Config {
     /// the breaker stays half-open, so that the next calls probe while a
     /// slow probe may still report and count.
     pub fn half_open_max_wait(mut self, wait: Duration) -> Self {
-        self.half_open_max_wait = Some(wait);
+        self.settings.half_open_max_wait = Some(wait);
         self
     }
 
@@ -307,7 +393,7 @@ impl Config {
     /// [`Registry::config_problems`](crate::Registry::config_problems).
     #[cfg(feature = "tokio")]
     pub fn call_timeout(mut self, limit: Duration) -> Self {
-        self.call_timeout = Some(limit);
+        self.settings.call_timeout = Some(limit);
         self
     }
 
@@ -359,49 +445,36 @@ impl Config {
     /// [`CircuitBreaker::new`](crate::CircuitBreaker::new) joins a store with
     /// [`join_store`](crate::CircuitBreaker::join_store).
     pub fn store(mut self, name: impl Into<Name>) -> Self {
-        self.store = Some(name.into());
+        self.settings.store = Some(name.into());
         self
     }
 
-    /// The store named by [`store`](Self::store), if any.
-    pub fn get_store(&self) -> Option<&str> {
-        self.store.as_deref()
+    /// Every setting that a key can give, as this configuration has them:
+    /// see [`Settings`].
+    ///
+    /// ```
+    /// use breakerbox::Config;
+    /// use std::time::Duration;
+    ///
+    /// let config = Config::aggressive();
+    /// assert_eq!(config.settings().max_failures, Some(3));
+    /// assert_eq!(config.settings().timeout, Duration::from_secs(30));
+    /// ```
+    pub fn settings(&self) -> &Settings {
+        &self.settings
     }
 
-    /// `max_failures`, or `None` when the policy is off.
-    pub fn get_max_failures(&self) -> Option<u32> {
-        self.max_failures
-    }
-
-    /// The base open period.
-    pub fn get_timeout(&self) -> Duration {
-        self.timeout
-    }
-
-    /// `half_open_max_calls`.
-    pub fn get_half_open_max_calls(&self) -> u32 {
-        self.half_open_max_calls
-    }
-
-    /// `success_threshold`.
-    pub fn get_success_threshold(&self) -> u32 {
-        self.success_threshold
-    }
-
-    /// `max_concurrent_calls`, or `None` when unlimited.
-    pub fn get_max_concurrent_calls(&self) -> Option<u32> {
-        self.max_concurrent_calls
-    }
-
-    /// `call_timeout`, if any.
+    /// `call_timeout`, for `__private` until its expansions read
+    /// [`settings`](Self::settings).
+    #[doc(hidden)]
     pub fn get_call_timeout(&self) -> Option<Duration> {
-        self.call_timeout
+        self.settings.call_timeout
     }
 
     /// Checks every field and the fields' combinations; the error names the
     /// first field that is wrong, its value and what is allowed.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if let Some(store) = &self.store {
+        if let Some(store) = &self.settings.store {
             if store.trim().is_empty() {
                 return Err(ConfigError::new(
                     "store",
@@ -435,22 +508,30 @@ impl Config {
             Ok(())
         }
 
-        if let Some(n) = self.max_failures {
+        if let Some(n) = self.settings.max_failures {
             at_least_one("max_failures", n)?;
         }
-        positive("timeout", self.timeout)?;
-        at_least_one("half_open_max_calls", self.half_open_max_calls)?;
-        at_least_one("success_threshold", self.success_threshold)?;
-        if let Some(n) = self.max_concurrent_calls {
+        positive("timeout", self.settings.timeout)?;
+        let jitter = self.settings.jitter;
+        if !(0.0..1.0).contains(&jitter) {
+            return Err(ConfigError::new(
+                "jitter",
+                format!("{jitter:?}"),
+                "must be a fraction of at least 0 and below 1 (0.1 spreads each open period over ±10%)",
+            ));
+        }
+        at_least_one("half_open_max_calls", self.settings.half_open_max_calls)?;
+        at_least_one("success_threshold", self.settings.success_threshold)?;
+        if let Some(n) = self.settings.max_concurrent_calls {
             at_least_one("max_concurrent_calls", n)?;
         }
-        if let Some(d) = self.interval {
+        if let Some(d) = self.settings.interval {
             positive("interval", d)?;
         }
-        if let Some(r) = self.failure_rate {
+        if let Some(r) = self.settings.failure_rate {
             rate("failure_rate", r)?;
         }
-        if let Some(n) = self.count_window {
+        if let Some(n) = self.settings.count_window {
             at_least_one("count_window", n)?;
             if n > MAX_COUNT_WINDOW {
                 return Err(ConfigError::new(
@@ -459,7 +540,7 @@ impl Config {
                     "must be at most 100000 (`breakerbox::MAX_COUNT_WINDOW`): the window keeps every call it judges",
                 ));
             }
-            if self.time_window.is_some() {
+            if self.settings.time_window.is_some() {
                 return Err(ConfigError::new(
                     "count_window",
                     n.to_string(),
@@ -467,11 +548,11 @@ impl Config {
                 ));
             }
         }
-        if let Some(d) = self.time_window {
+        if let Some(d) = self.settings.time_window {
             positive("time_window", d)?;
         }
-        if let Some(n) = self.time_window_buckets {
-            if self.time_window.is_none() {
+        if let Some(n) = self.settings.time_window_buckets {
+            if self.settings.time_window.is_none() {
                 return Err(ConfigError::new(
                     "time_window_buckets",
                     n.to_string(),
@@ -486,13 +567,13 @@ impl Config {
                 ));
             }
         }
-        at_least_one("minimum_calls", self.minimum_calls)?;
-        if let Some(d) = self.slow_call_duration {
+        at_least_one("minimum_calls", self.settings.minimum_calls)?;
+        if let Some(d) = self.settings.slow_call_duration {
             positive("slow_call_duration", d)?;
         }
-        if let Some(r) = self.slow_call_rate {
+        if let Some(r) = self.settings.slow_call_rate {
             rate("slow_call_rate", r)?;
-            if self.slow_call_duration.is_none() {
+            if self.settings.slow_call_duration.is_none() {
                 return Err(ConfigError::new(
                     "slow_call_rate",
                     format!("{r:?}"),
@@ -500,7 +581,7 @@ impl Config {
                 ));
             }
         }
-        if let Some(m) = self.backoff_multiplier {
+        if let Some(m) = self.settings.backoff_multiplier {
             if !(m.is_finite() && m >= 1.0) {
                 return Err(ConfigError::new(
                     "backoff_multiplier",
@@ -509,15 +590,15 @@ impl Config {
                 ));
             }
         }
-        if let Some(cap) = self.backoff_max {
-            if self.backoff_multiplier.is_none() {
+        if let Some(cap) = self.settings.backoff_max {
+            if self.settings.backoff_multiplier.is_none() {
                 return Err(ConfigError::new(
                     "backoff_max",
                     format!("{cap:?}"),
                     "needs `backoff_multiplier`",
                 ));
             }
-            if cap < self.timeout {
+            if cap < self.settings.timeout {
                 return Err(ConfigError::new(
                     "backoff_max",
                     format!("{cap:?}"),
@@ -525,10 +606,10 @@ impl Config {
                 ));
             }
         }
-        if let Some(d) = self.half_open_max_wait {
+        if let Some(d) = self.settings.half_open_max_wait {
             positive("half_open_max_wait", d)?;
         }
-        if let Some(d) = self.call_timeout {
+        if let Some(d) = self.settings.call_timeout {
             positive("call_timeout", d)?;
         }
         Ok(())
@@ -536,16 +617,19 @@ impl Config {
 
     /// The window the rate policies judge, if any policy or window is set.
     pub(crate) fn window_kind(&self) -> Option<WindowKind> {
-        if let Some(span) = self.time_window {
+        if let Some(span) = self.settings.time_window {
             return Some(WindowKind::Time {
                 span,
-                buckets: self.time_window_buckets.unwrap_or(DEFAULT_TIME_BUCKETS),
+                buckets: self
+                    .settings
+                    .time_window_buckets
+                    .unwrap_or(DEFAULT_TIME_BUCKETS),
             });
         }
-        if let Some(n) = self.count_window {
+        if let Some(n) = self.settings.count_window {
             return Some(WindowKind::Count(n));
         }
-        if self.failure_rate.is_some() || self.slow_call_rate.is_some() {
+        if self.settings.failure_rate.is_some() || self.settings.slow_call_rate.is_some() {
             return Some(WindowKind::Count(DEFAULT_COUNT_WINDOW));
         }
         None
@@ -556,8 +640,9 @@ impl Config {
     /// else the longer of [`DEFAULT_HALF_OPEN_MAX_WAIT`] and the
     /// `call_timeout`.
     pub fn effective_half_open_max_wait(&self) -> Duration {
-        self.half_open_max_wait.unwrap_or_else(|| {
-            self.call_timeout
+        self.settings.half_open_max_wait.unwrap_or_else(|| {
+            self.settings
+                .call_timeout
                 .map_or(DEFAULT_HALF_OPEN_MAX_WAIT, |limit| {
                     limit.max(DEFAULT_HALF_OPEN_MAX_WAIT)
                 })
@@ -566,35 +651,37 @@ impl Config {
 
     /// The cap of the backed-off open period.
     pub(crate) fn effective_backoff_max(&self) -> Duration {
-        self.backoff_max
-            .unwrap_or_else(|| self.timeout.saturating_mul(10))
+        self.settings
+            .backoff_max
+            .unwrap_or_else(|| self.settings.timeout.saturating_mul(10))
     }
 }
 
 impl fmt::Debug for Config {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Config")
-            .field("max_failures", &self.max_failures)
-            .field("timeout", &self.timeout)
-            .field("half_open_max_calls", &self.half_open_max_calls)
-            .field("success_threshold", &self.success_threshold)
-            .field("max_concurrent_calls", &self.max_concurrent_calls)
-            .field("interval", &self.interval)
-            .field("failure_rate", &self.failure_rate)
-            .field("count_window", &self.count_window)
-            .field("time_window", &self.time_window)
-            .field("time_window_buckets", &self.time_window_buckets)
-            .field("minimum_calls", &self.minimum_calls)
-            .field("slow_call_duration", &self.slow_call_duration)
-            .field("slow_call_rate", &self.slow_call_rate)
-            .field("backoff_multiplier", &self.backoff_multiplier)
-            .field("backoff_max", &self.backoff_max)
-            .field("half_open_max_wait", &self.half_open_max_wait)
-            .field("call_timeout", &self.call_timeout)
+            .field("max_failures", &self.settings.max_failures)
+            .field("timeout", &self.settings.timeout)
+            .field("jitter", &self.settings.jitter)
+            .field("half_open_max_calls", &self.settings.half_open_max_calls)
+            .field("success_threshold", &self.settings.success_threshold)
+            .field("max_concurrent_calls", &self.settings.max_concurrent_calls)
+            .field("interval", &self.settings.interval)
+            .field("failure_rate", &self.settings.failure_rate)
+            .field("count_window", &self.settings.count_window)
+            .field("time_window", &self.settings.time_window)
+            .field("time_window_buckets", &self.settings.time_window_buckets)
+            .field("minimum_calls", &self.settings.minimum_calls)
+            .field("slow_call_duration", &self.settings.slow_call_duration)
+            .field("slow_call_rate", &self.settings.slow_call_rate)
+            .field("backoff_multiplier", &self.settings.backoff_multiplier)
+            .field("backoff_max", &self.settings.backoff_max)
+            .field("half_open_max_wait", &self.settings.half_open_max_wait)
+            .field("call_timeout", &self.settings.call_timeout)
             .field("trip_when", &self.trip_when.as_ref().map(|_| "<fn>"))
             .field("on_state_change", &self.on_state_change.len())
             .field("clock", &self.clock)
-            .field("store", &self.store.as_deref())
+            .field("store", &self.settings.store.as_deref())
             .finish()
     }
 }

@@ -5,27 +5,75 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// A breaker's name: a `&'static str` kept as it is (copying it costs
-/// nothing), or a shared string for names made at run time.
+/// A breaker's name, as the breaker keeps it and every [`Rejected`] carries
+/// it: cheap to copy, so that a rejection costs no shared counter.
 ///
-/// `CircuitBreaker::new` takes anything that converts into it: a string
-/// literal, a `String` (or `&String`), an `Arc<str>`, a `Box<str>`. A
-/// borrowed `&str` that is not `'static` goes in as `name.to_owned()`.
+/// `CircuitBreaker::new` and `Config::store` take any string that converts
+/// into it: a `&str` of any lifetime, a `String` (or `&String`), an
+/// `Arc<str>`, a `Box<str>`, a `Cow<str>`. A name of up to 22 bytes is
+/// copied into the `Name` itself; a longer one is kept in a shared string,
+/// whose count each rejection bumps. [`Name::from_static`] keeps a
+/// `&'static str` of any length as it is.
+///
+/// ```
+/// use breakerbox::{CircuitBreaker, Config, Name};
+///
+/// fn breaker_for(host: &str) -> CircuitBreaker {
+///     CircuitBreaker::new(host, Config::default()).unwrap()
+/// }
+/// assert_eq!(breaker_for("db-1.internal").name(), "db-1.internal");
+/// assert_eq!(Name::from_static("db"), Name::from("db"));
+/// ```
 #[derive(Clone)]
 pub struct Name(NameRepr);
+
+/// The longest name kept inside a [`Name`]: with its length byte and the
+/// variant's tag, the same 24 bytes as a `&'static str` or an `Arc<str>`
+/// and its tag.
+const INLINE: usize = 22;
 
 #[derive(Clone)]
 enum NameRepr {
     Static(&'static str),
+    /// The first `len` bytes of a string's UTF-8.
+    Inline {
+        len: u8,
+        bytes: [u8; INLINE],
+    },
     Shared(Arc<str>),
 }
 
 impl Name {
+    /// A `&'static str` (a string literal), kept as it is whatever its
+    /// length: copying it copies the reference.
+    #[inline]
+    pub const fn from_static(name: &'static str) -> Self {
+        Name(NameRepr::Static(name))
+    }
+
+    /// `name` copied in, when it is short enough; `None` otherwise.
+    fn inline(name: &str) -> Option<Self> {
+        let len = name.len();
+        if len > INLINE {
+            return None;
+        }
+        let mut bytes = [0; INLINE];
+        bytes[..len].copy_from_slice(name.as_bytes());
+        Some(Name(NameRepr::Inline {
+            len: len as u8,
+            bytes,
+        }))
+    }
+
     /// The name as a string slice.
     #[inline]
     pub fn as_str(&self) -> &str {
         match &self.0 {
             NameRepr::Static(name) => name,
+            // Copied from a `&str`, cut at its length: always UTF-8.
+            NameRepr::Inline { len, bytes } => {
+                std::str::from_utf8(&bytes[..usize::from(*len)]).unwrap_or_default()
+            }
             NameRepr::Shared(name) => name,
         }
     }
@@ -47,6 +95,12 @@ impl PartialEq for Name {
 
 impl Eq for Name {}
 
+impl std::hash::Hash for Name {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state)
+    }
+}
+
 impl fmt::Debug for Name {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(self.as_str(), f)
@@ -59,38 +113,38 @@ impl fmt::Display for Name {
     }
 }
 
-impl From<&'static str> for Name {
-    fn from(name: &'static str) -> Self {
-        Name(NameRepr::Static(name))
+impl From<&str> for Name {
+    fn from(name: &str) -> Self {
+        Name::inline(name).unwrap_or_else(|| Name(NameRepr::Shared(name.into())))
     }
 }
 
 impl From<String> for Name {
     fn from(name: String) -> Self {
-        Name(NameRepr::Shared(name.into()))
+        Name::inline(&name).unwrap_or_else(|| Name(NameRepr::Shared(name.into())))
     }
 }
 
 impl From<&String> for Name {
     fn from(name: &String) -> Self {
-        Name(NameRepr::Shared(name.as_str().into()))
+        Name::from(name.as_str())
     }
 }
 
 impl From<Arc<str>> for Name {
     fn from(name: Arc<str>) -> Self {
-        Name(NameRepr::Shared(name))
+        Name::inline(&name).unwrap_or(Name(NameRepr::Shared(name)))
     }
 }
 
 impl From<Box<str>> for Name {
     fn from(name: Box<str>) -> Self {
-        Name(NameRepr::Shared(name.into()))
+        Name::from(String::from(name))
     }
 }
 
-impl From<std::borrow::Cow<'static, str>> for Name {
-    fn from(name: std::borrow::Cow<'static, str>) -> Self {
+impl From<std::borrow::Cow<'_, str>> for Name {
+    fn from(name: std::borrow::Cow<'_, str>) -> Self {
         match name {
             std::borrow::Cow::Borrowed(name) => name.into(),
             std::borrow::Cow::Owned(name) => name.into(),
@@ -413,5 +467,57 @@ impl<E: StdError + 'static> StdError for Error<E> {
             Error::Inner(e) => e.source(),
             Error::Rejected(_) | Error::TimedOut(_) => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every kind of string, short and long, non-ASCII across the inline
+    /// limit included, reads back as it was given.
+    #[test]
+    fn a_name_reads_back_as_given_whatever_its_length_and_source() {
+        let names = [
+            String::new(),
+            "db".to_owned(),
+            "x".repeat(INLINE),
+            "x".repeat(INLINE + 1),
+            format!("{}é", "x".repeat(INLINE - 2)),
+            format!("{}é", "x".repeat(INLINE - 1)),
+            "名前".repeat(10),
+        ];
+        for name in &names {
+            let from_str = Name::from(name.as_str());
+            assert_eq!(from_str.as_str(), name);
+            assert_eq!(Name::from(name.clone()).as_str(), name);
+            assert_eq!(Name::from(Arc::<str>::from(name.as_str())).as_str(), name);
+            assert_eq!(Name::from(name.clone().into_boxed_str()).as_str(), name);
+            assert_eq!(from_str.clone(), from_str);
+        }
+    }
+
+    #[test]
+    fn a_short_name_is_copied_in_and_a_long_one_shared() {
+        assert!(matches!(Name::from("db").0, NameRepr::Inline { .. }));
+        let long = "x".repeat(INLINE + 1);
+        assert!(matches!(Name::from(long.as_str()).0, NameRepr::Shared(_)));
+        assert!(matches!(
+            Name::from_static("a-static-name-longer-than-the-inline-limit").0,
+            NameRepr::Static(_)
+        ));
+    }
+
+    #[test]
+    fn a_name_is_as_small_as_a_static_str_and_its_tag() {
+        assert_eq!(std::mem::size_of::<Name>(), 24);
+    }
+
+    #[test]
+    fn names_are_equal_by_their_text_whatever_they_hold() {
+        let long = "y".repeat(40);
+        assert_eq!(Name::from_static("db"), Name::from("db".to_owned()));
+        assert_eq!(Name::from(long.as_str()), Name::from(long.clone()));
+        assert_ne!(Name::from("db"), Name::from("dc"));
     }
 }

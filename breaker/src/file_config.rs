@@ -96,9 +96,9 @@ fn too_large(origin: &str) -> FileConfigError {
 /// file.with_vars(env).unwrap().apply(&registry).unwrap();
 ///
 /// let db = registry.get_or_create("db", Config::default().half_open_max_calls(3)).unwrap();
-/// assert_eq!(db.config().get_timeout(), Duration::from_secs(10)); // the file
-/// assert_eq!(db.config().get_max_failures(), Some(2));            // the environment
-/// assert_eq!(db.config().get_half_open_max_calls(), 3);           // the code
+/// assert_eq!(db.config().settings().timeout, Duration::from_secs(10)); // the file
+/// assert_eq!(db.config().settings().max_failures, Some(2));            // the environment
+/// assert_eq!(db.config().settings().half_open_max_calls, 3);           // the code
 /// ```
 #[derive(Debug, Clone, Default)]
 pub struct ConfigFile {

@@ -120,8 +120,8 @@ pub use crate::breaker::{CircuitBreaker, State};
 pub use crate::clock::TokioClock;
 pub use crate::clock::{Clock, ManualClock, SystemClock};
 pub use crate::config::{
-    Config, ConfigError, StateChange, DEFAULT_HALF_OPEN_MAX_WAIT, LOCAL_STORE, MAX_COUNT_WINDOW,
-    MAX_TIME_BUCKETS,
+    Config, ConfigError, Settings, StateChange, DEFAULT_HALF_OPEN_MAX_WAIT, LOCAL_STORE,
+    MAX_COUNT_WINDOW, MAX_TIME_BUCKETS,
 };
 pub use crate::error::{Error, Name, RejectReason, Rejected, TimedOut};
 #[cfg(feature = "toml")]
@@ -130,11 +130,11 @@ pub use crate::file_config::{
 };
 pub use crate::overrides::{ConfigProblem, UnusedConfiguration};
 pub use crate::partial::{PartialConfig, ValueError};
-pub use crate::permit::{Outcome, OwnedPermit, Permit};
+pub use crate::permit::{IntoOutcome, Outcome, OwnedPermit, Permit};
 #[cfg(feature = "redis")]
 pub use crate::redis_store::{RedisStore, RedisStoreBuilder, RedisStoreError, DEFAULT_PREFIX};
 pub use crate::registry::{registry, Registry, RegistryError};
-pub use crate::stats::{Counts, Stats, Totals};
+pub use crate::stats::{Counts, Stats, Totals, Trip, TripReason};
 pub use crate::store::{ProbeLease, ProbeSlot, SharedState, StateStore};
 
 /// The metrics each breaker reports (feature `metrics`): names, the state

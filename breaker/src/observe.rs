@@ -10,10 +10,12 @@
 //!
 //! Under the target `breakerbox`:
 //! - every state change, at `WARN` when the breaker opens (or is forced
-//!   open) and `INFO` otherwise, with the fields `breaker`, `from`, `to`
-//!   and the ended period's counts (`requests`, `successes`, `failures`,
-//!   `consecutive_successes`, `consecutive_failures`, `rejected`,
-//!   `ignored`, `slow_calls`, `timeouts`);
+//!   open) and `INFO` otherwise, with the fields `breaker`, `from`, `to`,
+//!   the ended period's counts under the names of [`Counts`](crate::Counts)'
+//!   fields (`calls`, `successes`, `failures`, `ignored`, `cancelled`,
+//!   `rejected`, `consecutive_successes`, `consecutive_failures`,
+//!   `slow_calls`, `timeouts`) and, for a trip, `tripped_by` (the
+//!   [`TripReason`](crate::TripReason));
 //! - every rejection, at `DEBUG`, with `breaker`, `reason` and, for an
 //!   open breaker, `retry_after_ms`;
 //! - every setting the registry refused when it created a breaker (see
@@ -25,20 +27,25 @@
 //!
 //! # Metrics (`metrics`)
 //!
-//! Named after resilience4j's, with the breaker's name as the only label
+//! Each counter is the [`Totals`](crate::Totals) field of the same name,
+//! with Prometheus' `_total` suffix; the breaker's name is the only label
 //! (`name`), so that cardinality is bounded by the number of breakers:
 //!
 //! | metric | kind | meaning |
 //! | --- | --- | --- |
 //! | `circuit_breaker_state` | gauge | 0 closed, 1 open, 2 half-open, 3 disabled, 4 forced open (resilience4j's order) |
-//! | `circuit_breaker_successful_calls_total` | counter | calls recorded as successes |
-//! | `circuit_breaker_failed_calls_total` | counter | calls recorded as failures, timeouts included |
-//! | `circuit_breaker_ignored_calls_total` | counter | calls whose error was ignored |
-//! | `circuit_breaker_not_permitted_calls_total` | counter | calls rejected |
-//! | `circuit_breaker_timeout_calls_total` | counter | calls cut off by `call_timeout` |
+//! | `circuit_breaker_successes_total` | counter | calls recorded as successes |
+//! | `circuit_breaker_failures_total` | counter | calls recorded as failures, timeouts included |
+//! | `circuit_breaker_ignored_total` | counter | calls whose error was ignored |
+//! | `circuit_breaker_cancelled_total` | counter | admitted calls that ended without an outcome |
+//! | `circuit_breaker_rejected_total` | counter | calls rejected without running |
+//! | `circuit_breaker_timeouts_total` | counter | calls cut off by `call_timeout` (also failures) |
 //! | `circuit_breaker_slow_calls_total` | counter | calls that lasted at least `slow_call_duration` |
-//! | `circuit_breaker_cancelled_calls_total` | counter | admitted calls that ended without an outcome |
-//! | `circuit_breaker_calls_seconds` | histogram | how long each call with an outcome lasted |
+//! | `circuit_breaker_call_duration_seconds` | histogram | how long each call with an outcome lasted |
+//!
+//! The calls asked of a breaker (`Totals::calls`) are the sum of the
+//! successes, failures, ignored, cancelled and rejected counters, plus the
+//! calls in flight.
 
 use std::time::Duration;
 
@@ -91,22 +98,23 @@ impl Recorded {
 pub mod names {
     /// Gauge: the state's code (see [`state_code`](super::state_code)).
     pub const STATE: &str = "circuit_breaker_state";
-    /// Counter: successes.
-    pub const SUCCESSFUL_CALLS: &str = "circuit_breaker_successful_calls_total";
-    /// Counter: failures, timeouts included.
-    pub const FAILED_CALLS: &str = "circuit_breaker_failed_calls_total";
-    /// Counter: ignored outcomes.
-    pub const IGNORED_CALLS: &str = "circuit_breaker_ignored_calls_total";
-    /// Counter: rejections.
-    pub const NOT_PERMITTED_CALLS: &str = "circuit_breaker_not_permitted_calls_total";
-    /// Counter: `call_timeout` expiries.
-    pub const TIMEOUT_CALLS: &str = "circuit_breaker_timeout_calls_total";
-    /// Counter: slow calls.
+    /// Counter: successes (`Totals::successes`).
+    pub const SUCCESSES: &str = "circuit_breaker_successes_total";
+    /// Counter: failures, timeouts included (`Totals::failures`).
+    pub const FAILURES: &str = "circuit_breaker_failures_total";
+    /// Counter: ignored outcomes (`Totals::ignored`).
+    pub const IGNORED: &str = "circuit_breaker_ignored_total";
+    /// Counter: calls cancelled, dropped permits and futures
+    /// (`Totals::cancelled`).
+    pub const CANCELLED: &str = "circuit_breaker_cancelled_total";
+    /// Counter: rejections (`Totals::rejected`).
+    pub const REJECTED: &str = "circuit_breaker_rejected_total";
+    /// Counter: `call_timeout` expiries (`Totals::timeouts`).
+    pub const TIMEOUTS: &str = "circuit_breaker_timeouts_total";
+    /// Counter: slow calls (`Totals::slow_calls`).
     pub const SLOW_CALLS: &str = "circuit_breaker_slow_calls_total";
-    /// Counter: calls cancelled (dropped permits and futures).
-    pub const CANCELLED_CALLS: &str = "circuit_breaker_cancelled_calls_total";
     /// Histogram: call durations in seconds.
-    pub const CALL_SECONDS: &str = "circuit_breaker_calls_seconds";
+    pub const CALL_DURATION: &str = "circuit_breaker_call_duration_seconds";
     /// The one label, the breaker's name.
     pub const LABEL: &str = "name";
 }
@@ -133,20 +141,30 @@ pub fn describe_metrics() {
         names::STATE,
         "Circuit breaker state: 0 closed, 1 open, 2 half-open, 3 disabled, 4 forced open"
     );
-    describe_counter!(names::SUCCESSFUL_CALLS, "Calls recorded as successes");
+    describe_counter!(names::SUCCESSES, "Calls recorded as successes");
     describe_counter!(
-        names::FAILED_CALLS,
+        names::FAILURES,
         "Calls recorded as failures, timeouts included"
     );
-    describe_counter!(names::IGNORED_CALLS, "Calls whose error was ignored");
-    describe_counter!(names::NOT_PERMITTED_CALLS, "Calls rejected by the breaker");
-    describe_counter!(names::TIMEOUT_CALLS, "Calls cut off by call_timeout");
-    describe_counter!(names::SLOW_CALLS, "Calls slower than slow_call_duration");
+    describe_counter!(names::IGNORED, "Calls whose error was ignored");
     describe_counter!(
-        names::CANCELLED_CALLS,
+        names::CANCELLED,
         "Admitted calls that ended without an outcome"
     );
-    describe_histogram!(names::CALL_SECONDS, Unit::Seconds, "Call durations");
+    describe_counter!(names::REJECTED, "Calls rejected without running");
+    describe_counter!(
+        names::TIMEOUTS,
+        "Calls cut off by call_timeout (also failures)"
+    );
+    describe_counter!(
+        names::SLOW_CALLS,
+        "Calls that lasted at least slow_call_duration"
+    );
+    describe_histogram!(
+        names::CALL_DURATION,
+        Unit::Seconds,
+        "How long each call with an outcome lasted"
+    );
 }
 
 /// A state change, announced after the breaker's lock is released.
@@ -155,7 +173,7 @@ pub fn describe_metrics() {
 pub(crate) fn state_changed(change: &StateChange<'_>) {
     #[cfg(feature = "tracing")]
     {
-        let c = &change.counts;
+        let c = &change.period;
         macro_rules! event {
             ($level:expr) => {
                 tracing::event!(
@@ -164,15 +182,17 @@ pub(crate) fn state_changed(change: &StateChange<'_>) {
                     breaker = change.name,
                     from = change.from.as_str(),
                     to = change.to.as_str(),
-                    requests = c.requests,
-                    successes = c.total_successes,
-                    failures = c.total_failures,
+                    calls = c.calls,
+                    successes = c.successes,
+                    failures = c.failures,
+                    ignored = c.ignored,
+                    cancelled = c.cancelled,
+                    rejected = c.rejected,
                     consecutive_successes = c.consecutive_successes,
                     consecutive_failures = c.consecutive_failures,
-                    rejected = c.rejected,
-                    ignored = c.ignored,
                     slow_calls = c.slow_calls,
                     timeouts = c.timeouts,
+                    tripped_by = change.tripped_by.map(crate::TripReason::as_str),
                     "circuit breaker `{}` {} -> {}",
                     crate::error::Escaped(change.name),
                     change.from,
@@ -226,11 +246,12 @@ fn wants_rejections() -> bool {
     false
 }
 
-/// A rejected call. The reason is built only if someone listens.
+/// A rejected call. The reason is built, and the name read, only if
+/// someone listens.
 #[inline(always)]
-pub(crate) fn rejected(name: &str, rejected: &Rejected) {
+pub(crate) fn rejected(rejected: &Rejected) {
     if wants_rejections() {
-        report_rejection(name, &rejected.reason());
+        report_rejection(rejected.breaker(), &rejected.reason());
     }
 }
 
@@ -259,7 +280,7 @@ fn report_rejection(name: &str, reason: &RejectReason) {
         }
     }
     #[cfg(feature = "metrics")]
-    ::metrics::counter!(names::NOT_PERMITTED_CALLS, names::LABEL => name.to_owned()).increment(1);
+    ::metrics::counter!(names::REJECTED, names::LABEL => name.to_owned()).increment(1);
 }
 
 /// An admitted call's ending. `elapsed` is known when [`WANTS_ELAPSED`] or
@@ -270,20 +291,20 @@ pub(crate) fn recorded(name: &str, outcome: Recorded, elapsed: Option<Duration>)
     #[cfg(feature = "metrics")]
     {
         let counter = match outcome.kind {
-            RecordedKind::Success => names::SUCCESSFUL_CALLS,
-            RecordedKind::Failure => names::FAILED_CALLS,
-            RecordedKind::Ignored => names::IGNORED_CALLS,
-            RecordedKind::Cancelled => names::CANCELLED_CALLS,
+            RecordedKind::Success => names::SUCCESSES,
+            RecordedKind::Failure => names::FAILURES,
+            RecordedKind::Ignored => names::IGNORED,
+            RecordedKind::Cancelled => names::CANCELLED,
         };
         ::metrics::counter!(counter, names::LABEL => name.to_owned()).increment(1);
         if outcome.timeout {
-            ::metrics::counter!(names::TIMEOUT_CALLS, names::LABEL => name.to_owned()).increment(1);
+            ::metrics::counter!(names::TIMEOUTS, names::LABEL => name.to_owned()).increment(1);
         }
         if outcome.slow {
             ::metrics::counter!(names::SLOW_CALLS, names::LABEL => name.to_owned()).increment(1);
         }
         if let (Some(elapsed), false) = (elapsed, outcome.kind == RecordedKind::Cancelled) {
-            ::metrics::histogram!(names::CALL_SECONDS, names::LABEL => name.to_owned())
+            ::metrics::histogram!(names::CALL_DURATION, names::LABEL => name.to_owned())
                 .record(elapsed.as_secs_f64());
         }
     }

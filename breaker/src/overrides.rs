@@ -39,7 +39,7 @@ use crate::registry::env_name;
 /// // refused, the code's kept, and the refusal listed.
 /// let code = Config::default().backoff_multiplier(2.0).backoff_max(Duration::from_secs(120));
 /// let db = registry.get_or_create("db", code).unwrap();
-/// assert_eq!(db.config().get_timeout(), Duration::from_secs(60));
+/// assert_eq!(db.config().settings().timeout, Duration::from_secs(60));
 /// let problem = &registry.config_problems()[0];
 /// assert_eq!((problem.breaker(), problem.key()), ("db", "timeout"));
 /// assert_eq!(
@@ -394,12 +394,12 @@ impl Overrides {
 fn check(config: &Config, values: &PartialConfig, code: &Config) -> Result<(), ConfigError> {
     config.validate()?;
     let trips = |config: &Config| {
-        config.max_failures.is_some()
-            || config.failure_rate.is_some()
-            || config.slow_call_rate.is_some()
+        config.settings.max_failures.is_some()
+            || config.settings.failure_rate.is_some()
+            || config.settings.slow_call_rate.is_some()
             || config.trip_when.is_some()
     };
-    let off = values.is_set("max_failures") && config.max_failures.is_none();
+    let off = values.is_set("max_failures") && config.settings.max_failures.is_none();
     if off && !trips(config) && trips(code) {
         return Err(ConfigError::new(
             "max_failures",

@@ -38,9 +38,9 @@ use crate::error::{Escaped, Name};
 /// file.set("max_failures", "off").unwrap();
 /// file.set("failure_rate", "0.5").unwrap();
 /// let config = file.apply(Config::default().max_failures(3).half_open_max_calls(2));
-/// assert_eq!(config.get_timeout(), Duration::from_secs(30)); // from the file
-/// assert_eq!(config.get_max_failures(), None);               // "off"
-/// assert_eq!(config.get_half_open_max_calls(), 2);           // kept
+/// assert_eq!(config.settings().timeout, Duration::from_secs(30)); // from the file
+/// assert_eq!(config.settings().max_failures, None);               // "off"
+/// assert_eq!(config.settings().half_open_max_calls, 2);           // kept
 /// ```
 #[derive(Clone, Default, PartialEq)]
 pub struct PartialConfig {
@@ -81,6 +81,7 @@ pub(crate) enum Kind {
 pub(crate) const KEYS: &[(&str, Kind)] = &[
     ("max_failures", Kind::CountOrOff),
     ("timeout", Kind::Duration),
+    ("jitter", Kind::Number),
     ("half_open_max_calls", Kind::Count),
     ("success_threshold", Kind::Count),
     ("max_concurrent_calls", Kind::Count),
@@ -372,14 +373,14 @@ impl PartialConfig {
         // partial configuration's own values can fail.
         let mut base = Config::default();
         if self.is_set("time_window_buckets") && !self.is_set("count_window") {
-            base.time_window = Some(Duration::from_secs(1));
+            base.settings.time_window = Some(Duration::from_secs(1));
         }
         if self.is_set("slow_call_rate") {
-            base.slow_call_duration = Some(Duration::from_secs(1));
+            base.settings.slow_call_duration = Some(Duration::from_secs(1));
         }
         if self.is_set("backoff_max") {
-            base.backoff_multiplier = Some(1.0);
-            base.timeout = Duration::from_nanos(1);
+            base.settings.backoff_multiplier = Some(1.0);
+            base.settings.timeout = Duration::from_nanos(1);
         }
         self.apply(base).validate()
     }
@@ -456,28 +457,34 @@ fn set_field(config: &mut Config, key: &str, value: &Value) {
         _ => None,
     };
     match key {
-        "max_failures" => config.max_failures = count,
-        "timeout" => config.timeout = duration.unwrap_or(config.timeout),
+        "max_failures" => config.settings.max_failures = count,
+        "timeout" => config.settings.timeout = duration.unwrap_or(config.settings.timeout),
+        "jitter" => config.settings.jitter = number.unwrap_or(config.settings.jitter),
         "half_open_max_calls" => {
-            config.half_open_max_calls = count.unwrap_or(config.half_open_max_calls)
+            config.settings.half_open_max_calls =
+                count.unwrap_or(config.settings.half_open_max_calls)
         }
-        "success_threshold" => config.success_threshold = count.unwrap_or(config.success_threshold),
-        "max_concurrent_calls" => config.max_concurrent_calls = count,
-        "interval" => config.interval = duration,
-        "failure_rate" => config.failure_rate = number,
-        "count_window" => config.count_window = count,
-        "time_window" => config.time_window = duration,
-        "time_window_buckets" => config.time_window_buckets = count,
-        "minimum_calls" => config.minimum_calls = count.unwrap_or(config.minimum_calls),
-        "slow_call_duration" => config.slow_call_duration = duration,
-        "slow_call_rate" => config.slow_call_rate = number,
-        "backoff_multiplier" => config.backoff_multiplier = number,
-        "backoff_max" => config.backoff_max = duration,
-        "half_open_max_wait" => config.half_open_max_wait = duration,
-        "call_timeout" => config.call_timeout = duration,
+        "success_threshold" => {
+            config.settings.success_threshold = count.unwrap_or(config.settings.success_threshold)
+        }
+        "max_concurrent_calls" => config.settings.max_concurrent_calls = count,
+        "interval" => config.settings.interval = duration,
+        "failure_rate" => config.settings.failure_rate = number,
+        "count_window" => config.settings.count_window = count,
+        "time_window" => config.settings.time_window = duration,
+        "time_window_buckets" => config.settings.time_window_buckets = count,
+        "minimum_calls" => {
+            config.settings.minimum_calls = count.unwrap_or(config.settings.minimum_calls)
+        }
+        "slow_call_duration" => config.settings.slow_call_duration = duration,
+        "slow_call_rate" => config.settings.slow_call_rate = number,
+        "backoff_multiplier" => config.settings.backoff_multiplier = number,
+        "backoff_max" => config.settings.backoff_max = duration,
+        "half_open_max_wait" => config.settings.half_open_max_wait = duration,
+        "call_timeout" => config.settings.call_timeout = duration,
         "store" => {
             if let Value::Text(name) = value {
-                config.store = Some(Name::from(name.clone()));
+                config.settings.store = Some(Name::from(name.clone()));
             }
         }
         _ => {}
@@ -487,9 +494,9 @@ fn set_field(config: &mut Config, key: &str, value: &Value) {
 /// Unsets `config`'s optional field `key` (a window, replaced by the other).
 fn clear_field(config: &mut Config, key: &str) {
     match key {
-        "count_window" => config.count_window = None,
-        "time_window" => config.time_window = None,
-        "time_window_buckets" => config.time_window_buckets = None,
+        "count_window" => config.settings.count_window = None,
+        "time_window" => config.settings.time_window = None,
+        "time_window_buckets" => config.settings.time_window_buckets = None,
         _ => {}
     }
 }
@@ -714,7 +721,7 @@ mod tests {
         let mut p = PartialConfig::new();
         p.set("max_failures", "off").unwrap();
         let config = p.apply(Config::default().max_failures(3));
-        assert_eq!(config.get_max_failures(), None);
+        assert_eq!(config.settings().max_failures, None);
     }
 
     #[test]
@@ -731,7 +738,10 @@ mod tests {
     fn a_store_name_is_trimmed_as_other_values_are() {
         let mut p = PartialConfig::new();
         p.set("store", " fleet\r").unwrap();
-        assert_eq!(p.apply(Config::default()).get_store(), Some("fleet"));
+        assert_eq!(
+            p.apply(Config::default()).settings().store.as_deref(),
+            Some("fleet")
+        );
     }
 
     #[test]
@@ -759,9 +769,12 @@ mod tests {
             .time_window(Duration::from_secs(60))
             .time_window_buckets(6);
         let config = p.apply(code);
-        assert_eq!(config.count_window, Some(20));
+        assert_eq!(config.settings.count_window, Some(20));
         assert_eq!(
-            (config.time_window, config.time_window_buckets),
+            (
+                config.settings.time_window,
+                config.settings.time_window_buckets
+            ),
             (None, None)
         );
         assert!(config.validate().is_ok());
@@ -772,8 +785,8 @@ mod tests {
         let mut p = PartialConfig::new();
         p.set("time_window", "30s").unwrap();
         let config = p.apply(Config::default().failure_rate(0.5).count_window(20));
-        assert_eq!(config.count_window, None);
-        assert_eq!(config.time_window, Some(Duration::from_secs(30)));
+        assert_eq!(config.settings.count_window, None);
+        assert_eq!(config.settings.time_window, Some(Duration::from_secs(30)));
     }
 
     #[test]

@@ -21,6 +21,51 @@ pub enum Outcome {
     Ignored,
 }
 
+/// What a classifier answers about an error: an [`Outcome`], or a `bool`
+/// saying whether the error is a failure (`true`) or is to be ignored
+/// (`false`), as in "is this an outage?".
+///
+/// Every classifier of an error takes either answer:
+/// [`CircuitBreaker::call_with`](crate::CircuitBreaker::call_with),
+/// [`call_async_with`](crate::CircuitBreaker::call_async_with), the tower
+/// layer's [`classify_errors`](crate::tower::CircuitBreakerLayer::classify_errors)
+/// and the attribute's `classify` key.
+///
+/// ```
+/// use breakerbox::{CircuitBreaker, Config, Outcome};
+///
+/// let cb = CircuitBreaker::new("users", Config::default()).unwrap();
+/// // Is this error an outage? A 404 is not: ignored.
+/// let _ = cb.call_with(|status: &u16| *status >= 500, || Err::<(), u16>(404));
+/// // Or an `Outcome`, which may also count an error as a success.
+/// let _ = cb.call_with(|_: &u16| Outcome::Success, || Err::<(), u16>(304));
+/// let totals = cb.stats().totals;
+/// assert_eq!((totals.ignored, totals.successes), (1, 1));
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "a classifier answers `bool` (is this error a failure?) or `breakerbox::Outcome`, not `{Self}`",
+    label = "the classifier returns `{Self}`"
+)]
+pub trait IntoOutcome {
+    /// The outcome this answer stands for.
+    fn into_outcome(self) -> Outcome;
+}
+
+impl IntoOutcome for Outcome {
+    #[inline(always)]
+    fn into_outcome(self) -> Outcome {
+        self
+    }
+}
+
+impl IntoOutcome for bool {
+    /// `true` is [`Outcome::Failure`], `false` is [`Outcome::Ignored`].
+    #[inline(always)]
+    fn into_outcome(self) -> Outcome {
+        Outcome::from(self)
+    }
+}
+
 impl From<bool> for Outcome {
     /// `true` is a failure and `false` is ignored, so that a classifier can
     /// be a plain `fn(&E) -> bool` answering "is this an outage?".
@@ -44,13 +89,13 @@ fn ending_of(outcome: Outcome) -> Ending {
 /// How a finished call counts: `Ok` is a success, an `Err` is whatever
 /// `classify` says. The one place every entry point classifies a result.
 #[inline]
-pub(crate) fn classify<T, E>(
+pub(crate) fn classify<T, E, O: IntoOutcome>(
     result: Result<&T, &E>,
-    classify: impl FnOnce(&E) -> Outcome,
+    classify: impl FnOnce(&E) -> O,
 ) -> Outcome {
     match result {
         Ok(_) => Outcome::Success,
-        Err(e) => classify(e),
+        Err(e) => classify(e).into_outcome(),
     }
 }
 
@@ -73,7 +118,7 @@ pub(crate) fn classify<T, E>(
 ///     }
 ///     Err(rejected) => eprintln!("{rejected}"),
 /// }
-/// assert_eq!(cb.stats().counts.total_successes, 1);
+/// assert_eq!(cb.stats().period.successes, 1);
 /// ```
 #[must_use = "a permit is released without recording an outcome when dropped"]
 #[derive(Debug)]

@@ -29,7 +29,7 @@ use crate::store::StateStore;
 ///
 /// registry().configure("doc-registry", Config::default().max_failures(2)).unwrap();
 /// let cb = registry().get_or_create("doc-registry", Config::default()).unwrap();
-/// assert_eq!(cb.config().get_max_failures(), Some(2));
+/// assert_eq!(cb.config().settings().max_failures, Some(2));
 /// assert!(registry().names().contains(&"doc-registry".to_string()));
 /// ```
 #[derive(Default)]
@@ -179,7 +179,11 @@ impl Stores {
     /// The store a breaker configured with `config` shares its state
     /// through, if it is registered.
     fn for_config(&self, config: &Config) -> Option<Arc<dyn StateStore>> {
-        let name = config.get_store().or(self.default.as_deref())?;
+        let name = config
+            .settings
+            .store
+            .as_deref()
+            .or(self.default.as_deref())?;
         if name == LOCAL_STORE {
             return None;
         }
@@ -291,7 +295,7 @@ impl Registry {
         if let Some(existing) = self.get(name) {
             return Ok(existing);
         }
-        self.create(Name::from(name.to_owned()), || config, true)
+        self.create(Name::from(name), || config, true)
     }
 
     /// Creates the breaker `name` unless it exists: from the configuration
@@ -444,8 +448,8 @@ impl Registry {
         let breaker = match self.get(name) {
             Some(existing) => existing,
             // A `&'static str` name: rejections copy it instead of counting
-            // references to a shared string.
-            None => match self.create(Name::from(name), config, false) {
+            // references to a shared string, however long it is.
+            None => match self.create(Name::from_static(name), config, false) {
                 Ok(breaker) => breaker,
                 Err(error) => {
                     // `create` refuses no name of an annotated function
@@ -454,7 +458,7 @@ impl Registry {
                     if let RegistryError::Invalid(error) = &error {
                         self.refuse(vec![site.invalid_code(error)]);
                     }
-                    match self.create(Name::from(name), Config::default, false) {
+                    match self.create(Name::from_static(name), Config::default, false) {
                         Ok(breaker) => breaker,
                         Err(_) => unreachable!("the default configuration is valid"),
                     }
@@ -464,7 +468,7 @@ impl Registry {
         // The breaker keeps its `call_timeout` whoever created it: another
         // function sharing the name may enforce it. This one's refusal, or
         // the loss of its own value to the breaker's, is listed.
-        let after = breaker.config().get_call_timeout();
+        let after = breaker.config().settings().call_timeout;
         let refused = match after {
             Some(after) => {
                 let origin = self.call_timeout_origin(name);
@@ -503,7 +507,7 @@ impl Registry {
         let code = configured.unwrap_or_else(config);
         code.validate().ok()?;
         let (config, _) = read(&self.overrides).settle(name, code);
-        config.call_timeout
+        config.settings.call_timeout
     }
 
     /// The settings refused when breakers were created, oldest first: an
@@ -695,8 +699,8 @@ impl Registry {
     /// registry.override_config("db", ops).unwrap();
     ///
     /// let db = registry.get_or_create("db", Config::default().max_failures(2)).unwrap();
-    /// assert_eq!(db.config().get_timeout(), Duration::from_secs(5));
-    /// assert_eq!(db.config().get_max_failures(), Some(2));
+    /// assert_eq!(db.config().settings().timeout, Duration::from_secs(5));
+    /// assert_eq!(db.config().settings().max_failures, Some(2));
     /// ```
     pub fn override_config(&self, name: &str, partial: PartialConfig) -> Result<(), RegistryError> {
         partial.validate().map_err(|e| e.for_breaker(name))?;

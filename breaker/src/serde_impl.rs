@@ -8,13 +8,16 @@
 //! ```json
 //! {
 //!   "name": "db", "state": "open",
-//!   "success_rate": 0.0, "failure_rate": 1.0, "slow_call_rate": 0.0,
-//!   "consecutive_successes": 0, "consecutive_failures": 0,
-//!   "open_count": 1, "running_calls": 0,
-//!   "last_state_change_secs_ago": 2.5, "time_until_half_open_secs": 27.5,
-//!   "current_backoff_secs": 30.0, "generation": 1,
-//!   "counts": { "requests": 0, "successes": 0, "failures": 0, ... },
-//!   "totals": { "requests": 9, "successes": 6, "failures": 3, ... }
+//!   "period": { "calls": 4, "successes": 0, "failures": 0, "rejected": 4, ... },
+//!   "tripped_by": {
+//!     "reason": "consecutive_failures",
+//!     "period": { "calls": 6, "successes": 1, "failures": 5, ... },
+//!     "failure_rate": 0.8333333333333334, "slow_call_rate": 0.0, "ago_secs": 2.5
+//!   },
+//!   "totals": { "calls": 10, "successes": 1, "failures": 5, "rejected": 4, ... },
+//!   "failure_rate": 0.0, "slow_call_rate": 0.0, "in_flight": 0,
+//!   "time_until_half_open_secs": 27.5, "open_count": 1,
+//!   "time_in_state_secs": 2.5, "open_duration_secs": 30.0, "generation": 1
 //! }
 //! ```
 
@@ -28,7 +31,7 @@ use crate::config::Config;
 use crate::overrides::UnusedConfiguration;
 use crate::partial::{PartialConfig, Raw};
 use crate::registry::Registry;
-use crate::stats::{Counts, Stats, Totals};
+use crate::stats::{Counts, Stats, Totals, Trip, TripReason};
 
 impl Serialize for State {
     /// As [`State::as_str`]: `"closed"`, `"open"`, `"half_open"`,
@@ -39,15 +42,17 @@ impl Serialize for State {
 }
 
 impl Serialize for Counts {
+    /// Every field, under its name.
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut s = serializer.serialize_struct("Counts", 9)?;
-        s.serialize_field("requests", &self.requests)?;
-        s.serialize_field("successes", &self.total_successes)?;
-        s.serialize_field("failures", &self.total_failures)?;
+        let mut s = serializer.serialize_struct("Counts", 10)?;
+        s.serialize_field("calls", &self.calls)?;
+        s.serialize_field("successes", &self.successes)?;
+        s.serialize_field("failures", &self.failures)?;
+        s.serialize_field("ignored", &self.ignored)?;
+        s.serialize_field("cancelled", &self.cancelled)?;
+        s.serialize_field("rejected", &self.rejected)?;
         s.serialize_field("consecutive_successes", &self.consecutive_successes)?;
         s.serialize_field("consecutive_failures", &self.consecutive_failures)?;
-        s.serialize_field("rejected", &self.rejected)?;
-        s.serialize_field("ignored", &self.ignored)?;
         s.serialize_field("slow_calls", &self.slow_calls)?;
         s.serialize_field("timeouts", &self.timeouts)?;
         s.end()
@@ -55,9 +60,10 @@ impl Serialize for Counts {
 }
 
 impl Serialize for Totals {
+    /// Every field, under its name.
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut s = serializer.serialize_struct("Totals", 9)?;
-        s.serialize_field("requests", &self.requests)?;
+        s.serialize_field("calls", &self.calls)?;
         s.serialize_field("successes", &self.successes)?;
         s.serialize_field("failures", &self.failures)?;
         s.serialize_field("ignored", &self.ignored)?;
@@ -70,37 +76,51 @@ impl Serialize for Totals {
     }
 }
 
-impl Serialize for Stats {
-    /// The field names are stable: `name`, `state`, `success_rate`
-    /// (`1 - failure_rate`), `failure_rate`, `slow_call_rate`,
-    /// `consecutive_successes`, `consecutive_failures`, `open_count`,
-    /// `running_calls`, `last_state_change_secs_ago`,
-    /// `time_until_half_open_secs` (`null` unless open),
-    /// `current_backoff_secs` (the open period, backoff included),
-    /// `generation`, `counts` and `totals`.
+impl Serialize for TripReason {
+    /// As [`TripReason::as_str`]: `"consecutive_failures"`, `"failure_rate"`,
+    /// `"slow_call_rate"`, `"trip_when"`, `"fleet"`.
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut s = serializer.serialize_struct("Stats", 15)?;
-        s.serialize_field("name", &self.name)?;
-        s.serialize_field("state", &self.state)?;
-        s.serialize_field("success_rate", &(1.0 - self.failure_rate))?;
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl Serialize for Trip {
+    /// Every field under its name; `ago` as `ago_secs`, in seconds.
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut s = serializer.serialize_struct("Trip", 5)?;
+        s.serialize_field("reason", &self.reason)?;
+        s.serialize_field("period", &self.period)?;
         s.serialize_field("failure_rate", &self.failure_rate)?;
         s.serialize_field("slow_call_rate", &self.slow_call_rate)?;
-        s.serialize_field("consecutive_successes", &self.counts.consecutive_successes)?;
-        s.serialize_field("consecutive_failures", &self.counts.consecutive_failures)?;
-        s.serialize_field("open_count", &self.open_count)?;
-        s.serialize_field("running_calls", &self.running_calls)?;
-        s.serialize_field(
-            "last_state_change_secs_ago",
-            &self.time_in_state.as_secs_f64(),
-        )?;
+        s.serialize_field("ago_secs", &self.ago.as_secs_f64())?;
+        s.end()
+    }
+}
+
+impl Serialize for Stats {
+    /// Every field under its name, in the struct's order; a duration's
+    /// name ends in `_secs` and its value is in seconds:
+    /// `time_until_half_open_secs` (`null` unless open),
+    /// `time_in_state_secs`, `open_duration_secs`. `tripped_by` is `null`
+    /// or a [`Trip`].
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut s = serializer.serialize_struct("Stats", 13)?;
+        s.serialize_field("name", &self.name)?;
+        s.serialize_field("state", &self.state)?;
+        s.serialize_field("period", &self.period)?;
+        s.serialize_field("tripped_by", &self.tripped_by)?;
+        s.serialize_field("totals", &self.totals)?;
+        s.serialize_field("failure_rate", &self.failure_rate)?;
+        s.serialize_field("slow_call_rate", &self.slow_call_rate)?;
+        s.serialize_field("in_flight", &self.in_flight)?;
         s.serialize_field(
             "time_until_half_open_secs",
             &self.time_until_half_open.map(|d| d.as_secs_f64()),
         )?;
-        s.serialize_field("current_backoff_secs", &self.open_duration.as_secs_f64())?;
+        s.serialize_field("open_count", &self.open_count)?;
+        s.serialize_field("time_in_state_secs", &self.time_in_state.as_secs_f64())?;
+        s.serialize_field("open_duration_secs", &self.open_duration.as_secs_f64())?;
         s.serialize_field("generation", &self.generation)?;
-        s.serialize_field("counts", &self.counts)?;
-        s.serialize_field("totals", &self.totals)?;
         s.end()
     }
 }
@@ -170,10 +190,10 @@ impl<'de> Deserialize<'de> for Config {
     /// use std::time::Duration;
     ///
     /// let config: Config = serde_json::from_str(r#"{"max_failures": 3, "timeout": "30s"}"#).unwrap();
-    /// assert_eq!(config.get_timeout(), Duration::from_secs(30));
+    /// assert_eq!(config.settings().timeout, Duration::from_secs(30));
     ///
     /// let rate_only: Config = serde_json::from_str(r#"{"max_failures": "off", "failure_rate": 0.5}"#).unwrap();
-    /// assert_eq!(rate_only.get_max_failures(), None);
+    /// assert_eq!(rate_only.settings().max_failures, None);
     /// ```
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let partial = PartialConfig::deserialize(deserializer)?;

@@ -23,10 +23,19 @@
 //! # Outcomes
 //!
 //! A [`Classify`] decides what each response is: by default an `Ok` is a
-//! success and an `Err` a failure; a closure can look inside the response
-//! (an HTTP status of 500 and above, a gRPC status). A response future
-//! dropped before it completes releases its permit and records nothing (a
-//! cancelled call); a panic while polling it records a failure.
+//! success and an `Err` a failure. Two kinds of closures replace it:
+//! - [`classify_errors`](CircuitBreakerLayer::classify_errors) takes the
+//!   shape `call_with` and the attribute's `classify` take, a look at the
+//!   error alone answering `bool` (is it a failure?) or an [`Outcome`];
+//!   an `Ok` is a success;
+//! - [`classify`](CircuitBreakerLayer::classify) takes a look at the whole
+//!   result, answering an [`Outcome`], to fail an `Ok` response (an HTTP
+//!   status of 500 and above, a gRPC status). It answers no `bool`: a
+//!   `false` for an `Ok` response would ignore it, not count it a success.
+//!
+//! A response future dropped before it completes releases its permit and
+//! records nothing (a cancelled call); a panic while polling it records a
+//! failure.
 //!
 //! The layer does not apply `Config::call_timeout`: put tower's
 //! `TimeoutLayer` inside the breaker layer, and its elapsed error is a
@@ -43,7 +52,7 @@ use tower_service::Service;
 use crate::breaker::CircuitBreaker;
 use crate::config::Config;
 use crate::error::Rejected;
-use crate::permit::{Outcome, OwnedPermit};
+use crate::permit::{IntoOutcome, Outcome, OwnedPermit};
 use crate::registry::{registry, RegistryError};
 
 /// Decides what a response counts as.
@@ -73,6 +82,23 @@ where
 {
     fn classify(&self, result: Result<&T, &E>) -> Outcome {
         self(result)
+    }
+}
+
+/// A classifier of errors alone, from
+/// [`CircuitBreakerLayer::classify_errors`]: an `Ok` is a success, an `Err`
+/// is what the closure answers, a `bool` (is it a failure?) or an
+/// [`Outcome`].
+#[derive(Debug, Clone, Copy)]
+pub struct ClassifyErrors<F>(F);
+
+impl<T, E, F, O> Classify<T, E> for ClassifyErrors<F>
+where
+    F: Fn(&E) -> O,
+    O: IntoOutcome,
+{
+    fn classify(&self, result: Result<&T, &E>) -> Outcome {
+        crate::permit::classify(result, &self.0)
     }
 }
 
@@ -137,11 +163,35 @@ impl CircuitBreakerLayer {
 }
 
 impl<C> CircuitBreakerLayer<C> {
-    /// Replaces the classifier.
+    /// Replaces the classifier with one that sees the whole result: a
+    /// [`Classify`], such as a closure `Fn(Result<&Response, &Error>) -> Outcome`
+    /// that fails an `Ok` response.
     pub fn classify<C2>(self, classify: C2) -> CircuitBreakerLayer<C2> {
         CircuitBreakerLayer {
             breaker: self.breaker,
             classify,
+        }
+    }
+
+    /// Replaces the classifier with one that sees errors alone, the shape
+    /// [`CircuitBreaker::call_with`] and the attribute's `classify` take:
+    /// `Fn(&Error) -> bool` (is it a failure? `false` ignores it) or
+    /// `Fn(&Error) -> Outcome`. Every `Ok` response is a success.
+    ///
+    /// ```
+    /// use breakerbox::tower::CircuitBreakerLayer;
+    /// use breakerbox::{CircuitBreaker, Config};
+    ///
+    /// let cb = CircuitBreaker::new("tower-doc-errors", Config::default()).unwrap();
+    /// // A timeout says the backend is unwell; any other error does not.
+    /// let layer = CircuitBreakerLayer::new(cb)
+    ///     .classify_errors(|error: &std::io::Error| error.kind() == std::io::ErrorKind::TimedOut);
+    /// # let _ = layer;
+    /// ```
+    pub fn classify_errors<F>(self, classify: F) -> CircuitBreakerLayer<ClassifyErrors<F>> {
+        CircuitBreakerLayer {
+            breaker: self.breaker,
+            classify: ClassifyErrors(classify),
         }
     }
 

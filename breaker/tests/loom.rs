@@ -102,7 +102,7 @@ fn the_open_to_half_open_transition_racing_with_calls_admits_one_probe() {
         assert!(admitted >= 1);
         assert_eq!(cb.state(), State::Closed);
         assert_eq!(cb.stats().open_count, 1);
-        assert_eq!(cb.stats().running_calls, 0);
+        assert_eq!(cb.stats().in_flight, 0);
     });
 }
 
@@ -123,17 +123,17 @@ fn success_and_failure_at_the_trip_threshold_leave_a_consistent_breaker() {
         let bad = thread::spawn(move || b.try_acquire().map(|p| p.failure()).is_ok());
         let (ok, bad) = (ok.join().unwrap(), bad.join().unwrap());
         let stats = cb.stats();
-        assert_eq!(stats.running_calls, 0);
+        assert_eq!(stats.in_flight, 0);
         let t = stats.totals;
         assert_eq!(
-            t.requests,
-            t.successes + t.failures + t.ignored + t.cancelled
+            t.calls,
+            t.successes + t.failures + t.ignored + t.cancelled + t.rejected
         );
         // The state follows from the order the outcomes were recorded in:
         // open exactly when the second failure came right after the first.
         match stats.state {
             State::Open => assert!(bad),
-            State::Closed => assert!(ok && stats.counts.consecutive_failures <= 1),
+            State::Closed => assert!(ok && stats.period.consecutive_failures <= 1),
             other => panic!("unexpected state {other:?}"),
         }
     });
@@ -158,12 +158,12 @@ fn reset_racing_with_calls_loses_no_call_and_frees_every_permit() {
         call.join().unwrap();
         reset.join().unwrap();
         let stats = cb.stats();
-        assert_eq!(stats.running_calls, 0);
+        assert_eq!(stats.in_flight, 0);
         let t = stats.totals;
-        assert_eq!(t.requests + t.rejected, 1);
+        assert_eq!(t.calls, 1);
         assert_eq!(
-            t.requests,
-            t.successes + t.failures + t.ignored + t.cancelled
+            t.calls,
+            t.successes + t.failures + t.ignored + t.cancelled + t.rejected
         );
     });
 }
@@ -202,7 +202,7 @@ fn the_bulkhead_never_admits_more_than_its_limit() {
         for h in handles {
             h.join().unwrap();
         }
-        assert_eq!(cb.stats().running_calls, 0);
+        assert_eq!(cb.stats().in_flight, 0);
     });
 }
 
@@ -237,12 +237,12 @@ fn a_lock_free_success_racing_with_the_trip_is_counted_once() {
         let stats = cb.stats();
         let t = stats.totals;
         // The forgotten permit is still running; every other call ended once.
-        assert_eq!(stats.running_calls, 1);
-        assert_eq!(t.requests + t.rejected, 3);
-        assert_eq!(t.requests, t.successes + t.failures + 1);
+        assert_eq!(stats.in_flight, 1);
+        assert_eq!(t.calls, 3);
+        assert_eq!(t.calls, t.successes + t.failures + t.rejected + 1);
         assert!(t.successes <= 1 && t.failures <= 1);
-        assert!(stats.counts.total_successes <= t.successes);
-        assert!(stats.counts.requests <= t.requests);
+        assert!(stats.period.successes <= t.successes);
+        assert!(stats.period.calls <= t.calls);
     });
 }
 
@@ -269,8 +269,8 @@ fn two_failures_at_the_threshold_trip_exactly_once() {
         assert_eq!(stats.state, State::Open);
         assert_eq!(stats.open_count, 1);
         assert_eq!(stats.totals.failures, 2);
-        assert_eq!(stats.running_calls, 0);
-        assert_eq!(stats.counts.consecutive_failures, 0, "a fresh period");
+        assert_eq!(stats.in_flight, 0);
+        assert_eq!(stats.period.consecutive_failures, 0, "a fresh period");
     });
 }
 
@@ -299,7 +299,7 @@ fn a_failure_racing_with_reset_never_counts_toward_the_new_period() {
         cb.try_acquire().unwrap().failure();
         let stats = cb.stats();
         assert_eq!(stats.state, State::Closed, "{stats:?}");
-        assert_eq!(stats.counts.consecutive_failures, 1, "{stats:?}");
+        assert_eq!(stats.period.consecutive_failures, 1, "{stats:?}");
     });
 }
 
@@ -482,7 +482,7 @@ fn review2_a_fleet_probe_racing_with_a_reset_gives_its_lease_back_once_and_keeps
         prober.join().unwrap();
         let load = |n: &std::sync::atomic::AtomicU64| n.load(std::sync::atomic::Ordering::SeqCst);
         assert_eq!(load(&granted), load(&ended));
-        assert_eq!(cb.stats().running_calls, 0);
+        assert_eq!(cb.stats().in_flight, 0);
         // The next half-open period: exactly one probe slot.
         cb.try_acquire().unwrap().failure();
         clock.advance(Duration::from_secs(10));

@@ -10,7 +10,7 @@ use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::SystemTime;
 
 use crate::config::{Config, StateChange};
-use crate::stats::Counts;
+use crate::stats::{Counts, TripReason};
 use crate::State;
 
 /// How many transitions each breaker keeps: the oldest goes when a new one
@@ -100,19 +100,27 @@ impl TransitionReason {
     /// Reads why `change` happened from the ended period's counts and the
     /// breaker's `config`; `shared`: the breaker is in a shared store.
     fn of(change: &StateChange<'_>, config: &Config, shared: bool) -> Self {
-        let c = &change.counts;
+        let c = &change.period;
         match (change.from, change.to) {
             (_, State::ForcedOpen) => TransitionReason::ForcedOpen,
             (_, State::Disabled) => TransitionReason::Disabled,
-            (State::Closed, State::Open) => Self::trip(c, config, shared),
-            (State::HalfOpen, State::Open) if c.total_failures > 0 => TransitionReason::ProbeFailed,
+            (State::Closed, State::Open) => match change.tripped_by {
+                // The state machine says which policy tripped it.
+                Some(TripReason::ConsecutiveFailures) => TransitionReason::ConsecutiveFailures,
+                Some(TripReason::FailureRate) => TransitionReason::FailureRate,
+                Some(TripReason::SlowCallRate) => TransitionReason::SlowCallRate,
+                Some(TripReason::TripWhen) => TransitionReason::TripWhen,
+                Some(TripReason::Fleet) => TransitionReason::SharedStore,
+                None => Self::trip(c, config, shared),
+            },
+            (State::HalfOpen, State::Open) if c.failures > 0 => TransitionReason::ProbeFailed,
             (State::HalfOpen, State::Open) if c.slow_calls > 0 => TransitionReason::ProbeSlow,
-            (State::HalfOpen, State::Open) if !shared && config.half_open_max_wait.is_some() => {
+            (State::HalfOpen, State::Open) if !shared && config.settings.half_open_max_wait.is_some() => {
                 TransitionReason::ProbesSilent
             }
             (State::Open, State::HalfOpen) => TransitionReason::OpenPeriodEnded,
             (State::HalfOpen, State::Closed)
-                if c.consecutive_successes >= u64::from(config.success_threshold) =>
+                if c.consecutive_successes >= u64::from(config.settings.success_threshold) =>
             {
                 TransitionReason::ProbesSucceeded
             }
@@ -126,17 +134,19 @@ impl TransitionReason {
     /// Which policy tripped a closed breaker, by the ended period's counts.
     fn trip(c: &Counts, config: &Config, shared: bool) -> Self {
         let (failure_rate, slow_call_rate) = period_rates(c);
-        let calls = c.total_successes.saturating_add(c.total_failures);
-        let enough = calls > 0 && calls >= u64::from(config.minimum_calls).min(window_size(config));
+        let calls = c.successes.saturating_add(c.failures);
+        let enough = calls > 0 && calls >= u64::from(config.settings.minimum_calls).min(window_size(config));
         if config
+            .settings
             .max_failures
             .is_some_and(|max| c.consecutive_failures >= u64::from(max))
         {
             TransitionReason::ConsecutiveFailures
-        } else if enough && config.failure_rate.is_some_and(|rate| failure_rate >= rate) {
+        } else if enough && config.settings.failure_rate.is_some_and(|rate| failure_rate >= rate) {
             TransitionReason::FailureRate
         } else if enough
             && config
+                .settings
                 .slow_call_rate
                 .is_some_and(|rate| slow_call_rate >= rate)
         {
@@ -145,9 +155,9 @@ impl TransitionReason {
             TransitionReason::TripWhen
         } else if shared {
             TransitionReason::SharedStore
-        } else if config.failure_rate.is_some() {
+        } else if config.settings.failure_rate.is_some() {
             TransitionReason::FailureRate
-        } else if config.slow_call_rate.is_some() {
+        } else if config.settings.slow_call_rate.is_some() {
             TransitionReason::SlowCallRate
         } else {
             TransitionReason::SharedStore
@@ -174,12 +184,12 @@ fn window_size(config: &Config) -> u64 {
 /// A period's failure and slow-call rates over its judged calls (successes
 /// and failures): 0 with none.
 pub(crate) fn period_rates(c: &Counts) -> (f64, f64) {
-    let judged = c.total_successes.saturating_add(c.total_failures);
+    let judged = c.successes.saturating_add(c.failures);
     if judged == 0 {
         return (0.0, 0.0);
     }
     (
-        c.total_failures as f64 / judged as f64,
+        c.failures as f64 / judged as f64,
         c.slow_calls as f64 / judged as f64,
     )
 }
@@ -203,7 +213,7 @@ impl TransitionLog {
             from: change.from,
             to: change.to,
             reason,
-            period: change.counts,
+            period: change.period,
             at: SystemTime::now(),
             seq: NEXT_SEQ.fetch_add(1, Ordering::SeqCst),
         };
@@ -283,7 +293,7 @@ mod tests {
                 (HalfOpen, Closed, R::ProbesSucceeded),
             ]
         );
-        assert_eq!(cb.recent_transitions()[0].period.total_failures, 2);
+        assert_eq!(cb.recent_transitions()[0].period.failures, 2);
     }
 
     #[test]
@@ -339,7 +349,7 @@ mod tests {
             "predicate",
             Config::default()
                 .without_max_failures()
-                .trip_when(|counts| counts.total_failures >= 1)
+                .trip_when(|counts| counts.failures >= 1)
                 .clock(ManualClock::new()),
         )
         .unwrap();

@@ -81,12 +81,18 @@ fn breaker_json(
     out.push_str(",\"state\":");
     string(out, stats.state.as_str());
     out.push_str(",\"period\":");
-    counts(out, &stats.counts);
+    counts(out, &stats.period);
     out.push_str(",\"tripped_by\":");
     let log = breaker.transition_log().recent();
     match tripped_by(stats, &log) {
         Some(trip) => {
-            let (failure_rate, slow_call_rate) = events::period_rates(&trip.period);
+            // The state machine's own record of the trip has the window's
+            // rates; the log's period counts are the fallback (a breaker
+            // the fleet opened).
+            let (failure_rate, slow_call_rate) = match &stats.tripped_by {
+                Some(t) => (t.failure_rate, t.slow_call_rate),
+                None => events::period_rates(&trip.period),
+            };
             out.push_str("{\"reason\":");
             string(out, trip.reason.as_str());
             out.push_str(",\"unix_ms\":");
@@ -108,7 +114,7 @@ fn breaker_json(
     out.push_str(",\"slow_call_rate\":");
     float(out, stats.slow_call_rate);
     out.push_str(",\"in_flight\":");
-    number(out, stats.running_calls);
+    number(out, stats.in_flight);
     out.push_str(",\"time_until_half_open_secs\":");
     match stats.time_until_half_open {
         Some(left) => float(out, left.as_secs_f64()),
@@ -123,18 +129,18 @@ fn breaker_json(
     out.push_str(",\"generation\":");
     number(out, stats.generation);
     out.push_str(",\"thresholds\":{\"failure_rate\":");
-    optional_float(out, config.failure_rate);
+    optional_float(out, config.settings.failure_rate);
     out.push_str(",\"slow_call_rate\":");
-    optional_float(out, config.slow_call_rate);
+    optional_float(out, config.settings.slow_call_rate);
     out.push_str(",\"max_failures\":");
-    match config.max_failures {
+    match config.settings.max_failures {
         Some(max) => number(out, u64::from(max)),
         None => out.push_str("null"),
     }
     out.push_str(",\"minimum_calls\":");
-    number(out, u64::from(config.minimum_calls));
+    number(out, u64::from(config.settings.minimum_calls));
     out.push_str(",\"success_threshold\":");
-    number(out, u64::from(config.success_threshold));
+    number(out, u64::from(config.settings.success_threshold));
     out.push('}');
     if let Some(series) = history.series(&stats.name) {
         let start = series.start(history.seq());
@@ -190,9 +196,9 @@ fn counts(out: &mut String, c: &Counts) {
     fields(
         out,
         &[
-            ("calls", c.requests),
-            ("successes", c.total_successes),
-            ("failures", c.total_failures),
+            ("calls", c.calls),
+            ("successes", c.successes),
+            ("failures", c.failures),
             ("consecutive_successes", c.consecutive_successes),
             ("consecutive_failures", c.consecutive_failures),
             ("rejected", c.rejected),
@@ -207,7 +213,7 @@ fn totals(out: &mut String, t: &Totals) {
     fields(
         out,
         &[
-            ("calls", t.requests),
+            ("calls", t.calls),
             ("successes", t.successes),
             ("failures", t.failures),
             ("ignored", t.ignored),

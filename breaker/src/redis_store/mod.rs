@@ -26,7 +26,8 @@
 //! goes on alone, the outage is logged once, the threads reconnect with
 //! backoff and the breakers rejoin the shared state when it returns; a
 //! trip queued meanwhile is proposed then only if its breaker is still
-//! open. A call path that asks Redis has one deadline, `timeout`, for all
+//! open. A call path that asks Redis has one deadline, `operation_timeout`,
+//! for all
 //! it does (connecting and loading the scripts included). The deadline
 //! bounds each wait for the server: a server (or a link) that keeps a
 //! reply coming a few bytes at a time, each within the time left, can hold
@@ -102,7 +103,8 @@ use self::scripts::{Script, Scripts};
 ///
 /// [`build`](RedisStoreBuilder::build) refuses, naming the setting and its
 /// bound:
-/// - a `flush_interval`, `poll_interval`, `timeout` or reconnect backoff
+/// - a `flush_interval`, `poll_interval`, `operation_timeout` or reconnect
+///   backoff
 ///   of zero or longer than [`MAX_INTERVAL`](Self::MAX_INTERVAL) (1 hour);
 /// - a `key_ttl` shorter than [`MIN_KEY_TTL`](Self::MIN_KEY_TTL) (1 s) or
 ///   longer than [`MAX_SHARED_DURATION`](Self::MAX_SHARED_DURATION)
@@ -115,7 +117,7 @@ use self::scripts::{Script, Scripts};
 /// opens the fleet for 365 days, and follows the fleet.
 ///
 /// A call that asks Redis (a half-open probe; every admission in strict
-/// mode) waits `timeout` at most in all, connecting and loading the
+/// mode) waits `operation_timeout` at most in all, connecting and loading the
 /// scripts included. The store's two threads live as long as the store:
 /// nothing in them should panic, and should something (a `tracing`
 /// subscriber that panics), the panic is logged as an `ERROR` with target
@@ -139,7 +141,7 @@ struct Options {
     strict: bool,
     flush_interval: Duration,
     poll_interval: Duration,
-    timeout: Duration,
+    operation_timeout: Duration,
     key_ttl: Duration,
     reconnect_min: Duration,
     reconnect_max: Duration,
@@ -159,7 +161,8 @@ impl RedisStoreBuilder {
     }
 
     /// Strict mode: every admission asks Redis (one round trip on the
-    /// calling thread, bounded by [`timeout`](Self::timeout)) and outcomes
+    /// calling thread, bounded by [`operation_timeout`](Self::operation_timeout))
+    /// and outcomes
     /// are sent every millisecond. Off by default.
     pub fn strict(mut self, strict: bool) -> Self {
         self.options.strict = strict;
@@ -191,8 +194,11 @@ impl RedisStoreBuilder {
     /// call path that asks Redis (a probe, or every admission in strict
     /// mode) never waits longer in all, even when it must connect and load
     /// the scripts first; past it the breaker decides alone.
-    pub fn timeout(mut self, limit: Duration) -> Self {
-        self.options.timeout = limit;
+    ///
+    /// Not to be confused with a breaker's `timeout` (its open period) or
+    /// `call_timeout` (the limit on a protected call).
+    pub fn operation_timeout(mut self, limit: Duration) -> Self {
+        self.options.operation_timeout = limit;
         self
     }
 
@@ -230,7 +236,7 @@ impl RedisStoreBuilder {
         for (field, value) in [
             ("flush_interval", o.flush_interval),
             ("poll_interval", o.poll_interval),
-            ("timeout", o.timeout),
+            ("operation_timeout", o.operation_timeout),
             ("reconnect_backoff", o.reconnect_min),
             ("reconnect_backoff", o.reconnect_max),
         ] {
@@ -347,7 +353,7 @@ impl std::error::Error for RedisStoreError {}
 const STRICT_FLUSH: Duration = Duration::from_millis(1);
 
 impl RedisStore {
-    /// The longest `flush_interval`, `poll_interval`, `timeout` and
+    /// The longest `flush_interval`, `poll_interval`, `operation_timeout` and
     /// reconnect backoff a store accepts: one hour.
     pub const MAX_INTERVAL: Duration = Duration::from_secs(60 * 60);
 
@@ -371,7 +377,7 @@ impl RedisStore {
                 strict: false,
                 flush_interval: Duration::from_millis(10),
                 poll_interval: Duration::from_millis(100),
-                timeout: Duration::from_millis(100),
+                operation_timeout: Duration::from_millis(100),
                 key_ttl: Duration::from_secs(3600),
                 reconnect_min: Duration::from_millis(50),
                 reconnect_max: Duration::from_secs(2),
@@ -564,13 +570,13 @@ impl Inner {
 
     /// One round trip on the calling thread, unless Redis is known to be
     /// down: `None` then, and on any error (which marks it down). The call
-    /// waits `timeout` at most in all, connecting and loading the scripts
+    /// waits `operation_timeout` at most in all, connecting and loading the scripts
     /// included when no pooled connection is free.
     fn round_trip<T>(&self, op: impl FnOnce(&mut Connection) -> RedisResult<T>) -> Option<T> {
         if self.link.load(Ordering::Acquire) != UP {
             return None;
         }
-        let deadline = later(self.options.timeout);
+        let deadline = later(self.options.operation_timeout);
         let pooled = lock(&self.pool).pop();
         let asked = pooled
             .map_or_else(|| self.connect(deadline), Ok)
@@ -676,7 +682,7 @@ fn left_until(deadline: Instant) -> RedisResult<Duration> {
         Some(left) if !left.is_zero() => Ok(left),
         _ => Err(io::Error::new(
             io::ErrorKind::TimedOut,
-            "the Redis store's `timeout` has passed",
+            "the Redis store's `operation_timeout` has passed",
         )
         .into()),
     }
@@ -744,19 +750,19 @@ impl Policy {
             }
         };
         Policy {
-            timeout_ms: shared_ms(config.timeout),
-            max_failures: config.max_failures.unwrap_or(0),
-            failure_rate: config.failure_rate.unwrap_or(0.0),
-            slow_rate: config.slow_call_rate.unwrap_or(0.0),
-            minimum_calls: config.minimum_calls,
+            timeout_ms: shared_ms(config.settings.timeout),
+            max_failures: config.settings.max_failures.unwrap_or(0),
+            failure_rate: config.settings.failure_rate.unwrap_or(0.0),
+            slow_rate: config.settings.slow_call_rate.unwrap_or(0.0),
+            minimum_calls: config.settings.minimum_calls,
             window_kind,
             window_size,
             bucket_ms,
-            half_open_max_calls: config.half_open_max_calls,
-            success_threshold: config.success_threshold,
+            half_open_max_calls: config.settings.half_open_max_calls,
+            success_threshold: config.settings.success_threshold,
             // A lease outlives its probe's process by at most this long.
             lease_ms: shared_ms(config.effective_half_open_max_wait()),
-            backoff: config.backoff_multiplier.unwrap_or(0.0),
+            backoff: config.settings.backoff_multiplier.unwrap_or(0.0),
             backoff_max_ms: shared_ms(config.effective_backoff_max()),
         }
     }
@@ -1077,12 +1083,14 @@ fn run_worker(inner: Weak<Inner>) {
 fn work(inner: &Inner, link: &mut Link) {
     let options = &inner.options;
     if link.con.is_none() && Instant::now() >= link.retry_at {
-        let connected = inner.connect(later(options.timeout)).and_then(|con| {
-            // From now on each exchange has a `timeout` of its own.
-            con.set_read_timeout(Some(options.timeout))?;
-            con.set_write_timeout(Some(options.timeout))?;
-            Ok(con)
-        });
+        let connected = inner
+            .connect(later(options.operation_timeout))
+            .and_then(|con| {
+                // From now on each exchange has an `operation_timeout` of its own.
+                con.set_read_timeout(Some(options.operation_timeout))?;
+                con.set_write_timeout(Some(options.operation_timeout))?;
+                Ok(con)
+            });
         match connected {
             Ok(con) => {
                 link.con = Some(con);
@@ -1213,7 +1221,7 @@ fn run_listener(inner: Weak<Inner>, client: Client, channel: String) {
             None => return,
         };
         let listened = panic::catch_unwind(AssertUnwindSafe(|| {
-            listen(&inner, &client, &channel, options.timeout)
+            listen(&inner, &client, &channel, options.operation_timeout)
         }));
         match listened {
             Ok(Ok(())) => backoff = Duration::ZERO,
@@ -1351,7 +1359,7 @@ mod tests {
         for (field, builder) in [
             ("flush_interval", builder().flush_interval(absurd)),
             ("poll_interval", builder().poll_interval(absurd)),
-            ("timeout", builder().timeout(absurd)),
+            ("operation_timeout", builder().operation_timeout(absurd)),
             ("key_ttl", builder().key_ttl(absurd)),
             (
                 "reconnect_backoff",
@@ -1378,7 +1386,7 @@ mod tests {
         let store = RedisStore::builder("redis://127.0.0.1:1/")
             .flush_interval(RedisStore::MAX_INTERVAL)
             .poll_interval(RedisStore::MAX_INTERVAL)
-            .timeout(RedisStore::MAX_INTERVAL)
+            .operation_timeout(RedisStore::MAX_INTERVAL)
             .key_ttl(RedisStore::MAX_SHARED_DURATION)
             .reconnect_backoff(RedisStore::MAX_INTERVAL, RedisStore::MAX_INTERVAL)
             .build();
