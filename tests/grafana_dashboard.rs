@@ -123,7 +123,7 @@ fn every_series_the_dashboard_queries_is_in_a_real_scrape() {
         }
         for quantile in quantiles(query) {
             let line = format!(
-                "circuit_breaker_calls_seconds{{name=\"grafana-db\",quantile=\"{quantile}\"}}"
+                "circuit_breaker_call_duration_seconds{{name=\"grafana-db\",quantile=\"{quantile}\"}}"
             );
             assert!(
                 scrape.lines().any(|l| l.starts_with(&line)),
