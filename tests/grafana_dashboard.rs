@@ -139,18 +139,18 @@ fn every_metric_the_library_reports_has_a_panel() {
     let queried: BTreeSet<String> = queries().iter().flat_map(|q| series(q)).collect();
     for name in [
         STATE,
-        SUCCESSFUL_CALLS,
-        FAILED_CALLS,
-        IGNORED_CALLS,
-        NOT_PERMITTED_CALLS,
-        TIMEOUT_CALLS,
+        SUCCESSES,
+        FAILURES,
+        IGNORED,
+        REJECTED,
+        TIMEOUTS,
         SLOW_CALLS,
-        CANCELLED_CALLS,
+        CANCELLED,
     ] {
         assert!(queried.contains(name), "no panel queries `{name}`");
     }
     assert!(
-        queried.iter().any(|name| name.starts_with(CALL_SECONDS)),
-        "no panel queries `{CALL_SECONDS}`"
+        queried.iter().any(|name| name.starts_with(CALL_DURATION)),
+        "no panel queries `{CALL_DURATION}`"
     );
 }
