@@ -619,7 +619,7 @@ fn a_probe_admitted_while_the_clock_panics_is_not_judged_hung_from_a_guess() {
 /// the clock just panicked and `now` is the last good reading: after a
 /// long outage of the clock the fleet's open period is back-dated, and the
 /// breaker half-opens at the clock's first good reading instead of
-/// staying open for the fleet's 30 s (the README promises "no back-dated
+/// staying open for the fleet's 30 s (the guide (semantics) promises "no back-dated
 /// open period").
 #[test]
 fn the_fleets_open_period_applied_while_the_clock_panics_is_not_back_dated() {

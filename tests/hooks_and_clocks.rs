@@ -264,7 +264,7 @@ impl SharedState for RefusingMember {
 /// but the period that ended (half-open, ended by the store applying the
 /// fleet's open state) was announced with that admission among its
 /// `requests`: the periods' requests add up to one more than the lifetime
-/// total, against the README's "the counts of every period ... add up
+/// total, against the guide's "the counts of every period ... add up
 /// exactly to the lifetime totals".
 #[test]
 fn a_probe_the_store_refuses_is_not_a_request_of_the_period_that_ended() {
@@ -474,7 +474,7 @@ impl tracing::Subscriber for StatsOnEvent {
 /// The change reports a contained `trip_when` (or `Clock`) panic with
 /// `tracing::error!` from inside the locked section: the subscriber runs
 /// under the breaker's lock, and one that reads the breaker deadlocks the
-/// calling thread (the README says the lock is never held while user code
+/// calling thread (the guide says the lock is never held while user code
 /// other than the predicate and the clock runs).
 #[test]
 fn a_subscriber_reading_the_breaker_on_a_contained_panic_report_does_not_deadlock() {

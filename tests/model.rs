@@ -1,6 +1,6 @@
 //! Model-based property test: random operation sequences run against the
 //! real breaker and against a small reference model written from the
-//! README's semantics; every admission decision, every `state()` and every
+//! semantics guide (breakerbox::guide::semantics); every admission decision, every `state()` and every
 //! `stats()` (state, counts, running calls, open remainder) must agree.
 //!
 //! Observations are operations of their own, drawn at random like the
@@ -241,7 +241,7 @@ struct Counts {
     slow: u64,
 }
 
-/// The reference model: the README's semantics, written plainly.
+/// The reference model: the semantics guide (breakerbox::guide::semantics), written plainly.
 struct Model {
     spec: Spec,
     now: u64,

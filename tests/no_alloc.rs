@@ -4,7 +4,7 @@
 //!
 //! Not with the `metrics` feature: the `metrics` facade builds each
 //! series' `name` label per call (caching the handles per breaker is left
-//! to do, and the README's metrics section says so).
+//! to do, and the integrations guide's metrics section says so).
 #![cfg(not(feature = "metrics"))]
 
 use std::alloc::{GlobalAlloc, Layout, System};

@@ -65,7 +65,7 @@ async fn async_after_sync_configure(work: Duration) -> Result<(), CallError> {
     Ok(())
 }
 
-/// README: a `call_timeout` set by `configure` "applies to every `async fn`
+/// The configuration guide: a `call_timeout` set by `configure` "applies to every `async fn`
 /// whose `E` has that `From`; a function that cannot enforce it ...
 /// refuses it". When the sync function sharing the name happens to make
 /// the first call, the refusal strips the value from the shared breaker,
@@ -1067,7 +1067,7 @@ mod fleet {
         }
     }
 
-    /// README: "a breaker that left its store still gives its slots back".
+    /// The configuration guide: "a breaker that left its store still gives its slots back".
     /// A breaker removed from the registry while its probe runs is usually
     /// dropped as soon as that probe ends (the caller's `Arc` was the last
     /// one). The probe's end is queued in the store's member for the

@@ -14,7 +14,7 @@ use loom::sync::Arc;
 use loom::thread;
 
 /// Explores `f` under loom and prints how many interleavings it ran (the
-/// README's guarantees table quotes these counts).
+/// guarantees guide (breakerbox::guide::guarantees) quotes these counts).
 fn model(f: impl Fn() + Sync + Send + 'static) {
     let runs = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let counter = runs.clone();
