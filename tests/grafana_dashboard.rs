@@ -138,14 +138,7 @@ fn every_metric_the_library_reports_has_a_panel() {
     use breakerbox::metrics::*;
     let queried: BTreeSet<String> = queries().iter().flat_map(|q| series(q)).collect();
     for name in [
-        STATE,
-        SUCCESSES,
-        FAILURES,
-        IGNORED,
-        REJECTED,
-        TIMEOUTS,
-        SLOW_CALLS,
-        CANCELLED,
+        STATE, SUCCESSES, FAILURES, IGNORED, REJECTED, TIMEOUTS, SLOW_CALLS, CANCELLED,
     ] {
         assert!(queried.contains(name), "no panel queries `{name}`");
     }
