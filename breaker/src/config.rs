@@ -407,7 +407,7 @@ impl Config {
     /// the panic is caught where it happens (so that it can neither leave
     /// the breaker half updated nor, during another panic's unwinding,
     /// abort the process) and reported as an `ERROR` event with target
-    /// `breaker` through `tracing`; the call returns as if the predicate had
+    /// `breakerbox` through `tracing`; the call returns as if the predicate had
     /// said `false`.
     pub fn trip_when<F>(mut self, predicate: F) -> Self
     where

@@ -121,7 +121,7 @@ use self::scripts::{Script, Scripts};
 /// scripts included. The store's two threads live as long as the store:
 /// nothing in them should panic, and should something (a `tracing`
 /// subscriber that panics), the panic is logged as an `ERROR` with target
-/// `breaker`, the breakers go on alone, and the thread reconnects and
+/// `breakerbox`, the breakers go on alone, and the thread reconnects and
 /// rejoins the shared state.
 #[derive(Clone)]
 pub struct RedisStore {
