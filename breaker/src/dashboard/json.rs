@@ -146,10 +146,12 @@ fn breaker_json(
         let start = series.start(history.seq());
         // Points after what the client has; all of them if its copy ends
         // before this series begins.
-        let skip = (since.samples + 1).saturating_sub(start);
+        // Saturating: the cursor is the client's, any number at all.
+        let first_new = since.samples.saturating_add(1);
+        let skip = first_new.saturating_sub(start);
         let skip = usize::try_from(skip).unwrap_or(usize::MAX);
         out.push_str(",\"history\":{\"start\":");
-        number(out, start.max(since.samples + 1));
+        number(out, start.max(first_new));
         out.push_str(",\"calls_per_sec\":");
         points(out, series.calls.iter().skip(skip));
         out.push_str(",\"rejections_per_sec\":");

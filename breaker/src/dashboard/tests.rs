@@ -436,3 +436,31 @@ fn the_builders_debug_never_shows_the_token() {
     assert!(!shown.contains("a-token"), "{shown}");
     assert!(shown.contains("controls: true"), "{shown}");
 }
+
+#[test]
+fn the_largest_cursors_are_answered_without_overflow() {
+    let (registry, _db, _clock) = tripped();
+    let max = u64::MAX;
+    let json = get_json(
+        &dashboard(&registry),
+        &format!("/state.json?samples_after={max}&transitions_after={max}"),
+    );
+    let history = &json["breakers"][0]["history"];
+    assert_eq!(history["calls_per_sec"], Value::Array(vec![]), "{json}");
+    assert!(json["breakers"][0].get("transitions").is_none(), "{json}");
+}
+
+/// RFC 9110 §11.1: the authentication scheme is case-insensitive.
+#[test]
+fn the_bearer_scheme_is_matched_in_any_case() {
+    let (registry, db, _clock) = tripped();
+    let dashboard = with_controls(&registry);
+    let post = Request::builder()
+        .method(Method::POST)
+        .uri("/control?action=reset&name=db")
+        .header(header::AUTHORIZATION, "bearer a-token-of-the-operators")
+        .body(())
+        .unwrap();
+    assert_eq!(dashboard.respond(&post).status(), StatusCode::OK);
+    assert_eq!(db.state(), State::Closed);
+}
