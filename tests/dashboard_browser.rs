@@ -294,3 +294,13 @@ async fn a_thousand_breakers_render_as_a_thousand_tiles() {
     );
     assert!(took < Duration::from_secs(30), "{took:?}");
 }
+
+/// A shared link's `#filter` part is the user's to mistype: a stray `%`
+/// must not stop the page's script before its first poll.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_malformed_filter_in_the_address_still_shows_the_tiles() {
+    let (registry, _clock) = tripped_registry();
+    let url = serve_dashboard(&registry).await;
+    let dom = dump_dom(format!("{url}#50%"), 2000).await;
+    assert!(tile(&dom, "payments").contains("data-state=\"open\""));
+}

@@ -396,4 +396,55 @@ mod tests {
         assert!(log.windows(2).all(|pair| pair[0].seq < pair[1].seq));
         assert_eq!(log.last().unwrap().to, State::Closed);
     }
+
+    /// A store that grants every probe and ignores the news: the breaker
+    /// is shared, and nothing else happens.
+    struct QuietStore;
+    struct QuietMember;
+
+    impl crate::StateStore for QuietStore {
+        fn join(
+            &self,
+            _: &std::sync::Arc<CircuitBreaker>,
+        ) -> std::sync::Arc<dyn crate::SharedState> {
+            std::sync::Arc::new(QuietMember)
+        }
+    }
+
+    impl crate::SharedState for QuietMember {
+        fn acquire_probe(&self) -> crate::ProbeSlot {
+            crate::ProbeSlot::Unleased
+        }
+        fn probe_ended(&self, _: crate::ProbeLease, _: Option<crate::Outcome>) {}
+        fn transitioned(&self, _: State, _: State, _: Duration) {}
+    }
+
+    /// A local `reset` of a fleet breaker is an operator's, not the
+    /// store's: only `apply_shared` is the store's doing.
+    #[test]
+    #[ignore = "needs breaker.rs: `deliver` passes `is_shared()` to the log, where it \
+                should pass whether this transition came from `apply_shared` \
+                (`Changes::from_store`, to be carried on `Announcement`)"]
+    fn a_manual_reset_of_a_shared_breaker_is_logged_as_a_reset() {
+        let cb = std::sync::Arc::new(
+            CircuitBreaker::new(
+                "shared-reset",
+                Config::default().max_failures(1).clock(ManualClock::new()),
+            )
+            .unwrap(),
+        );
+        assert!(cb.join_store(&QuietStore));
+        fail(&cb);
+        cb.reset();
+        cb.apply_shared(State::Open, Duration::from_secs(30));
+        use TransitionReason as R;
+        assert_eq!(
+            reasons(&cb),
+            [
+                (State::Closed, State::Open, R::ConsecutiveFailures),
+                (State::Open, State::Closed, R::Reset),
+                (State::Closed, State::Open, R::SharedStore),
+            ]
+        );
+    }
 }

@@ -464,3 +464,18 @@ fn the_bearer_scheme_is_matched_in_any_case() {
     assert_eq!(dashboard.respond(&post).status(), StatusCode::OK);
     assert_eq!(db.state(), State::Closed);
 }
+
+proptest::proptest! {
+    /// Whatever a breaker is named, the JSON parses and gives the name
+    /// back, and holds no character that could end a `<script>` or a line
+    /// of JavaScript.
+    #[test]
+    fn every_name_round_trips_through_valid_json(name in "\\PC*|[\\x00-\\x1f\\x7f<>&\"\\\\\u{2028}\u{2029}]{1,12}") {
+        let mut text = String::new();
+        json::string(&mut text, &name);
+        let parsed: Value = serde_json::from_str(&text).unwrap();
+        proptest::prop_assert_eq!(parsed.as_str(), Some(name.as_str()));
+        let inert = !text.contains(['<', '>', '&', '\u{2028}', '\u{2029}']);
+        proptest::prop_assert!(inert, "{}", text);
+    }
+}
