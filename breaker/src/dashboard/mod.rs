@@ -99,6 +99,7 @@ pub use self::events::{Transition, TransitionReason, RECENT_TRANSITIONS};
 use self::json::Since;
 use self::sampler::Sampled;
 use crate::registry::{registry, Registry};
+use crate::State;
 
 /// The page: HTML, CSS, script and SVG in one file.
 const PAGE: &str = include_str!("page.html");
@@ -228,7 +229,7 @@ impl Dashboard {
             .names()
             .into_iter()
             .filter_map(|name| registry.get(&name))
-            .map(|breaker| (breaker.stats(), breaker))
+            .filter_map(|breaker| Some((contained(|| breaker.stats())?, breaker)))
             .collect();
         // Locked after the stats, which may run listeners.
         let history = shared.sampled.history();
@@ -326,21 +327,24 @@ impl Dashboard {
             json::string(&mut message, &name);
             return error(StatusCode::NOT_FOUND, &message);
         };
-        match action.as_str() {
-            "force_open" => breaker.force_open(),
-            "disable" => breaker.disable(),
-            "reset" => breaker.reset(),
+        let command: fn(&crate::CircuitBreaker) = match action.as_str() {
+            "force_open" => crate::CircuitBreaker::force_open,
+            "disable" => crate::CircuitBreaker::disable,
+            "reset" => crate::CircuitBreaker::reset,
             _ => {
                 let mut message =
                     String::from("`action` must be force_open, disable or reset, not ");
                 json::string(&mut message, &action);
                 return error(StatusCode::BAD_REQUEST, &message);
             }
-        }
+        };
+        // Once: a listener's panic comes after the command took effect.
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| command(&breaker)));
         let mut body = String::from("{\"name\":");
         json::string(&mut body, &name);
         body.push_str(",\"state\":");
-        json::string(&mut body, breaker.state().as_str());
+        let state = contained(|| breaker.state()).unwrap_or(State::Closed);
+        json::string(&mut body, state.as_str());
         body.push('}');
         respond(StatusCode::OK, "application/json", Bytes::from(body))
     }
@@ -624,6 +628,15 @@ fn not_allowed(allow: &'static str) -> Response<Body> {
         .headers_mut()
         .insert(header::ALLOW, HeaderValue::from_static(allow));
     response
+}
+
+/// Runs `read` on a breaker, at most twice: an `on_state_change` listener
+/// that panics on a transition the reading made panics through it, and the
+/// transition is made by then (the application hears of the panic where
+/// its own calls make transitions, not through the dashboard).
+fn contained<R>(read: impl Fn() -> R) -> Option<R> {
+    let attempt = || std::panic::catch_unwind(std::panic::AssertUnwindSafe(&read)).ok();
+    attempt().or_else(attempt)
 }
 
 /// The credentials of an `Authorization: Bearer <token>` value; the

@@ -479,3 +479,53 @@ proptest::proptest! {
         proptest::prop_assert!(inert, "{}", text);
     }
 }
+
+/// A listener's panic is the application's to hear about where it made
+/// the transition, not the dashboard's: the page still gets every breaker.
+#[test]
+fn a_panicking_listener_does_not_fail_the_json() {
+    let registry = Arc::new(Registry::new());
+    let clock = ManualClock::new();
+    let db = registry
+        .get_or_create(
+            "db",
+            Config::default()
+                .max_failures(1)
+                .timeout(Duration::from_secs(30))
+                .on_state_change(|change| {
+                    if change.to == State::HalfOpen {
+                        panic!("an alerting hook that panics");
+                    }
+                })
+                .clock(clock.clone()),
+        )
+        .unwrap();
+    let _ = db.call(|| Err::<(), _>(()));
+    let dashboard = dashboard(&registry);
+    clock.advance(Duration::from_secs(30));
+    let json = get_json(&dashboard, "/state.json");
+    assert_eq!(json["breakers"][0]["state"], "half_open", "{json}");
+}
+
+#[test]
+fn a_command_whose_listener_panics_still_answers_with_the_new_state() {
+    let registry = Arc::new(Registry::new());
+    let db = registry
+        .get_or_create(
+            "db",
+            Config::default()
+                .on_state_change(|_| panic!("an alerting hook that panics"))
+                .clock(ManualClock::new()),
+        )
+        .unwrap();
+    let post = Request::builder()
+        .method(Method::POST)
+        .uri("/control?action=force_open&name=db")
+        .header(header::AUTHORIZATION, "Bearer a-token-of-the-operators")
+        .body(())
+        .unwrap();
+    let response = with_controls(&registry).respond(&post);
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(body(response).contains("\"forced_open\""));
+    assert_eq!(db.state(), State::ForcedOpen);
+}
