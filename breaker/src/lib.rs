@@ -178,7 +178,7 @@ pub mod guide {
 // The README's examples are complete programs, written to be pasted into a
 // new crate; testing them here keeps them compiling.
 #[cfg(doctest)]
-#[doc = include_str!("../../README.md")]
+#[doc = include_str!("../README.md")]
 mod readme_doctests {}
 
 /// Protects a function with a named circuit breaker.
