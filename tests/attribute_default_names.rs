@@ -245,7 +245,10 @@ fn nested_in_blocks(first: bool, fail: bool) -> Result<u32, AppError> {
 #[test]
 fn functions_whose_paths_print_alike_do_not_share_a_default_breaker() {
     assert_eq!(nested_in_blocks(true, true), Err(AppError::Down));
-    assert!(matches!(nested_in_blocks(true, false), Err(AppError::Rejected(_))));
+    assert!(matches!(
+        nested_in_blocks(true, false),
+        Err(AppError::Rejected(_))
+    ));
     // The other `load` never failed: its breaker is its own.
     assert_eq!(nested_in_blocks(false, false), Ok(1));
 }

@@ -201,7 +201,10 @@ fn jitter_never_makes_an_open_period_zero() {
     for _ in 0..64 {
         trip(&cb);
         let period = cb.stats().open_duration;
-        assert!(!period.is_zero(), "a validated timeout of 1ns jittered to {period:?}");
+        assert!(
+            !period.is_zero(),
+            "a validated timeout of 1ns jittered to {period:?}"
+        );
         cb.reset();
         clock.advance(Duration::from_nanos(1));
     }

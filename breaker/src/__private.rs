@@ -54,7 +54,9 @@ impl Site {
         self.breaker.get_or_init(|| {
             let name = match name {
                 Some(name) => name,
-                None => self.default_name.get_or_init(|| claim_default_name(self, &at)),
+                None => self
+                    .default_name
+                    .get_or_init(|| claim_default_name(self, &at)),
             };
             crate::registry::registry().site_breaker(name, config, &at)
         })
@@ -72,10 +74,13 @@ fn claim_default_name(site: &'static Site, at: &At) -> Cow<'static, str> {
         std::sync::Mutex::new(Vec::new());
     let id = site as *const Site as usize;
     let path = at.function();
-    let mut claimed = CLAIMED.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut claimed = CLAIMED
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     let mut candidates = [
         Some(path.clone()),
-        at.line.map(|line| Cow::Owned(format!("{path} (line {line})"))),
+        at.line
+            .map(|line| Cow::Owned(format!("{path} (line {line})"))),
         Some(Cow::Owned(format!("{path} (site {id:#x})"))),
     ]
     .into_iter()
