@@ -223,3 +223,32 @@ fn an_explicit_equal_name_shares_one_breaker() {
         Err(AppError::Rejected("default-names-shared".into()))
     );
 }
+
+/// Two functions of one name nested in sibling blocks of one function:
+/// rustc prints the same path for both (`..::nested_in_blocks::load`).
+fn nested_in_blocks(first: bool, fail: bool) -> Result<u32, AppError> {
+    if first {
+        #[circuit_breaker(max_failures = 1)]
+        fn load(fail: bool) -> Result<u32, AppError> {
+            outcome(fail)
+        }
+        load(fail)
+    } else {
+        #[circuit_breaker(max_failures = 1)]
+        fn load(fail: bool) -> Result<u32, AppError> {
+            outcome(fail)
+        }
+        load(fail)
+    }
+}
+
+#[test]
+fn functions_whose_paths_print_alike_do_not_share_a_default_breaker() {
+    assert_eq!(nested_in_blocks(true, true), Err(AppError::Down));
+    assert!(matches!(
+        nested_in_blocks(true, false),
+        Err(AppError::Rejected(_))
+    ));
+    // The other `load` never failed: its breaker is its own.
+    assert_eq!(nested_in_blocks(false, false), Ok(1));
+}

@@ -187,3 +187,25 @@ fn the_attribute_takes_a_jitter() {
     let period = cb.stats().open_duration;
     assert!((8 * SEC..12 * SEC).contains(&period), "{period:?}");
 }
+
+#[test]
+#[ignore = "needs a fix in breaker/src/breaker.rs (`jittered` rounds a nanosecond-scale period down to zero); see the review-a report"]
+fn jitter_never_makes_an_open_period_zero() {
+    let (cb, clock) = breaker(
+        "jitter-tiny-timeout",
+        Config::default()
+            .max_failures(1)
+            .timeout(Duration::from_nanos(1))
+            .jitter(0.99),
+    );
+    for _ in 0..64 {
+        trip(&cb);
+        let period = cb.stats().open_duration;
+        assert!(
+            !period.is_zero(),
+            "a validated timeout of 1ns jittered to {period:?}"
+        );
+        cb.reset();
+        clock.advance(Duration::from_nanos(1));
+    }
+}

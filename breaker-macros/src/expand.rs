@@ -411,7 +411,7 @@ impl<'a> Parts<'a> {
             let #breaker = #site.get(
                 #name,
                 #config_fn,
-                #private::At::new(#marker, #no_call_timeout),
+                #private::At::new(#marker, #no_call_timeout).at_line(::core::line!()),
             );
         }
     }

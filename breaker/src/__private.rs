@@ -54,11 +54,48 @@ impl Site {
         self.breaker.get_or_init(|| {
             let name = match name {
                 Some(name) => name,
-                None => self.default_name.get_or_init(|| at.function()),
+                None => self
+                    .default_name
+                    .get_or_init(|| claim_default_name(self, &at)),
             };
             crate::registry::registry().site_breaker(name, config, &at)
         })
     }
+}
+
+/// The default name of the site `site`: its function's path, unless
+/// another site's function has claimed that path already (rustc prints
+/// the same path for functions of one name nested in sibling blocks, or
+/// in two closures, of one function). Only an explicit, equal `name`
+/// shares a breaker, so such a site's default name adds its line: `path
+/// (line 12)`, or its address if that is taken too.
+fn claim_default_name(site: &'static Site, at: &At) -> Cow<'static, str> {
+    static CLAIMED: std::sync::Mutex<Vec<(Cow<'static, str>, usize)>> =
+        std::sync::Mutex::new(Vec::new());
+    let id = site as *const Site as usize;
+    let path = at.function();
+    let mut claimed = CLAIMED
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut candidates = [
+        Some(path.clone()),
+        at.line
+            .map(|line| Cow::Owned(format!("{path} (line {line})"))),
+        Some(Cow::Owned(format!("{path} (site {id:#x})"))),
+    ]
+    .into_iter()
+    .flatten();
+    let name = loop {
+        let Some(candidate) = candidates.next() else {
+            break path;
+        };
+        match claimed.iter().find(|(name, _)| *name == candidate) {
+            Some(&(_, owner)) if owner != id => continue,
+            _ => break candidate,
+        }
+    };
+    claimed.push((name.clone(), id));
+    name
 }
 
 /// What the registry needs to know of an annotated function: its path, for
@@ -70,6 +107,9 @@ pub struct At {
     /// `type_name`: the function's path with one more segment.
     marker: fn() -> &'static str,
     no_call_timeout: Option<NoCallTimeout>,
+    /// The attribute's line, to tell apart functions whose paths print
+    /// alike.
+    line: Option<u32>,
 }
 
 impl At {
@@ -78,7 +118,15 @@ impl At {
         At {
             marker,
             no_call_timeout,
+            line: None,
         }
+    }
+
+    /// The attribute's line (`line!()` at the expansion).
+    #[inline(always)]
+    pub const fn at_line(mut self, line: u32) -> Self {
+        self.line = Some(line);
+        self
     }
 
     /// The annotated function's path, as [`function_path`] reads it.
