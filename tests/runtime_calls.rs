@@ -547,7 +547,7 @@ fn an_open_rejection_debug_prints_the_reason_and_the_retry_delay_as_a_duration()
     let rejected = cb.try_acquire().unwrap_err();
     assert_eq!(
         format!("{rejected:?}"),
-        r#"Rejected { breaker: "debug-open", reason: Open { retry_after: 55.568s } }"#
+        r#"Rejected { breaker: "debug-open", reason: Open { retry_after: 55.569s } }"#
     );
 }
 
@@ -564,5 +564,20 @@ fn an_error_enum_holding_a_rejection_debug_prints_no_internals() {
     assert_eq!(
         format!("{error:?}"),
         r#"Breaker(Rejected { breaker: "debug-forced", reason: ForcedOpen })"#
+    );
+}
+
+#[test]
+fn a_rejection_with_less_than_a_millisecond_left_says_retry_in_one_millisecond() {
+    let (cb, clock) = breaker(
+        "display-rounding",
+        Config::default().max_failures(1).timeout(SEC),
+    );
+    trip(&cb);
+    clock.advance(SEC - Duration::from_micros(400));
+    let rejected = cb.try_acquire().unwrap_err();
+    assert!(
+        rejected.to_string().ends_with("open, retry in 1ms"),
+        "{rejected}"
     );
 }

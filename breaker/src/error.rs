@@ -347,10 +347,13 @@ impl fmt::Debug for Rejected {
     }
 }
 
-/// `d` rounded down to whole milliseconds: a retry delay reads better
-/// without the clock's nanoseconds.
+/// `d` rounded up to whole milliseconds: a retry delay reads better
+/// without the clock's nanoseconds, and rounded up it is never shorter than
+/// the time left (a breaker with 0.4 ms left says `retry in 1ms`, not
+/// `0ns`).
 fn whole_millis(d: Duration) -> Duration {
-    Duration::from_millis(d.as_millis().try_into().unwrap_or(u64::MAX))
+    let millis = d.as_nanos().div_ceil(1_000_000);
+    Duration::from_millis(millis.try_into().unwrap_or(u64::MAX))
 }
 
 impl StdError for Rejected {}
