@@ -189,7 +189,6 @@ fn the_attribute_takes_a_jitter() {
 }
 
 #[test]
-#[ignore = "needs a fix in breaker/src/breaker.rs (`jittered` rounds a nanosecond-scale period down to zero); see the review-a report"]
 fn jitter_never_makes_an_open_period_zero() {
     let (cb, clock) = breaker(
         "jitter-tiny-timeout",

@@ -477,6 +477,10 @@ struct Announcement {
     tripped_by: Option<TripReason>,
     /// The generation the transition began: which section made it.
     generation: u64,
+    /// The transition applies the shared store's state (the fleet's), as
+    /// opposed to one this breaker made or was told to make by hand.
+    #[cfg_attr(not(feature = "dashboard"), allow(dead_code))]
+    from_store: bool,
 }
 
 /// A call the locked path admitted.
@@ -1738,6 +1742,7 @@ impl CircuitBreaker {
             period: ended,
             tripped_by: None,
             generation: core.generation,
+            from_store: changes.from_store,
         });
         changes.made = Some(match changes.made {
             Some((first, _)) => (first, core.generation),
@@ -1756,7 +1761,10 @@ impl CircuitBreaker {
         // The top 53 bits: a uniform fraction in [0, 1).
         let uniform = (bits >> 11) as f64 / (1u64 << 53) as f64;
         let factor = 1.0 + jitter * (2.0 * uniform - 1.0);
-        Duration::try_from_secs_f64(nominal.as_secs_f64() * factor).unwrap_or(nominal)
+        Duration::try_from_secs_f64(nominal.as_secs_f64() * factor)
+            .unwrap_or(nominal)
+            // A period of a nanosecond spread by 99 % must not vanish.
+            .max(nominal.min(Duration::from_nanos(1)))
     }
 
     /// The open period after one more re-open without a close.
@@ -1865,7 +1873,7 @@ impl CircuitBreaker {
         #[cfg(feature = "dashboard")]
         self.hot
             .transitions
-            .record(&state_change, &self.config, self.is_shared());
+            .record(&state_change, &self.config, change.from_store);
         for listener in &self.config.on_state_change {
             if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| listener(&state_change)))
             {

@@ -422,9 +422,6 @@ mod tests {
     /// A local `reset` of a fleet breaker is an operator's, not the
     /// store's: only `apply_shared` is the store's doing.
     #[test]
-    #[ignore = "needs breaker.rs: `deliver` passes `is_shared()` to the log, where it \
-                should pass whether this transition came from `apply_shared` \
-                (`Changes::from_store`, to be carried on `Announcement`)"]
     fn a_manual_reset_of_a_shared_breaker_is_logged_as_a_reset() {
         let cb = std::sync::Arc::new(
             CircuitBreaker::new(
