@@ -6,10 +6,13 @@
 //! Tests share the global registry and run in parallel; each uses
 //! functions of its own.
 
+mod support;
+
 use std::time::Duration;
 
 use async_trait::async_trait;
-use breakerbox::{circuit_breaker, registry, Config, ManualClock, State};
+use breakerbox::{circuit_breaker, State};
+use support::registered::{state_of, trips_after_one_failure};
 
 #[derive(Debug, PartialEq)]
 enum AppError {
@@ -28,23 +31,6 @@ fn outcome(fail: bool) -> Result<u32, AppError> {
         true => Err(AppError::Down),
         false => Ok(1),
     }
-}
-
-/// Registers `name` to open after one failure, for 10 s of a manual clock.
-fn trips_after_one_failure(name: &str) -> ManualClock {
-    let clock = ManualClock::new();
-    let config = Config::default()
-        .max_failures(1)
-        .timeout(Duration::from_secs(10))
-        .clock(clock.clone());
-    if let Err(e) = registry().configure(name, config) {
-        panic!("configuring `{name}`: {e}");
-    }
-    clock
-}
-
-fn state_of(name: &str) -> Option<State> {
-    registry().get(name).map(|cb| cb.state())
 }
 
 struct Users;

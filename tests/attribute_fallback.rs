@@ -4,10 +4,13 @@
 //! breaker name of its own. Time is driven by a `ManualClock` registered
 //! for the breaker before its first call, never by sleeping.
 
+mod support;
+
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use breakerbox::{circuit_breaker, registry, Config, ManualClock, Outcome, State};
+use breakerbox::{circuit_breaker, registry, Outcome, State};
+use support::registered::{state_of, trips_after_one_failure};
 
 #[derive(Debug, PartialEq)]
 enum AppError {
@@ -27,23 +30,6 @@ impl From<breakerbox::TimedOut> for AppError {
     fn from(_: breakerbox::TimedOut) -> Self {
         AppError::TimedOut
     }
-}
-
-/// Registers `name` to open after one failure for 10 s on a manual clock.
-fn trips_after_one_failure(name: &str) -> ManualClock {
-    let clock = ManualClock::new();
-    let config = Config::default()
-        .max_failures(1)
-        .timeout(Duration::from_secs(10))
-        .clock(clock.clone());
-    if let Err(e) = registry().configure(name, config) {
-        panic!("configuring `{name}`: {e}");
-    }
-    clock
-}
-
-fn state_of(name: &str) -> Option<State> {
-    registry().get(name).map(|cb| cb.state())
 }
 
 static CACHED_CALLS: AtomicU32 = AtomicU32::new(0);

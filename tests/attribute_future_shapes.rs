@@ -9,6 +9,8 @@
 //! closes it with a probe. Tests share the global registry and run in
 //! parallel, so each uses breaker names of its own.
 
+mod support;
+
 use std::future::Future;
 use std::pin::{pin, Pin};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -16,7 +18,8 @@ use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use breakerbox::{circuit_breaker, registry, Config, ManualClock, State};
+use breakerbox::{circuit_breaker, registry, State};
+use support::registered::{state_of, trips_after_one_failure};
 
 #[derive(Debug, PartialEq)]
 enum AppError {
@@ -35,24 +38,6 @@ impl From<breakerbox::TimedOut> for AppError {
     fn from(_: breakerbox::TimedOut) -> Self {
         AppError::TimedOut
     }
-}
-
-/// Registers `name` to open after one failure for 10 s, with one probe at
-/// a time, on a manual clock.
-fn trips_after_one_failure(name: &str) -> ManualClock {
-    let clock = ManualClock::new();
-    let config = Config::default()
-        .max_failures(1)
-        .timeout(Duration::from_secs(10))
-        .clock(clock.clone());
-    if let Err(e) = registry().configure(name, config) {
-        panic!("configuring `{name}`: {e}");
-    }
-    clock
-}
-
-fn state_of(name: &str) -> Option<State> {
-    registry().get(name).map(|cb| cb.state())
 }
 
 fn outcome(value: u64, fail: bool) -> Result<u64, AppError> {

@@ -8,4 +8,5 @@ pub mod peak_alloc;
 // Opens a client connection: the `redis` crate comes with the feature.
 #[cfg(feature = "redis")]
 pub mod redis_server;
+pub mod registered;
 pub mod slow_proxy;
