@@ -589,11 +589,13 @@ fn a_probe_of_an_older_half_open_period_cannot_close_the_fleet() {
         },
         || "the probes' ends never reached Redis".into(),
     );
+    // The key moves from `open` to `half_open` lazily, when a script runs
+    // after the open period by Redis's clock, which may be a little behind
+    // the process's: either word is right, `closed` is the defect.
     let state = fleet_state(&mut con, "stale:{stale-probe}:state");
-    assert_eq!(
-        state.as_deref(),
-        Some("half_open"),
-        "a stale probe closed the fleet"
+    assert!(
+        matches!(state.as_deref(), Some("half_open" | "open")),
+        "a stale probe closed the fleet: {state:?}"
     );
     assert_eq!(a.state(), State::HalfOpen);
 }
