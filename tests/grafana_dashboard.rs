@@ -98,6 +98,8 @@ fn scrape() -> String {
         let _ = cb.call(|| Err::<(), _>(()));
         let _ = cb.call(|| Err::<(), _>(()));
         let _ = cb.call(|| Ok::<_, ()>(()));
+        // The counters follow the breakers' counts at each sync.
+        breakerbox::metrics::sync_now();
     });
     handle.render()
 }
@@ -138,14 +140,7 @@ fn every_metric_the_library_reports_has_a_panel() {
     use breakerbox::metrics::*;
     let queried: BTreeSet<String> = queries().iter().flat_map(|q| series(q)).collect();
     for name in [
-        STATE,
-        SUCCESSES,
-        FAILURES,
-        IGNORED,
-        REJECTED,
-        TIMEOUTS,
-        SLOW_CALLS,
-        CANCELLED,
+        STATE, SUCCESSES, FAILURES, IGNORED, REJECTED, TIMEOUTS, SLOW_CALLS, CANCELLED,
     ] {
         assert!(queried.contains(name), "no panel queries `{name}`");
     }

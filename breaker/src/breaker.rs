@@ -38,7 +38,7 @@ use std::time::Duration;
 use crate::clock::Clock;
 use crate::config::{Config, ConfigError, StateChange};
 use crate::error::{Error, Name, RejectReason, Rejected};
-use crate::observe;
+use crate::observe::{self, Exporter, LockedTotal, StripeTotals};
 use crate::permit::{self, IntoOutcome, Outcome, Permit, NOT_TIMED};
 use crate::stats::{Counts, Stats, Totals, Trip, TripReason};
 use crate::store::{ProbeLease, ProbeSlot, SharedState, StateStore};
@@ -244,7 +244,8 @@ pub(crate) struct StoreView {
 /// ```
 pub struct CircuitBreaker {
     hot: Hot,
-    stripes: Box<[Stripe]>,
+    /// Shared with the metrics exporter, which reads the lifetime counts.
+    stripes: Arc<[Stripe]>,
     stripe_mask: usize,
     /// `config.settings.slow_call_duration`, where the hot path reads it.
     slow_after: Option<Duration>,
@@ -263,6 +264,7 @@ pub struct CircuitBreaker {
     jitter_seed: u64,
     config: Config,
     core: Mutex<Core>,
+    exporter: Exporter,
 }
 
 /// Everything that changes on the locked path.
@@ -323,6 +325,9 @@ struct Core {
     /// events, the state gauge and the store hear of one breaker's
     /// transitions in order.
     announcing: bool,
+    /// Calls timed on the locked path for a slow-call policy, for the
+    /// duration histogram's sampling.
+    timed: u64,
 }
 
 /// The time, read from the clock at most once per locked section and only
@@ -547,21 +552,23 @@ impl CircuitBreaker {
             probe_progress: now,
             announcements: Vec::new(),
             announcing: false,
+            timed: 0,
         };
         // The lock-free path admits where admission depends on the state
         // alone: no bulkhead, no clearing interval, no start time to take
         // for slow calls. It records successes only where a success feeds
         // no policy: no window and no predicate besides.
-        // With the `metrics` feature every call's duration is recorded, so
-        // every call takes the locked path.
-        let admit_disabled =
-            config.settings.slow_call_duration.is_none() && !observe::WANTS_ELAPSED;
+        let admit_disabled = config.settings.slow_call_duration.is_none();
         let admit_closed = admit_disabled
             && config.settings.max_concurrent_calls.is_none()
             && config.settings.interval.is_none();
         let fast_disabled = admit_disabled;
         let fast_closed = admit_closed && core.window.is_none() && config.trip_when.is_none();
-        let stripes: Box<[Stripe]> = (0..stripe_count()).map(|_| Stripe::default()).collect();
+        let stripes: Arc<[Stripe]> = (0..stripe_count()).map(|_| Stripe::default()).collect();
+        let exporter = Exporter::new(&name, {
+            let stripes = Arc::clone(&stripes);
+            move || stripe_totals(&stripes)
+        });
         let jitter_seed = jitter_seed(&name, now, config.system_clock);
         let breaker = CircuitBreaker {
             hot: Hot {
@@ -587,6 +594,7 @@ impl CircuitBreaker {
             jitter_seed,
             config,
             core: Mutex::new(core),
+            exporter,
         };
         breaker.publish(&lock(&breaker.core));
         Ok((breaker, clock_panic))
@@ -917,8 +925,14 @@ impl CircuitBreaker {
     pub fn try_acquire(&self) -> Result<Permit<'_>, Rejected> {
         let word = self.hot.word.load(Ordering::Acquire);
         if word & FAST_ADMIT != 0 {
-            self.stripe().admitted.fetch_add(1, Ordering::Relaxed);
-            return Ok(Permit::new(self, word >> GEN_SHIFT, false, None));
+            let admitted = self.stripe().admitted.fetch_add(1, Ordering::Relaxed);
+            // observe: one call in 64 has its duration sampled
+            let started = if Exporter::samples(admitted) {
+                self.sample_start()
+            } else {
+                None
+            };
+            return Ok(Permit::new(self, word >> GEN_SHIFT, false, started));
         }
         match word & STATE_MASK {
             OPEN => {
@@ -948,6 +962,25 @@ impl CircuitBreaker {
             _ => {}
         }
         self.try_acquire_locked()
+    }
+
+    /// When a sampled call starts: user code, so a panic is contained and
+    /// the call is not timed.
+    #[cold]
+    #[inline(never)]
+    fn sample_start(&self) -> Option<Duration> {
+        panic::catch_unwind(AssertUnwindSafe(|| self.config.clock.now())).ok()
+    }
+
+    /// A sampled call's duration, for the histogram, from its start in
+    /// nanoseconds of the clock.
+    #[cold]
+    #[inline(never)]
+    fn sample_end(&self, started: u64) {
+        if let Ok(now) = panic::catch_unwind(AssertUnwindSafe(|| self.config.clock.now())) {
+            let elapsed = nanos(now).saturating_sub(started);
+            self.exporter.duration(Duration::from_nanos(elapsed));
+        }
     }
 
     /// A coarse reading of a clock that is not the system's: user code, so
@@ -1083,9 +1116,9 @@ impl CircuitBreaker {
     /// Counts an admission, and notes when its call starts if anything
     /// needs its duration.
     fn count_admission(&self, admission: &mut Admission, now: &Now) {
-        self.stripe().admitted.fetch_add(1, Ordering::Relaxed);
-        // observe: the metrics need every call's duration
-        admission.started = (self.slow_after.is_some() || observe::WANTS_ELAPSED)
+        let admitted = self.stripe().admitted.fetch_add(1, Ordering::Relaxed);
+        // observe: one call in 64 has its duration sampled
+        admission.started = (self.slow_after.is_some() || Exporter::samples(admitted))
             .then(|| now.get())
             // Not timed from a guess: an instant call would be judged slow.
             .filter(|_| !now.failed.get());
@@ -1240,11 +1273,21 @@ impl CircuitBreaker {
                         if self.hot.consecutive.load(Ordering::Relaxed) & COUNT_MASK == 0 =>
                     {
                         self.stripe().successes.fetch_add(1, Ordering::Release);
+                        // observe: a sampled call's duration
+                        if observe::SAMPLES_DURATIONS && started != NOT_TIMED {
+                            self.sample_end(started);
+                        }
                         return;
                     }
                     // A failure that does not trip (the one that trips
                     // takes the lock).
-                    Ending::Failure if self.failure_lock_free(word) => return,
+                    Ending::Failure if self.failure_lock_free(word) => {
+                        // observe: a sampled call's duration
+                        if observe::SAMPLES_DURATIONS && started != NOT_TIMED {
+                            self.sample_end(started);
+                        }
+                        return;
+                    }
                     _ => {}
                 }
             }
@@ -1280,8 +1323,8 @@ impl CircuitBreaker {
         ending: Ending,
     ) {
         let mut changes = Changes::default();
-        // observe: the block yields the call's slowness and duration
-        let (slow, elapsed) = self.locked(&mut changes, |core, now, changes| {
+        // observe: the block yields a sampled call's duration
+        let sampled = self.locked(&mut changes, |core, now, changes| {
             let slow = self.is_slow(started, now);
             // The time-driven transition first: the new period's base is
             // taken before this call is counted, so that the stale branch
@@ -1318,14 +1361,22 @@ impl CircuitBreaker {
                     Ending::Ignored | Ending::Cancelled => {}
                 }
             }
-            (slow, started.map(|at| now.get().saturating_sub(at)))
+            let elapsed = started
+                .filter(|_| ending != Ending::Cancelled)
+                .map(|at| now.get().saturating_sub(at));
+            // Every call is timed for a slow-call policy: one in 64 of them
+            // is sampled.
+            elapsed.filter(|_| {
+                self.slow_after.is_none() || {
+                    core.timed = core.timed.wrapping_add(1);
+                    Exporter::samples(core.timed - 1)
+                }
+            })
         });
-        // observe: an outcome
-        observe::recorded(
-            &self.hot.name,
-            observe::Recorded::new(ending, slow),
-            elapsed,
-        );
+        // observe: a sampled call's duration
+        if let Some(elapsed) = sampled {
+            self.exporter.duration(elapsed);
+        }
         // The lease goes back to the membership that granted it, even if
         // the breaker has left the store since.
         if let (Some(lease), Some(shared)) = (lease, self.hot.shared.get()) {
@@ -1384,6 +1435,17 @@ impl CircuitBreaker {
         }
         if ending != Ending::Cancelled && slow {
             totals.slow_calls = totals.slow_calls.saturating_add(1);
+        }
+        // observe: the exporter's copy of the locked totals
+        let (exporter, totals) = (&self.exporter, &core.totals);
+        match ending {
+            Ending::Timeout => exporter.locked_total(LockedTotal::Timeouts, totals.timeouts),
+            Ending::Ignored => exporter.locked_total(LockedTotal::Ignored, totals.ignored),
+            Ending::Cancelled => exporter.locked_total(LockedTotal::Cancelled, totals.cancelled),
+            Ending::Success | Ending::Failure => {}
+        }
+        if slow {
+            exporter.locked_total(LockedTotal::SlowCalls, totals.slow_calls);
         }
     }
 
@@ -1723,9 +1785,7 @@ impl CircuitBreaker {
             }
         }
         // observe: the state gauge
-        now.contain("the metrics recorder", || {
-            observe::state_gauge(&self.hot.name, to)
-        });
+        now.contain("the metrics recorder", || self.exporter.state(to));
         // The log and the listeners hear of it once the lock is released,
         // in the order of this queue.
         if core.announcements.len() >= MAX_PENDING_ANNOUNCEMENTS {
@@ -2145,6 +2205,20 @@ impl CircuitBreaker {
 #[inline(always)]
 fn remaining(until: u64, coarse: u64, open_for: u64) -> u64 {
     until.saturating_sub(coarse).min(open_for)
+}
+
+/// The lifetime counts `stripes` keep, as the metrics exporter reads them.
+fn stripe_totals(stripes: &[Stripe]) -> StripeTotals {
+    let sum = |counter: fn(&Stripe) -> &AtomicU64| {
+        stripes.iter().fold(0u64, |sum, stripe| {
+            sum.wrapping_add(counter(stripe).load(Ordering::Acquire))
+        })
+    };
+    StripeTotals {
+        successes: sum(|s| &s.successes),
+        failures: sum(|s| &s.failures),
+        rejected: sum(|s| &s.rejected),
+    }
 }
 
 /// The seed of a breaker's jitter draws: its name and its clock's reading

@@ -94,6 +94,8 @@ mod config;
 #[cfg(feature = "dashboard")]
 pub mod dashboard;
 mod error;
+#[cfg(feature = "metrics")]
+mod exporter;
 #[cfg(feature = "toml")]
 mod file_config;
 mod observe;
@@ -146,6 +148,7 @@ pub use crate::store::{ProbeLease, ProbeSlot, SharedState, StateStore};
 /// slow calls, timeouts and durations per breaker.
 #[cfg(feature = "metrics")]
 pub mod metrics {
+    pub use crate::exporter::{set_sync_interval, sync_now, SAMPLE_EVERY};
     pub use crate::observe::names::*;
     pub use crate::observe::{describe_metrics, state_code};
 }

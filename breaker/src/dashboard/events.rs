@@ -115,7 +115,9 @@ impl TransitionReason {
             },
             (State::HalfOpen, State::Open) if c.failures > 0 => TransitionReason::ProbeFailed,
             (State::HalfOpen, State::Open) if c.slow_calls > 0 => TransitionReason::ProbeSlow,
-            (State::HalfOpen, State::Open) if !shared && config.settings.half_open_max_wait.is_some() => {
+            (State::HalfOpen, State::Open)
+                if !shared && config.settings.half_open_max_wait.is_some() =>
+            {
                 TransitionReason::ProbesSilent
             }
             (State::Open, State::HalfOpen) => TransitionReason::OpenPeriodEnded,
@@ -135,14 +137,20 @@ impl TransitionReason {
     fn trip(c: &Counts, config: &Config, shared: bool) -> Self {
         let (failure_rate, slow_call_rate) = period_rates(c);
         let calls = c.successes.saturating_add(c.failures);
-        let enough = calls > 0 && calls >= u64::from(config.settings.minimum_calls).min(window_size(config));
+        let enough =
+            calls > 0 && calls >= u64::from(config.settings.minimum_calls).min(window_size(config));
         if config
             .settings
             .max_failures
             .is_some_and(|max| c.consecutive_failures >= u64::from(max))
         {
             TransitionReason::ConsecutiveFailures
-        } else if enough && config.settings.failure_rate.is_some_and(|rate| failure_rate >= rate) {
+        } else if enough
+            && config
+                .settings
+                .failure_rate
+                .is_some_and(|rate| failure_rate >= rate)
+        {
             TransitionReason::FailureRate
         } else if enough
             && config
