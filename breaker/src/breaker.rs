@@ -325,9 +325,6 @@ struct Core {
     /// events, the state gauge and the store hear of one breaker's
     /// transitions in order.
     announcing: bool,
-    /// Calls timed on the locked path for a slow-call policy, for the
-    /// duration histogram's sampling.
-    timed: u64,
 }
 
 /// The time, read from the clock at most once per locked section and only
@@ -490,8 +487,8 @@ struct Admission {
     id: u64,
     generation: u64,
     probe: bool,
-    /// When the call started, if anything needs its duration.
-    started: Option<Duration>,
+    /// When the call started, as [`Permit::started`] keeps it.
+    started: u64,
 }
 
 fn nanos(at: Duration) -> u64 {
@@ -552,18 +549,21 @@ impl CircuitBreaker {
             probe_progress: now,
             announcements: Vec::new(),
             announcing: false,
-            timed: 0,
         };
         // The lock-free path admits where admission depends on the state
         // alone: no bulkhead, no clearing interval, no start time to take
         // for slow calls. It records successes only where a success feeds
         // no policy: no window and no predicate besides.
-        let admit_disabled = config.settings.slow_call_duration.is_none();
-        let admit_closed = admit_disabled
-            && config.settings.max_concurrent_calls.is_none()
-            && config.settings.interval.is_none();
-        let fast_disabled = admit_disabled;
-        let fast_closed = admit_closed && core.window.is_none() && config.trip_when.is_none();
+        // A slow-call policy times its calls with the coarse clock (one
+        // atomic load for the system clock), on either path; their endings
+        // take the locked path, which judges them slow or not.
+        let admit_disabled = true;
+        let admit_closed =
+            config.settings.max_concurrent_calls.is_none() && config.settings.interval.is_none();
+        let timed = config.settings.slow_call_duration.is_some();
+        let fast_disabled = admit_disabled && !timed;
+        let fast_closed =
+            admit_closed && !timed && core.window.is_none() && config.trip_when.is_none();
         let stripes: Arc<[Stripe]> = (0..stripe_count()).map(|_| Stripe::default()).collect();
         let exporter = Exporter::new(&name, {
             let stripes = Arc::clone(&stripes);
@@ -929,16 +929,21 @@ impl CircuitBreaker {
             // observe: one call in 64 has its duration sampled
             let started = if Exporter::samples(admitted) {
                 self.sample_start()
+            } else if self.slow_after.is_some() {
+                self.coarse_start()
             } else {
-                None
+                NOT_TIMED
             };
             return Ok(Permit::new(self, word >> GEN_SHIFT, false, started));
         }
         match word & STATE_MASK {
             OPEN => {
                 let until = self.hot.open_until.load(Ordering::Relaxed);
+                // The system clock's ticker: one load (`STOPPED`, far in
+                // the future, sends the call to the locked path, which
+                // starts it).
                 let now = if self.config.system_clock {
-                    crate::clock::os::coarse_nanos()
+                    crate::clock::ticker::nanos()
                 } else {
                     self.custom_coarse_nanos()
                 };
@@ -964,12 +969,31 @@ impl CircuitBreaker {
         self.try_acquire_locked()
     }
 
-    /// When a sampled call starts: user code, so a panic is contained and
-    /// the call is not timed.
+    /// When a sampled call starts, from the precise clock (bit 0 set, see
+    /// [`Permit::started`]): user code, so a panic is contained and the
+    /// call is not timed.
     #[cold]
     #[inline(never)]
-    fn sample_start(&self) -> Option<Duration> {
-        panic::catch_unwind(AssertUnwindSafe(|| self.config.clock.now())).ok()
+    fn sample_start(&self) -> u64 {
+        panic::catch_unwind(AssertUnwindSafe(|| self.config.clock.now()))
+            .map_or(NOT_TIMED, |at| nanos(at) | 1)
+    }
+
+    /// When a call timed for a slow-call policy starts, from the coarse
+    /// clock (bit 0 clear, see [`Permit::started`]).
+    #[inline]
+    fn coarse_start(&self) -> u64 {
+        let at = match crate::clock::ticker::nanos() {
+            at if self.config.system_clock && at != crate::clock::ticker::STOPPED => at,
+            // A custom clock's, or the system clock's before its ticker
+            // runs (the reading starts it).
+            _ => self.custom_coarse_nanos(),
+        };
+        if at == u64::MAX {
+            NOT_TIMED
+        } else {
+            at & !1
+        }
     }
 
     /// A sampled call's duration, for the histogram, from its start in
@@ -1095,7 +1119,7 @@ impl CircuitBreaker {
             id: core.generation,
             generation: core.generation,
             probe,
-            started: None,
+            started: NOT_TIMED,
         };
         if probe {
             // The hung-probe clock starts with the first probe in flight,
@@ -1118,10 +1142,17 @@ impl CircuitBreaker {
     fn count_admission(&self, admission: &mut Admission, now: &Now) {
         let admitted = self.stripe().admitted.fetch_add(1, Ordering::Relaxed);
         // observe: one call in 64 has its duration sampled
-        admission.started = (self.slow_after.is_some() || Exporter::samples(admitted))
-            .then(|| now.get())
+        admission.started = if Exporter::samples(admitted) {
+            nanos(now.get()) | 1
+        } else if self.slow_after.is_some() {
+            nanos(now.coarse()) & !1
+        } else {
+            NOT_TIMED
+        };
+        if now.failed.get() {
             // Not timed from a guess: an instant call would be judged slow.
-            .filter(|_| !now.failed.get());
+            admission.started = NOT_TIMED;
+        }
     }
 
     /// A probe of a breaker in a shared store needs one of the fleet's probe
@@ -1292,7 +1323,6 @@ impl CircuitBreaker {
                 }
             }
         }
-        let started = (started != NOT_TIMED).then(|| Duration::from_nanos(started));
         self.finish_locked(ticket >> 1, started, ticket & 1 == 1, lease, ending);
     }
 
@@ -1317,7 +1347,7 @@ impl CircuitBreaker {
     fn finish_locked(
         &self,
         id: u64,
-        started: Option<Duration>,
+        started: u64,
         probe: bool,
         lease: Option<ProbeLease>,
         ending: Ending,
@@ -1361,17 +1391,9 @@ impl CircuitBreaker {
                     Ending::Ignored | Ending::Cancelled => {}
                 }
             }
-            let elapsed = started
-                .filter(|_| ending != Ending::Cancelled)
-                .map(|at| now.get().saturating_sub(at));
-            // Every call is timed for a slow-call policy: one in 64 of them
-            // is sampled.
-            elapsed.filter(|_| {
-                self.slow_after.is_none() || {
-                    core.timed = core.timed.wrapping_add(1);
-                    Exporter::samples(core.timed - 1)
-                }
-            })
+            // A sampled call (bit 0 set) with an outcome.
+            (started != NOT_TIMED && started & 1 == 1 && ending != Ending::Cancelled)
+                .then(|| Duration::from_nanos(nanos(now.get()).saturating_sub(started)))
         });
         // observe: a sampled call's duration
         if let Some(elapsed) = sampled {
@@ -1400,9 +1422,19 @@ impl CircuitBreaker {
         }
     }
 
-    fn is_slow(&self, started: Option<Duration>, now: &Now) -> bool {
-        match (self.slow_after, started) {
-            (Some(threshold), Some(started)) => now.get().saturating_sub(started) >= threshold,
+    /// Whether a call that started at `started` (as [`Permit::started`]
+    /// keeps it) was slow: ended by the same clock reading it started by,
+    /// the coarse one unless the histogram sampled it.
+    fn is_slow(&self, started: u64, now: &Now) -> bool {
+        match self.slow_after {
+            Some(threshold) if started != NOT_TIMED => {
+                let end = if started & 1 == 1 {
+                    now.get()
+                } else {
+                    now.coarse()
+                };
+                nanos(end).saturating_sub(started) >= nanos(threshold)
+            }
             _ => false,
         }
     }

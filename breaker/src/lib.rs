@@ -120,7 +120,7 @@ pub mod __private;
 pub use crate::breaker::{CircuitBreaker, State};
 #[cfg(feature = "tokio")]
 pub use crate::clock::TokioClock;
-pub use crate::clock::{Clock, ManualClock, SystemClock};
+pub use crate::clock::{Clock, ManualClock, SystemClock, TICKER_LAG};
 pub use crate::config::{
     Config, ConfigError, Settings, StateChange, DEFAULT_HALF_OPEN_MAX_WAIT, LOCAL_STORE,
     MAX_COUNT_WINDOW, MAX_TIME_BUCKETS,
