@@ -204,6 +204,14 @@ struct Stripe {
     rejected: AtomicU64,
 }
 
+/// A breaker's stripes: shared with the metrics exporter, which reads
+/// their lifetime counts, with the `metrics` feature; its own otherwise
+/// (an `Arc`'s header takes a whole 128-byte line before them).
+#[cfg(feature = "metrics")]
+type Stripes = Arc<[Stripe]>;
+#[cfg(not(feature = "metrics"))]
+type Stripes = Box<[Stripe]>;
+
 /// The stripes' sums.
 #[derive(Debug, Clone, Copy, Default)]
 struct Sums {
@@ -244,8 +252,7 @@ pub(crate) struct StoreView {
 /// ```
 pub struct CircuitBreaker {
     hot: Hot,
-    /// Shared with the metrics exporter, which reads the lifetime counts.
-    stripes: Arc<[Stripe]>,
+    stripes: Stripes,
     stripe_mask: usize,
     /// `config.settings.slow_call_duration`, where the hot path reads it.
     slow_after: Option<Duration>,
@@ -564,11 +571,14 @@ impl CircuitBreaker {
         let fast_disabled = admit_disabled && !timed;
         let fast_closed =
             admit_closed && !timed && core.window.is_none() && config.trip_when.is_none();
-        let stripes: Arc<[Stripe]> = (0..stripe_count()).map(|_| Stripe::default()).collect();
+        let stripes: Stripes = (0..stripe_count()).map(|_| Stripe::default()).collect();
+        #[cfg(feature = "metrics")]
         let exporter = Exporter::new(&name, {
             let stripes = Arc::clone(&stripes);
             move || stripe_totals(&stripes)
         });
+        #[cfg(not(feature = "metrics"))]
+        let exporter = Exporter::new(&name, StripeTotals::default);
         let jitter_seed = jitter_seed(&name, now, config.system_clock);
         let breaker = CircuitBreaker {
             hot: Hot {
@@ -2240,6 +2250,7 @@ fn remaining(until: u64, coarse: u64, open_for: u64) -> u64 {
 }
 
 /// The lifetime counts `stripes` keep, as the metrics exporter reads them.
+#[cfg(feature = "metrics")]
 fn stripe_totals(stripes: &[Stripe]) -> StripeTotals {
     let sum = |counter: fn(&Stripe) -> &AtomicU64| {
         stripes.iter().fold(0u64, |sum, stripe| {
