@@ -20,7 +20,8 @@ pub trait Clock: Send + Sync + fmt::Debug {
     /// A cheaper reading of the same clock that may be behind [`now`](Self::now)
     /// by up to [`coarse_lag`](Self::coarse_lag), never ahead of it. An open
     /// breaker reads it to reject calls without paying for a precise
-    /// reading; near the end of the open period it reads `now`.
+    /// reading (near the end of the open period it reads `now`), and a
+    /// slow-call policy times its calls with it.
     ///
     /// Defaults to `now()` with no lag.
     #[inline]
