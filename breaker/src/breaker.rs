@@ -1012,7 +1012,7 @@ impl CircuitBreaker {
     #[inline(never)]
     fn sample_end(&self, started: u64) {
         if let Ok(now) = panic::catch_unwind(AssertUnwindSafe(|| self.config.clock.now())) {
-            let elapsed = nanos(now).saturating_sub(started);
+            let elapsed = nanos(now).saturating_sub(started & !1);
             self.exporter.duration(Duration::from_nanos(elapsed));
         }
     }
@@ -1403,7 +1403,7 @@ impl CircuitBreaker {
             }
             // A sampled call (bit 0 set) with an outcome.
             (started != NOT_TIMED && started & 1 == 1 && ending != Ending::Cancelled)
-                .then(|| Duration::from_nanos(nanos(now.get()).saturating_sub(started)))
+                .then(|| Duration::from_nanos(nanos(now.get()).saturating_sub(started & !1)))
         });
         // observe: a sampled call's duration
         if let Some(elapsed) = sampled {
@@ -1443,7 +1443,7 @@ impl CircuitBreaker {
                 } else {
                     now.coarse()
                 };
-                nanos(end).saturating_sub(started) >= nanos(threshold)
+                nanos(end).saturating_sub(started & !1) >= nanos(threshold)
             }
             _ => false,
         }

@@ -132,7 +132,8 @@ pub struct Permit<'a> {
     /// slow-call policy or the duration histogram needs to know;
     /// `NOT_TIMED` otherwise. Bit 0 says which reading: set for a call the
     /// histogram samples (the precise clock), clear for one timed for a
-    /// slow-call policy alone (the coarse clock).
+    /// slow-call policy alone (the coarse clock). The time is read with bit
+    /// 0 clear, so that a start is off by a nanosecond at most.
     pub(crate) started: u64,
     /// A probe's slot of a shared store's fleet, handed back when the
     /// probe ends: the lease belongs to this permit and no other.
