@@ -1433,17 +1433,14 @@ impl CircuitBreaker {
     }
 
     /// Whether a call that started at `started` (as [`Permit::started`]
-    /// keeps it) was slow: ended by the same clock reading it started by,
-    /// the coarse one unless the histogram sampled it.
+    /// keeps it) was slow, ended by the clock's coarse reading: a coarse
+    /// start is behind by at most the clock's coarse lag, and so is the
+    /// end, so the duration is known to within that lag whichever reading
+    /// the start was (the precise one for a call the histogram samples).
     fn is_slow(&self, started: u64, now: &Now) -> bool {
         match self.slow_after {
             Some(threshold) if started != NOT_TIMED => {
-                let end = if started & 1 == 1 {
-                    now.get()
-                } else {
-                    now.coarse()
-                };
-                nanos(end).saturating_sub(started & !1) >= nanos(threshold)
+                nanos(now.coarse()).saturating_sub(started & !1) >= nanos(threshold)
             }
             _ => false,
         }
