@@ -949,11 +949,7 @@ fn a_probe_that_must_connect_first_waits_no_longer_than_the_operation_timeout() 
         || store.is_connected().then_some(()),
         || "the store did not connect".into(),
     );
-    // (Not `trip`: the reply to the store's first poll may close the
-    // breaker again for a moment, until the trip reaches Redis.)
-    for _ in 0..5 {
-        let _ = breaker.call(|| Err::<(), _>("down"));
-    }
+    trip(&breaker);
     eventually(
         &breaker,
         State::HalfOpen,
@@ -981,4 +977,44 @@ fn a_probe_that_must_connect_first_waits_no_longer_than_the_operation_timeout() 
         "the probe waited {took:?} on Redis (operation_timeout {operation_timeout:?})"
     );
     drop(probe);
+}
+
+#[test]
+fn a_local_trip_is_not_closed_again_by_the_reply_to_a_poll_sent_before_it() {
+    let server = RedisServer::start();
+    // Every reply is held back, so the store's first poll is still in
+    // flight when the breaker trips.
+    let proxy = SlowProxy::start(server.addr());
+    proxy.delay_replies(Duration::from_millis(200));
+    let breaker = Arc::new(CircuitBreaker::new("late-poll", Config::default()).unwrap());
+    let store = RedisStore::builder(proxy.url())
+        .prefix("late-poll")
+        .operation_timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    assert!(breaker.join_store(&store));
+    // Connected: the first poll (the fleet is closed) goes out now.
+    poll_until(
+        Duration::from_secs(5),
+        || store.is_connected().then_some(()),
+        || "the store did not connect".into(),
+    );
+    trip(&breaker);
+    // Until the trip reaches Redis, the poll's older reply must not close
+    // the breaker.
+    let mut con = server.client();
+    poll_until(
+        Duration::from_secs(5),
+        || {
+            assert_eq!(
+                breaker.state(),
+                State::Open,
+                "a stale reply closed the trip"
+            );
+            (fleet_state(&mut con, "late-poll:{late-poll}:state").as_deref() == Some("open"))
+                .then_some(())
+        },
+        || "the trip never reached Redis".into(),
+    );
+    assert_eq!(breaker.state(), State::Open);
 }

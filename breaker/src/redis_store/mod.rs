@@ -885,6 +885,11 @@ impl Member {
     /// applied; a pub/sub message may be older than a reply applied since,
     /// so it wins only with a newer generation. `force`: apply even at
     /// the same generation (the local breaker asked and must follow).
+    ///
+    /// While a trip of the local breaker is queued, only an open fleet is
+    /// applied: any other state was read before the fleet heard of that
+    /// trip (the reply to a poll sent before it, say), and the trip's own
+    /// reply, in the next batch, says what the fleet made of it.
     fn apply(&self, (_, gen, code, left_ms): Reply, fresh: bool, force: bool) {
         let state = match code {
             0 => State::Closed,
@@ -894,6 +899,13 @@ impl Member {
         };
         {
             let mut view = self.view();
+            let trip_queued = view
+                .events
+                .iter()
+                .any(|event| matches!(event, Event::Trip { .. }));
+            if trip_queued && state != State::Open {
+                return;
+            }
             let newer = if fresh {
                 gen != view.known_gen
             } else {
