@@ -790,6 +790,20 @@ impl CircuitBreaker {
     /// store. A breaker forced open or disabled by hand keeps that state:
     /// manual control is local.
     pub fn apply_shared(&self, state: State, open_for: Duration) {
+        self.apply_shared_unless(state, open_for, || false);
+    }
+
+    /// [`apply_shared`](Self::apply_shared), unless `stale` says the state
+    /// was read before a transition the store has yet to send. `stale` is
+    /// asked under the breaker's lock, under which the store hears of each
+    /// transition ([`StateStore`]'s `transitioned`), so a transition cannot
+    /// slip in between the question and the state's change.
+    pub(crate) fn apply_shared_unless(
+        &self,
+        state: State,
+        open_for: Duration,
+        stale: impl FnOnce() -> bool,
+    ) {
         if !matches!(state, State::Closed | State::Open | State::HalfOpen) {
             return;
         }
@@ -799,7 +813,7 @@ impl CircuitBreaker {
         };
         self.locked(&mut changes, |core, now, changes| {
             self.advance(core, now, changes);
-            if matches!(core.state, State::ForcedOpen | State::Disabled) {
+            if matches!(core.state, State::ForcedOpen | State::Disabled) || stale() {
                 return;
             }
             match (core.state, state) {

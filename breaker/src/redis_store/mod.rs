@@ -899,13 +899,6 @@ impl Member {
         };
         {
             let mut view = self.view();
-            let trip_queued = view
-                .events
-                .iter()
-                .any(|event| matches!(event, Event::Trip { .. }));
-            if trip_queued && state != State::Open {
-                return;
-            }
             let newer = if fresh {
                 gen != view.known_gen
             } else {
@@ -917,7 +910,17 @@ impl Member {
             view.known_gen = gen;
         }
         if let Some(breaker) = self.breaker.upgrade() {
-            breaker.apply_shared(state, from_shared_ms(left_ms));
+            // Asked under the breaker's lock (then this view's, in the
+            // order `transitioned` takes them), so a trip cannot be queued
+            // between the question and the change.
+            breaker.apply_shared_unless(state, from_shared_ms(left_ms), || {
+                state != State::Open
+                    && self
+                        .view()
+                        .events
+                        .iter()
+                        .any(|event| matches!(event, Event::Trip { .. }))
+            });
         }
     }
 }
