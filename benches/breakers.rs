@@ -616,6 +616,53 @@ fn contention(g: &mut Group<'_>) {
     });
 }
 
+/// The slow-call policy on both cores: admission is lock-free (the start
+/// read from the coarse clock), the ending takes the lock to judge and
+/// record it in the window.
+fn contention_slow_calls(g: &mut Group<'_>) {
+    g.bench_function("baseline", |b| {
+        iter_contended(b, || {
+            |n| {
+                for i in 0..n {
+                    black_box(mixed(i)).ok();
+                }
+            }
+        })
+    });
+    let cb = ours_slow_calls();
+    g.bench_function("breaker", |b| {
+        iter_contended(b, || {
+            |n| {
+                for i in 0..n {
+                    black_box(cb.call(|| mixed(i))).ok();
+                }
+            }
+        })
+    });
+}
+
+/// What the hot paths are made of, each alone, for the floors in
+/// `BENCHMARKS.md`: an uncontended atomic add (a stripe's counter today),
+/// a load and a store of the same word (a counter only its thread
+/// writes), one relaxed load (the published word, the ticker's time),
+/// and the precise clock.
+fn floor(g: &mut Group<'_>) {
+    use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+    g.bench_function("baseline", |b| b.iter(|| work(black_box(1))));
+    let counter = AtomicU64::new(0);
+    g.bench_function("fetch_add", |b| {
+        b.iter(|| black_box(&counter).fetch_add(1, Relaxed))
+    });
+    g.bench_function("load_store", |b| {
+        b.iter(|| {
+            let c = black_box(&counter);
+            c.store(c.load(Relaxed) + 1, Relaxed)
+        })
+    });
+    g.bench_function("load", |b| b.iter(|| black_box(&counter).load(Relaxed)));
+    g.bench_function("instant_now", |b| b.iter(Instant::now));
+}
+
 fn registry_get(g: &mut Group<'_>) {
     let name = "bench-registry";
     let cb = registry().get_or_create(name, Config::default()).unwrap();
@@ -663,6 +710,10 @@ const SCENARIOS: &[(&str, &str)] = &[
     (
         "contention",
         "both cores on one breaker (per call, per thread)",
+    ),
+    (
+        "contention_slow_calls",
+        "both cores on one breaker, slow calls > 1 s, 50 % (1 in 4 fails)",
     ),
     ("registry_get", "`registry().get(name)`"),
 ];
@@ -915,6 +966,8 @@ fn main() {
         tower_scenario(g, ours_consecutive(), tower_consecutive(), true)
     });
     run("contention", &mut |g| contention(g));
+    run("contention_slow_calls", &mut |g| contention_slow_calls(g));
+    run("floor", &mut |g| floor(g));
     run("registry_get", &mut |g| registry_get(g));
 
     c.final_summary();

@@ -30,7 +30,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let handle = PrometheusBuilder::new().install_recorder()?;
     breakerbox::metrics::describe_metrics();
 
-    let app = Router::new().route("/metrics", get(move || async move { handle.render() }));
+    // The counters follow the breakers' counts every second; a scrape
+    // handler may sync first to show them without that lag.
+    let app = Router::new().route(
+        "/metrics",
+        get(move || async move {
+            breakerbox::metrics::sync_now();
+            handle.render()
+        }),
+    );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     tokio::spawn(async move { axum::serve(listener, app).await });

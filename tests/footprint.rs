@@ -7,6 +7,13 @@
 //! period and lifetime counts, per-core counter stripes on cache lines of
 //! their own, the 100-slot window). This test holds that figure so that it
 //! cannot grow unnoticed; lower `BUDGET` whenever the footprint shrinks.
+//!
+//! Without the `metrics` feature: with it, a breaker also keeps its series'
+//! handles and the exporter's way to its counts (the stripes shared in an
+//! `Arc`), about 450 bytes more of heap with the facade's no-op recorder
+//! (`cargo test --features metrics --test footprint -- --nocapture` fails
+//! and prints the figures).
+#![cfg(not(feature = "metrics"))]
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -99,4 +106,28 @@ fn the_counter_measures_the_heap() {
     let (boxed, heap) = heap_of(|| Box::new([0u8; 100]));
     assert_eq!(heap, 100);
     drop(boxed);
+}
+
+/// Issue 15's target is 256 bytes for an uncontended breaker with the
+/// consecutive policy; this measures where it stands and what it is made
+/// of (`cargo test --test footprint -- --nocapture`), and holds the figure
+/// so that it cannot grow unnoticed.
+#[test]
+fn a_consecutive_breaker_stays_within_its_measured_footprint() {
+    let size = size_of::<CircuitBreaker>();
+    let stripes = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, 16)
+        .next_power_of_two();
+    let (cb, heap) = heap_of(|| CircuitBreaker::new("db", Config::default()).unwrap());
+    for i in 0..1_000u64 {
+        let _ = cb.call(|| if i.is_multiple_of(4) { Err(i) } else { Ok(i) });
+    }
+    println!(
+        "CircuitBreaker, consecutive policy: size_of = {size} bytes (Config alone: {} bytes), \
+         heap = {heap} bytes ({stripes} stripes of 128 bytes), total = {} bytes",
+        size_of::<Config>(),
+        size + heap
+    );
+    assert!(size + heap <= 896 + 128 * stripes + 16);
 }

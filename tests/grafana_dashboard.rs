@@ -98,6 +98,8 @@ fn scrape() -> String {
         let _ = cb.call(|| Err::<(), _>(()));
         let _ = cb.call(|| Err::<(), _>(()));
         let _ = cb.call(|| Ok::<_, ()>(()));
+        // The counters follow the breakers' counts at each sync.
+        breakerbox::metrics::sync_now();
     });
     handle.render()
 }

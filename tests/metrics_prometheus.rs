@@ -30,8 +30,11 @@ async fn serve_metrics(handle: PrometheusHandle) -> SocketAddr {
     addr
 }
 
-/// A plain HTTP/1.1 GET, as a Prometheus server sends it.
+/// A plain HTTP/1.1 GET, as a Prometheus server sends it, after the
+/// breakers' counts are synced into their counters (which the background
+/// sync would do within its interval).
 async fn scrape(addr: SocketAddr) -> String {
+    breakerbox::metrics::sync_now();
     let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
     let request = format!("GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
     stream.write_all(request.as_bytes()).await.unwrap();
@@ -69,7 +72,9 @@ async fn a_scrape_shows_state_outcomes_rejections_and_durations_labelled_by_name
         r#"circuit_breaker_successes_total{name="prom-db"} 1"#,
         r#"circuit_breaker_failures_total{name="prom-db"} 2"#,
         r#"circuit_breaker_rejected_total{name="prom-db"} 1"#,
-        r#"circuit_breaker_call_duration_seconds_count{name="prom-db"} 3"#,
+        // Durations are sampled, the first call of each stripe included:
+        // one of the three calls with an outcome.
+        r#"circuit_breaker_call_duration_seconds_count{name="prom-db"} 1"#,
         r#"circuit_breaker_call_duration_seconds_sum{name="prom-db"} 0.25"#,
     ] {
         assert!(has_line(&scrape, line), "missing `{line}` in:\n{scrape}");
@@ -143,5 +148,59 @@ async fn the_breaker_name_is_the_only_label() {
             names == ["name"] || names == ["name", "quantile"],
             "unexpected labels in `{line}`"
         );
+    }
+}
+
+/// A dropped breaker is no longer synced: its last calls reach its
+/// counters through the sync its drop makes.
+#[tokio::test]
+async fn a_dropped_breakers_last_calls_reach_its_counters() {
+    let addr = serve_metrics(handle()).await;
+    let cb = breakerbox::CircuitBreaker::new("prom-dropped", Config::default()).unwrap();
+    let _ = cb.call(|| Ok::<_, ()>(()));
+    drop(cb);
+    let scrape = scrape(addr).await;
+    let line = r#"circuit_breaker_successes_total{name="prom-dropped"} 1"#;
+    assert!(has_line(&scrape, line), "missing `{line}` in:\n{scrape}");
+}
+
+/// Counts its readings, so that a test can see which calls read it.
+#[derive(Debug, Default)]
+struct CountingClock {
+    readings: std::sync::atomic::AtomicU64,
+}
+
+impl breakerbox::Clock for CountingClock {
+    fn now(&self) -> Duration {
+        self.readings
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Duration::ZERO
+    }
+}
+
+/// With metrics on, only the sampled calls read the clock: the first call
+/// and one in `SAMPLE_EVERY` after it, twice each (start and end).
+#[test]
+fn only_sampled_calls_read_the_clock_for_the_duration_histogram() {
+    let _ = handle();
+    let clock = std::sync::Arc::new(CountingClock::default());
+    let config = Config::default().clock(SharedClock(clock.clone()));
+    let cb = breakerbox::CircuitBreaker::new("prom-sampled", config).unwrap();
+    let built = clock.readings.load(std::sync::atomic::Ordering::Relaxed);
+    let calls = 2 * breakerbox::metrics::SAMPLE_EVERY;
+    for _ in 0..calls {
+        let _ = cb.call(|| Ok::<_, ()>(()));
+    }
+    let read = clock.readings.load(std::sync::atomic::Ordering::Relaxed) - built;
+    assert_eq!(read, 2 * 2, "{read} clock readings for {calls} calls");
+}
+
+/// The counting clock, shared with the test.
+#[derive(Debug)]
+struct SharedClock(std::sync::Arc<CountingClock>);
+
+impl breakerbox::Clock for SharedClock {
+    fn now(&self) -> Duration {
+        self.0.now()
     }
 }

@@ -378,3 +378,41 @@ fn without_max_failures_consecutive_failures_never_trip() {
     assert_eq!(stats.state, State::Closed);
     assert_eq!(stats.period.consecutive_failures, 50);
 }
+
+/// A clock whose precise reading races ahead (ten seconds a reading) while
+/// its coarse reading stands still: it tells which reading a policy used.
+#[derive(Debug, Default)]
+struct RacingClock {
+    readings: std::sync::atomic::AtomicU64,
+}
+
+impl breakerbox::Clock for RacingClock {
+    fn now(&self) -> std::time::Duration {
+        let n = self
+            .readings
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        std::time::Duration::from_secs(10 * n)
+    }
+
+    fn now_coarse(&self) -> std::time::Duration {
+        std::time::Duration::ZERO
+    }
+}
+
+/// Slow-call thresholds are milliseconds to seconds: a call is timed with
+/// the clock's coarse reading (one atomic load for the system clock), not
+/// its precise one.
+#[test]
+fn slow_calls_are_timed_with_the_coarse_clock() {
+    let cb = CircuitBreaker::new(
+        "slow-coarse",
+        Config::default()
+            .slow_call_duration(std::time::Duration::from_secs(1))
+            .clock(RacingClock::default()),
+    )
+    .unwrap();
+    for _ in 0..3 {
+        let _ = cb.call(|| Ok::<_, ()>(()));
+    }
+    assert_eq!(cb.stats().totals.slow_calls, 0);
+}

@@ -38,7 +38,7 @@ use std::time::Duration;
 use crate::clock::Clock;
 use crate::config::{Config, ConfigError, StateChange};
 use crate::error::{Error, Name, RejectReason, Rejected};
-use crate::observe;
+use crate::observe::{self, Exporter, LockedTotal, StripeTotals};
 use crate::permit::{self, IntoOutcome, Outcome, Permit, NOT_TIMED};
 use crate::stats::{Counts, Stats, Totals, Trip, TripReason};
 use crate::store::{ProbeLease, ProbeSlot, SharedState, StateStore};
@@ -204,6 +204,14 @@ struct Stripe {
     rejected: AtomicU64,
 }
 
+/// A breaker's stripes: shared with the metrics exporter, which reads
+/// their lifetime counts, with the `metrics` feature; its own otherwise
+/// (an `Arc`'s header takes a whole 128-byte line before them).
+#[cfg(feature = "metrics")]
+type Stripes = Arc<[Stripe]>;
+#[cfg(not(feature = "metrics"))]
+type Stripes = Box<[Stripe]>;
+
 /// The stripes' sums.
 #[derive(Debug, Clone, Copy, Default)]
 struct Sums {
@@ -244,7 +252,7 @@ pub(crate) struct StoreView {
 /// ```
 pub struct CircuitBreaker {
     hot: Hot,
-    stripes: Box<[Stripe]>,
+    stripes: Stripes,
     stripe_mask: usize,
     /// `config.settings.slow_call_duration`, where the hot path reads it.
     slow_after: Option<Duration>,
@@ -263,6 +271,7 @@ pub struct CircuitBreaker {
     jitter_seed: u64,
     config: Config,
     core: Mutex<Core>,
+    exporter: Exporter,
 }
 
 /// Everything that changes on the locked path.
@@ -489,8 +498,8 @@ struct Admission {
     id: u64,
     generation: u64,
     probe: bool,
-    /// When the call started, if anything needs its duration.
-    started: Option<Duration>,
+    /// When the call started, as [`Permit::started`] keeps it.
+    started: u64,
 }
 
 fn nanos(at: Duration) -> u64 {
@@ -556,16 +565,24 @@ impl CircuitBreaker {
         // alone: no bulkhead, no clearing interval, no start time to take
         // for slow calls. It records successes only where a success feeds
         // no policy: no window and no predicate besides.
-        // With the `metrics` feature every call's duration is recorded, so
-        // every call takes the locked path.
-        let admit_disabled =
-            config.settings.slow_call_duration.is_none() && !observe::WANTS_ELAPSED;
-        let admit_closed = admit_disabled
-            && config.settings.max_concurrent_calls.is_none()
-            && config.settings.interval.is_none();
-        let fast_disabled = admit_disabled;
-        let fast_closed = admit_closed && core.window.is_none() && config.trip_when.is_none();
-        let stripes: Box<[Stripe]> = (0..stripe_count()).map(|_| Stripe::default()).collect();
+        // A slow-call policy times its calls with the coarse clock (one
+        // atomic load for the system clock), on either path; their endings
+        // take the locked path, which judges them slow or not.
+        let admit_disabled = true;
+        let admit_closed =
+            config.settings.max_concurrent_calls.is_none() && config.settings.interval.is_none();
+        let timed = config.settings.slow_call_duration.is_some();
+        let fast_disabled = admit_disabled && !timed;
+        let fast_closed =
+            admit_closed && !timed && core.window.is_none() && config.trip_when.is_none();
+        let stripes: Stripes = (0..stripe_count()).map(|_| Stripe::default()).collect();
+        #[cfg(feature = "metrics")]
+        let exporter = Exporter::new(&name, {
+            let stripes = Arc::clone(&stripes);
+            move || stripe_totals(&stripes)
+        });
+        #[cfg(not(feature = "metrics"))]
+        let exporter = Exporter::new(&name, StripeTotals::default);
         let jitter_seed = jitter_seed(&name, now, config.system_clock);
         let breaker = CircuitBreaker {
             hot: Hot {
@@ -591,6 +608,7 @@ impl CircuitBreaker {
             jitter_seed,
             config,
             core: Mutex::new(core),
+            exporter,
         };
         breaker.publish(&lock(&breaker.core));
         Ok((breaker, clock_panic))
@@ -935,14 +953,25 @@ impl CircuitBreaker {
     pub fn try_acquire(&self) -> Result<Permit<'_>, Rejected> {
         let word = self.hot.word.load(Ordering::Acquire);
         if word & FAST_ADMIT != 0 {
-            self.stripe().admitted.fetch_add(1, Ordering::Relaxed);
-            return Ok(Permit::new(self, word >> GEN_SHIFT, false, None));
+            let admitted = self.stripe().admitted.fetch_add(1, Ordering::Relaxed);
+            // observe: one call in 64 has its duration sampled
+            let started = if Exporter::samples(admitted) {
+                self.sample_start()
+            } else if self.slow_after.is_some() {
+                self.coarse_start()
+            } else {
+                NOT_TIMED
+            };
+            return Ok(Permit::new(self, word >> GEN_SHIFT, false, started));
         }
         match word & STATE_MASK {
             OPEN => {
                 let until = self.hot.open_until.load(Ordering::Relaxed);
+                // The system clock's ticker: one load (`STOPPED`, far in
+                // the future, sends the call to the locked path, which
+                // starts it).
                 let now = if self.config.system_clock {
-                    crate::clock::os::coarse_nanos()
+                    crate::clock::ticker::nanos()
                 } else {
                     self.custom_coarse_nanos()
                 };
@@ -966,6 +995,44 @@ impl CircuitBreaker {
             _ => {}
         }
         self.try_acquire_locked()
+    }
+
+    /// When a sampled call starts, from the precise clock (bit 0 set, see
+    /// [`Permit::started`]): user code, so a panic is contained and the
+    /// call is not timed.
+    #[cold]
+    #[inline(never)]
+    fn sample_start(&self) -> u64 {
+        panic::catch_unwind(AssertUnwindSafe(|| self.config.clock.now()))
+            .map_or(NOT_TIMED, |at| nanos(at) | 1)
+    }
+
+    /// When a call timed for a slow-call policy starts, from the coarse
+    /// clock (bit 0 clear, see [`Permit::started`]).
+    #[inline]
+    fn coarse_start(&self) -> u64 {
+        let at = match crate::clock::ticker::nanos() {
+            at if self.config.system_clock && at != crate::clock::ticker::STOPPED => at,
+            // A custom clock's, or the system clock's before its ticker
+            // runs (the reading starts it).
+            _ => self.custom_coarse_nanos(),
+        };
+        if at == u64::MAX {
+            NOT_TIMED
+        } else {
+            at & !1
+        }
+    }
+
+    /// A sampled call's duration, for the histogram, from its start in
+    /// nanoseconds of the clock.
+    #[cold]
+    #[inline(never)]
+    fn sample_end(&self, started: u64) {
+        if let Ok(now) = panic::catch_unwind(AssertUnwindSafe(|| self.config.clock.now())) {
+            let elapsed = nanos(now).saturating_sub(started & !1);
+            self.exporter.duration(Duration::from_nanos(elapsed));
+        }
     }
 
     /// A coarse reading of a clock that is not the system's: user code, so
@@ -1080,7 +1147,7 @@ impl CircuitBreaker {
             id: core.generation,
             generation: core.generation,
             probe,
-            started: None,
+            started: NOT_TIMED,
         };
         if probe {
             // The hung-probe clock starts with the first probe in flight,
@@ -1101,12 +1168,19 @@ impl CircuitBreaker {
     /// Counts an admission, and notes when its call starts if anything
     /// needs its duration.
     fn count_admission(&self, admission: &mut Admission, now: &Now) {
-        self.stripe().admitted.fetch_add(1, Ordering::Relaxed);
-        // observe: the metrics need every call's duration
-        admission.started = (self.slow_after.is_some() || observe::WANTS_ELAPSED)
-            .then(|| now.get())
+        let admitted = self.stripe().admitted.fetch_add(1, Ordering::Relaxed);
+        // observe: one call in 64 has its duration sampled
+        admission.started = if Exporter::samples(admitted) {
+            nanos(now.get()) | 1
+        } else if self.slow_after.is_some() {
+            nanos(now.coarse()) & !1
+        } else {
+            NOT_TIMED
+        };
+        if now.failed.get() {
             // Not timed from a guess: an instant call would be judged slow.
-            .filter(|_| !now.failed.get());
+            admission.started = NOT_TIMED;
+        }
     }
 
     /// A probe of a breaker in a shared store needs one of the fleet's probe
@@ -1258,16 +1332,25 @@ impl CircuitBreaker {
                         if self.hot.consecutive.load(Ordering::Relaxed) & COUNT_MASK == 0 =>
                     {
                         self.stripe().successes.fetch_add(1, Ordering::Release);
+                        // observe: a sampled call's duration
+                        if observe::SAMPLES_DURATIONS && started != NOT_TIMED {
+                            self.sample_end(started);
+                        }
                         return;
                     }
                     // A failure that does not trip (the one that trips
                     // takes the lock).
-                    Ending::Failure if self.failure_lock_free(word) => return,
+                    Ending::Failure if self.failure_lock_free(word) => {
+                        // observe: a sampled call's duration
+                        if observe::SAMPLES_DURATIONS && started != NOT_TIMED {
+                            self.sample_end(started);
+                        }
+                        return;
+                    }
                     _ => {}
                 }
             }
         }
-        let started = (started != NOT_TIMED).then(|| Duration::from_nanos(started));
         self.finish_locked(ticket >> 1, started, ticket & 1 == 1, lease, ending);
     }
 
@@ -1292,14 +1375,14 @@ impl CircuitBreaker {
     fn finish_locked(
         &self,
         id: u64,
-        started: Option<Duration>,
+        started: u64,
         probe: bool,
         lease: Option<ProbeLease>,
         ending: Ending,
     ) {
         let mut changes = Changes::default();
-        // observe: the block yields the call's slowness and duration
-        let (slow, elapsed) = self.locked(&mut changes, |core, now, changes| {
+        // observe: the block yields a sampled call's duration
+        let sampled = self.locked(&mut changes, |core, now, changes| {
             let slow = self.is_slow(started, now);
             // The time-driven transition first: the new period's base is
             // taken before this call is counted, so that the stale branch
@@ -1336,14 +1419,14 @@ impl CircuitBreaker {
                     Ending::Ignored | Ending::Cancelled => {}
                 }
             }
-            (slow, started.map(|at| now.get().saturating_sub(at)))
+            // A sampled call (bit 0 set) with an outcome.
+            (started != NOT_TIMED && started & 1 == 1 && ending != Ending::Cancelled)
+                .then(|| Duration::from_nanos(nanos(now.get()).saturating_sub(started & !1)))
         });
-        // observe: an outcome
-        observe::recorded(
-            &self.hot.name,
-            observe::Recorded::new(ending, slow),
-            elapsed,
-        );
+        // observe: a sampled call's duration
+        if let Some(elapsed) = sampled {
+            self.exporter.duration(elapsed);
+        }
         // The lease goes back to the membership that granted it, even if
         // the breaker has left the store since.
         if let (Some(lease), Some(shared)) = (lease, self.hot.shared.get()) {
@@ -1367,9 +1450,16 @@ impl CircuitBreaker {
         }
     }
 
-    fn is_slow(&self, started: Option<Duration>, now: &Now) -> bool {
-        match (self.slow_after, started) {
-            (Some(threshold), Some(started)) => now.get().saturating_sub(started) >= threshold,
+    /// Whether a call that started at `started` (as [`Permit::started`]
+    /// keeps it) was slow, ended by the clock's coarse reading: a coarse
+    /// start is behind by at most the clock's coarse lag, and so is the
+    /// end, so the duration is known to within that lag whichever reading
+    /// the start was (the precise one for a call the histogram samples).
+    fn is_slow(&self, started: u64, now: &Now) -> bool {
+        match self.slow_after {
+            Some(threshold) if started != NOT_TIMED => {
+                nanos(now.coarse()).saturating_sub(started & !1) >= nanos(threshold)
+            }
             _ => false,
         }
     }
@@ -1402,6 +1492,17 @@ impl CircuitBreaker {
         }
         if ending != Ending::Cancelled && slow {
             totals.slow_calls = totals.slow_calls.saturating_add(1);
+        }
+        // observe: the exporter's copy of the locked totals
+        let (exporter, totals) = (&self.exporter, &core.totals);
+        match ending {
+            Ending::Timeout => exporter.locked_total(LockedTotal::Timeouts, totals.timeouts),
+            Ending::Ignored => exporter.locked_total(LockedTotal::Ignored, totals.ignored),
+            Ending::Cancelled => exporter.locked_total(LockedTotal::Cancelled, totals.cancelled),
+            Ending::Success | Ending::Failure => {}
+        }
+        if slow {
+            exporter.locked_total(LockedTotal::SlowCalls, totals.slow_calls);
         }
     }
 
@@ -1741,9 +1842,7 @@ impl CircuitBreaker {
             }
         }
         // observe: the state gauge
-        now.contain("the metrics recorder", || {
-            observe::state_gauge(&self.hot.name, to)
-        });
+        now.contain("the metrics recorder", || self.exporter.state(to));
         // The log and the listeners hear of it once the lock is released,
         // in the order of this queue.
         if core.announcements.len() >= MAX_PENDING_ANNOUNCEMENTS {
@@ -2167,6 +2266,21 @@ impl CircuitBreaker {
 #[inline(always)]
 fn remaining(until: u64, coarse: u64, open_for: u64) -> u64 {
     until.saturating_sub(coarse).min(open_for)
+}
+
+/// The lifetime counts `stripes` keep, as the metrics exporter reads them.
+#[cfg(feature = "metrics")]
+fn stripe_totals(stripes: &[Stripe]) -> StripeTotals {
+    let sum = |counter: fn(&Stripe) -> &AtomicU64| {
+        stripes.iter().fold(0u64, |sum, stripe| {
+            sum.wrapping_add(counter(stripe).load(Ordering::Acquire))
+        })
+    };
+    StripeTotals {
+        successes: sum(|s| &s.successes),
+        failures: sum(|s| &s.failures),
+        rejected: sum(|s| &s.rejected),
+    }
 }
 
 /// The seed of a breaker's jitter draws: its name and its clock's reading

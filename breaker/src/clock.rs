@@ -20,7 +20,8 @@ pub trait Clock: Send + Sync + fmt::Debug {
     /// A cheaper reading of the same clock that may be behind [`now`](Self::now)
     /// by up to [`coarse_lag`](Self::coarse_lag), never ahead of it. An open
     /// breaker reads it to reject calls without paying for a precise
-    /// reading; near the end of the open period it reads `now`.
+    /// reading (near the end of the open period it reads `now`), and a
+    /// slow-call policy times its calls with it.
     ///
     /// Defaults to `now()` with no lag.
     #[inline]
@@ -38,8 +39,12 @@ pub trait Clock: Send + Sync + fmt::Debug {
 /// The default clock: the operating system's monotonic clock (the one
 /// [`std::time::Instant`] reads).
 ///
-/// On Linux its coarse reading is `CLOCK_MONOTONIC_COARSE`, a few
-/// nanoseconds instead of a few tens, behind by at most a scheduler tick.
+/// Its coarse reading is one atomic load: the time a background thread
+/// (one per process, started by the first coarse reading) reads every
+/// millisecond, as the `quanta` crate's upkeep thread does. It is behind
+/// the precise reading by at most [`TICKER_LAG`] while that thread runs on
+/// time. Before the thread runs (or if it cannot start), the coarse
+/// reading is the precise one.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SystemClock;
 
@@ -51,22 +56,89 @@ impl Clock for SystemClock {
 
     #[inline]
     fn now_coarse(&self) -> Duration {
-        os::now_coarse()
+        match ticker::nanos() {
+            ticker::STOPPED => {
+                ticker::start();
+                os::now()
+            }
+            at => Duration::from_nanos(at),
+        }
     }
 
     #[inline]
     fn coarse_lag(&self) -> Duration {
-        os::coarse_lag()
+        TICKER_LAG
     }
 }
 
-/// Linux: both readings from `clock_gettime`, so that they share one
-/// timebase (that of `Instant`). The crate's only `unsafe`: two calls into
-/// the C library that std already links.
+/// How often the ticker reads the system clock.
+const TICK: Duration = Duration::from_millis(1);
+
+/// How far [`SystemClock`]'s coarse reading may be behind its precise one
+/// while the ticker runs on time: a tick, and as much again for the
+/// thread's wake-up. An open breaker's lock-free rejection stops this far
+/// before the open period's end, and the calls after that read the precise
+/// clock, so that the period ends on time; should the ticker be late by
+/// more than this (a machine starved of CPU), the period ends late by the
+/// excess, never early.
+pub const TICKER_LAG: Duration = Duration::from_millis(2);
+
+/// The ticker: one thread that stores the system clock's reading, in
+/// nanoseconds, every [`TICK`], so that the hot paths read the time with
+/// one atomic load.
+pub(crate) mod ticker {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Once;
+
+    /// The ticker is not running: a reading that no hot path takes as a
+    /// time (it sends the call to the locked path, which starts the
+    /// ticker).
+    pub(crate) const STOPPED: u64 = u64::MAX;
+
+    static NOW: AtomicU64 = AtomicU64::new(STOPPED);
+
+    /// The last reading, or [`STOPPED`].
+    #[inline(always)]
+    pub(crate) fn nanos() -> u64 {
+        NOW.load(Ordering::Relaxed)
+    }
+
+    fn read() -> u64 {
+        u64::try_from(super::os::now().as_nanos()).unwrap_or(STOPPED - 1)
+    }
+
+    /// Starts the ticker, once per process.
+    #[cold]
+    pub(crate) fn start() {
+        static START: Once = Once::new();
+        START.call_once(|| {
+            let spawned = std::thread::Builder::new()
+                .name("breakerbox-ticker".into())
+                .spawn(|| loop {
+                    NOW.store(read(), Ordering::Relaxed);
+                    std::thread::sleep(super::TICK);
+                });
+            match spawned {
+                // Behind the thread's own first store at worst: behind is
+                // the safe side.
+                Ok(_) => NOW.store(read(), Ordering::Relaxed),
+                // The coarse readings stay the precise ones.
+                Err(error) => tracing::warn!(
+                    target: "breakerbox",
+                    %error,
+                    "the clock ticker could not start: coarse readings read the precise clock"
+                ),
+            }
+        });
+    }
+}
+
+/// Linux: `clock_gettime(CLOCK_MONOTONIC)`, the timebase of `Instant`,
+/// read without `Instant`'s checks. The crate's only `unsafe`: one call
+/// into the C library that std already links.
 #[cfg(all(target_os = "linux", target_pointer_width = "64", not(miri)))]
 #[allow(unsafe_code)]
 pub(crate) mod os {
-    use std::sync::OnceLock;
     use std::time::Duration;
 
     /// `struct timespec` where `time_t` and `long` are 64 bits.
@@ -78,95 +150,35 @@ pub(crate) mod os {
 
     extern "C" {
         fn clock_gettime(clock: i32, ts: *mut Timespec) -> i32;
-        fn clock_getres(clock: i32, ts: *mut Timespec) -> i32;
     }
 
     const CLOCK_MONOTONIC: i32 = 1;
-    const CLOCK_MONOTONIC_COARSE: i32 = 6;
 
-    /// One reading of `clock` as (seconds, nanoseconds), or `None` if the
-    /// call fails or returns something that is not a time.
+    /// One reading, or `None` if the call fails or returns something that
+    /// is not a time.
     #[inline]
-    fn gettime(clock: i32) -> Option<(u64, u32)> {
+    fn read() -> Option<Duration> {
         let mut ts = Timespec {
             tv_sec: 0,
             tv_nsec: 0,
         };
         // SAFETY: `ts` is a valid, writable `struct timespec` for this
         // target; the call writes it and nothing else.
-        let status = unsafe { clock_gettime(clock, &mut ts) };
+        let status = unsafe { clock_gettime(CLOCK_MONOTONIC, &mut ts) };
         let secs = u64::try_from(ts.tv_sec).ok()?;
         let nanos = u32::try_from(ts.tv_nsec).ok()?;
-        (status == 0 && nanos < 1_000_000_000).then_some((secs, nanos))
-    }
-
-    #[inline]
-    fn read(clock: i32) -> Option<Duration> {
-        gettime(clock).map(|(secs, nanos)| Duration::new(secs, nanos))
+        (status == 0 && nanos < 1_000_000_000).then(|| Duration::new(secs, nanos))
     }
 
     #[inline]
     pub(super) fn now() -> Duration {
         // CLOCK_MONOTONIC never fails on Linux; should it, time stands still
         // rather than panicking.
-        read(CLOCK_MONOTONIC).unwrap_or_default()
-    }
-
-    /// The coarse clock's lag bound, or `None` when the kernel lacks it.
-    fn coarse() -> Option<Duration> {
-        static LAG: OnceLock<Option<Duration>> = OnceLock::new();
-        *LAG.get_or_init(|| {
-            let mut res = Timespec {
-                tv_sec: 0,
-                tv_nsec: 0,
-            };
-            // SAFETY: as in `read`.
-            let status = unsafe { clock_getres(CLOCK_MONOTONIC_COARSE, &mut res) };
-            let res = Duration::new(
-                u64::try_from(res.tv_sec).ok()?,
-                u32::try_from(res.tv_nsec).ok()?,
-            );
-            // One tick of lag, doubled for safety, plus a millisecond.
-            (status == 0 && read(CLOCK_MONOTONIC_COARSE).is_some())
-                .then(|| res.saturating_mul(2) + Duration::from_millis(1))
-        })
-    }
-
-    /// The clock coarse readings come from: the coarse one where the
-    /// kernel has it, else the precise one.
-    #[inline]
-    fn coarse_clock() -> i32 {
-        match coarse() {
-            Some(_) => CLOCK_MONOTONIC_COARSE,
-            None => CLOCK_MONOTONIC,
-        }
-    }
-
-    #[inline]
-    pub(super) fn now_coarse() -> Duration {
-        read(coarse_clock()).unwrap_or_default()
-    }
-
-    /// The coarse reading in nanoseconds, for the open breaker's check
-    /// (without building a `Duration` on the hot path).
-    #[inline]
-    pub(crate) fn coarse_nanos() -> u64 {
-        match gettime(coarse_clock()) {
-            Some((secs, nanos)) => secs
-                .wrapping_mul(1_000_000_000)
-                .wrapping_add(u64::from(nanos)),
-            // Never "still open" on a failed reading: the locked path decides.
-            None => u64::MAX,
-        }
-    }
-
-    #[inline]
-    pub(super) fn coarse_lag() -> Duration {
-        coarse().unwrap_or_default()
+        read().unwrap_or_default()
     }
 }
 
-/// Elsewhere: `Instant`, with no coarse reading.
+/// Elsewhere: `Instant`.
 #[cfg(not(all(target_os = "linux", target_pointer_width = "64", not(miri))))]
 pub(crate) mod os {
     use std::sync::LazyLock;
@@ -177,21 +189,6 @@ pub(crate) mod os {
     #[inline]
     pub(super) fn now() -> Duration {
         ORIGIN.elapsed()
-    }
-
-    #[inline]
-    pub(super) fn now_coarse() -> Duration {
-        now()
-    }
-
-    #[inline]
-    pub(super) fn coarse_lag() -> Duration {
-        Duration::ZERO
-    }
-
-    #[inline]
-    pub(crate) fn coarse_nanos() -> u64 {
-        u64::try_from(now().as_nanos()).unwrap_or(u64::MAX)
     }
 }
 
@@ -289,5 +286,28 @@ impl Clock for TokioClock {
     #[inline]
     fn now(&self) -> Duration {
         tokio::time::Instant::now().saturating_duration_since(self.origin)
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    /// An open breaker stops rejecting lock-free this far before its open
+    /// period ends, and the calls after that read the precise clock: the
+    /// period ends on time as long as the coarse reading lags by less.
+    #[test]
+    fn the_system_clocks_coarse_reading_lags_at_most_two_milliseconds() {
+        assert!(SystemClock.coarse_lag() <= Duration::from_millis(2));
+    }
+
+    /// Behind is the safe side: a coarse reading ahead of the precise one
+    /// could end an open period early.
+    #[test]
+    fn the_system_clocks_coarse_reading_is_never_ahead_of_its_precise_one() {
+        for _ in 0..1_000 {
+            let coarse = SystemClock.now_coarse();
+            assert!(coarse <= SystemClock.now());
+        }
     }
 }

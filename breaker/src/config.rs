@@ -338,7 +338,10 @@ impl Config {
     }
 
     /// A call lasting at least `threshold` is slow: counted in the stats and
-    /// judged by [`slow_call_rate`](Self::slow_call_rate).
+    /// judged by [`slow_call_rate`](Self::slow_call_rate). Calls are timed
+    /// with the clock's coarse reading ([`Clock::now_coarse`]), which for
+    /// the system clock is within [`TICKER_LAG`](crate::TICKER_LAG) (2 ms)
+    /// of the precise one: thresholds are meant in milliseconds to seconds.
     pub fn slow_call_duration(mut self, threshold: Duration) -> Self {
         self.settings.slow_call_duration = Some(threshold);
         self

@@ -94,6 +94,8 @@ mod config;
 #[cfg(feature = "dashboard")]
 pub mod dashboard;
 mod error;
+#[cfg(feature = "metrics")]
+mod exporter;
 #[cfg(feature = "toml")]
 mod file_config;
 mod observe;
@@ -118,7 +120,7 @@ pub mod __private;
 pub use crate::breaker::{CircuitBreaker, State};
 #[cfg(feature = "tokio")]
 pub use crate::clock::TokioClock;
-pub use crate::clock::{Clock, ManualClock, SystemClock};
+pub use crate::clock::{Clock, ManualClock, SystemClock, TICKER_LAG};
 pub use crate::config::{
     Config, ConfigError, Settings, StateChange, DEFAULT_HALF_OPEN_MAX_WAIT, LOCAL_STORE,
     MAX_COUNT_WINDOW, MAX_TIME_BUCKETS,
@@ -146,6 +148,7 @@ pub use crate::store::{ProbeLease, ProbeSlot, SharedState, StateStore};
 /// slow calls, timeouts and durations per breaker.
 #[cfg(feature = "metrics")]
 pub mod metrics {
+    pub use crate::exporter::{set_sync_interval, sync_now, SAMPLE_EVERY};
     pub use crate::observe::names::*;
     pub use crate::observe::{describe_metrics, state_code};
 }

@@ -1,9 +1,10 @@
 //! What the breaker tells the outside world: `tracing` events and
 //! `metrics` series, each behind its feature.
 //!
-//! The state machine calls the three hooks below at fixed points (a state
-//! change announced, a call rejected, a call's outcome recorded), always
-//! after its lock is released. With neither feature enabled every hook is
+//! The state machine calls the hooks below at fixed points (a state change
+//! announced, a call rejected), after its lock is released, and its
+//! [`Exporter`] (the state gauge, the exporter's copy of the locked totals,
+//! a sampled duration). With neither feature enabled every hook is
 //! an empty inline function, and the calls compile to nothing.
 //!
 //! # Events (`tracing`)
@@ -46,50 +47,107 @@
 //! The calls asked of a breaker (`Totals::calls`) are the sum of the
 //! successes, failures, ignored, cancelled and rejected counters, plus the
 //! calls in flight.
+//!
+//! No call pays for them: each breaker registers its series once, when it
+//! is built (install the recorder first); a background thread copies the
+//! counts the breaker keeps anyway into the counters every second
+//! (`metrics::set_sync_interval`, `metrics::sync_now`); the state gauge is
+//! set at each transition; and the histogram samples one call in
+//! `metrics::SAMPLE_EVERY` (64) per stripe of the breaker's counters, the
+//! first included, so that only those calls read the clock.
 
 use std::time::Duration;
 
-use crate::breaker::{Ending, State};
+use crate::breaker::State;
 use crate::config::StateChange;
 use crate::error::{RejectReason, Rejected};
 use crate::overrides::{ConfigProblem, UnusedConfiguration};
 
-/// Whether the hooks need each call's duration: the permit then records
-/// when its call started even without a slow-call policy.
-pub(crate) const WANTS_ELAPSED: bool = cfg!(feature = "metrics");
-
-/// How a call ended, as the hooks report it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Recorded {
-    pub(crate) kind: RecordedKind,
-    /// It lasted at least `slow_call_duration`.
-    pub(crate) slow: bool,
-    /// It was cut off by `call_timeout` (and is a failure).
-    pub(crate) timeout: bool,
+/// A breaker's link to the `metrics` exporter (see `crate::exporter`): its
+/// series, registered once when it is built. Without the feature it is
+/// empty and its methods compile to nothing.
+pub(crate) struct Exporter {
+    #[cfg(feature = "metrics")]
+    exported: std::sync::Arc<crate::exporter::Exported>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum RecordedKind {
-    Success,
-    Failure,
+/// Whether calls' durations are sampled for the histogram.
+pub(crate) const SAMPLES_DURATIONS: bool = cfg!(feature = "metrics");
+
+/// The lifetime counts the breaker's stripes keep, as the exporter reads
+/// them.
+#[derive(Debug, Clone, Copy, Default)]
+#[cfg_attr(not(feature = "metrics"), allow(dead_code))]
+pub(crate) struct StripeTotals {
+    pub(crate) successes: u64,
+    pub(crate) failures: u64,
+    pub(crate) rejected: u64,
+}
+
+/// The lifetime totals only the locked path keeps, by their place in the
+/// exporter's copy.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum LockedTotal {
     Ignored,
     Cancelled,
+    SlowCalls,
+    Timeouts,
 }
 
-impl Recorded {
-    #[inline]
-    pub(crate) fn new(ending: Ending, slow: bool) -> Self {
-        let kind = match ending {
-            Ending::Success => RecordedKind::Success,
-            Ending::Failure | Ending::Timeout => RecordedKind::Failure,
-            Ending::Ignored => RecordedKind::Ignored,
-            Ending::Cancelled => RecordedKind::Cancelled,
-        };
-        Recorded {
-            kind,
-            slow: slow && kind != RecordedKind::Cancelled,
-            timeout: ending == Ending::Timeout,
+impl Exporter {
+    /// Registers the breaker `name`'s series; `stripes` reads its
+    /// lifetime counts without its lock.
+    #[allow(unused_variables)]
+    pub(crate) fn new(
+        name: &str,
+        stripes: impl Fn() -> StripeTotals + Send + Sync + 'static,
+    ) -> Exporter {
+        Exporter {
+            #[cfg(feature = "metrics")]
+            exported: crate::exporter::Exported::register(name, stripes),
         }
+    }
+
+    /// Whether the call whose admission found `admitted` earlier admissions
+    /// on its stripe has its duration sampled: one in
+    /// [`SAMPLE_EVERY`](crate::exporter::SAMPLE_EVERY), the first included.
+    #[inline(always)]
+    #[allow(unused_variables)]
+    pub(crate) fn samples(admitted: u64) -> bool {
+        #[cfg(feature = "metrics")]
+        {
+            // A power of two: a mask, not a division.
+            admitted & (crate::exporter::SAMPLE_EVERY - 1) == 0
+        }
+        #[cfg(not(feature = "metrics"))]
+        false
+    }
+
+    /// A sampled call's duration.
+    #[inline]
+    #[allow(unused_variables)]
+    pub(crate) fn duration(&self, elapsed: Duration) {
+        #[cfg(feature = "metrics")]
+        self.exported.duration(elapsed);
+    }
+
+    /// The state gauge, set under the breaker's lock at each transition so
+    /// that it follows the transitions in order and always ends at the
+    /// actual state.
+    #[inline]
+    #[allow(unused_variables)]
+    pub(crate) fn state(&self, state: State) {
+        #[cfg(feature = "metrics")]
+        self.exported.state(state);
+    }
+
+    /// One of the totals only the locked path keeps changed: copied, under
+    /// the breaker's lock, for the next sync.
+    #[inline]
+    #[allow(unused_variables)]
+    pub(crate) fn locked_total(&self, which: LockedTotal, value: u64) {
+        #[cfg(feature = "metrics")]
+        self.exported.locked_total(which, value);
     }
 }
 
@@ -207,15 +265,6 @@ pub(crate) fn state_changed(change: &StateChange<'_>) {
     }
 }
 
-/// The state gauge, set under the breaker's lock at each transition so that
-/// it follows the transitions in order and always ends at the actual state.
-#[inline]
-#[allow(unused_variables)]
-pub(crate) fn state_gauge(name: &str, state: State) {
-    #[cfg(feature = "metrics")]
-    set_state(name, state);
-}
-
 /// Transitions the listeners had not heard of yet were dropped from a full
 /// queue (a listener blocked while the breaker kept changing state).
 #[cold]
@@ -236,9 +285,6 @@ pub(crate) fn announcements_dropped(name: &str, dropped: usize) {
 /// `tracing` level filter) or nothing.
 #[inline(always)]
 fn wants_rejections() -> bool {
-    if cfg!(feature = "metrics") {
-        return true;
-    }
     #[cfg(feature = "tracing")]
     if tracing::enabled!(target: "breakerbox", tracing::Level::DEBUG) {
         return true;
@@ -279,35 +325,6 @@ fn report_rejection(name: &str, reason: &RejectReason) {
             )
         }
     }
-    #[cfg(feature = "metrics")]
-    ::metrics::counter!(names::REJECTED, names::LABEL => name.to_owned()).increment(1);
-}
-
-/// An admitted call's ending. `elapsed` is known when [`WANTS_ELAPSED`] or
-/// a slow-call policy made the permit note when the call started.
-#[inline]
-#[allow(unused_variables)]
-pub(crate) fn recorded(name: &str, outcome: Recorded, elapsed: Option<Duration>) {
-    #[cfg(feature = "metrics")]
-    {
-        let counter = match outcome.kind {
-            RecordedKind::Success => names::SUCCESSES,
-            RecordedKind::Failure => names::FAILURES,
-            RecordedKind::Ignored => names::IGNORED,
-            RecordedKind::Cancelled => names::CANCELLED,
-        };
-        ::metrics::counter!(counter, names::LABEL => name.to_owned()).increment(1);
-        if outcome.timeout {
-            ::metrics::counter!(names::TIMEOUTS, names::LABEL => name.to_owned()).increment(1);
-        }
-        if outcome.slow {
-            ::metrics::counter!(names::SLOW_CALLS, names::LABEL => name.to_owned()).increment(1);
-        }
-        if let (Some(elapsed), false) = (elapsed, outcome.kind == RecordedKind::Cancelled) {
-            ::metrics::histogram!(names::CALL_DURATION, names::LABEL => name.to_owned())
-                .record(elapsed.as_secs_f64());
-        }
-    }
 }
 
 /// User code the breaker runs under its lock (`what`: the `trip_when`
@@ -337,15 +354,6 @@ pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
         .unwrap_or("(a non-string panic payload)")
 }
 
-/// A breaker was created (by the registry): its state gauge starts at
-/// closed rather than appearing only at its first state change.
-#[inline]
-#[allow(unused_variables)]
-pub(crate) fn created(name: &str, state: State) {
-    #[cfg(feature = "metrics")]
-    set_state(name, state);
-}
-
 /// A setting the registry refused when it created a breaker: always
 /// logged, whatever the features (a refused setting is rare and must not go
 /// unseen).
@@ -370,11 +378,6 @@ pub(crate) fn unused_configuration(unused: &UnusedConfiguration) {
         origin = unused.origin(),
         "unused configuration: {unused}",
     );
-}
-
-#[cfg(feature = "metrics")]
-fn set_state(name: &str, state: State) {
-    ::metrics::gauge!(names::STATE, names::LABEL => name.to_owned()).set(state_code(state));
 }
 
 #[cfg(feature = "tracing")]

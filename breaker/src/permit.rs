@@ -129,7 +129,11 @@ pub struct Permit<'a> {
     /// permit moves through registers without padding or niches.
     pub(crate) ticket: u64,
     /// When the call started in nanoseconds of the breaker's clock, if a
-    /// slow-call policy needs to know; `NOT_TIMED` otherwise.
+    /// slow-call policy or the duration histogram needs to know;
+    /// `NOT_TIMED` otherwise. Bit 0 says which reading: set for a call the
+    /// histogram samples (the precise clock), clear for one timed for a
+    /// slow-call policy alone (the coarse clock). The time is read with bit
+    /// 0 clear, so that a start is off by a nanosecond at most.
     pub(crate) started: u64,
     /// A probe's slot of a shared store's fleet, handed back when the
     /// probe ends: the lease belongs to this permit and no other.
@@ -145,14 +149,12 @@ impl<'a> Permit<'a> {
         breaker: &'a CircuitBreaker,
         generation: u64,
         probe: bool,
-        started: Option<Duration>,
+        started: u64,
     ) -> Self {
         Permit {
             breaker,
             ticket: generation << 1 | u64::from(probe),
-            started: started.map_or(NOT_TIMED, |at| {
-                u64::try_from(at.as_nanos()).unwrap_or(NOT_TIMED - 1)
-            }),
+            started,
             lease: None,
         }
     }

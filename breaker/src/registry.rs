@@ -373,10 +373,6 @@ impl Registry {
                 *contained = join_panic;
             }
         }
-        // The state gauge starts before anyone can make a transition, so
-        // that it cannot overwrite a transition's value. (A new breaker is
-        // closed; asking it would read its clock under the registry's lock.)
-        observe::created(name, crate::State::Closed);
         breakers.insert(name.to_owned(), Arc::clone(&breaker));
         if dynamic {
             lock(&self.dynamic).created(name);

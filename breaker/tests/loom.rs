@@ -246,6 +246,48 @@ fn a_lock_free_success_racing_with_the_trip_is_counted_once() {
     });
 }
 
+/// A slow-call policy admits lock-free, timing the call with the clock's
+/// coarse reading; its ending takes the lock. Racing a trip, the call is
+/// counted once, in the lifetime totals, and is never judged slow from a
+/// start it did not have.
+#[test]
+fn a_timed_lock_free_admission_racing_with_the_trip_is_counted_once() {
+    model(|| {
+        let cb = Arc::new(
+            CircuitBreaker::new(
+                "loom",
+                Config::default()
+                    .max_failures(1)
+                    .slow_call_duration(Duration::from_secs(1))
+                    .clock(ManualClock::new()),
+            )
+            .unwrap(),
+        );
+        let a = cb.clone();
+        let b = cb.clone();
+        let timed = thread::spawn(move || {
+            if let Ok(permit) = a.try_acquire() {
+                permit.success();
+            }
+        });
+        let trip = thread::spawn(move || {
+            if let Ok(permit) = b.try_acquire() {
+                permit.failure();
+            }
+        });
+        timed.join().unwrap();
+        trip.join().unwrap();
+        let stats = cb.stats();
+        let t = stats.totals;
+        assert_eq!(stats.in_flight, 0);
+        assert_eq!(t.calls, 2);
+        assert_eq!(t.calls, t.successes + t.failures + t.rejected);
+        assert_eq!(t.failures, 1);
+        assert_eq!(t.slow_calls, 0);
+        assert_eq!(stats.state, State::Open);
+    });
+}
+
 #[test]
 fn two_failures_at_the_threshold_trip_exactly_once() {
     model(|| {

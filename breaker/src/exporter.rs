@@ -1,0 +1,200 @@
+//! The `metrics` exporter: each breaker's series, read from the counts the
+//! breaker keeps anyway, so that a call pays nothing for them.
+//!
+//! A breaker registers its handles with the installed recorder once, when
+//! it is built (no label is built per call), and hands the exporter a way
+//! to read its lifetime counts. One background thread per process, started
+//! by the first breaker built with the feature, copies every breaker's
+//! counts into its counters (`Counter::absolute`) every
+//! [`sync interval`](set_sync_interval) (1 s by default); a breaker also
+//! syncs once more when it is dropped, so that its last calls are not lost.
+//! [`sync_now`] does the same on demand (before a scrape in a test).
+//!
+//! The state gauge is set at each transition, under the breaker's lock, so
+//! that it follows the transitions in order. The duration histogram
+//! samples: one call in [`SAMPLE_EVERY`] per stripe of the breaker's
+//! counters (the first one included) reads the clock at its start and end;
+//! the other calls read no clock for it.
+//!
+//! A breaker built before the recorder is installed keeps the handles of
+//! the recorder that was current then (the facade's no-op one): install the
+//! recorder first, as the `metrics` crate asks.
+
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::time::Duration;
+
+use metrics::{Counter, Gauge, Histogram};
+
+use crate::breaker::State;
+use crate::observe::{names, state_code, LockedTotal, StripeTotals};
+
+/// One call in this many, per stripe of a breaker's counters, has its
+/// duration recorded in the histogram (a power of two).
+pub const SAMPLE_EVERY: u64 = 64;
+
+/// One breaker's series and the way to read its counts.
+pub(crate) struct Exported {
+    successes: Counter,
+    failures: Counter,
+    ignored: Counter,
+    cancelled: Counter,
+    rejected: Counter,
+    timeouts: Counter,
+    slow_calls: Counter,
+    state: Gauge,
+    duration: Histogram,
+    /// The lifetime totals the breaker keeps under its lock, copied here
+    /// (under that lock) as they change: ignored, cancelled, slow calls,
+    /// timeouts.
+    locked: [AtomicU64; 4],
+    /// Reads the stripes' lifetime sums, without the lock.
+    stripes: Box<dyn Fn() -> StripeTotals + Send + Sync>,
+}
+
+impl Exported {
+    /// Registers the series of the breaker `name` with the current
+    /// recorder, its state gauge at closed, and enrolls it in the
+    /// process's sync.
+    pub(crate) fn register(
+        name: &str,
+        stripes: impl Fn() -> StripeTotals + Send + Sync + 'static,
+    ) -> Arc<Exported> {
+        let label = || [(names::LABEL, name.to_owned())];
+        let exported = Arc::new(Exported {
+            successes: metrics::counter!(names::SUCCESSES, &label()),
+            failures: metrics::counter!(names::FAILURES, &label()),
+            ignored: metrics::counter!(names::IGNORED, &label()),
+            cancelled: metrics::counter!(names::CANCELLED, &label()),
+            rejected: metrics::counter!(names::REJECTED, &label()),
+            timeouts: metrics::counter!(names::TIMEOUTS, &label()),
+            slow_calls: metrics::counter!(names::SLOW_CALLS, &label()),
+            state: metrics::gauge!(names::STATE, &label()),
+            duration: metrics::histogram!(names::CALL_DURATION, &label()),
+            locked: Default::default(),
+            stripes: Box::new(stripes),
+        });
+        exported.state.set(state_code(State::Closed));
+        let mut enrolled = lock(&sync().breakers);
+        enrolled.retain(|weak| weak.strong_count() > 0);
+        enrolled.push(Arc::downgrade(&exported));
+        drop(enrolled);
+        start_thread();
+        exported
+    }
+
+    /// Sets the state gauge (at a transition, under the breaker's lock).
+    pub(crate) fn state(&self, state: State) {
+        self.state.set(state_code(state));
+    }
+
+    /// Copies one of the locked totals, under the breaker's lock: one
+    /// writer, so a plain store.
+    #[inline]
+    pub(crate) fn locked_total(&self, which: LockedTotal, value: u64) {
+        self.locked[which as usize].store(value, Ordering::Relaxed);
+    }
+
+    /// A sampled call's duration.
+    pub(crate) fn duration(&self, elapsed: Duration) {
+        self.duration.record(elapsed.as_secs_f64());
+    }
+
+    /// Copies the breaker's lifetime counts into its counters.
+    fn sync(&self) {
+        let stripes = (self.stripes)();
+        let locked = |which: LockedTotal| self.locked[which as usize].load(Ordering::Relaxed);
+        self.successes.absolute(stripes.successes);
+        self.failures.absolute(stripes.failures);
+        self.rejected.absolute(stripes.rejected);
+        self.ignored.absolute(locked(LockedTotal::Ignored));
+        self.cancelled.absolute(locked(LockedTotal::Cancelled));
+        self.slow_calls.absolute(locked(LockedTotal::SlowCalls));
+        self.timeouts.absolute(locked(LockedTotal::Timeouts));
+    }
+}
+
+impl Drop for Exported {
+    /// The breaker is gone: its last calls are synced now, or never.
+    fn drop(&mut self) {
+        let _ = panic::catch_unwind(AssertUnwindSafe(|| self.sync()));
+    }
+}
+
+/// The breakers the sync thread visits, and how often.
+struct Enrolled {
+    breakers: Mutex<Vec<Weak<Exported>>>,
+    interval_nanos: AtomicU64,
+}
+
+fn sync() -> &'static Enrolled {
+    static SYNC: OnceLock<Enrolled> = OnceLock::new();
+    SYNC.get_or_init(|| Enrolled {
+        breakers: Mutex::new(Vec::new()),
+        interval_nanos: AtomicU64::new(1_000_000_000),
+    })
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn start_thread() {
+    static STARTED: OnceLock<()> = OnceLock::new();
+    STARTED.get_or_init(|| {
+        // A failed spawn leaves the counters to `sync_now` and the breakers'
+        // drops; nothing at call time depends on the thread.
+        let spawned = std::thread::Builder::new()
+            .name("breakerbox-metrics".into())
+            .spawn(|| loop {
+                let every = sync().interval_nanos.load(Ordering::Relaxed);
+                std::thread::sleep(Duration::from_nanos(every));
+                sync_now();
+            });
+        if let Err(error) = spawned {
+            tracing::warn!(
+                target: "breakerbox",
+                %error,
+                "the metrics sync thread could not start: counters update only on `breakerbox::metrics::sync_now()`"
+            );
+        }
+    });
+}
+
+/// Copies every live breaker's lifetime counts into its counters now, as
+/// the background sync does every [interval](set_sync_interval). Call it
+/// before reading the recorder when the counters must be exact at that
+/// instant (a test, a scrape handler that wants no lag).
+///
+/// ```
+/// use breakerbox::{CircuitBreaker, Config};
+///
+/// let cb = CircuitBreaker::new("doc-sync", Config::default()).unwrap();
+/// let _ = cb.call(|| Ok::<_, ()>(()));
+/// breakerbox::metrics::sync_now();
+/// ```
+pub fn sync_now() {
+    let breakers: Vec<Weak<Exported>> = {
+        let mut enrolled = lock(&sync().breakers);
+        enrolled.retain(|weak| weak.strong_count() > 0);
+        enrolled.clone()
+    };
+    for breaker in breakers.iter().filter_map(Weak::upgrade) {
+        // A recorder's panic must not stop the other breakers' sync.
+        let _ = panic::catch_unwind(AssertUnwindSafe(|| breaker.sync()));
+    }
+}
+
+/// How often the background thread copies the breakers' counts into their
+/// counters: 1 s by default; at least 1 ms. The counters lag the calls by
+/// at most this much (plus the time a sync takes); the state gauge does not
+/// lag.
+pub fn set_sync_interval(every: Duration) {
+    let nanos = u64::try_from(every.as_nanos())
+        .unwrap_or(u64::MAX)
+        .max(1_000_000);
+    sync().interval_nanos.store(nanos, Ordering::Relaxed);
+}
