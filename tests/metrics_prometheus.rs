@@ -204,3 +204,38 @@ impl breakerbox::Clock for SharedClock {
         self.0.now()
     }
 }
+
+/// A breaker removed from the registry and created again under the same
+/// name starts its own counts at zero; the series it shares with the old
+/// one keeps counting up from where the old one left it.
+#[tokio::test]
+async fn a_breaker_recreated_under_the_same_name_keeps_counting_up() {
+    let addr = serve_metrics(handle()).await;
+    let name = "prom-recreated";
+    let old = registry().get_or_create(name, Config::default()).unwrap();
+    for _ in 0..3 {
+        let _ = old.call(|| Ok::<_, ()>(()));
+    }
+    drop(old);
+    drop(registry().remove(name));
+    let new = registry().get_or_create(name, Config::default()).unwrap();
+    let _ = new.call(|| Ok::<_, ()>(()));
+    let scrape = scrape(addr).await;
+    let line = r#"circuit_breaker_successes_total{name="prom-recreated"} 4"#;
+    assert!(has_line(&scrape, line), "missing `{line}` in:\n{scrape}");
+}
+
+/// Two live breakers of the same name (built outside the registry) share
+/// one series: it counts the calls of both.
+#[tokio::test]
+async fn two_breakers_of_one_name_add_up_in_their_shared_series() {
+    let addr = serve_metrics(handle()).await;
+    let a = breakerbox::CircuitBreaker::new("prom-twins", Config::default()).unwrap();
+    let b = breakerbox::CircuitBreaker::new("prom-twins", Config::default()).unwrap();
+    let _ = a.call(|| Ok::<_, ()>(()));
+    let _ = a.call(|| Ok::<_, ()>(()));
+    let _ = b.call(|| Ok::<_, ()>(()));
+    let scrape = scrape(addr).await;
+    let line = r#"circuit_breaker_successes_total{name="prom-twins"} 3"#;
+    assert!(has_line(&scrape, line), "missing `{line}` in:\n{scrape}");
+}

@@ -4,8 +4,9 @@
 //! A breaker registers its handles with the installed recorder once, when
 //! it is built (no label is built per call), and hands the exporter a way
 //! to read its lifetime counts. One background thread per process, started
-//! by the first breaker built with the feature, copies every breaker's
-//! counts into its counters (`Counter::absolute`) every
+//! by the first breaker built with the feature, adds what every breaker
+//! counted since the last sync to its counters (`Counter::increment`, so
+//! that breakers sharing a name add up) every
 //! [`sync interval`](set_sync_interval) (1 s by default); a breaker also
 //! syncs once more when it is dropped, so that its last calls are not lost.
 //! [`sync_now`] does the same on demand (before a scrape in a test).
@@ -51,6 +52,12 @@ pub(crate) struct Exported {
     locked: [AtomicU64; 4],
     /// Reads the stripes' lifetime sums, without the lock.
     stripes: Box<dyn Fn() -> StripeTotals + Send + Sync>,
+    /// What the counters have been given so far, in [`Exported::sync`]'s
+    /// order: each sync adds only what is new, so that breakers sharing a
+    /// name (one removed from the registry and created again, or two built
+    /// apart) add up in their shared series instead of one hiding the
+    /// other, and a counter never goes backwards.
+    synced: [AtomicU64; 7],
 }
 
 impl Exported {
@@ -74,6 +81,7 @@ impl Exported {
             duration: metrics::histogram!(names::CALL_DURATION, &label()),
             locked: Default::default(),
             stripes: Box::new(stripes),
+            synced: Default::default(),
         });
         exported.state.set(state_code(State::Closed));
         let mut enrolled = lock(&sync().breakers);
@@ -101,17 +109,27 @@ impl Exported {
         self.duration.record(elapsed.as_secs_f64());
     }
 
-    /// Copies the breaker's lifetime counts into its counters.
+    /// Adds to each counter what the breaker counted since the last sync.
     fn sync(&self) {
         let stripes = (self.stripes)();
         let locked = |which: LockedTotal| self.locked[which as usize].load(Ordering::Relaxed);
-        self.successes.absolute(stripes.successes);
-        self.failures.absolute(stripes.failures);
-        self.rejected.absolute(stripes.rejected);
-        self.ignored.absolute(locked(LockedTotal::Ignored));
-        self.cancelled.absolute(locked(LockedTotal::Cancelled));
-        self.slow_calls.absolute(locked(LockedTotal::SlowCalls));
-        self.timeouts.absolute(locked(LockedTotal::Timeouts));
+        let counts = [
+            (&self.successes, stripes.successes),
+            (&self.failures, stripes.failures),
+            (&self.rejected, stripes.rejected),
+            (&self.ignored, locked(LockedTotal::Ignored)),
+            (&self.cancelled, locked(LockedTotal::Cancelled)),
+            (&self.slow_calls, locked(LockedTotal::SlowCalls)),
+            (&self.timeouts, locked(LockedTotal::Timeouts)),
+        ];
+        for ((counter, count), synced) in counts.into_iter().zip(&self.synced) {
+            // A maximum, not a store: of two syncs racing (the thread and
+            // `sync_now`), the one that read the older count adds nothing.
+            let before = synced.fetch_max(count, Ordering::AcqRel);
+            if count > before {
+                counter.increment(count - before);
+            }
+        }
     }
 }
 
