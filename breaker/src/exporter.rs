@@ -23,8 +23,8 @@
 
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, Weak};
-use std::time::Duration;
+use std::sync::{Arc, Condvar, Mutex, OnceLock, Weak};
+use std::time::{Duration, Instant};
 
 use metrics::{Counter, Gauge, Histogram};
 
@@ -143,15 +143,45 @@ impl Drop for Exported {
 /// The breakers the sync thread visits, and how often.
 struct Enrolled {
     breakers: Mutex<Vec<Weak<Exported>>>,
-    interval_nanos: AtomicU64,
+    interval: Mutex<Duration>,
+    /// Wakes the thread when the interval changes, so that a shorter one
+    /// takes effect during a long wait.
+    interval_changed: Condvar,
 }
 
 fn sync() -> &'static Enrolled {
     static SYNC: OnceLock<Enrolled> = OnceLock::new();
     SYNC.get_or_init(|| Enrolled {
         breakers: Mutex::new(Vec::new()),
-        interval_nanos: AtomicU64::new(1_000_000_000),
+        interval: Mutex::new(Duration::from_secs(1)),
+        interval_changed: Condvar::new(),
     })
+}
+
+/// The sync thread: syncs once the interval (as it is now, not as it was
+/// when the wait began) has passed since the last sync.
+fn run() {
+    let enrolled = sync();
+    let mut since = Instant::now();
+    let mut interval = lock(&enrolled.interval);
+    loop {
+        let every = *interval;
+        let waited = since.elapsed();
+        if waited >= every {
+            drop(interval);
+            sync_now();
+            since = Instant::now();
+            interval = lock(&enrolled.interval);
+            continue;
+        }
+        interval = match enrolled
+            .interval_changed
+            .wait_timeout(interval, every - waited)
+        {
+            Ok((interval, _)) => interval,
+            Err(poisoned) => poisoned.into_inner().0,
+        };
+    }
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -167,11 +197,7 @@ fn start_thread() {
         // drops; nothing at call time depends on the thread.
         let spawned = std::thread::Builder::new()
             .name("breakerbox-metrics".into())
-            .spawn(|| loop {
-                let every = sync().interval_nanos.load(Ordering::Relaxed);
-                std::thread::sleep(Duration::from_nanos(every));
-                sync_now();
-            });
+            .spawn(run);
         if let Err(error) = spawned {
             tracing::warn!(
                 target: "breakerbox",
@@ -207,12 +233,12 @@ pub fn sync_now() {
 }
 
 /// How often the background thread copies the breakers' counts into their
-/// counters: 1 s by default; at least 1 ms. The counters lag the calls by
+/// counters: 1 s by default; at least 1 ms; a change takes effect at once,
+/// even during a long wait. The counters lag the calls by
 /// at most this much (plus the time a sync takes); the state gauge does not
 /// lag.
 pub fn set_sync_interval(every: Duration) {
-    let nanos = u64::try_from(every.as_nanos())
-        .unwrap_or(u64::MAX)
-        .max(1_000_000);
-    sync().interval_nanos.store(nanos, Ordering::Relaxed);
+    let enrolled = sync();
+    *lock(&enrolled.interval) = every.max(Duration::from_millis(1));
+    enrolled.interval_changed.notify_all();
 }
