@@ -44,7 +44,8 @@ pub trait Clock: Send + Sync + fmt::Debug {
 /// millisecond, as the `quanta` crate's upkeep thread does. It is behind
 /// the precise reading by at most [`TICKER_LAG`] while that thread runs on
 /// time. Before the thread runs (or if it cannot start), the coarse
-/// reading is the precise one.
+/// reading is the precise one. A child process forked after the thread
+/// started (on Linux) starts its own at its first coarse reading.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SystemClock;
 
@@ -87,7 +88,7 @@ pub const TICKER_LAG: Duration = Duration::from_millis(2);
 /// nanoseconds, every [`TICK`], so that the hot paths read the time with
 /// one atomic load.
 pub(crate) mod ticker {
-    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
     use std::sync::Once;
 
     /// The ticker is not running: a reading that no hot path takes as a
@@ -96,6 +97,9 @@ pub(crate) mod ticker {
     pub(crate) const STOPPED: u64 = u64::MAX;
 
     static NOW: AtomicU64 = AtomicU64::new(STOPPED);
+
+    /// A ticker was started in this process (a forked child has none).
+    static STARTED: AtomicBool = AtomicBool::new(false);
 
     /// The last reading, or [`STOPPED`].
     #[inline(always)]
@@ -107,35 +111,46 @@ pub(crate) mod ticker {
         u64::try_from(super::os::now().as_nanos()).unwrap_or(STOPPED - 1)
     }
 
+    /// A forked child inherits the parent's last reading but not its
+    /// thread: the reading would stand still (an open period would never
+    /// end). The child starts its own ticker at its first coarse reading.
+    extern "C" fn forked() {
+        NOW.store(STOPPED, Ordering::Relaxed);
+        STARTED.store(false, Ordering::Relaxed);
+    }
+
     /// Starts the ticker, once per process.
     #[cold]
     pub(crate) fn start() {
-        static START: Once = Once::new();
-        START.call_once(|| {
-            let spawned = std::thread::Builder::new()
-                .name("breakerbox-ticker".into())
-                .spawn(|| loop {
-                    NOW.store(read(), Ordering::Relaxed);
-                    std::thread::sleep(super::TICK);
-                });
-            match spawned {
-                // Behind the thread's own first store at worst: behind is
-                // the safe side.
-                Ok(_) => NOW.store(read(), Ordering::Relaxed),
-                // The coarse readings stay the precise ones.
-                Err(error) => tracing::warn!(
-                    target: "breakerbox",
-                    %error,
-                    "the clock ticker could not start: coarse readings read the precise clock"
-                ),
-            }
-        });
+        if STARTED.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        static AT_FORK: Once = Once::new();
+        AT_FORK.call_once(|| super::os::in_forked_child(forked));
+        let spawned = std::thread::Builder::new()
+            .name("breakerbox-ticker".into())
+            .spawn(|| loop {
+                NOW.store(read(), Ordering::Relaxed);
+                std::thread::sleep(super::TICK);
+            });
+        match spawned {
+            // Behind the thread's own first store at worst: behind is
+            // the safe side.
+            Ok(_) => NOW.store(read(), Ordering::Relaxed),
+            // The coarse readings stay the precise ones.
+            Err(error) => tracing::warn!(
+                target: "breakerbox",
+                %error,
+                "the clock ticker could not start: coarse readings read the precise clock"
+            ),
+        }
     }
 }
 
 /// Linux: `clock_gettime(CLOCK_MONOTONIC)`, the timebase of `Instant`,
-/// read without `Instant`'s checks. The crate's only `unsafe`: one call
-/// into the C library that std already links.
+/// read without `Instant`'s checks, and the ticker's fork handler. The
+/// crate's only `unsafe`: two calls into the C library that std already
+/// links.
 #[cfg(all(target_os = "linux", target_pointer_width = "64", not(miri)))]
 #[allow(unsafe_code)]
 pub(crate) mod os {
@@ -150,6 +165,20 @@ pub(crate) mod os {
 
     extern "C" {
         fn clock_gettime(clock: i32, ts: *mut Timespec) -> i32;
+        fn pthread_atfork(
+            prepare: Option<extern "C" fn()>,
+            parent: Option<extern "C" fn()>,
+            child: Option<extern "C" fn()>,
+        ) -> i32;
+    }
+
+    /// Runs `handler` in the child of every later `fork` (it must only
+    /// store to atomics). Should registration fail, a forked child's coarse
+    /// readings stand still, as they did before this handler.
+    pub(crate) fn in_forked_child(handler: extern "C" fn()) {
+        // SAFETY: registers a function pointer with the C library; the
+        // handler touches nothing but atomics, which is safe in a child.
+        let _ = unsafe { pthread_atfork(None, None, Some(handler)) };
     }
 
     const CLOCK_MONOTONIC: i32 = 1;
@@ -185,6 +214,9 @@ pub(crate) mod os {
     use std::time::{Duration, Instant};
 
     static ORIGIN: LazyLock<Instant> = LazyLock::new(Instant::now);
+
+    /// No fork handler here (no `pthread_atfork` to call without `unsafe`).
+    pub(crate) fn in_forked_child(_handler: extern "C" fn()) {}
 
     #[inline]
     pub(super) fn now() -> Duration {
