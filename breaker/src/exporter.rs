@@ -104,9 +104,24 @@ impl Exported {
         self.locked[which as usize].store(value, Ordering::Relaxed);
     }
 
-    /// A sampled call's duration.
+    /// A sampled call's duration. The call's outcome is known by now: a
+    /// recorder's panic is contained (and reported once per process) so
+    /// that it cannot replace that outcome, or abort a permit dropped
+    /// during unwinding.
     pub(crate) fn duration(&self, elapsed: Duration) {
-        self.duration.record(elapsed.as_secs_f64());
+        let recorded = panic::catch_unwind(AssertUnwindSafe(|| {
+            self.duration.record(elapsed.as_secs_f64())
+        }));
+        if recorded.is_err() {
+            static REPORTED: std::sync::atomic::AtomicBool =
+                std::sync::atomic::AtomicBool::new(false);
+            if !REPORTED.swap(true, Ordering::Relaxed) {
+                tracing::warn!(
+                    target: "breakerbox",
+                    "the metrics recorder panicked recording a call's duration (reported once)"
+                );
+            }
+        }
     }
 
     /// Adds to each counter what the breaker counted since the last sync.
@@ -241,4 +256,54 @@ pub fn set_sync_interval(every: Duration) {
     let enrolled = sync();
     *lock(&enrolled.interval) = every.max(Duration::from_millis(1));
     enrolled.interval_changed.notify_all();
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use std::sync::Arc;
+
+    use metrics::{
+        Counter, Gauge, Histogram, HistogramFn, Key, KeyName, Metadata, Recorder, SharedString,
+        Unit,
+    };
+
+    use crate::{CircuitBreaker, Config};
+
+    /// A recorder whose histograms panic when they record.
+    struct PanickingHistograms;
+
+    struct Panics;
+
+    impl HistogramFn for Panics {
+        fn record(&self, _value: f64) {
+            panic!("the recorder failed");
+        }
+    }
+
+    impl Recorder for PanickingHistograms {
+        fn describe_counter(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+        fn describe_gauge(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+        fn describe_histogram(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+        fn register_counter(&self, _: &Key, _: &Metadata<'_>) -> Counter {
+            Counter::noop()
+        }
+        fn register_gauge(&self, _: &Key, _: &Metadata<'_>) -> Gauge {
+            Gauge::noop()
+        }
+        fn register_histogram(&self, _: &Key, _: &Metadata<'_>) -> Histogram {
+            Histogram::from_arc(Arc::new(Panics))
+        }
+    }
+
+    /// A sampled call's duration goes to the recorder after the call's
+    /// outcome is known: the recorder's panic must not replace it.
+    #[test]
+    fn a_recorder_that_panics_on_a_duration_does_not_fail_the_call() {
+        let cb = metrics::with_local_recorder(&PanickingHistograms, || {
+            CircuitBreaker::new("exporter-panicking-histogram", Config::default()).unwrap()
+        });
+        let outcome =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| cb.call(|| Ok::<_, ()>(7))));
+        assert!(matches!(outcome, Ok(Ok(7))), "the call panicked");
+    }
 }
