@@ -69,21 +69,54 @@ impl Exported {
         stripes: impl Fn() -> StripeTotals + Send + Sync + 'static,
     ) -> Arc<Exported> {
         let label = || [(names::LABEL, name.to_owned())];
+        let register = || {
+            (
+                [
+                    metrics::counter!(names::SUCCESSES, &label()),
+                    metrics::counter!(names::FAILURES, &label()),
+                    metrics::counter!(names::IGNORED, &label()),
+                    metrics::counter!(names::CANCELLED, &label()),
+                    metrics::counter!(names::REJECTED, &label()),
+                    metrics::counter!(names::TIMEOUTS, &label()),
+                    metrics::counter!(names::SLOW_CALLS, &label()),
+                ],
+                metrics::gauge!(names::STATE, &label()),
+                metrics::histogram!(names::CALL_DURATION, &label()),
+            )
+        };
+        // A recorder that panics leaves the breaker without its series,
+        // not without the breaker.
+        let (counters, state, duration) = panic::catch_unwind(AssertUnwindSafe(register))
+            .unwrap_or_else(|_| {
+                tracing::warn!(
+                    target: "breakerbox",
+                    breaker = name,
+                    "the metrics recorder panicked registering the breaker's series: it has none"
+                );
+                (
+                    std::array::from_fn(|_| Counter::noop()),
+                    Gauge::noop(),
+                    Histogram::noop(),
+                )
+            });
+        let [successes, failures, ignored, cancelled, rejected, timeouts, slow_calls] = counters;
         let exported = Arc::new(Exported {
-            successes: metrics::counter!(names::SUCCESSES, &label()),
-            failures: metrics::counter!(names::FAILURES, &label()),
-            ignored: metrics::counter!(names::IGNORED, &label()),
-            cancelled: metrics::counter!(names::CANCELLED, &label()),
-            rejected: metrics::counter!(names::REJECTED, &label()),
-            timeouts: metrics::counter!(names::TIMEOUTS, &label()),
-            slow_calls: metrics::counter!(names::SLOW_CALLS, &label()),
-            state: metrics::gauge!(names::STATE, &label()),
-            duration: metrics::histogram!(names::CALL_DURATION, &label()),
+            successes,
+            failures,
+            ignored,
+            cancelled,
+            rejected,
+            timeouts,
+            slow_calls,
+            state,
+            duration,
             locked: Default::default(),
             stripes: Box::new(stripes),
             synced: Default::default(),
         });
-        exported.state.set(state_code(State::Closed));
+        let _ = panic::catch_unwind(AssertUnwindSafe(|| {
+            exported.state.set(state_code(State::Closed))
+        }));
         let mut enrolled = lock(&sync().breakers);
         enrolled.retain(|weak| weak.strong_count() > 0);
         enrolled.push(Arc::downgrade(&exported));
@@ -305,5 +338,35 @@ mod tests {
         let outcome =
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| cb.call(|| Ok::<_, ()>(7))));
         assert!(matches!(outcome, Ok(Ok(7))), "the call panicked");
+    }
+
+    /// A recorder whose registration panics.
+    struct PanickingRegistration;
+
+    impl Recorder for PanickingRegistration {
+        fn describe_counter(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+        fn describe_gauge(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+        fn describe_histogram(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+        fn register_counter(&self, _: &Key, _: &Metadata<'_>) -> Counter {
+            panic!("the recorder failed");
+        }
+        fn register_gauge(&self, _: &Key, _: &Metadata<'_>) -> Gauge {
+            Gauge::noop()
+        }
+        fn register_histogram(&self, _: &Key, _: &Metadata<'_>) -> Histogram {
+            Histogram::noop()
+        }
+    }
+
+    /// The breaker works without its series rather than not at all.
+    #[test]
+    fn a_recorder_that_panics_on_registration_does_not_fail_the_build() {
+        let built = std::panic::catch_unwind(|| {
+            metrics::with_local_recorder(&PanickingRegistration, || {
+                CircuitBreaker::new("exporter-panicking-registration", Config::default())
+            })
+        });
+        let cb = built.expect("building the breaker panicked").unwrap();
+        assert!(matches!(cb.call(|| Ok::<_, ()>(7)), Ok(7)));
     }
 }
