@@ -9,6 +9,8 @@
 //! that breakers sharing a name add up) every
 //! [`sync interval`](set_sync_interval) (1 s by default); a breaker also
 //! syncs once more when it is dropped, so that its last calls are not lost.
+//! A child process forked after the thread started (on Linux) starts its
+//! own with the first breaker it builds.
 //! [`sync_now`] does the same on demand (before a scrape in a test).
 //!
 //! The state gauge is set at each transition, under the breaker's lock, so
@@ -22,8 +24,8 @@
 //! recorder first, as the `metrics` crate asks.
 
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, OnceLock, Weak};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, Once, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 use metrics::{Counter, Gauge, Histogram};
@@ -238,22 +240,33 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+/// A sync thread was started in this process (a forked child has none).
+static STARTED: AtomicBool = AtomicBool::new(false);
+
+/// A forked child inherits the parent's record of a started thread but not
+/// the thread: its next breaker starts its own.
+extern "C" fn forked() {
+    STARTED.store(false, Ordering::Relaxed);
+}
+
 fn start_thread() {
-    static STARTED: OnceLock<()> = OnceLock::new();
-    STARTED.get_or_init(|| {
-        // A failed spawn leaves the counters to `sync_now` and the breakers'
-        // drops; nothing at call time depends on the thread.
-        let spawned = std::thread::Builder::new()
-            .name("breakerbox-metrics".into())
-            .spawn(run);
-        if let Err(error) = spawned {
-            tracing::warn!(
-                target: "breakerbox",
-                %error,
-                "the metrics sync thread could not start: counters update only on `breakerbox::metrics::sync_now()`"
-            );
-        }
-    });
+    if STARTED.swap(true, Ordering::AcqRel) {
+        return;
+    }
+    static AT_FORK: Once = Once::new();
+    AT_FORK.call_once(|| crate::clock::os::in_forked_child(forked));
+    // A failed spawn leaves the counters to `sync_now` and the breakers'
+    // drops; nothing at call time depends on the thread.
+    let spawned = std::thread::Builder::new()
+        .name("breakerbox-metrics".into())
+        .spawn(run);
+    if let Err(error) = spawned {
+        tracing::warn!(
+            target: "breakerbox",
+            %error,
+            "the metrics sync thread could not start: counters update only on `breakerbox::metrics::sync_now()`"
+        );
+    }
 }
 
 /// Copies every live breaker's lifetime counts into its counters now, as
