@@ -416,3 +416,61 @@ fn slow_calls_are_timed_with_the_coarse_clock() {
     }
     assert_eq!(cb.stats().totals.slow_calls, 0);
 }
+
+/// Calls admitted without the lock under a slow-call policy, racing trips
+/// and half-open probes from four threads: every call asked is counted
+/// once, and no call is slow that was not admitted.
+#[test]
+fn slow_call_policy_counts_every_call_once_under_concurrent_trips() {
+    let clock = ManualClock::new();
+    let cb = std::sync::Arc::new(
+        CircuitBreaker::new(
+            "slow-race",
+            Config::default()
+                .slow_call_duration(Duration::from_millis(10))
+                .slow_call_rate(0.5)
+                .count_window(8)
+                .minimum_calls(4)
+                .timeout(Duration::from_millis(30))
+                .clock(clock.clone()),
+        )
+        .unwrap(),
+    );
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            let (cb, clock) = (cb.clone(), clock.clone());
+            std::thread::spawn(move || {
+                for i in 0..2_000u32 {
+                    let _ = cb.call(|| {
+                        if (i + t) % 3 == 0 {
+                            clock.advance(Duration::from_millis(10));
+                        }
+                        if i % 5 == 0 {
+                            Err(())
+                        } else {
+                            Ok(())
+                        }
+                    });
+                    if i % 7 == 0 {
+                        drop(cb.try_acquire());
+                    }
+                }
+            })
+        })
+        .collect();
+    for thread in threads {
+        thread.join().unwrap();
+    }
+    let stats = cb.stats();
+    let t = stats.totals;
+    assert_eq!(stats.in_flight, 0);
+    assert_eq!(
+        t.calls,
+        t.successes + t.failures + t.ignored + t.cancelled + t.rejected,
+        "{t:?}"
+    );
+    assert_eq!(t.calls, 4 * (2_000 + 2_000 / 7 + 1), "{t:?}");
+    assert!(t.slow_calls <= t.successes + t.failures, "{t:?}");
+    assert!(t.slow_calls > 0, "{t:?}");
+    assert!(t.rejected > 0, "it never tripped: {t:?}");
+}
