@@ -120,8 +120,13 @@ impl Exported {
             exported.state.set(state_code(State::Closed))
         }));
         let mut enrolled = lock(&sync().breakers);
-        enrolled.retain(|weak| weak.strong_count() > 0);
-        enrolled.push(Arc::downgrade(&exported));
+        // The dropped breakers are let go once the list has doubled since
+        // the last time: a scan per breaker built would make building many
+        // quadratic.
+        if enrolled.list.len() >= enrolled.prune_at {
+            enrolled.prune();
+        }
+        enrolled.list.push(Arc::downgrade(&exported));
         drop(enrolled);
         start_thread();
         exported
@@ -192,17 +197,39 @@ impl Drop for Exported {
 
 /// The breakers the sync thread visits, and how often.
 struct Enrolled {
-    breakers: Mutex<Vec<Weak<Exported>>>,
+    breakers: Mutex<Breakers>,
     interval: Mutex<Duration>,
     /// Wakes the thread when the interval changes, so that a shorter one
     /// takes effect during a long wait.
     interval_changed: Condvar,
 }
 
+/// The breakers enrolled, dropped ones included until the next prune.
+struct Breakers {
+    list: Vec<Weak<Exported>>,
+    /// The list's length at which building a breaker prunes it.
+    prune_at: usize,
+}
+
+impl Breakers {
+    /// Lets the dropped breakers go.
+    fn prune(&mut self) {
+        self.list.retain(|weak| {
+            #[cfg(test)]
+            tests::SCANNED.fetch_add(1, Ordering::Relaxed);
+            weak.strong_count() > 0
+        });
+        self.prune_at = (2 * self.list.len()).max(64);
+    }
+}
+
 fn sync() -> &'static Enrolled {
     static SYNC: OnceLock<Enrolled> = OnceLock::new();
     SYNC.get_or_init(|| Enrolled {
-        breakers: Mutex::new(Vec::new()),
+        breakers: Mutex::new(Breakers {
+            list: Vec::new(),
+            prune_at: 0,
+        }),
         interval: Mutex::new(Duration::from_secs(1)),
         interval_changed: Condvar::new(),
     })
@@ -284,8 +311,8 @@ fn start_thread() {
 pub fn sync_now() {
     let breakers: Vec<Weak<Exported>> = {
         let mut enrolled = lock(&sync().breakers);
-        enrolled.retain(|weak| weak.strong_count() > 0);
-        enrolled.clone()
+        enrolled.prune();
+        enrolled.list.clone()
     };
     for breaker in breakers.iter().filter_map(Weak::upgrade) {
         // A recorder's panic must not stop the other breakers' sync.
@@ -306,6 +333,7 @@ pub fn set_sync_interval(every: Duration) {
 
 #[cfg(all(test, not(loom)))]
 mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
 
     use metrics::{
@@ -314,6 +342,27 @@ mod tests {
     };
 
     use crate::{CircuitBreaker, Config};
+
+    /// Enrolled breakers looked at while registering new ones.
+    pub(super) static SCANNED: AtomicUsize = AtomicUsize::new(0);
+
+    /// Building a breaker does not look at every breaker built before it:
+    /// building many is linear, not quadratic.
+    #[test]
+    fn building_many_breakers_scans_the_enrolled_ones_a_bounded_number_of_times() {
+        let built = 2_000;
+        let before = SCANNED.load(Ordering::Relaxed);
+        let breakers: Vec<_> = (0..built)
+            .map(|i| CircuitBreaker::new(format!("exporter-many-{i}"), Config::default()).unwrap())
+            .collect();
+        let scanned = SCANNED.load(Ordering::Relaxed) - before;
+        drop(breakers);
+        // Other tests build a few breakers meanwhile: the bound is loose.
+        assert!(
+            scanned <= 10 * built,
+            "{scanned} looked at for {built} built"
+        );
+    }
 
     /// A recorder whose histograms panic when they record.
     struct PanickingHistograms;
