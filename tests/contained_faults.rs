@@ -31,6 +31,7 @@ use support::faulty_clock::FaultyClock;
 use support::gate::gate;
 #[cfg(feature = "redis")]
 use support::gate::PATIENCE;
+use support::on_event::OnEvent;
 
 const SEC: Duration = Duration::from_secs(1);
 const MS: Duration = Duration::from_millis(1);
@@ -132,30 +133,12 @@ fn reason<T>(result: &Result<T, breakerbox::Rejected>) -> Option<RejectReason> {
 
 /// A `tracing` subscriber that panics on every ERROR event (as test
 /// harnesses and "errors are bugs" layers do).
-struct PanicOnError;
-
-impl tracing::Subscriber for PanicOnError {
-    fn enabled(&self, _metadata: &tracing::Metadata<'_>) -> bool {
-        true
-    }
-
-    fn new_span(&self, _span: &tracing::span::Attributes<'_>) -> tracing::span::Id {
-        tracing::span::Id::from_u64(1)
-    }
-
-    fn record(&self, _span: &tracing::span::Id, _values: &tracing::span::Record<'_>) {}
-
-    fn record_follows_from(&self, _span: &tracing::span::Id, _follows: &tracing::span::Id) {}
-
-    fn event(&self, event: &tracing::Event<'_>) {
+fn panic_on_error() -> impl tracing::Subscriber {
+    OnEvent(|event: &tracing::Event<'_>| {
         if *event.metadata().level() == tracing::Level::ERROR {
             panic!("subscriber: an ERROR event is a bug");
         }
-    }
-
-    fn enter(&self, _span: &tracing::span::Id) {}
-
-    fn exit(&self, _span: &tracing::span::Id) {}
+    })
 }
 
 /// The announcing thread logs a listener's panic on a transition it did
@@ -200,7 +183,7 @@ fn a_subscriber_panic_on_a_relayed_listener_panic_report_does_not_silence_the_br
         )
         .unwrap()
     });
-    let tripped = tracing::subscriber::with_default(PanicOnError, || {
+    let tripped = tracing::subscriber::with_default(panic_on_error(), || {
         panic::catch_unwind(AssertUnwindSafe(|| {
             let _ = cb.call(|| Err::<(), _>("down"));
         }))
@@ -230,7 +213,7 @@ fn a_subscriber_panic_on_a_contained_panic_report_does_not_strand_the_transition
     let (config, heard) = listening(Config::default().max_failures(1).clock(clock.clone()));
     let cb = CircuitBreaker::new("review2-report-strands", config).unwrap();
     clock.set_broken(true);
-    let tripped = tracing::subscriber::with_default(PanicOnError, || {
+    let tripped = tracing::subscriber::with_default(panic_on_error(), || {
         panic::catch_unwind(AssertUnwindSafe(|| {
             let _ = cb.call(|| Err::<(), _>("down"));
         }))
@@ -248,34 +231,17 @@ fn a_subscriber_panic_on_a_contained_panic_report_does_not_strand_the_transition
 
 /// A `tracing` subscriber that counts the ERROR events of target
 /// `breakerbox` (the reports of contained panics).
-#[derive(Clone, Default)]
-struct CountErrors {
-    errors: Arc<AtomicUsize>,
-}
-
-impl tracing::Subscriber for CountErrors {
-    fn enabled(&self, _metadata: &tracing::Metadata<'_>) -> bool {
-        true
-    }
-
-    fn new_span(&self, _span: &tracing::span::Attributes<'_>) -> tracing::span::Id {
-        tracing::span::Id::from_u64(1)
-    }
-
-    fn record(&self, _span: &tracing::span::Id, _values: &tracing::span::Record<'_>) {}
-
-    fn record_follows_from(&self, _span: &tracing::span::Id, _follows: &tracing::span::Id) {}
-
-    fn event(&self, event: &tracing::Event<'_>) {
+/// Returns the subscriber and its count.
+fn count_errors() -> (impl tracing::Subscriber, Arc<AtomicUsize>) {
+    let errors = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&errors);
+    let subscriber = OnEvent(move |event: &tracing::Event<'_>| {
         let meta = event.metadata();
         if *meta.level() == tracing::Level::ERROR && meta.target() == "breakerbox" {
-            self.errors.fetch_add(1, Ordering::SeqCst);
+            counted.fetch_add(1, Ordering::SeqCst);
         }
-    }
-
-    fn enter(&self, _span: &tracing::span::Id) {}
-
-    fn exit(&self, _span: &tracing::span::Id) {}
+    });
+    (subscriber, errors)
 }
 
 /// A listener's panic on a transition the caller made is handed back to
@@ -293,8 +259,7 @@ fn a_listener_panic_heard_while_the_caller_unwinds_is_reported() {
             .on_state_change(|_| panic!("listener bug")),
     )
     .unwrap();
-    let subscriber = CountErrors::default();
-    let errors = Arc::clone(&subscriber.errors);
+    let (subscriber, errors) = count_errors();
     let caught = tracing::subscriber::with_default(subscriber, || {
         panic::catch_unwind(AssertUnwindSafe(|| {
             let _ = cb.call(|| -> Result<(), ()> { panic!("the protected code panicked") });
@@ -321,8 +286,7 @@ fn a_listener_panic_on_a_transition_the_store_applies_is_reported() {
             .on_state_change(|_| panic!("listener bug")),
     )
     .unwrap();
-    let subscriber = CountErrors::default();
-    let errors = Arc::clone(&subscriber.errors);
+    let (subscriber, errors) = count_errors();
     tracing::subscriber::with_default(subscriber, || {
         cb.apply_shared(State::Open, 30 * SEC);
     });

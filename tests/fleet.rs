@@ -57,8 +57,9 @@ mod panicking_log {
     use std::sync::{Arc, Mutex};
 
     use tracing::field::{Field, Visit};
-    use tracing::span::{Attributes, Id, Record};
-    use tracing::{Event, Level, Metadata, Subscriber};
+    use tracing::{Event, Level};
+
+    use crate::support::on_event::OnEvent;
 
     #[derive(Default)]
     pub struct Log {
@@ -66,13 +67,22 @@ mod panicking_log {
         pub errors: Mutex<Vec<String>>,
     }
 
-    struct Installed(Arc<Log>);
-
     /// Installs the log as the process's global subscriber.
     pub fn install() -> Arc<Log> {
         let log = Arc::new(Log::default());
-        tracing::subscriber::set_global_default(Installed(Arc::clone(&log)))
-            .expect("no other global subscriber");
+        let kept = Arc::clone(&log);
+        let subscriber = OnEvent(move |event: &Event<'_>| {
+            let level = *event.metadata().level();
+            if level == Level::WARN && !kept.panicked.swap(true, Ordering::AcqRel) {
+                panic!("a logging layer that panics");
+            }
+            if level == Level::ERROR {
+                let mut message = Message(String::new());
+                event.record(&mut message);
+                kept.errors.lock().unwrap().push(message.0);
+            }
+        });
+        tracing::subscriber::set_global_default(subscriber).expect("no other global subscriber");
         log
     }
 
@@ -84,30 +94,6 @@ mod panicking_log {
                 self.0 = format!("{value:?}");
             }
         }
-    }
-
-    impl Subscriber for Installed {
-        fn enabled(&self, _: &Metadata<'_>) -> bool {
-            true
-        }
-        fn new_span(&self, _: &Attributes<'_>) -> Id {
-            Id::from_u64(1)
-        }
-        fn record(&self, _: &Id, _: &Record<'_>) {}
-        fn record_follows_from(&self, _: &Id, _: &Id) {}
-        fn event(&self, event: &Event<'_>) {
-            let level = *event.metadata().level();
-            if level == Level::WARN && !self.0.panicked.swap(true, Ordering::AcqRel) {
-                panic!("a logging layer that panics");
-            }
-            if level == Level::ERROR {
-                let mut message = Message(String::new());
-                event.record(&mut message);
-                self.0.errors.lock().unwrap().push(message.0);
-            }
-        }
-        fn enter(&self, _: &Id) {}
-        fn exit(&self, _: &Id) {}
     }
 }
 

@@ -28,6 +28,7 @@ mod support;
 
 use support::faulty_clock::FaultyClock;
 use support::gate::{gate, Gate, PATIENCE};
+use support::on_event::OnEvent;
 
 const SEC: Duration = Duration::from_secs(1);
 
@@ -441,34 +442,16 @@ fn a_call_admitted_while_the_clock_panics_is_not_judged_slow() {
 
 /// A `tracing` subscriber that, on each event with target `breakerbox`, reads
 /// the breaker's stats (as an alerting layer that attaches them would).
-struct StatsOnEvent {
+fn stats_on_event(
     breaker: Arc<std::sync::OnceLock<Arc<CircuitBreaker>>>,
-}
-
-impl tracing::Subscriber for StatsOnEvent {
-    fn enabled(&self, _metadata: &tracing::Metadata<'_>) -> bool {
-        true
-    }
-
-    fn new_span(&self, _span: &tracing::span::Attributes<'_>) -> tracing::span::Id {
-        tracing::span::Id::from_u64(1)
-    }
-
-    fn record(&self, _span: &tracing::span::Id, _values: &tracing::span::Record<'_>) {}
-
-    fn record_follows_from(&self, _span: &tracing::span::Id, _follows: &tracing::span::Id) {}
-
-    fn event(&self, event: &tracing::Event<'_>) {
+) -> impl tracing::Subscriber {
+    OnEvent(move |event: &tracing::Event<'_>| {
         if event.metadata().target() == "breakerbox" {
-            if let Some(cb) = self.breaker.get() {
+            if let Some(cb) = breaker.get() {
                 let _ = cb.stats();
             }
         }
-    }
-
-    fn enter(&self, _span: &tracing::span::Id) {}
-
-    fn exit(&self, _span: &tracing::span::Id) {}
+    })
 }
 
 /// The change reports a contained `trip_when` (or `Clock`) panic with
@@ -491,9 +474,7 @@ fn a_subscriber_reading_the_breaker_on_a_contained_panic_report_does_not_deadloc
     );
     let _ = slot.set(Arc::clone(&cb));
     let (done_tx, done_rx) = mpsc::channel();
-    let subscriber = StatsOnEvent {
-        breaker: Arc::clone(&slot),
-    };
+    let subscriber = stats_on_event(Arc::clone(&slot));
     {
         let cb = Arc::clone(&cb);
         // Left running if it deadlocks: the test fails instead of hanging.

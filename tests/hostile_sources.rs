@@ -10,6 +10,7 @@
 
 mod support;
 
+use support::on_event::OnEvent;
 use support::peak_alloc::{peak_of, Peak};
 
 use std::io::{Read, Write};
@@ -210,24 +211,12 @@ fn global_log() -> &'static Mutex<Vec<u8>> {
 }
 
 /// A `tracing` subscriber that panics on every warning: a careless layer.
-struct PanicOnWarn;
-
-impl tracing::Subscriber for PanicOnWarn {
-    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
-        true
-    }
-    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
-        tracing::span::Id::from_u64(1)
-    }
-    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
-    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
-    fn event(&self, event: &tracing::Event<'_>) {
+fn panic_on_warn() -> impl tracing::Subscriber {
+    OnEvent(|event: &tracing::Event<'_>| {
         if *event.metadata().level() == tracing::Level::WARN {
             panic!("a logging layer that panics");
         }
-    }
-    fn enter(&self, _: &tracing::span::Id) {}
-    fn exit(&self, _: &tracing::span::Id) {}
+    })
 }
 
 /// Whether `text` holds a character that breaks a log line or reorders
@@ -411,7 +400,7 @@ fn a_probe_does_not_panic_when_the_outage_warning_panics_in_a_subscriber() {
     clock.advance(Duration::from_secs(61));
     assert_eq!(breaker.state(), State::HalfOpen);
     assert!(store.is_connected(), "the worker noticed the outage first");
-    let probe = tracing::subscriber::with_default(PanicOnWarn, || {
+    let probe = tracing::subscriber::with_default(panic_on_warn(), || {
         panic::catch_unwind(AssertUnwindSafe(|| breaker.try_acquire().is_ok()))
     });
     assert!(
