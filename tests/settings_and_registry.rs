@@ -12,6 +12,8 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
+mod support;
+
 use breakerbox::{
     circuit_breaker, registry, CircuitBreaker, Clock, Config, ConfigFile, ManualClock, Outcome,
     PartialConfig, ProbeLease, ProbeSlot, Registry, RegistryError, SharedState, State, StateStore,
@@ -320,24 +322,12 @@ fn a_panicking_store_join_does_not_make_get_or_create_panic() {
 
 /// A `tracing` subscriber that, on each event with target `breakerbox`, reads
 /// the registry (as a layer attaching `status_json` to alerts would).
-struct ReadsRegistry(Arc<Registry>);
-
-impl tracing::Subscriber for ReadsRegistry {
-    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
-        true
-    }
-    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
-        tracing::span::Id::from_u64(1)
-    }
-    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
-    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
-    fn event(&self, event: &tracing::Event<'_>) {
+fn reads_registry(registry: Arc<Registry>) -> impl tracing::Subscriber {
+    support::on_event::OnEvent(move |event: &tracing::Event<'_>| {
         if event.metadata().target() == "breakerbox" {
-            let _ = self.0.names();
+            let _ = registry.names();
         }
-    }
-    fn enter(&self, _: &tracing::span::Id) {}
-    fn exit(&self, _: &tracing::span::Id) {}
+    })
 }
 
 /// The registry builds a breaker under its own write lock, and the
@@ -348,7 +338,7 @@ impl tracing::Subscriber for ReadsRegistry {
 #[test]
 fn a_subscriber_reading_the_registry_on_a_clock_report_does_not_deadlock_get_or_create() {
     let registry = Arc::new(Registry::new());
-    let subscriber = ReadsRegistry(Arc::clone(&registry));
+    let subscriber = reads_registry(Arc::clone(&registry));
     let clock = FailingClock::default();
     clock.failing.store(true, Ordering::SeqCst);
     let (done, finished) = mpsc::channel();
@@ -1043,9 +1033,6 @@ fn guard_an_annotated_function_keeps_its_breaker_after_remove_and_configure() {
 }
 
 // ===== the fleet (feature `redis`, a real `redis-server`) ========================
-
-#[cfg(feature = "redis")]
-mod support;
 
 #[cfg(feature = "redis")]
 mod fleet {
