@@ -169,6 +169,14 @@ struct Hot {
     /// bits of the generation above, the count below, so that a failure of
     /// an older period can never add to the new one's count.
     consecutive: AtomicU64,
+    /// A breaker with a window: until when a success may be counted on the
+    /// lock-free path alone, for the window to take in at its next look
+    /// (see `fold`): `u64::MAX` for a count window that holds
+    /// `minimum_calls` calls already (another success can only lower its
+    /// rates), the end of the current bucket for such a time window, in
+    /// nanoseconds of the clock's coarse reading; 0 while every success
+    /// must be judged (too few calls to judge yet, or not closed).
+    lane: AtomicU64,
     /// Written once, read by a rejection: in the line's spare room.
     name: Name,
     /// The breaker's membership in a shared [`StateStore`], if it joined
@@ -254,8 +262,12 @@ pub struct CircuitBreaker {
     hot: Hot,
     stripes: Stripes,
     stripe_mask: usize,
-    /// `config.settings.slow_call_duration`, where the hot path reads it.
-    slow_after: Option<Duration>,
+    /// `config.settings.slow_call_duration` in nanoseconds, where the hot
+    /// path reads it (`u64::MAX`: none).
+    slow_after: u64,
+    /// The breaker has a window (a rate policy); a time window.
+    windowed: bool,
+    time_window: bool,
     /// The lock-free path may admit while closed / disabled.
     admit_closed: bool,
     admit_disabled: bool,
@@ -289,6 +301,13 @@ struct Core {
     /// successes are `successes - success_mark`.
     success_mark: u64,
     window: Option<Window>,
+    /// With a window: the lifetime successes (the stripes' sum) the window
+    /// has taken in. The lock-free path counts a success in its stripe
+    /// alone; the next locked look takes in what is new (`fold`).
+    folded: u64,
+    /// A time window's epoch that the successes not yet taken in belong
+    /// to: the lane is open only until that bucket ends.
+    pending_epoch: u64,
     /// When the current state began.
     state_since: Duration,
     /// When an open breaker turns half-open; while `open_pending`, how long
@@ -543,6 +562,8 @@ impl CircuitBreaker {
             base: Sums::default(),
             success_mark: 0,
             window: config.window_kind().map(Window::new),
+            folded: 0,
+            pending_epoch: 0,
             state_since: now,
             open_until: now,
             open_pending: false,
@@ -562,19 +583,20 @@ impl CircuitBreaker {
             announcing: false,
         };
         // The lock-free path admits where admission depends on the state
-        // alone: no bulkhead, no clearing interval, no start time to take
-        // for slow calls. It records successes only where a success feeds
-        // no policy: no window and no predicate besides.
-        // A slow-call policy times its calls with the coarse clock (one
-        // atomic load for the system clock), on either path; their endings
-        // take the locked path, which judges them slow or not.
+        // alone: no bulkhead, no clearing interval. It records the endings
+        // of calls that are not slow (a slow-call policy times its calls
+        // with the coarse clock: one atomic load for the system clock), and
+        // leaves the rest to the locked path: slow calls, and every ending
+        // where a predicate judges the counts. A window's successes wait
+        // in the stripes for the window's next look, and its failures take
+        // a short locked section that judges them exactly (`finish_windowed`).
         let admit_disabled = true;
         let admit_closed =
             config.settings.max_concurrent_calls.is_none() && config.settings.interval.is_none();
-        let timed = config.settings.slow_call_duration.is_some();
-        let fast_disabled = admit_disabled && !timed;
-        let fast_closed =
-            admit_closed && !timed && core.window.is_none() && config.trip_when.is_none();
+        let fast_disabled = admit_disabled;
+        let fast_closed = admit_closed && config.trip_when.is_none();
+        let windowed = core.window.is_some();
+        let time_window = matches!(core.window, Some(Window::Time(_)));
         let stripes: Stripes = (0..stripe_count()).map(|_| Stripe::default()).collect();
         #[cfg(feature = "metrics")]
         let exporter = Exporter::new(&name, {
@@ -590,6 +612,7 @@ impl CircuitBreaker {
                 open_until: AtomicU64::new(u64::MAX),
                 open_for: AtomicU64::new(0),
                 consecutive: AtomicU64::new(0),
+                lane: AtomicU64::new(0),
                 name,
                 shared: OnceLock::new(),
                 membership: AtomicU8::new(UNJOINED),
@@ -598,7 +621,9 @@ impl CircuitBreaker {
             },
             stripe_mask: stripes.len() - 1,
             stripes,
-            slow_after: config.settings.slow_call_duration,
+            slow_after: config.settings.slow_call_duration.map_or(u64::MAX, nanos),
+            windowed,
+            time_window,
             admit_closed,
             admit_disabled,
             fast_closed,
@@ -957,7 +982,7 @@ impl CircuitBreaker {
             // observe: one call in 64 has its duration sampled
             let started = if Exporter::samples(admitted) {
                 self.sample_start()
-            } else if self.slow_after.is_some() {
+            } else if self.slow_after != u64::MAX {
                 self.coarse_start()
             } else {
                 NOT_TIMED
@@ -1106,7 +1131,14 @@ impl CircuitBreaker {
             failed: Cell::new(false),
             contained: Cell::new(None),
         };
+        if self.windowed {
+            self.fold(&mut core);
+        }
         let result = section(&mut core, &now, changes);
+        if self.windowed {
+            let at = Self::window_time(&core, &now);
+            self.open_lane(&mut core, at);
+        }
         if let Some(at) = now.at.get() {
             core.last_now = nanos(at);
         }
@@ -1172,7 +1204,7 @@ impl CircuitBreaker {
         // observe: one call in 64 has its duration sampled
         admission.started = if Exporter::samples(admitted) {
             nanos(now.get()) | 1
-        } else if self.slow_after.is_some() {
+        } else if self.slow_after != u64::MAX {
             nanos(now.coarse()) & !1
         } else {
             NOT_TIMED
@@ -1326,32 +1358,162 @@ impl CircuitBreaker {
         if ticket & 1 == 0 {
             let word = self.hot.word.load(Ordering::Acquire);
             if word & FAST != 0 && word >> GEN_SHIFT == ticket >> 1 {
-                match ending {
-                    // A success that has no failure count to clear.
-                    Ending::Success
-                        if self.hot.consecutive.load(Ordering::Relaxed) & COUNT_MASK == 0 =>
-                    {
-                        self.stripe().successes.fetch_add(1, Ordering::Release);
-                        // observe: a sampled call's duration
-                        if observe::SAMPLES_DURATIONS && started != NOT_TIMED {
-                            self.sample_end(started);
+                // The coarse clock's reading at the end, where a slow-call
+                // policy or a time window needs it; a slow call takes the
+                // lock (`u64::MAX`, a clock that failed, reads as slow).
+                let ended = if self.slow_after != u64::MAX || self.time_window {
+                    self.coarse_start()
+                } else {
+                    0
+                };
+                let done = !self.is_slow_at(started, ended)
+                    && match ending {
+                        // A success the window takes in later, or one that
+                        // has no failure count to clear.
+                        Ending::Success
+                            if if self.windowed {
+                                ended < self.hot.lane.load(Ordering::Acquire)
+                            } else {
+                                self.hot.consecutive.load(Ordering::Relaxed) & COUNT_MASK == 0
+                            } =>
+                        {
+                            self.stripe().successes.fetch_add(1, Ordering::Release);
+                            true
                         }
-                        return;
-                    }
-                    // A failure that does not trip (the one that trips
-                    // takes the lock).
-                    Ending::Failure if self.failure_lock_free(word) => {
-                        // observe: a sampled call's duration
-                        if observe::SAMPLES_DURATIONS && started != NOT_TIMED {
-                            self.sample_end(started);
+                        // A window's ending, judged in a short locked
+                        // section; or a failure that does not trip (the one
+                        // that trips takes the lock).
+                        Ending::Success | Ending::Failure if self.windowed => {
+                            self.finish_windowed(ticket >> 1, ended, ending == Ending::Failure)
                         }
-                        return;
+                        Ending::Failure => self.failure_lock_free(word),
+                        _ => false,
+                    };
+                if done {
+                    // observe: a sampled call's duration
+                    if observe::SAMPLES_DURATIONS && started != NOT_TIMED && started & 1 == 1 {
+                        self.sample_end(started);
                     }
-                    _ => {}
+                    return;
                 }
             }
         }
         self.finish_locked(ticket >> 1, started, ticket & 1 == 1, lease, ending);
+    }
+
+    /// Whether a call that started at `started` and ended at `ended`, both
+    /// in nanoseconds of the clock (as [`Permit::started`] keeps the
+    /// start), was slow.
+    #[inline(always)]
+    fn is_slow_at(&self, started: u64, ended: u64) -> bool {
+        self.slow_after != u64::MAX
+            && started != NOT_TIMED
+            && ended.saturating_sub(started & !1) >= self.slow_after
+    }
+
+    /// A window's success or failure, not slow, of the period
+    /// `generation`, ended at `ended` (the coarse clock's reading, where a
+    /// time window needs it): judged and recorded in a short locked section
+    /// that takes in the successes counted lock-free since the last look
+    /// first. `false` leaves the call to the locked path: it trips the
+    /// breaker, or belongs to another period or state.
+    #[inline(never)]
+    fn finish_windowed(&self, generation: u64, ended: u64, failed: bool) -> bool {
+        let mut core = lock(&self.core);
+        let core = &mut *core;
+        let closed = match core.state {
+            State::Closed => true,
+            State::Disabled => false,
+            _ => return false,
+        };
+        if core.generation != generation || ended == u64::MAX {
+            return false;
+        }
+        let at = Duration::from_nanos(ended);
+        self.fold(core);
+        if closed {
+            if failed && self.consecutive_failures(generation).saturating_add(1) >= self.trip_at {
+                return false;
+            }
+            let Some(window) = core.window.as_mut() else {
+                return false;
+            };
+            let tally = window.tally_with(at, failed, false);
+            if self.rate_verdict(tally, window.capacity()).is_some() {
+                return false;
+            }
+            window.record(at, failed, false);
+        }
+        if failed {
+            self.add_consecutive_failure(generation, u64::MAX);
+            self.stripe().failures.fetch_add(1, Ordering::Release);
+        } else {
+            self.stripe().successes.fetch_add(1, Ordering::Release);
+            core.folded = core.folded.wrapping_add(1);
+            if self.consecutive_failures(generation) > 0 {
+                self.clear_failure_streak(core, core.folded.wrapping_sub(1));
+            }
+        }
+        self.open_lane(core, at);
+        true
+    }
+
+    /// Takes in the successes the lock-free path counted since the window
+    /// last looked: they came after every call the window holds, so they
+    /// end any failure streak, and they go into the window (into the
+    /// bucket they were counted in, for a time window). Every locked
+    /// section of a breaker with a window begins here.
+    fn fold(&self, core: &mut Core) {
+        let successes = self.sum(|s| &s.successes);
+        let new = successes.wrapping_sub(core.folded);
+        // Nothing new (or, defensively, fewer than taken in).
+        if new == 0 || new > u64::MAX / 2 {
+            return;
+        }
+        core.folded = successes;
+        if self.consecutive_failures(core.generation) > 0 {
+            self.clear_failure_streak(core, successes.wrapping_sub(new));
+        }
+        if core.state == State::Closed {
+            if let Some(window) = core.window.as_mut() {
+                window.record_successes(new, core.pending_epoch);
+            }
+        }
+    }
+
+    /// A success came after failures: the streak of failures ends, and
+    /// consecutive successes count from `before`, the lifetime successes
+    /// before it.
+    fn clear_failure_streak(&self, core: &mut Core, before: u64) {
+        core.success_mark = before.wrapping_sub(core.base.successes);
+        self.hot
+            .consecutive
+            .swap((core.generation & COUNT_MASK) << 32, Ordering::AcqRel);
+    }
+
+    /// Opens or closes the lane of lock-free successes (see `Hot::lane`)
+    /// after a look at the window, at `now` (the coarse clock's reading).
+    fn open_lane(&self, core: &mut Core, now: Duration) {
+        let lane = match (core.state, core.window.as_mut()) {
+            (State::Disabled, _) => u64::MAX,
+            (State::Closed, Some(window)) => {
+                let enough = u64::from(self.config.settings.minimum_calls).min(window.capacity());
+                let judged = window.tally(now).calls >= enough;
+                match window.bucket_at(now) {
+                    // Calls leave a time window only as its buckets end.
+                    Some((epoch, end)) => {
+                        core.pending_epoch = epoch;
+                        if judged { end } else { 0 }
+                    }
+                    None if judged => u64::MAX,
+                    None => 0,
+                }
+            }
+            _ => 0,
+        };
+        if self.hot.lane.load(Ordering::Relaxed) != lane {
+            self.hot.lane.store(lane, Ordering::Release);
+        }
     }
 
     /// A failure on the lock-free path, if it does not trip. Out of line,
@@ -1456,12 +1618,9 @@ impl CircuitBreaker {
     /// end, so the duration is known to within that lag whichever reading
     /// the start was (the precise one for a call the histogram samples).
     fn is_slow(&self, started: u64, now: &Now) -> bool {
-        match self.slow_after {
-            Some(threshold) if started != NOT_TIMED => {
-                nanos(now.coarse()).saturating_sub(started & !1) >= nanos(threshold)
-            }
-            _ => false,
-        }
+        self.slow_after != u64::MAX
+            && started != NOT_TIMED
+            && self.is_slow_at(started, nanos(now.coarse()))
     }
 
     /// Lifetime totals count every ending, stale or not.
@@ -1470,6 +1629,8 @@ impl CircuitBreaker {
         let slot = match ending {
             Ending::Success => {
                 self.stripe().successes.fetch_add(1, Ordering::Release);
+                // Recorded here, not taken in at the window's next look.
+                core.folded = core.folded.wrapping_add(1);
                 None
             }
             Ending::Failure => {
@@ -1506,10 +1667,11 @@ impl CircuitBreaker {
         }
     }
 
-    /// The time a window needs: only a time window reads the clock.
+    /// The time a window needs: only a time window reads the clock, its
+    /// coarse reading, as the lock-free path does.
     fn window_time(core: &Core, now: &Now) -> Duration {
         match core.window {
-            Some(Window::Time(_)) => now.get(),
+            Some(Window::Time(_)) => now.coarse(),
             _ => Duration::ZERO,
         }
     }
@@ -1517,11 +1679,8 @@ impl CircuitBreaker {
     fn on_success(&self, core: &mut Core, now: &Now, slow: bool, changes: &mut Changes) {
         if self.consecutive_failures(core.generation) > 0 {
             // This success (counted already) is the first after failures.
-            let period_successes = self.sums().successes.wrapping_sub(core.base.successes);
-            core.success_mark = period_successes.wrapping_sub(1);
-            self.hot
-                .consecutive
-                .swap((core.generation & COUNT_MASK) << 32, Ordering::AcqRel);
+            let successes = self.sums().successes;
+            self.clear_failure_streak(core, successes.wrapping_sub(1));
         }
         let counts = &mut core.counts;
         counts.consecutive_successes = counts.consecutive_successes.saturating_add(1);
@@ -1600,19 +1759,8 @@ impl CircuitBreaker {
         let at = Self::window_time(core, now);
         if let Some(window) = core.window.as_mut() {
             let tally = window.tally(at);
-            let enough = u64::from(config.settings.minimum_calls).min(window.capacity());
-            if tally.calls > 0 && tally.calls >= enough {
-                let calls = tally.calls as f64;
-                if let Some(rate) = config.settings.failure_rate {
-                    if tally.failures as f64 / calls >= rate {
-                        return Some(TripReason::FailureRate);
-                    }
-                }
-                if let Some(rate) = config.settings.slow_call_rate {
-                    if tally.slow as f64 / calls >= rate {
-                        return Some(TripReason::SlowCallRate);
-                    }
-                }
+            if let Some(reason) = self.rate_verdict(tally, window.capacity()) {
+                return Some(reason);
             }
         }
         let predicate = config.trip_when.as_ref()?;
@@ -1622,6 +1770,28 @@ impl CircuitBreaker {
         now.contain("trip_when", || predicate(&counts))
             .unwrap_or(false)
             .then_some(TripReason::TripWhen)
+    }
+
+    /// The rate policies' verdict on a window's `tally`, of a window that
+    /// holds at most `capacity` calls.
+    fn rate_verdict(&self, tally: crate::window::Tally, capacity: u64) -> Option<TripReason> {
+        let settings = &self.config.settings;
+        let enough = u64::from(settings.minimum_calls).min(capacity);
+        if tally.calls == 0 || tally.calls < enough {
+            return None;
+        }
+        let calls = tally.calls as f64;
+        if let Some(rate) = settings.failure_rate {
+            if tally.failures as f64 / calls >= rate {
+                return Some(TripReason::FailureRate);
+            }
+        }
+        if let Some(rate) = settings.slow_call_rate {
+            if tally.slow as f64 / calls >= rate {
+                return Some(TripReason::SlowCallRate);
+            }
+        }
+        None
     }
 
     /// Opens a closed breaker for `reason`, keeping the period that tripped
@@ -1759,6 +1929,11 @@ impl CircuitBreaker {
         core.probe_progress = now.progress();
         if let Some(window) = core.window.as_mut() {
             window.clear();
+            // Successes counted from here on are the new period's; the lane
+            // stays closed until the new window holds enough calls (it is
+            // closed before the new word is published).
+            core.folded = sums.successes;
+            self.hot.lane.store(0, Ordering::Release);
         }
         core.clear_at = match (core.state, self.config.settings.interval) {
             (State::Closed, Some(every)) => nanos(now.get().saturating_add(every)),

@@ -65,6 +65,60 @@ impl Window {
         }
     }
 
+    /// The tally the window would hold had it recorded one more call at
+    /// `now`: what the trip policies judge before a call is recorded off
+    /// the state machine's path.
+    pub(crate) fn tally_with(&mut self, now: Duration, failed: bool, slow: bool) -> Tally {
+        let mut tally = match self {
+            Window::Count(w) => {
+                let mut total = w.total;
+                let old = w.slots[w.next];
+                if old & OCCUPIED != 0 {
+                    total.sub(Tally::one(old & FAILED != 0, old & SLOW != 0));
+                }
+                total
+            }
+            // Expired, every bucket but the live ones is empty: the call's
+            // own bucket, if stale, holds nothing to take out.
+            Window::Time(w) => w.tally(now),
+        };
+        tally.add(Tally::one(failed, slow));
+        tally
+    }
+
+    /// Records `count` successes, neither failed nor slow, made while the
+    /// clock read within the bucket whose epoch is `epoch` (a time
+    /// window's; a count window has no epochs): the successes the lock-free
+    /// path counted since the window last looked.
+    pub(crate) fn record_successes(&mut self, count: u64, epoch: u64) {
+        match self {
+            Window::Count(w) => {
+                // Past a full turn the ring holds successes only, wherever
+                // its cursor stands.
+                for _ in 0..count.min(w.slots.len() as u64) {
+                    w.record(false, false);
+                }
+            }
+            Window::Time(w) => w.record_many(u128::from(epoch), count),
+        }
+    }
+
+    /// A time window's epoch at `now` and when that bucket ends, in
+    /// nanoseconds; `None` for a count window.
+    pub(crate) fn bucket_at(&self, now: Duration) -> Option<(u64, u64)> {
+        match self {
+            Window::Count(_) => None,
+            Window::Time(w) => {
+                let epoch = w.epoch(now);
+                let end = (epoch + 1).saturating_mul(w.width_nanos);
+                Some((
+                    u64::try_from(epoch).unwrap_or(u64::MAX),
+                    u64::try_from(end).unwrap_or(u64::MAX),
+                ))
+            }
+        }
+    }
+
     pub(crate) fn clear(&mut self) {
         match self {
             Window::Count(w) => w.clear(),
@@ -181,6 +235,27 @@ impl TimeWindow {
     fn tally(&mut self, now: Duration) -> Tally {
         self.expire(now);
         self.total
+    }
+
+    /// Adds `count` successes to the bucket of `epoch`, unless that bucket
+    /// has been reused by a later epoch already (it slid out of the window).
+    fn record_many(&mut self, epoch: u128, count: u64) {
+        let index = (epoch % self.buckets.len() as u128) as usize;
+        let bucket = &mut self.buckets[index];
+        if bucket.0 > epoch {
+            return;
+        }
+        if bucket.0 != epoch {
+            self.total.sub(bucket.1);
+            *bucket = (epoch, Tally::default());
+        }
+        let many = Tally {
+            calls: count,
+            failures: 0,
+            slow: 0,
+        };
+        bucket.1.add(many);
+        self.total.add(many);
     }
 
     fn clear(&mut self) {
