@@ -45,6 +45,7 @@ fn ours_consecutive() -> CircuitBreaker {
 /// A failure rate of 50 % over the last 100 calls.
 fn ours_count_window() -> CircuitBreaker {
     let config = Config::default()
+        .without_max_failures()
         .failure_rate(0.5)
         .count_window(100)
         .timeout(OPEN_FOR);
@@ -54,6 +55,7 @@ fn ours_count_window() -> CircuitBreaker {
 /// A failure rate of 50 % over the last 60 s (10 buckets).
 fn ours_time_window() -> CircuitBreaker {
     let config = Config::default()
+        .without_max_failures()
         .failure_rate(0.5)
         .time_window(WINDOW_SPAN)
         .timeout(OPEN_FOR);
@@ -67,6 +69,21 @@ fn ours_slow_calls() -> CircuitBreaker {
         .slow_call_rate(0.5)
         .timeout(OPEN_FOR);
     CircuitBreaker::new("bench-slow-calls", config).unwrap()
+}
+
+/// resilience4j's default configuration: a failure rate of 50 % over the
+/// last 100 calls, judged from 100 calls, and calls slower than 60 s slow
+/// at a rate of 100 %.
+fn ours_resilience4j_default() -> CircuitBreaker {
+    let config = Config::default()
+        .without_max_failures()
+        .failure_rate(0.5)
+        .count_window(100)
+        .minimum_calls(100)
+        .slow_call_duration(Duration::from_secs(60))
+        .slow_call_rate(1.0)
+        .timeout(OPEN_FOR);
+    CircuitBreaker::new("bench-resilience4j-default", config).unwrap()
 }
 
 /// A failure threshold no run reaches, so every call fails and is counted
@@ -474,6 +491,80 @@ fn policy(g: &mut Group<'_>, ours: CircuitBreaker, peers: Peers) {
     }
 }
 
+/// A closed breaker of each policy on both cores at once, one call in four
+/// failing: per call, per thread.
+fn policy_two_threads(g: &mut Group<'_>, ours: CircuitBreaker, peers: Peers) {
+    g.bench_function("baseline", |b| {
+        iter_contended(b, || {
+            |n| {
+                for i in 0..n {
+                    black_box(mixed(i)).ok();
+                }
+            }
+        })
+    });
+    g.bench_function("breaker", |b| {
+        iter_contended(b, || {
+            |n| {
+                for i in 0..n {
+                    black_box(ours.call(|| mixed(i))).ok();
+                }
+            }
+        })
+    });
+    match &peers.failsafe {
+        Some(FailsafePolicy::Consecutive(fs)) => g.bench_function("failsafe", |b| {
+            iter_contended(b, || {
+                |n| {
+                    for i in 0..n {
+                        black_box(failsafe::CircuitBreaker::call(fs, || mixed(i))).ok();
+                    }
+                }
+            })
+        }),
+        Some(FailsafePolicy::TimeWindow(fs)) => g.bench_function("failsafe", |b| {
+            iter_contended(b, || {
+                |n| {
+                    for i in 0..n {
+                        black_box(failsafe::CircuitBreaker::call(fs, || mixed(i))).ok();
+                    }
+                }
+            })
+        }),
+        None => g,
+    };
+    if let Some(rc) = &peers.recloser {
+        g.bench_function("recloser", |b| {
+            iter_contended(b, || {
+                |n| {
+                    for i in 0..n {
+                        black_box(rc.call(|| mixed(i))).ok();
+                    }
+                }
+            })
+        });
+    }
+}
+
+/// resilience4j's default configuration on both cores (with the `metrics`
+/// feature when the bench is built with it), beside the consecutive
+/// policy in the same run.
+fn resilience4j_default(g: &mut Group<'_>) {
+    let ours = ours_resilience4j_default();
+    let consecutive = ours_consecutive();
+    for (id, cb) in [("breaker", &ours), ("consecutive", &consecutive)] {
+        g.bench_function(id, |b| {
+            iter_contended(b, || {
+                |n| {
+                    for i in 0..n {
+                        black_box(cb.call(|| mixed(i))).ok();
+                    }
+                }
+            })
+        });
+    }
+}
+
 enum FailsafePolicy {
     Consecutive(
         failsafe::StateMachine<
@@ -698,6 +789,26 @@ const SCENARIOS: &[(&str, &str)] = &[
     (
         "policy_slow_calls",
         "policy: slow calls > 1 s, 50 % (1 in 4 fails)",
+    ),
+    (
+        "policy2_consecutive",
+        "2 threads, 5 consecutive failures (per call, per thread)",
+    ),
+    (
+        "policy2_count_window",
+        "2 threads, count window 100, 50 % (per call, per thread)",
+    ),
+    (
+        "policy2_time_window",
+        "2 threads, time window 60 s, 50 % (per call, per thread)",
+    ),
+    (
+        "policy2_slow_calls",
+        "2 threads, slow calls > 1 s, 50 % (per call, per thread)",
+    ),
+    (
+        "resilience4j_default2",
+        "2 threads, resilience4j's default config (per call, per thread)",
     ),
     ("tower_consecutive", "tower service, 5 consecutive failures"),
     (
@@ -950,6 +1061,47 @@ fn main() {
             },
         )
     });
+    run("policy2_consecutive", &mut |g| {
+        policy_two_threads(
+            g,
+            ours_consecutive(),
+            Peers {
+                failsafe: Some(FailsafePolicy::Consecutive(failsafe_consecutive())),
+                recloser: Some(recloser_consecutive()),
+            },
+        )
+    });
+    run("policy2_count_window", &mut |g| {
+        policy_two_threads(
+            g,
+            ours_count_window(),
+            Peers {
+                failsafe: None,
+                recloser: Some(recloser_count_window()),
+            },
+        )
+    });
+    run("policy2_time_window", &mut |g| {
+        policy_two_threads(
+            g,
+            ours_time_window(),
+            Peers {
+                failsafe: Some(FailsafePolicy::TimeWindow(failsafe_time_window())),
+                recloser: None,
+            },
+        )
+    });
+    run("policy2_slow_calls", &mut |g| {
+        policy_two_threads(
+            g,
+            ours_slow_calls(),
+            Peers {
+                failsafe: None,
+                recloser: None,
+            },
+        )
+    });
+    run("resilience4j_default2", &mut |g| resilience4j_default(g));
     run("tower_consecutive", &mut |g| {
         tower_scenario(g, ours_consecutive(), tower_consecutive(), false)
     });

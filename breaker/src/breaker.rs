@@ -42,7 +42,7 @@ use crate::observe::{self, Exporter, LockedTotal, StripeTotals};
 use crate::permit::{self, IntoOutcome, Outcome, Permit, NOT_TIMED};
 use crate::stats::{Counts, Stats, Totals, Trip, TripReason};
 use crate::store::{ProbeLease, ProbeSlot, SharedState, StateStore};
-use crate::sync::{lock, stripe_count, thread_stripe, AtomicU64, Mutex, Ordering};
+use crate::sync::{lock, stripe_count, thread_stripe, AtomicU64, Mutex, Ordering, OWNED};
 use crate::window::Window;
 
 /// A breaker's state.
@@ -206,6 +206,15 @@ const LEFT: u8 = 3;
 #[repr(align(128))]
 #[derive(Default)]
 struct Stripe {
+    /// Written by the thread that owns the stripe alone (see
+    /// [`thread_stripe`]), with a load and a store.
+    owned: Counters,
+    /// Written by the threads that share the stripe, with atomic adds.
+    shared: Counters,
+}
+
+#[derive(Default)]
+struct Counters {
     admitted: AtomicU64,
     successes: AtomicU64,
     failures: AtomicU64,
@@ -745,10 +754,9 @@ impl CircuitBreaker {
     /// open period over; never forced open or disabled, which an operator
     /// chose.
     pub(crate) fn idle_sample(&self) -> (u64, bool) {
-        let calls = self.stripes.iter().fold(0u64, |sum, stripe| {
-            sum.wrapping_add(stripe.admitted.load(Ordering::Acquire))
-                .wrapping_add(stripe.rejected.load(Ordering::Acquire))
-        });
+        let calls = self
+            .sum(|c| &c.admitted)
+            .wrapping_add(self.sum(|c| &c.rejected));
         let word = self.hot.word.load(Ordering::Acquire);
         let may_go = match word & STATE_MASK {
             OPEN => {
@@ -869,9 +877,21 @@ impl CircuitBreaker {
         self.announce_reporting(&changes);
     }
 
-    #[inline]
-    fn stripe(&self) -> &Stripe {
-        &self.stripes[thread_stripe() & self.stripe_mask]
+    /// Adds one to the calling thread's `counter`, with `order`: a load and
+    /// a store in a stripe the thread owns, an atomic add in one it shares.
+    /// The count before.
+    #[inline(always)]
+    fn add(&self, counter: impl Fn(&Counters) -> &AtomicU64, order: Ordering) -> u64 {
+        let at = thread_stripe();
+        let stripe = &self.stripes[at & self.stripe_mask];
+        if at & OWNED != 0 {
+            let counter = counter(&stripe.owned);
+            let before = counter.load(Ordering::Relaxed);
+            counter.store(before.wrapping_add(1), order);
+            before
+        } else {
+            counter(&stripe.shared).fetch_add(1, order)
+        }
     }
 
     /// The stripes' sums: successes before admissions, so that a success is
@@ -890,10 +910,8 @@ impl CircuitBreaker {
     }
 
     /// One counter summed over every stripe.
-    fn sum(&self, counter: impl Fn(&Stripe) -> &AtomicU64) -> u64 {
-        self.stripes.iter().fold(0u64, |sum, stripe| {
-            sum.wrapping_add(counter(stripe).load(Ordering::Acquire))
-        })
+    fn sum(&self, counter: impl Fn(&Counters) -> &AtomicU64) -> u64 {
+        sum_stripes(&self.stripes, counter)
     }
 
     /// Publishes the locked state to the lock-free path.
@@ -978,7 +996,7 @@ impl CircuitBreaker {
     pub fn try_acquire(&self) -> Result<Permit<'_>, Rejected> {
         let word = self.hot.word.load(Ordering::Acquire);
         if word & FAST_ADMIT != 0 {
-            let admitted = self.stripe().admitted.fetch_add(1, Ordering::Relaxed);
+            let admitted = self.add(|c| &c.admitted, Ordering::Relaxed);
             // observe: one call in 64 has its duration sampled
             let started = if Exporter::samples(admitted) {
                 self.sample_start()
@@ -1001,7 +1019,7 @@ impl CircuitBreaker {
                     self.custom_coarse_nanos()
                 };
                 if until != u64::MAX && now.saturating_add(self.coarse_lag) < until {
-                    self.stripe().rejected.fetch_add(1, Ordering::Relaxed);
+                    self.add(|c| &c.rejected, Ordering::Relaxed);
                     let open_for = self.hot.open_for.load(Ordering::Relaxed);
                     let left = remaining(until, now, open_for);
                     let rejected = Rejected::open(self.shared_name(), left);
@@ -1011,7 +1029,7 @@ impl CircuitBreaker {
                 }
             }
             FORCED_OPEN => {
-                self.stripe().rejected.fetch_add(1, Ordering::Relaxed);
+                self.add(|c| &c.rejected, Ordering::Relaxed);
                 let rejected = Rejected::forced_open(self.shared_name());
                 // observe: a rejection
                 observe::rejected(&rejected);
@@ -1200,7 +1218,7 @@ impl CircuitBreaker {
     /// Counts an admission, and notes when its call starts if anything
     /// needs its duration.
     fn count_admission(&self, admission: &mut Admission, now: &Now) {
-        let admitted = self.stripe().admitted.fetch_add(1, Ordering::Relaxed);
+        let admitted = self.add(|c| &c.admitted, Ordering::Relaxed);
         // observe: one call in 64 has its duration sampled
         admission.started = if Exporter::samples(admitted) {
             nanos(now.get()) | 1
@@ -1327,7 +1345,7 @@ impl CircuitBreaker {
     }
 
     fn reject(&self, reason: RejectReason) -> Rejected {
-        self.stripe().rejected.fetch_add(1, Ordering::Relaxed);
+        self.add(|c| &c.rejected, Ordering::Relaxed);
         Rejected::new(self.shared_name(), reason)
     }
 
@@ -1377,7 +1395,7 @@ impl CircuitBreaker {
                                 self.hot.consecutive.load(Ordering::Relaxed) & COUNT_MASK == 0
                             } =>
                         {
-                            self.stripe().successes.fetch_add(1, Ordering::Release);
+                            self.add(|c| &c.successes, Ordering::Release);
                             true
                         }
                         // A window's ending, judged in a short locked
@@ -1431,8 +1449,9 @@ impl CircuitBreaker {
         }
         let at = Duration::from_nanos(ended);
         self.fold(core);
+        let streak = self.consecutive_failures(generation);
         if closed {
-            if failed && self.consecutive_failures(generation).saturating_add(1) >= self.trip_at {
+            if failed && streak.saturating_add(1) >= self.trip_at {
                 return false;
             }
             let Some(window) = core.window.as_mut() else {
@@ -1445,10 +1464,13 @@ impl CircuitBreaker {
             window.record(at, failed, false);
         }
         if failed {
-            self.add_consecutive_failure(generation, u64::MAX);
-            self.stripe().failures.fetch_add(1, Ordering::Release);
+            // A window's streak is written under the lock alone: a store.
+            let tag = (generation & COUNT_MASK) << 32;
+            let count = streak.saturating_add(1).min(COUNT_MASK);
+            self.hot.consecutive.store(tag | count, Ordering::Release);
+            self.add(|c| &c.failures, Ordering::Release);
         } else {
-            self.stripe().successes.fetch_add(1, Ordering::Release);
+            self.add(|c| &c.successes, Ordering::Release);
             core.folded = core.folded.wrapping_add(1);
             if self.consecutive_failures(generation) > 0 {
                 self.clear_failure_streak(core, core.folded.wrapping_sub(1));
@@ -1526,7 +1548,7 @@ impl CircuitBreaker {
             self.trip_at
         };
         if self.add_consecutive_failure(word >> GEN_SHIFT, below) {
-            self.stripe().failures.fetch_add(1, Ordering::Release);
+            self.add(|c| &c.failures, Ordering::Release);
             return true;
         }
         false
@@ -1628,18 +1650,18 @@ impl CircuitBreaker {
         let totals = &mut core.totals;
         let slot = match ending {
             Ending::Success => {
-                self.stripe().successes.fetch_add(1, Ordering::Release);
+                self.add(|c| &c.successes, Ordering::Release);
                 // Recorded here, not taken in at the window's next look.
                 core.folded = core.folded.wrapping_add(1);
                 None
             }
             Ending::Failure => {
-                self.stripe().failures.fetch_add(1, Ordering::Release);
+                self.add(|c| &c.failures, Ordering::Release);
                 None
             }
             Ending::Timeout => {
                 totals.timeouts = totals.timeouts.saturating_add(1);
-                self.stripe().failures.fetch_add(1, Ordering::Release);
+                self.add(|c| &c.failures, Ordering::Release);
                 None
             }
             Ending::Ignored => Some(&mut totals.ignored),
@@ -2446,16 +2468,19 @@ fn remaining(until: u64, coarse: u64, open_for: u64) -> u64 {
 /// The lifetime counts `stripes` keep, as the metrics exporter reads them.
 #[cfg(feature = "metrics")]
 fn stripe_totals(stripes: &[Stripe]) -> StripeTotals {
-    let sum = |counter: fn(&Stripe) -> &AtomicU64| {
-        stripes.iter().fold(0u64, |sum, stripe| {
-            sum.wrapping_add(counter(stripe).load(Ordering::Acquire))
-        })
-    };
     StripeTotals {
-        successes: sum(|s| &s.successes),
-        failures: sum(|s| &s.failures),
-        rejected: sum(|s| &s.rejected),
+        successes: sum_stripes(stripes, |c| &c.successes),
+        failures: sum_stripes(stripes, |c| &c.failures),
+        rejected: sum_stripes(stripes, |c| &c.rejected),
     }
+}
+
+/// One counter summed over every stripe, owned and shared.
+fn sum_stripes(stripes: &[Stripe], counter: impl Fn(&Counters) -> &AtomicU64) -> u64 {
+    stripes.iter().fold(0u64, |sum, stripe| {
+        sum.wrapping_add(counter(&stripe.owned).load(Ordering::Acquire))
+            .wrapping_add(counter(&stripe.shared).load(Ordering::Acquire))
+    })
 }
 
 /// The seed of a breaker's jitter draws: its name and its clock's reading
@@ -2516,10 +2541,10 @@ mod tests {
         )
         .unwrap();
         for stripe in cb.stripes.iter() {
-            stripe.admitted.store(u64::MAX - 1, Ordering::Relaxed);
-            stripe.successes.store(u64::MAX - 1, Ordering::Relaxed);
-            stripe.failures.store(u64::MAX / 2, Ordering::Relaxed);
-            stripe.rejected.store(u64::MAX, Ordering::Relaxed);
+            stripe.shared.admitted.store(u64::MAX - 1, Ordering::Relaxed);
+            stripe.shared.successes.store(u64::MAX - 1, Ordering::Relaxed);
+            stripe.shared.failures.store(u64::MAX / 2, Ordering::Relaxed);
+            stripe.shared.rejected.store(u64::MAX, Ordering::Relaxed);
         }
         {
             let mut core = lock(&cb.core);

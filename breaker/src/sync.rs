@@ -26,35 +26,86 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     }
 }
 
-/// Which of a breaker's counter stripes the calling thread writes to: a
-/// number fixed per thread, so that two threads calling one breaker write
-/// to different cache lines.
+/// Set in [`thread_stripe`]'s answer when the calling thread owns its
+/// stripe: it is the only thread that writes the stripe's owned counters,
+/// so it counts with a load and a store instead of a read-modify-write.
+pub(crate) const OWNED: usize = 1 << (usize::BITS - 1);
+
+/// Which of a breaker's counter stripes the calling thread writes to, and
+/// whether it owns it ([`OWNED`]).
+///
+/// A thread's first call claims the lowest stripe no living thread owns,
+/// among the first [`stripe_count`] (the same for every breaker, so a
+/// thread owns the same stripe in all of them); it gives it back when it
+/// exits, and the thread that claims it next sees every count the last
+/// owner made (the claim and the release are an acquire and a release of
+/// the same word). A thread that finds every stripe owned shares one, at a
+/// number fixed per thread, writing its shared counters with atomic adds;
+/// so does a thread whose thread-locals are being torn down.
 #[cfg(not(loom))]
 #[inline]
 pub(crate) fn thread_stripe() -> usize {
     use std::cell::Cell;
     use std::sync::atomic::AtomicUsize;
 
+    const UNCLAIMED: usize = usize::MAX;
+    /// The owned stripes, a bit each.
+    static OWNERS: AtomicUsize = AtomicUsize::new(0);
+    /// The next sharer's stripe.
     static NEXT: AtomicUsize = AtomicUsize::new(0);
-    thread_local! {
-        static STRIPE: Cell<usize> = const { Cell::new(usize::MAX) };
-    }
-    STRIPE.with(|stripe| {
-        let mut index = stripe.get();
-        if index == usize::MAX {
-            index = NEXT.fetch_add(1, Ordering::Relaxed) & (usize::MAX >> 1);
-            stripe.set(index);
-        }
-        index
-    })
-}
 
-/// Under loom every thread shares one stripe: the models explore the races
-/// on one word, the harder case.
-#[cfg(loom)]
-#[inline]
-pub(crate) fn thread_stripe() -> usize {
-    0
+    struct Claim(Cell<usize>);
+    impl Drop for Claim {
+        fn drop(&mut self) {
+            let at = self.0.get();
+            if at != UNCLAIMED && at & OWNED != 0 {
+                OWNERS.fetch_and(!(1 << (at & !OWNED)), Ordering::Release);
+            }
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn claim() -> usize {
+        let stripes = stripe_count();
+        let all = if stripes >= usize::BITS as usize {
+            usize::MAX
+        } else {
+            (1 << stripes) - 1
+        };
+        let mut owners = OWNERS.load(Ordering::Relaxed);
+        loop {
+            let free = !owners & all;
+            if free == 0 {
+                return NEXT.fetch_add(1, Ordering::Relaxed) & (stripes - 1);
+            }
+            let at = free.trailing_zeros() as usize;
+            match OWNERS.compare_exchange_weak(
+                owners,
+                owners | 1 << at,
+                Ordering::Acquire,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return at | OWNED,
+                Err(now) => owners = now,
+            }
+        }
+    }
+
+    thread_local! {
+        static STRIPE: Claim = const { Claim(Cell::new(UNCLAIMED)) };
+    }
+    STRIPE
+        .try_with(|stripe| {
+            let mut at = stripe.0.get();
+            if at == UNCLAIMED {
+                at = claim();
+                stripe.0.set(at);
+            }
+            at
+        })
+        // Torn down: share stripe 0.
+        .unwrap_or(0)
 }
 
 /// How many counter stripes a breaker gets: one per core, a power of two,
