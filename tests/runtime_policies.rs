@@ -474,3 +474,133 @@ fn slow_call_policy_counts_every_call_once_under_concurrent_trips() {
     assert!(t.slow_calls > 0, "{t:?}");
     assert!(t.rejected > 0, "it never tripped: {t:?}");
 }
+
+// ----- windows recorded off the lock -----------------------------------------
+//
+// A window that holds `minimum_calls` calls counts a success in the calling
+// thread's stripe alone and takes it in at its next look; every other
+// ending of a window is judged in a short locked section. These pin what
+// that must not change.
+
+#[test]
+fn the_success_that_brings_a_count_window_to_its_minimum_calls_trips_it() {
+    let (cb, _) = breaker(
+        rate_only()
+            .failure_rate(0.5)
+            .count_window(10)
+            .minimum_calls(4),
+    );
+    record(&cb, "FFS");
+    assert_eq!(cb.state(), State::Closed, "3 calls: below minimum_calls");
+    record(&cb, "S");
+    assert_eq!(cb.state(), State::Open, "2 failures in 4 calls: 50 %");
+}
+
+#[test]
+fn successes_counted_off_the_lock_leave_a_time_window_with_their_bucket() {
+    let (cb, clock) = breaker(
+        rate_only()
+            .failure_rate(0.5)
+            .time_window(10 * SEC)
+            .time_window_buckets(10)
+            .minimum_calls(4),
+    );
+    clock.advance(SEC / 2);
+    record(&cb, &"S".repeat(10));
+    // Their bucket, [0 s, 1 s), has slid out at 10.5 s: four failures are
+    // then the whole window.
+    clock.advance(10 * SEC);
+    record(&cb, "FFF");
+    assert_eq!(cb.state(), State::Closed, "3 calls: below minimum_calls");
+    record(&cb, "F");
+    assert_eq!(cb.state(), State::Open);
+}
+
+#[test]
+fn successes_taken_in_late_go_into_the_bucket_they_were_made_in() {
+    let (cb, clock) = breaker(
+        rate_only()
+            .failure_rate(0.9)
+            .time_window(10 * SEC)
+            .time_window_buckets(10)
+            .minimum_calls(1),
+    );
+    clock.advance(SEC / 2);
+    record(&cb, &"S".repeat(10));
+    clock.advance(SEC);
+    // The failure's look takes the ten successes in: into [0 s, 1 s).
+    record(&cb, "F");
+    assert!((cb.stats().failure_rate - 1.0 / 11.0).abs() < 1e-9);
+    // At 10.2 s that bucket is gone and the failure is all that is left.
+    clock.set(Duration::from_millis(10_200));
+    assert_eq!(cb.stats().failure_rate, 1.0);
+}
+
+#[test]
+fn a_success_counted_off_the_lock_ends_a_windows_failure_streak() {
+    let (cb, _) = breaker(
+        rate_only()
+            .failure_rate(0.9)
+            .count_window(10)
+            .minimum_calls(1),
+    );
+    record(&cb, "SFF");
+    assert_eq!(cb.stats().period.consecutive_failures, 2);
+    record(&cb, "SS");
+    let period = cb.stats().period;
+    assert_eq!(period.consecutive_failures, 0);
+    assert_eq!(period.consecutive_successes, 2);
+    assert_eq!((period.successes, period.failures), (3, 2));
+}
+
+#[test]
+fn max_failures_beside_a_window_trips_on_the_streak_of_failures_off_the_lock() {
+    let (cb, _) = breaker(
+        Config::default()
+            .max_failures(3)
+            .failure_rate(0.9)
+            .count_window(100)
+            .minimum_calls(1),
+    );
+    record(&cb, "SSSSFFSFF");
+    assert_eq!(cb.state(), State::Closed, "never 3 in a row");
+    record(&cb, "F");
+    assert_eq!(cb.state(), State::Open);
+    assert_eq!(
+        cb.stats().tripped_by.unwrap().reason,
+        breakerbox::TripReason::ConsecutiveFailures
+    );
+}
+
+#[test]
+fn a_slow_success_of_a_window_that_judges_lock_free_is_still_counted_slow() {
+    let (cb, clock) = breaker(
+        rate_only()
+            .slow_call_duration(SEC)
+            .slow_call_rate(0.5)
+            .count_window(4)
+            .minimum_calls(2),
+    );
+    record(&cb, "SS");
+    timed(&cb, &clock, 2 * SEC, Outcome::Success);
+    assert_eq!(cb.state(), State::Closed, "1 slow call in 3");
+    assert_eq!(cb.stats().totals.slow_calls, 1);
+    timed(&cb, &clock, 2 * SEC, Outcome::Success);
+    assert_eq!(cb.state(), State::Open, "2 slow calls in 4");
+}
+
+#[test]
+fn a_disabled_windowed_breaker_counts_every_ending_and_never_trips() {
+    let (cb, _) = breaker(
+        rate_only()
+            .failure_rate(0.5)
+            .count_window(4)
+            .minimum_calls(1),
+    );
+    cb.disable();
+    record(&cb, "SFFFFS");
+    let stats = cb.stats();
+    assert_eq!(stats.state, State::Disabled);
+    assert_eq!((stats.totals.successes, stats.totals.failures), (2, 4));
+    assert_eq!(stats.period.consecutive_successes, 1);
+}

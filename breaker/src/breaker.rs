@@ -317,6 +317,11 @@ struct Core {
     /// A time window's epoch that the successes not yet taken in belong
     /// to: the lane is open only until that bucket ends.
     pending_epoch: u64,
+    /// With a window: the current period's consecutive failures, kept
+    /// here under the lock rather than in `Hot::consecutive` (the
+    /// lock-free path of a window never reads it, and a write there would
+    /// take the published word's cache line from every other core).
+    streak: u64,
     /// When the current state began.
     state_since: Duration,
     /// When an open breaker turns half-open; while `open_pending`, how long
@@ -573,6 +578,7 @@ impl CircuitBreaker {
             window: config.window_kind().map(Window::new),
             folded: 0,
             pending_epoch: 0,
+            streak: 0,
             state_since: now,
             open_until: now,
             open_pending: false,
@@ -793,7 +799,7 @@ impl CircuitBreaker {
             let sums = self.sums();
             StoreView {
                 outcomes: [sums.successes, sums.failures, core.totals.slow_calls],
-                consecutive_failures: self.consecutive_failures(core.generation),
+                consecutive_failures: self.streak(core),
                 state: core.state,
                 open_for: match core.state {
                     State::Open => Self::open_remaining(core, now),
@@ -1449,7 +1455,7 @@ impl CircuitBreaker {
         }
         let at = Duration::from_nanos(ended);
         self.fold(core);
-        let streak = self.consecutive_failures(generation);
+        let streak = core.streak;
         if closed {
             if failed && streak.saturating_add(1) >= self.trip_at {
                 return false;
@@ -1464,15 +1470,12 @@ impl CircuitBreaker {
             window.record(at, failed, false);
         }
         if failed {
-            // A window's streak is written under the lock alone: a store.
-            let tag = (generation & COUNT_MASK) << 32;
-            let count = streak.saturating_add(1).min(COUNT_MASK);
-            self.hot.consecutive.store(tag | count, Ordering::Release);
+            core.streak = streak.saturating_add(1);
             self.add(|c| &c.failures, Ordering::Release);
         } else {
             self.add(|c| &c.successes, Ordering::Release);
             core.folded = core.folded.wrapping_add(1);
-            if self.consecutive_failures(generation) > 0 {
+            if streak > 0 {
                 self.clear_failure_streak(core, core.folded.wrapping_sub(1));
             }
         }
@@ -1493,7 +1496,7 @@ impl CircuitBreaker {
             return;
         }
         core.folded = successes;
-        if self.consecutive_failures(core.generation) > 0 {
+        if self.streak(core) > 0 {
             self.clear_failure_streak(core, successes.wrapping_sub(new));
         }
         if core.state == State::Closed {
@@ -1508,9 +1511,22 @@ impl CircuitBreaker {
     /// before it.
     fn clear_failure_streak(&self, core: &mut Core, before: u64) {
         core.success_mark = before.wrapping_sub(core.base.successes);
-        self.hot
-            .consecutive
-            .swap((core.generation & COUNT_MASK) << 32, Ordering::AcqRel);
+        if self.windowed {
+            core.streak = 0;
+        } else {
+            self.hot
+                .consecutive
+                .swap((core.generation & COUNT_MASK) << 32, Ordering::AcqRel);
+        }
+    }
+
+    /// The current period's consecutive failures.
+    fn streak(&self, core: &Core) -> u64 {
+        if self.windowed {
+            core.streak
+        } else {
+            self.consecutive_failures(core.generation)
+        }
     }
 
     /// Opens or closes the lane of lock-free successes (see `Hot::lane`)
@@ -1525,7 +1541,11 @@ impl CircuitBreaker {
                     // Calls leave a time window only as its buckets end.
                     Some((epoch, end)) => {
                         core.pending_epoch = epoch;
-                        if judged { end } else { 0 }
+                        if judged {
+                            end
+                        } else {
+                            0
+                        }
                     }
                     None if judged => u64::MAX,
                     None => 0,
@@ -1699,7 +1719,7 @@ impl CircuitBreaker {
     }
 
     fn on_success(&self, core: &mut Core, now: &Now, slow: bool, changes: &mut Changes) {
-        if self.consecutive_failures(core.generation) > 0 {
+        if self.streak(core) > 0 {
             // This success (counted already) is the first after failures.
             let successes = self.sums().successes;
             self.clear_failure_streak(core, successes.wrapping_sub(1));
@@ -1745,7 +1765,11 @@ impl CircuitBreaker {
         let period_successes = self.sums().successes.wrapping_sub(core.base.successes);
         core.success_mark = period_successes;
         // Under the lock nothing trips early: count it whatever the total.
-        self.add_consecutive_failure(core.generation, u64::MAX);
+        if self.windowed {
+            core.streak = core.streak.saturating_add(1);
+        } else {
+            self.add_consecutive_failure(core.generation, u64::MAX);
+        }
         let counts = &mut core.counts;
         counts.consecutive_successes = 0;
         if slow {
@@ -1774,7 +1798,7 @@ impl CircuitBreaker {
     fn should_trip(&self, core: &mut Core, now: &Now) -> Option<TripReason> {
         let config = &self.config;
         if let Some(max) = config.settings.max_failures {
-            if self.consecutive_failures(core.generation) >= u64::from(max) {
+            if self.streak(core) >= u64::from(max) {
                 return Some(TripReason::ConsecutiveFailures);
             }
         }
@@ -1863,7 +1887,7 @@ impl CircuitBreaker {
         let tally = core.counts;
         let successes = sums.successes.wrapping_sub(core.base.successes);
         let rejected = sums.rejected.wrapping_sub(core.base.rejected);
-        let consecutive_failures = self.consecutive_failures(core.generation);
+        let consecutive_failures = self.streak(core);
         Counts {
             calls: sums
                 .admitted
@@ -1941,6 +1965,7 @@ impl CircuitBreaker {
         core.counts = Tally::default();
         core.base = sums;
         core.success_mark = 0;
+        core.streak = 0;
         // A swap, not a store: a read-modify-write is ordered with the
         // lock-free path's compare-exchange, so an older period's failure
         // can never land its count after the new period's zero. (loom found
@@ -2541,9 +2566,18 @@ mod tests {
         )
         .unwrap();
         for stripe in cb.stripes.iter() {
-            stripe.shared.admitted.store(u64::MAX - 1, Ordering::Relaxed);
-            stripe.shared.successes.store(u64::MAX - 1, Ordering::Relaxed);
-            stripe.shared.failures.store(u64::MAX / 2, Ordering::Relaxed);
+            stripe
+                .shared
+                .admitted
+                .store(u64::MAX - 1, Ordering::Relaxed);
+            stripe
+                .shared
+                .successes
+                .store(u64::MAX - 1, Ordering::Relaxed);
+            stripe
+                .shared
+                .failures
+                .store(u64::MAX / 2, Ordering::Relaxed);
             stripe.shared.rejected.store(u64::MAX, Ordering::Relaxed);
         }
         {

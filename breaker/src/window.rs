@@ -99,7 +99,7 @@ impl Window {
                     w.record(false, false);
                 }
             }
-            Window::Time(w) => w.record_many(u128::from(epoch), count),
+            Window::Time(w) => w.record_many(epoch, count),
         }
     }
 
@@ -110,11 +110,7 @@ impl Window {
             Window::Count(_) => None,
             Window::Time(w) => {
                 let epoch = w.epoch(now);
-                let end = (epoch + 1).saturating_mul(w.width_nanos);
-                Some((
-                    u64::try_from(epoch).unwrap_or(u64::MAX),
-                    u64::try_from(end).unwrap_or(u64::MAX),
-                ))
+                Some((epoch, epoch.saturating_add(1).saturating_mul(w.width_nanos)))
             }
         }
     }
@@ -181,16 +177,17 @@ impl CountWindow {
 /// each, the oldest dropped whole as time moves on.
 #[derive(Debug)]
 pub(crate) struct TimeWindow {
-    width_nanos: u128,
+    width_nanos: u64,
     /// Each bucket's epoch (time / width) and tally.
-    buckets: Box<[(u128, Tally)]>,
+    buckets: Box<[(u64, Tally)]>,
     total: Tally,
 }
 
 impl TimeWindow {
     fn new(span: Duration, buckets: u32) -> Self {
         let buckets = buckets.max(1);
-        let width_nanos = (span.as_nanos() / u128::from(buckets)).max(1);
+        let width_nanos =
+            u64::try_from(span.as_nanos() / u128::from(buckets)).map_or(u64::MAX, |w| w.max(1));
         TimeWindow {
             width_nanos,
             buckets: vec![(0, Tally::default()); buckets as usize].into_boxed_slice(),
@@ -198,14 +195,14 @@ impl TimeWindow {
         }
     }
 
-    fn epoch(&self, now: Duration) -> u128 {
-        now.as_nanos() / self.width_nanos
+    fn epoch(&self, now: Duration) -> u64 {
+        u64::try_from(now.as_nanos()).unwrap_or(u64::MAX) / self.width_nanos
     }
 
     /// Drops the buckets that have slid out of the window ending at `now`.
     fn expire(&mut self, now: Duration) {
         let current = self.epoch(now);
-        let len = self.buckets.len() as u128;
+        let len = self.buckets.len() as u64;
         for (epoch, tally) in self.buckets.iter_mut() {
             // A bucket belongs to the window while it is one of the last
             // `len` epochs; a bucket "from the future" (a clock set
@@ -221,7 +218,7 @@ impl TimeWindow {
     fn record(&mut self, now: Duration, failed: bool, slow: bool) {
         self.expire(now);
         let epoch = self.epoch(now);
-        let index = (epoch % self.buckets.len() as u128) as usize;
+        let index = (epoch % self.buckets.len() as u64) as usize;
         let bucket = &mut self.buckets[index];
         if bucket.0 != epoch {
             self.total.sub(bucket.1);
@@ -239,8 +236,8 @@ impl TimeWindow {
 
     /// Adds `count` successes to the bucket of `epoch`, unless that bucket
     /// has been reused by a later epoch already (it slid out of the window).
-    fn record_many(&mut self, epoch: u128, count: u64) {
-        let index = (epoch % self.buckets.len() as u128) as usize;
+    fn record_many(&mut self, epoch: u64, count: u64) {
+        let index = (epoch % self.buckets.len() as u64) as usize;
         let bucket = &mut self.buckets[index];
         if bucket.0 > epoch {
             return;

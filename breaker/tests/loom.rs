@@ -288,6 +288,92 @@ fn a_timed_lock_free_admission_racing_with_the_trip_is_counted_once() {
     });
 }
 
+/// A window's success is counted in a stripe alone once the window holds
+/// `minimum_calls` calls, and taken in at the window's next look; a failure
+/// takes that look in a short locked section. Racing, each call lands in
+/// the window once, in one order or the other, and the window's rate and
+/// the failure streak agree with that order.
+#[test]
+fn a_windows_lock_free_success_racing_with_a_failure_lands_in_the_window_once() {
+    model(|| {
+        let cb = Arc::new(
+            CircuitBreaker::new(
+                "loom",
+                Config::default()
+                    .without_max_failures()
+                    .failure_rate(0.9)
+                    .count_window(4)
+                    .minimum_calls(2)
+                    .clock(ManualClock::new()),
+            )
+            .unwrap(),
+        );
+        for _ in 0..3 {
+            cb.try_acquire().unwrap().success();
+        }
+        let a = cb.clone();
+        let b = cb.clone();
+        let success = thread::spawn(move || a.try_acquire().unwrap().success());
+        let failure = thread::spawn(move || b.try_acquire().unwrap().failure());
+        success.join().unwrap();
+        failure.join().unwrap();
+        let stats = cb.stats();
+        assert_eq!(stats.state, State::Closed);
+        assert_eq!((stats.totals.successes, stats.totals.failures), (4, 1));
+        assert_eq!((stats.period.successes, stats.period.failures), (4, 1));
+        // The last 4 of 5 calls: one failure, whichever came last.
+        assert_eq!(stats.failure_rate, 0.25);
+        let p = stats.period;
+        assert!(
+            (p.consecutive_failures, p.consecutive_successes) == (1, 0)
+                || (p.consecutive_failures, p.consecutive_successes) == (0, 1),
+            "{p:?}"
+        );
+        assert_eq!(stats.in_flight, 0);
+    });
+}
+
+/// The failure that brings the window to its threshold trips the breaker
+/// on that call, whether a racing lock-free success was taken in before it
+/// or comes after.
+#[test]
+fn a_windows_crossing_failure_racing_with_a_lock_free_success_trips_once() {
+    model(|| {
+        let cb = Arc::new(
+            CircuitBreaker::new(
+                "loom",
+                Config::default()
+                    .without_max_failures()
+                    .failure_rate(0.5)
+                    .count_window(2)
+                    .minimum_calls(2)
+                    .clock(ManualClock::new()),
+            )
+            .unwrap(),
+        );
+        for _ in 0..2 {
+            cb.try_acquire().unwrap().success();
+        }
+        let a = cb.clone();
+        let b = cb.clone();
+        let success = thread::spawn(move || {
+            if let Ok(permit) = a.try_acquire() {
+                permit.success();
+            }
+        });
+        let failure = thread::spawn(move || b.try_acquire().unwrap().failure());
+        success.join().unwrap();
+        failure.join().unwrap();
+        let stats = cb.stats();
+        assert_eq!(stats.state, State::Open);
+        assert_eq!(stats.open_count, 1);
+        let t = stats.totals;
+        assert_eq!(t.failures, 1);
+        assert_eq!(t.calls, t.successes + t.failures + t.rejected);
+        assert_eq!(stats.in_flight, 0);
+    });
+}
+
 #[test]
 fn two_failures_at_the_threshold_trip_exactly_once() {
     model(|| {
