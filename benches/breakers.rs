@@ -433,6 +433,18 @@ fn async_call(g: &mut Group<'_>) {
     g.bench_function("recloser", |b| {
         iter_async(b, &rt, |i| rc.call(async move { work(i) }))
     });
+    // The crate published as `breaker`, 2.0.2: async only, 5 consecutive
+    // failures, its window rule off (a threshold of 0), open 60 s.
+    let bc = breaker::CircuitBreaker::new(
+        breaker::CircuitBreakerConfig::builder()
+            .consecutive_failures(5)
+            .failure_rate_threshold(0.0)
+            .wait_duration(OPEN_FOR)
+            .build(),
+    );
+    g.bench_function("breaker_crate", |b| {
+        iter_async(b, &rt, |i| bc.call(move || async move { work(i) }))
+    });
     let mut svc = tower_consecutive().layer_fn(tower::service_fn(|x: u64| async move { work(x) }));
     g.bench_function("tower_resilience", |b| {
         b.iter_custom(|iters| {
@@ -833,6 +845,7 @@ const PEERS: &[(&str, &str)] = &[
     ("failsafe", "failsafe"),
     ("recloser", "recloser"),
     ("tower_resilience", "tower-resilience"),
+    ("breaker_crate", "breaker 2.0.2"),
 ];
 
 fn criterion_dir() -> PathBuf {
@@ -921,7 +934,7 @@ fn table(dir: &Path, since: std::time::SystemTime) -> String {
             if let (Some(b), Some(call)) = (base, get(group, "call_api")) {
                 let _ = writeln!(
                     out,
-                    "| the same fn through `call` | {} | {} | {:+.1} ns | — | — | — |",
+                    "| the same fn through `call` | {} | {} | {:+.1} ns | — | — | — | — |",
                     ns(b),
                     ns(call),
                     call - b
