@@ -108,6 +108,15 @@ pub(crate) fn thread_stripe() -> usize {
         .unwrap_or(0)
 }
 
+/// Under loom every thread shares stripe 0, writing its shared counters
+/// with atomic adds: the models explore the races on one word, the harder
+/// case (an owned stripe has a single writer, so it has no race to explore).
+#[cfg(loom)]
+#[inline]
+pub(crate) fn thread_stripe() -> usize {
+    0
+}
+
 /// How many counter stripes a breaker gets: one per core, a power of two,
 /// at most 16 (and 1 under loom).
 pub(crate) fn stripe_count() -> usize {
