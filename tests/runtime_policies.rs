@@ -604,3 +604,88 @@ fn a_disabled_windowed_breaker_counts_every_ending_and_never_trips() {
     assert_eq!((stats.totals.successes, stats.totals.failures), (2, 4));
     assert_eq!(stats.period.consecutive_successes, 1);
 }
+
+#[test]
+fn successes_after_the_clock_is_set_back_stay_in_the_time_window() {
+    let (cb, clock) = breaker(
+        rate_only()
+            .failure_rate(0.5)
+            .time_window(10 * SEC)
+            .time_window_buckets(10)
+            .minimum_calls(2),
+    );
+    clock.set(Duration::from_millis(100_500));
+    // Two calls open the lane to the end of the bucket [100 s, 101 s).
+    record(&cb, "SSSS");
+    clock.set(SEC);
+    // The window at 1 s holds none of the calls of 100 s: these three
+    // successes and two failures are all it holds.
+    record(&cb, "SSSFF");
+    assert_eq!(cb.state(), State::Closed, "2 failures in 5 calls");
+    assert!((cb.stats().failure_rate - 0.4).abs() < 1e-9);
+}
+
+/// A clock whose coarse reading, on a thread that asks for it, is taken and
+/// then held until the test lets it go: a thread descheduled between
+/// reading the clock and recording its call.
+#[derive(Debug, Clone)]
+struct HeldCoarseClock {
+    inner: ManualClock,
+    read: std::sync::Arc<std::sync::Barrier>,
+}
+
+thread_local! {
+    static HOLD_NEXT_COARSE_READING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+impl breakerbox::Clock for HeldCoarseClock {
+    fn now(&self) -> Duration {
+        self.inner.now()
+    }
+
+    fn now_coarse(&self) -> Duration {
+        let at = self.inner.now();
+        if HOLD_NEXT_COARSE_READING.with(|hold| hold.replace(false)) {
+            self.read.wait();
+            self.read.wait();
+        }
+        at
+    }
+}
+
+#[test]
+fn a_windows_failure_read_before_a_bucket_ended_keeps_the_newer_buckets_calls() {
+    let inner = ManualClock::new();
+    let clock = HeldCoarseClock {
+        inner: inner.clone(),
+        read: std::sync::Arc::new(std::sync::Barrier::new(2)),
+    };
+    let cb = CircuitBreaker::new(
+        "policies",
+        rate_only()
+            .failure_rate(0.6)
+            .time_window(10 * SEC)
+            .time_window_buckets(10)
+            .minimum_calls(2)
+            .clock(clock.clone()),
+    )
+    .unwrap();
+    inner.set(SEC / 2);
+    record(&cb, "SS");
+    std::thread::scope(|scope| {
+        let late = scope.spawn(|| {
+            let permit = cb.try_acquire().unwrap();
+            HOLD_NEXT_COARSE_READING.with(|hold| hold.set(true));
+            // Reads 0.5 s, then waits while the next bucket fills.
+            permit.failure();
+        });
+        clock.read.wait();
+        inner.set(SEC + SEC / 2);
+        record(&cb, "FF");
+        assert_eq!(cb.state(), State::Closed, "2 failures in 4 calls");
+        clock.read.wait();
+        late.join().unwrap();
+    });
+    // 3 failures in 5 calls, whichever bucket the late one lands in.
+    assert_eq!(cb.state(), State::Open);
+}

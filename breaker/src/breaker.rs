@@ -277,6 +277,11 @@ pub struct CircuitBreaker {
     /// The breaker has a window (a rate policy); a time window.
     windowed: bool,
     time_window: bool,
+    /// A time window's bucket width in nanoseconds (`u64::MAX` for a count
+    /// window): the lane (see `Hot::lane`) takes only the successes whose
+    /// end reads within the bucket that ends at the lane's end, not those
+    /// of a clock set back to an earlier bucket.
+    lane_span: u64,
     /// The lock-free path may admit while closed / disabled.
     admit_closed: bool,
     admit_disabled: bool,
@@ -612,6 +617,10 @@ impl CircuitBreaker {
         let fast_closed = admit_closed && config.trip_when.is_none();
         let windowed = core.window.is_some();
         let time_window = matches!(core.window, Some(Window::Time(_)));
+        let lane_span = match core.window.as_ref().and_then(|w| w.bucket_at(Duration::ZERO)) {
+            Some((_, width)) => width,
+            None => u64::MAX,
+        };
         let stripes: Stripes = (0..stripe_count()).map(|_| Stripe::default()).collect();
         #[cfg(feature = "metrics")]
         let exporter = Exporter::new(&name, {
@@ -639,6 +648,7 @@ impl CircuitBreaker {
             slow_after: config.settings.slow_call_duration.map_or(u64::MAX, nanos),
             windowed,
             time_window,
+            lane_span,
             admit_closed,
             admit_disabled,
             fast_closed,
@@ -1396,7 +1406,7 @@ impl CircuitBreaker {
                         // has no failure count to clear.
                         Ending::Success
                             if if self.windowed {
-                                ended < self.hot.lane.load(Ordering::Acquire)
+                                self.in_lane(ended)
                             } else {
                                 self.hot.consecutive.load(Ordering::Relaxed) & COUNT_MASK == 0
                             } =>
@@ -1423,6 +1433,17 @@ impl CircuitBreaker {
             }
         }
         self.finish_locked(ticket >> 1, started, ticket & 1 == 1, lease, ending);
+    }
+
+    /// Whether a window's success that ended at `ended` (the coarse clock's
+    /// reading, where a time window needs it) may be counted in its stripe
+    /// alone: the lane is open, and the end reads within the lane's bucket
+    /// (not before it: a clock set back, or a reading taken before the
+    /// window moved on).
+    #[inline(always)]
+    fn in_lane(&self, ended: u64) -> bool {
+        let lane = self.hot.lane.load(Ordering::Acquire);
+        ended < lane && (lane == u64::MAX || lane - ended <= self.lane_span)
     }
 
     /// Whether a call that started at `started` and ended at `ended`, both
@@ -1454,6 +1475,15 @@ impl CircuitBreaker {
             return false;
         }
         let at = Duration::from_nanos(ended);
+        if let Some((epoch, _)) = core.window.as_ref().and_then(|w| w.bucket_at(at)) {
+            // Read before the window's last look had moved to a later bucket
+            // (or the clock was set back): recorded at `at`, the call would
+            // drop the later buckets as if from the future. The locked path
+            // reads the clock under the lock.
+            if epoch < core.pending_epoch {
+                return false;
+            }
+        }
         self.fold(core);
         let streak = core.streak;
         if closed {

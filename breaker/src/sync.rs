@@ -108,8 +108,9 @@ pub(crate) fn thread_stripe() -> usize {
         .unwrap_or(0)
 }
 
-/// Under loom every thread shares one stripe: the models explore the races
-/// on one word, the harder case.
+/// Under loom every thread shares stripe 0, writing its shared counters
+/// with atomic adds: the models explore the races on one word, the harder
+/// case (an owned stripe has a single writer, so it has no race to explore).
 #[cfg(loom)]
 #[inline]
 pub(crate) fn thread_stripe() -> usize {
