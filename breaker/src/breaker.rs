@@ -617,7 +617,11 @@ impl CircuitBreaker {
         let fast_closed = admit_closed && config.trip_when.is_none();
         let windowed = core.window.is_some();
         let time_window = matches!(core.window, Some(Window::Time(_)));
-        let lane_span = match core.window.as_ref().and_then(|w| w.bucket_at(Duration::ZERO)) {
+        let lane_span = match core
+            .window
+            .as_ref()
+            .and_then(|w| w.bucket_at(Duration::ZERO))
+        {
             Some((_, width)) => width,
             None => u64::MAX,
         };
