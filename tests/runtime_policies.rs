@@ -750,3 +750,23 @@ fn short_lived_threads_outnumbering_the_stripes_lose_no_count() {
     assert_eq!(stats.period.consecutive_successes, 8 * 16 * 50);
     assert_eq!(stats.in_flight, 0);
 }
+
+#[test]
+fn successes_pending_off_the_lock_at_a_reset_stay_out_of_the_new_window() {
+    for transition in [CircuitBreaker::reset, CircuitBreaker::disable] {
+        let (cb, _) = breaker(
+            rate_only()
+                .failure_rate(0.9)
+                .count_window(10)
+                .minimum_calls(1),
+        );
+        record(&cb, "SSS");
+        transition(&cb);
+        cb.reset();
+        let stats = cb.stats();
+        assert_eq!((stats.period.calls, stats.period.successes), (0, 0));
+        assert_eq!(stats.totals.successes, 3);
+        record(&cb, "F");
+        assert_eq!(cb.state(), State::Open, "the failure is the whole window");
+    }
+}
