@@ -689,3 +689,84 @@ fn a_windows_failure_read_before_a_bucket_ended_keeps_the_newer_buckets_calls() 
     // 3 failures in 5 calls, whichever bucket the late one lands in.
     assert_eq!(cb.state(), State::Open);
 }
+
+/// A clock whose coarse reading panics: the breaker falls back on the
+/// precise one.
+#[derive(Debug, Clone)]
+struct PanickingCoarseClock(ManualClock);
+
+impl breakerbox::Clock for PanickingCoarseClock {
+    fn now(&self) -> Duration {
+        self.0.now()
+    }
+
+    fn now_coarse(&self) -> Duration {
+        panic!("now_coarse")
+    }
+}
+
+#[test]
+fn a_time_window_trips_on_the_crossing_call_when_the_coarse_clock_panics() {
+    let inner = ManualClock::new();
+    let cb = CircuitBreaker::new(
+        "policies",
+        rate_only()
+            .failure_rate(0.5)
+            .time_window(10 * SEC)
+            .minimum_calls(4)
+            .slow_call_duration(SEC)
+            .clock(PanickingCoarseClock(inner.clone())),
+    )
+    .unwrap();
+    inner.set(SEC / 2);
+    record(&cb, "SSSSFFF");
+    assert_eq!(cb.state(), State::Closed, "3 failures in 7 calls");
+    inner.advance(SEC);
+    record(&cb, "F");
+    assert_eq!(cb.state(), State::Open, "4 failures in 8 calls");
+    let t = cb.stats().totals;
+    assert_eq!((t.successes, t.failures, t.slow_calls), (4, 4, 0));
+}
+
+#[test]
+fn short_lived_threads_outnumbering_the_stripes_lose_no_count() {
+    let (cb, _) = breaker(
+        rate_only()
+            .failure_rate(0.9)
+            .count_window(10)
+            .minimum_calls(1),
+    );
+    let cb = &cb;
+    for _ in 0..8 {
+        std::thread::scope(|scope| {
+            for _ in 0..16 {
+                scope.spawn(move || record(cb, &"S".repeat(50)));
+            }
+        });
+    }
+    let stats = cb.stats();
+    assert_eq!(stats.totals.successes, 8 * 16 * 50);
+    assert_eq!(stats.totals.calls, 8 * 16 * 50);
+    assert_eq!(stats.period.consecutive_successes, 8 * 16 * 50);
+    assert_eq!(stats.in_flight, 0);
+}
+
+#[test]
+fn successes_pending_off_the_lock_at_a_reset_stay_out_of_the_new_window() {
+    for transition in [CircuitBreaker::reset, CircuitBreaker::disable] {
+        let (cb, _) = breaker(
+            rate_only()
+                .failure_rate(0.9)
+                .count_window(10)
+                .minimum_calls(1),
+        );
+        record(&cb, "SSS");
+        transition(&cb);
+        cb.reset();
+        let stats = cb.stats();
+        assert_eq!((stats.period.calls, stats.period.successes), (0, 0));
+        assert_eq!(stats.totals.successes, 3);
+        record(&cb, "F");
+        assert_eq!(cb.state(), State::Open, "the failure is the whole window");
+    }
+}
