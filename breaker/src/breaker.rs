@@ -282,12 +282,11 @@ pub struct CircuitBreaker {
     /// end reads within the bucket that ends at the lane's end, not those
     /// of a clock set back to an earlier bucket.
     lane_span: u64,
-    /// The lock-free path may admit while closed / disabled.
+    /// The lock-free path may admit while closed (it always may while
+    /// disabled).
     admit_closed: bool,
-    admit_disabled: bool,
-    /// It may also record successes.
+    /// It may also record endings while closed (always while disabled).
     fast_closed: bool,
-    fast_disabled: bool,
     /// How far the clock's coarse reading may lag, in nanoseconds.
     coarse_lag: u64,
     /// `max_failures` as the lock-free path compares it (`u64::MAX` when
@@ -610,21 +609,16 @@ impl CircuitBreaker {
         // where a predicate judges the counts. A window's successes wait
         // in the stripes for the window's next look, and its failures take
         // a short locked section that judges them exactly (`finish_windowed`).
-        let admit_disabled = true;
         let admit_closed =
             config.settings.max_concurrent_calls.is_none() && config.settings.interval.is_none();
-        let fast_disabled = admit_disabled;
         let fast_closed = admit_closed && config.trip_when.is_none();
         let windowed = core.window.is_some();
         let time_window = matches!(core.window, Some(Window::Time(_)));
-        let lane_span = match core
+        let lane_span = core
             .window
             .as_ref()
-            .and_then(|w| w.bucket_at(Duration::ZERO))
-        {
-            Some((_, width)) => width,
-            None => u64::MAX,
-        };
+            .and_then(Window::bucket_width)
+            .unwrap_or(u64::MAX);
         let stripes: Stripes = (0..stripe_count()).map(|_| Stripe::default()).collect();
         #[cfg(feature = "metrics")]
         let exporter = Exporter::new(&name, {
@@ -654,9 +648,7 @@ impl CircuitBreaker {
             time_window,
             lane_span,
             admit_closed,
-            admit_disabled,
             fast_closed,
-            fast_disabled,
             coarse_lag,
             trip_at: config.settings.max_failures.map_or(u64::MAX, u64::from),
             jitter_seed,
@@ -940,7 +932,7 @@ impl CircuitBreaker {
             // In a strict shared store every admission asks the store.
             State::Closed if self.strict() => (false, false),
             State::Closed => (self.admit_closed, self.fast_closed),
-            State::Disabled => (self.admit_disabled, self.fast_disabled),
+            State::Disabled => (true, true),
             State::Open | State::HalfOpen | State::ForcedOpen => (false, false),
         };
         if core.state == State::Open {

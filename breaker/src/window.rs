@@ -103,6 +103,15 @@ impl Window {
         }
     }
 
+    /// A time window's bucket width in nanoseconds; `None` for a count
+    /// window.
+    pub(crate) fn bucket_width(&self) -> Option<u64> {
+        match self {
+            Window::Count(_) => None,
+            Window::Time(w) => Some(w.width_nanos),
+        }
+    }
+
     /// A time window's epoch at `now` and when that bucket ends, in
     /// nanoseconds; `None` for a count window.
     pub(crate) fn bucket_at(&self, now: Duration) -> Option<(u64, u64)> {

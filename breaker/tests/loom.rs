@@ -32,6 +32,25 @@ fn model(f: impl Fn() + Sync + Send + 'static) {
     );
 }
 
+/// Races a call ended with a success against one ended with a failure, on
+/// two threads; a call that is refused makes no call.
+fn race_a_success_with_a_failure(cb: &Arc<CircuitBreaker>) {
+    let a = cb.clone();
+    let b = cb.clone();
+    let success = thread::spawn(move || {
+        if let Ok(permit) = a.try_acquire() {
+            permit.success();
+        }
+    });
+    let failure = thread::spawn(move || {
+        if let Ok(permit) = b.try_acquire() {
+            permit.failure();
+        }
+    });
+    success.join().unwrap();
+    failure.join().unwrap();
+}
+
 /// A breaker that one failure trips, open for 10 s, with the given clock.
 fn tripped(clock: &ManualClock, half_open_max_calls: u32) -> Arc<CircuitBreaker> {
     let cb = CircuitBreaker::new(
@@ -219,21 +238,8 @@ fn a_lock_free_success_racing_with_the_trip_is_counted_once() {
         // Admitted while closed, on the lock-free path.
         let permit_of_a = cb.try_acquire().map(std::mem::forget).is_ok();
         assert!(permit_of_a);
-        let a = cb.clone();
-        let b = cb.clone();
-        let success = thread::spawn(move || {
-            // A second permit, finished with a success on the lock-free path.
-            if let Ok(permit) = a.try_acquire() {
-                permit.success();
-            }
-        });
-        let failure = thread::spawn(move || {
-            if let Ok(permit) = b.try_acquire() {
-                permit.failure();
-            }
-        });
-        success.join().unwrap();
-        failure.join().unwrap();
+        // A second permit, finished with a success on the lock-free path.
+        race_a_success_with_a_failure(&cb);
         let stats = cb.stats();
         let t = stats.totals;
         // The forgotten permit is still running; every other call ended once.
@@ -263,20 +269,7 @@ fn a_timed_lock_free_admission_racing_with_the_trip_is_counted_once() {
             )
             .unwrap(),
         );
-        let a = cb.clone();
-        let b = cb.clone();
-        let timed = thread::spawn(move || {
-            if let Ok(permit) = a.try_acquire() {
-                permit.success();
-            }
-        });
-        let trip = thread::spawn(move || {
-            if let Ok(permit) = b.try_acquire() {
-                permit.failure();
-            }
-        });
-        timed.join().unwrap();
-        trip.join().unwrap();
+        race_a_success_with_a_failure(&cb);
         let stats = cb.stats();
         let t = stats.totals;
         assert_eq!(stats.in_flight, 0);
@@ -311,12 +304,7 @@ fn a_windows_lock_free_success_racing_with_a_failure_lands_in_the_window_once() 
         for _ in 0..3 {
             cb.try_acquire().unwrap().success();
         }
-        let a = cb.clone();
-        let b = cb.clone();
-        let success = thread::spawn(move || a.try_acquire().unwrap().success());
-        let failure = thread::spawn(move || b.try_acquire().unwrap().failure());
-        success.join().unwrap();
-        failure.join().unwrap();
+        race_a_success_with_a_failure(&cb);
         let stats = cb.stats();
         assert_eq!(stats.state, State::Closed);
         assert_eq!((stats.totals.successes, stats.totals.failures), (4, 1));
@@ -354,16 +342,7 @@ fn a_windows_crossing_failure_racing_with_a_lock_free_success_trips_once() {
         for _ in 0..2 {
             cb.try_acquire().unwrap().success();
         }
-        let a = cb.clone();
-        let b = cb.clone();
-        let success = thread::spawn(move || {
-            if let Ok(permit) = a.try_acquire() {
-                permit.success();
-            }
-        });
-        let failure = thread::spawn(move || b.try_acquire().unwrap().failure());
-        success.join().unwrap();
-        failure.join().unwrap();
+        race_a_success_with_a_failure(&cb);
         let stats = cb.stats();
         assert_eq!(stats.state, State::Open);
         assert_eq!(stats.open_count, 1);
