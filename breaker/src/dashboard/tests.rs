@@ -25,6 +25,19 @@ fn request(method: Method, uri: &str) -> Request<()> {
     Request::builder().method(method).uri(uri).body(()).unwrap()
 }
 
+/// A request carrying `authorization` as its `Authorization` header.
+fn authorized(method: Method, uri: &str, authorization: &str) -> Request<()> {
+    Request::builder()
+        .method(method)
+        .uri(uri)
+        .header(header::AUTHORIZATION, authorization)
+        .body(())
+        .unwrap()
+}
+
+/// The operator's token as a bearer credential, as `with_controls` expects it.
+const BEARER: &str = "Bearer a-token-of-the-operators";
+
 fn body(response: Response<Body>) -> String {
     String::from_utf8(response.into_body().into_bytes().to_vec()).unwrap()
 }
@@ -291,11 +304,7 @@ fn a_command_without_the_right_token_changes_nothing() {
 fn a_get_never_runs_a_command_even_with_the_token() {
     let (registry, db, _clock) = tripped();
     let dashboard = with_controls(&registry);
-    let get = Request::builder()
-        .uri("/control?action=reset&name=db")
-        .header(header::AUTHORIZATION, "Bearer a-token-of-the-operators")
-        .body(())
-        .unwrap();
+    let get = authorized(Method::GET, "/control?action=reset&name=db", BEARER);
     let response = dashboard.respond(&get);
     assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(response.headers()[header::ALLOW], "POST");
@@ -306,12 +315,7 @@ fn a_get_never_runs_a_command_even_with_the_token() {
 fn without_controls_every_command_is_refused() {
     let (registry, db, _clock) = tripped();
     let dashboard = dashboard(&registry);
-    let post = Request::builder()
-        .method(Method::POST)
-        .uri("/control?action=reset&name=db")
-        .header(header::AUTHORIZATION, "Bearer a-token-of-the-operators")
-        .body(())
-        .unwrap();
+    let post = authorized(Method::POST, "/control?action=reset&name=db", BEARER);
     assert_eq!(dashboard.respond(&post).status(), StatusCode::FORBIDDEN);
     assert_eq!(db.state(), State::Open);
     assert_eq!(get_json(&dashboard, "/state.json")["controls"], false);
@@ -328,14 +332,8 @@ fn with_the_token_a_post_forces_open_disables_and_resets() {
         ("disable", State::Disabled),
         ("reset", State::Closed),
     ] {
-        let post = Request::builder()
-            .method(Method::POST)
-            .uri(format!(
-                "/breakers/control?action={action}&name=orders+db%2Feu%20%26%20co"
-            ))
-            .header(header::AUTHORIZATION, "Bearer a-token-of-the-operators")
-            .body(())
-            .unwrap();
+        let uri = format!("/breakers/control?action={action}&name=orders+db%2Feu%20%26%20co");
+        let post = authorized(Method::POST, &uri, BEARER);
         let response = dashboard.respond(&post);
         assert_eq!(response.status(), StatusCode::OK, "{action}");
         assert_eq!(cb.state(), state, "{action}");
@@ -348,12 +346,7 @@ fn an_unknown_action_or_breaker_is_refused_by_name() {
     let (registry, db, _clock) = tripped();
     let dashboard = with_controls(&registry);
     let post = |uri: &str| {
-        let request = Request::builder()
-            .method(Method::POST)
-            .uri(uri)
-            .header(header::AUTHORIZATION, "Bearer a-token-of-the-operators")
-            .body(())
-            .unwrap();
+        let request = authorized(Method::POST, uri, BEARER);
         let response = dashboard.respond(&request);
         (response.status(), body(response))
     };
@@ -455,12 +448,11 @@ fn the_largest_cursors_are_answered_without_overflow() {
 fn the_bearer_scheme_is_matched_in_any_case() {
     let (registry, db, _clock) = tripped();
     let dashboard = with_controls(&registry);
-    let post = Request::builder()
-        .method(Method::POST)
-        .uri("/control?action=reset&name=db")
-        .header(header::AUTHORIZATION, "bearer a-token-of-the-operators")
-        .body(())
-        .unwrap();
+    let post = authorized(
+        Method::POST,
+        "/control?action=reset&name=db",
+        "bearer a-token-of-the-operators",
+    );
     assert_eq!(dashboard.respond(&post).status(), StatusCode::OK);
     assert_eq!(db.state(), State::Closed);
 }
@@ -518,12 +510,7 @@ fn a_command_whose_listener_panics_still_answers_with_the_new_state() {
                 .clock(ManualClock::new()),
         )
         .unwrap();
-    let post = Request::builder()
-        .method(Method::POST)
-        .uri("/control?action=force_open&name=db")
-        .header(header::AUTHORIZATION, "Bearer a-token-of-the-operators")
-        .body(())
-        .unwrap();
+    let post = authorized(Method::POST, "/control?action=force_open&name=db", BEARER);
     let response = with_controls(&registry).respond(&post);
     assert_eq!(response.status(), StatusCode::OK);
     assert!(body(response).contains("\"forced_open\""));
