@@ -270,7 +270,6 @@ pub(crate) struct StoreView {
 pub struct CircuitBreaker {
     hot: Hot,
     stripes: Stripes,
-    stripe_mask: usize,
     /// `config.settings.slow_call_duration` in nanoseconds, where the hot
     /// path reads it (`u64::MAX`: none).
     slow_after: u64,
@@ -579,7 +578,10 @@ impl CircuitBreaker {
             totals: Lifetime::default(),
             base: Sums::default(),
             success_mark: 0,
-            window: config.window_kind().map(Window::new),
+            window: config.window_kind().map(|kind| {
+                let settings = &config.settings;
+                Window::new(kind, settings.failure_rate, settings.slow_call_rate)
+            }),
             folded: 0,
             pending_epoch: 0,
             streak: 0,
@@ -641,7 +643,6 @@ impl CircuitBreaker {
                 #[cfg(feature = "dashboard")]
                 transitions: Default::default(),
             },
-            stripe_mask: stripes.len() - 1,
             stripes,
             slow_after: config.settings.slow_call_duration.map_or(u64::MAX, nanos),
             windowed,
@@ -895,7 +896,7 @@ impl CircuitBreaker {
     #[inline(always)]
     fn add(&self, counter: impl Fn(&Counters) -> &AtomicU64, order: Ordering) -> u64 {
         let at = thread_stripe();
-        let stripe = &self.stripes[at & self.stripe_mask];
+        let stripe = &self.stripes[at & (self.stripes.len() - 1)];
         if at & OWNED != 0 {
             let counter = counter(&stripe.owned);
             let before = counter.load(Ordering::Relaxed);
@@ -1416,6 +1417,8 @@ impl CircuitBreaker {
                         Ending::Success | Ending::Failure if self.windowed => {
                             self.finish_windowed(ticket >> 1, ended, ending == Ending::Failure)
                         }
+                        // The first success after failures ends the streak.
+                        Ending::Success => self.finish_streak_end(ticket >> 1),
                         Ending::Failure => self.failure_lock_free(word),
                         _ => false,
                     };
@@ -1490,7 +1493,7 @@ impl CircuitBreaker {
                 return false;
             };
             let tally = window.tally_with(at, failed, false);
-            if self.rate_verdict(tally, window.capacity()).is_some() {
+            if self.rate_verdict(tally, window).is_some() {
                 return false;
             }
             window.record(at, failed, false);
@@ -1506,6 +1509,28 @@ impl CircuitBreaker {
             }
         }
         self.open_lane(core, at);
+        true
+    }
+
+    /// The first success after failures of a breaker without a window,
+    /// of the period `generation`, not slow: it ends the failure streak in
+    /// a short locked section, as `on_success` does on the locked path
+    /// (consecutive successes count from the successes before it).
+    /// `false` leaves it to the locked path: another period or state.
+    #[inline(never)]
+    fn finish_streak_end(&self, generation: u64) -> bool {
+        let mut core = lock(&self.core);
+        let core = &mut *core;
+        if !matches!(core.state, State::Closed | State::Disabled) || core.generation != generation {
+            return false;
+        }
+        self.add(|c| &c.successes, Ordering::Release);
+        if self.streak(core) > 0 {
+            let successes = self.sum(|c| &c.successes);
+            self.clear_failure_streak(core, successes.wrapping_sub(1));
+        }
+        let counts = &mut core.counts;
+        counts.consecutive_successes = counts.consecutive_successes.saturating_add(1);
         true
     }
 
@@ -1831,7 +1856,7 @@ impl CircuitBreaker {
         let at = Self::window_time(core, now);
         if let Some(window) = core.window.as_mut() {
             let tally = window.tally(at);
-            if let Some(reason) = self.rate_verdict(tally, window.capacity()) {
+            if let Some(reason) = self.rate_verdict(tally, window) {
                 return Some(reason);
             }
         }
@@ -1846,11 +1871,20 @@ impl CircuitBreaker {
 
     /// The rate policies' verdict on a window's `tally`, of a window that
     /// holds at most `capacity` calls.
-    fn rate_verdict(&self, tally: crate::window::Tally, capacity: u64) -> Option<TripReason> {
+    fn rate_verdict(&self, tally: crate::window::Tally, window: &Window) -> Option<TripReason> {
         let settings = &self.config.settings;
-        let enough = u64::from(settings.minimum_calls).min(capacity);
+        let enough = u64::from(settings.minimum_calls).min(window.capacity());
         if tally.calls == 0 || tally.calls < enough {
             return None;
+        }
+        if let Some(cut) = window.cut(tally.calls) {
+            return if tally.failures >= cut.failures {
+                Some(TripReason::FailureRate)
+            } else if tally.slow >= cut.slow {
+                Some(TripReason::SlowCallRate)
+            } else {
+                None
+            };
         }
         let calls = tally.calls as f64;
         if let Some(rate) = settings.failure_rate {

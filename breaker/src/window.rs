@@ -43,10 +43,48 @@ pub(crate) enum Window {
     Time(TimeWindow),
 }
 
+/// The fewest failures and slow calls that bring a full count window to
+/// its rate thresholds (`u64::MAX`: never), as the rates compare them
+/// (`count as f64 / calls as f64 >= rate`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Cut {
+    pub(crate) failures: u64,
+    pub(crate) slow: u64,
+}
+
+/// The fewest of `calls` calls whose share reaches `rate`, as the rate
+/// policies divide: `u64::MAX` when none (or no rate).
+fn least_reaching(calls: u64, rate: Option<f64>) -> u64 {
+    let Some(rate) = rate else {
+        return u64::MAX;
+    };
+    let reaches = |n: u64| n as f64 / calls as f64 >= rate;
+    if calls == 0 || !reaches(calls) {
+        return u64::MAX;
+    }
+    // The share grows with the count: the first count that reaches.
+    let (mut low, mut high) = (0, calls);
+    while low < high {
+        let mid = low + (high - low) / 2;
+        if reaches(mid) {
+            high = mid;
+        } else {
+            low = mid + 1;
+        }
+    }
+    low
+}
+
 impl Window {
-    pub(crate) fn new(kind: WindowKind) -> Window {
+    /// A window of `kind`, judged against the failure and slow-call rates
+    /// given (a count window works out its trip counts once, here).
+    pub(crate) fn new(
+        kind: WindowKind,
+        failure_rate: Option<f64>,
+        slow_rate: Option<f64>,
+    ) -> Window {
         match kind {
-            WindowKind::Count(n) => Window::Count(CountWindow::new(n)),
+            WindowKind::Count(n) => Window::Count(CountWindow::new(n, failure_rate, slow_rate)),
             WindowKind::Time { span, buckets } => Window::Time(TimeWindow::new(span, buckets)),
         }
     }
@@ -131,6 +169,16 @@ impl Window {
         }
     }
 
+    /// The failures and slow calls that trip the window when it holds
+    /// `calls` calls, where known without a division: a full count window
+    /// holds the same number of calls from one call to the next.
+    pub(crate) fn cut(&self, calls: u64) -> Option<Cut> {
+        match self {
+            Window::Count(w) if calls == w.slots.len() as u64 => Some(w.cut),
+            _ => None,
+        }
+    }
+
     /// The most calls the window can hold: a count window smaller than
     /// `minimum_calls` judges once it is full.
     pub(crate) fn capacity(&self) -> u64 {
@@ -148,6 +196,8 @@ pub(crate) struct CountWindow {
     slots: Box<[u8]>,
     next: usize,
     total: Tally,
+    /// What trips the window once full.
+    cut: Cut,
 }
 
 const FAILED: u8 = 1;
@@ -155,11 +205,16 @@ const SLOW: u8 = 2;
 const OCCUPIED: u8 = 4;
 
 impl CountWindow {
-    fn new(size: u32) -> Self {
+    fn new(size: u32, failure_rate: Option<f64>, slow_rate: Option<f64>) -> Self {
+        let size = size.max(1);
         CountWindow {
-            slots: vec![0; size.max(1) as usize].into_boxed_slice(),
+            slots: vec![0; size as usize].into_boxed_slice(),
             next: 0,
             total: Tally::default(),
+            cut: Cut {
+                failures: least_reaching(u64::from(size), failure_rate),
+                slow: least_reaching(u64::from(size), slow_rate),
+            },
         }
     }
 
@@ -172,7 +227,12 @@ impl CountWindow {
         self.slots[self.next] =
             OCCUPIED | if failed { FAILED } else { 0 } | if slow { SLOW } else { 0 };
         self.total.add(Tally::one(failed, slow));
-        self.next = (self.next + 1) % self.slots.len();
+        // Wrapped by a comparison: a division here costs more than the
+        // rest of the call on the failure path.
+        self.next += 1;
+        if self.next == self.slots.len() {
+            self.next = 0;
+        }
     }
 
     fn clear(&mut self) {
@@ -190,6 +250,12 @@ pub(crate) struct TimeWindow {
     /// Each bucket's epoch (time / width) and tally.
     buckets: Box<[(u64, Tally)]>,
     total: Tally,
+    /// `u64::MAX / width_nanos`: the epoch is a multiplication away, not
+    /// a division (see `epoch`).
+    reciprocal: u64,
+    /// The epoch `expire` last ran at: until the clock reads another
+    /// epoch, no bucket can have slid out.
+    expired_at: u64,
 }
 
 impl TimeWindow {
@@ -201,16 +267,33 @@ impl TimeWindow {
             width_nanos,
             buckets: vec![(0, Tally::default()); buckets as usize].into_boxed_slice(),
             total: Tally::default(),
+            reciprocal: u64::MAX / width_nanos,
+            expired_at: u64::MAX,
         }
     }
 
     fn epoch(&self, now: Duration) -> u64 {
-        u64::try_from(now.as_nanos()).unwrap_or(u64::MAX) / self.width_nanos
+        let nanos = u64::try_from(now.as_nanos()).unwrap_or(u64::MAX);
+        // The reciprocal's product falls short of the quotient by at most
+        // two; stepping up to it keeps the result exact.
+        let mut epoch = ((u128::from(nanos) * u128::from(self.reciprocal)) >> 64) as u64;
+        while epoch
+            .checked_add(1)
+            .and_then(|next| next.checked_mul(self.width_nanos))
+            .is_some_and(|end| end <= nanos)
+        {
+            epoch += 1;
+        }
+        epoch
     }
 
     /// Drops the buckets that have slid out of the window ending at `now`.
     fn expire(&mut self, now: Duration) {
         let current = self.epoch(now);
+        if current == self.expired_at {
+            return;
+        }
+        self.expired_at = current;
         let len = self.buckets.len() as u64;
         for (epoch, tally) in self.buckets.iter_mut() {
             // A bucket belongs to the window while it is one of the last
@@ -262,11 +345,17 @@ impl TimeWindow {
         };
         bucket.1.add(many);
         self.total.add(many);
+        if epoch != self.expired_at {
+            // Possibly a bucket that has slid out already: the next look
+            // expires the buckets again.
+            self.expired_at = u64::MAX;
+        }
     }
 
     fn clear(&mut self) {
         self.buckets.fill((0, Tally::default()));
         self.total = Tally::default();
+        self.expired_at = u64::MAX;
     }
 }
 
@@ -274,9 +363,86 @@ impl TimeWindow {
 mod tests {
     use super::*;
 
+    /// The integer cut says "trips" for exactly the counts the division
+    /// does, for window sizes up to 1,000 and rates that do not divide
+    /// evenly in binary.
+    #[test]
+    fn a_full_windows_trip_counts_agree_with_the_rate_division() {
+        let rates = [
+            1e-9,
+            0.01,
+            0.1,
+            0.2,
+            0.25,
+            0.3,
+            1.0 / 3.0,
+            0.45,
+            0.5,
+            0.51,
+            0.6,
+            2.0 / 3.0,
+            0.7,
+            0.9,
+            0.99,
+            0.999_999,
+            1.0,
+        ];
+        for calls in 1..=1_000u64 {
+            for rate in rates {
+                let cut = least_reaching(calls, Some(rate));
+                for count in 0..=calls {
+                    assert_eq!(
+                        count >= cut,
+                        count as f64 / calls as f64 >= rate,
+                        "{count} of {calls} at {rate}"
+                    );
+                }
+            }
+        }
+        assert_eq!(least_reaching(100, None), u64::MAX);
+    }
+
+    #[test]
+    fn a_time_windows_epoch_is_the_exact_quotient() {
+        let widths = [
+            1,
+            3,
+            7,
+            1_000,
+            999_999_937,
+            6_000_000_000,
+            u64::MAX / 3,
+            u64::MAX,
+        ];
+        let readings = [
+            0,
+            1,
+            2,
+            999,
+            1_000,
+            123_456_789_012,
+            u64::MAX / 2,
+            u64::MAX - 1,
+            u64::MAX,
+        ];
+        for width in widths {
+            let w = TimeWindow::new(Duration::from_nanos(width), 1);
+            for nanos in readings
+                .into_iter()
+                .chain([width - 1, width, width.saturating_add(1)])
+            {
+                assert_eq!(
+                    w.epoch(Duration::from_nanos(nanos)),
+                    nanos / width,
+                    "{nanos} / {width}"
+                );
+            }
+        }
+    }
+
     #[test]
     fn count_window_forgets_the_oldest_call() {
-        let mut w = Window::new(WindowKind::Count(3));
+        let mut w = Window::new(WindowKind::Count(3), None, None);
         let t = Duration::ZERO;
         w.record(t, true, false);
         w.record(t, false, false);
@@ -302,10 +468,14 @@ mod tests {
 
     #[test]
     fn time_window_drops_buckets_older_than_the_span() {
-        let mut w = Window::new(WindowKind::Time {
-            span: Duration::from_secs(10),
-            buckets: 10,
-        });
+        let mut w = Window::new(
+            WindowKind::Time {
+                span: Duration::from_secs(10),
+                buckets: 10,
+            },
+            None,
+            None,
+        );
         w.record(Duration::from_millis(500), true, false);
         w.record(Duration::from_millis(5_500), false, false);
         assert_eq!(w.tally(Duration::from_millis(9_999)).calls, 2);
@@ -323,10 +493,14 @@ mod tests {
 
     #[test]
     fn time_window_reuses_a_bucket_after_a_full_turn() {
-        let mut w = Window::new(WindowKind::Time {
-            span: Duration::from_secs(2),
-            buckets: 2,
-        });
+        let mut w = Window::new(
+            WindowKind::Time {
+                span: Duration::from_secs(2),
+                buckets: 2,
+            },
+            None,
+            None,
+        );
         w.record(Duration::from_millis(100), true, false);
         w.record(Duration::from_millis(2_100), false, false);
         assert_eq!(
@@ -341,17 +515,21 @@ mod tests {
 
     #[test]
     fn time_window_tolerates_a_clock_set_backwards() {
-        let mut w = Window::new(WindowKind::Time {
-            span: Duration::from_secs(2),
-            buckets: 2,
-        });
+        let mut w = Window::new(
+            WindowKind::Time {
+                span: Duration::from_secs(2),
+                buckets: 2,
+            },
+            None,
+            None,
+        );
         w.record(Duration::from_secs(100), true, false);
         assert_eq!(w.tally(Duration::from_secs(1)).calls, 0);
     }
 
     #[test]
     fn clear_empties_the_window() {
-        let mut w = Window::new(WindowKind::Count(2));
+        let mut w = Window::new(WindowKind::Count(2), None, None);
         w.record(Duration::ZERO, true, true);
         w.clear();
         assert_eq!(w.tally(Duration::ZERO), Tally::default());
