@@ -770,3 +770,128 @@ fn successes_pending_off_the_lock_at_a_reset_stay_out_of_the_new_window() {
         assert_eq!(cb.state(), State::Open, "the failure is the whole window");
     }
 }
+
+// Failures recorded off the lock: once a window is judged, a failure that
+// cannot bring it to a threshold, even with every failure after it, is
+// counted without the lock, and the window takes it in at its next look.
+
+#[test]
+fn failures_counted_off_the_lock_enter_a_count_window_in_the_order_they_were_made() {
+    let (cb, _) = breaker(
+        rate_only()
+            .failure_rate(0.5)
+            .count_window(10)
+            .minimum_calls(10),
+    );
+    record(&cb, &"S".repeat(10));
+    // No look at the window between these: the first failure comes before
+    // ten successes, which push it out of the window again.
+    record(&cb, &format!("F{}", "S".repeat(10)));
+    record(&cb, "FFFF");
+    assert_eq!(cb.state(), State::Closed, "4 failures in the last 10 calls");
+    record(&cb, "F");
+    assert_eq!(cb.state(), State::Open, "5 failures in the last 10 calls");
+}
+
+#[test]
+fn failures_counted_off_the_lock_keep_the_streak_and_the_consecutive_successes() {
+    let (cb, _) = breaker(
+        rate_only()
+            .failure_rate(0.9)
+            .count_window(100)
+            .minimum_calls(10),
+    );
+    record(&cb, &"S".repeat(10));
+    record(&cb, "FSSFF");
+    let period = cb.stats().period;
+    assert_eq!(period.consecutive_failures, 2);
+    assert_eq!(period.consecutive_successes, 0);
+    assert_eq!((period.successes, period.failures), (12, 3));
+    record(&cb, "FSS");
+    let period = cb.stats().period;
+    assert_eq!(period.consecutive_failures, 0);
+    assert_eq!(period.consecutive_successes, 2);
+    assert_eq!(cb.stats().failure_rate, 4.0 / 18.0);
+}
+
+#[test]
+fn a_failure_beyond_what_the_window_can_take_is_judged_and_trips_on_the_crossing_call() {
+    let (cb, _) = breaker(
+        rate_only()
+            .failure_rate(0.5)
+            .count_window(20)
+            .minimum_calls(20),
+    );
+    record(&cb, &"S".repeat(20));
+    // Nine failures cannot bring 20 calls to 50 %; the tenth does.
+    record(&cb, &"F".repeat(9));
+    assert_eq!(cb.state(), State::Closed);
+    record(&cb, "F");
+    let trip = cb.stats().tripped_by.expect("tripped");
+    assert_eq!((trip.period.failures, trip.failure_rate), (10, 0.5));
+}
+
+#[test]
+fn max_failures_beside_a_window_trips_on_the_exact_failure_with_failures_off_the_lock() {
+    let (cb, _) = breaker(
+        Config::default()
+            .max_failures(4)
+            .failure_rate(0.9)
+            .count_window(100)
+            .minimum_calls(10),
+    );
+    record(&cb, &"S".repeat(10));
+    record(&cb, "FFFSFFF");
+    assert_eq!(cb.state(), State::Closed, "a streak of three");
+    record(&cb, "F");
+    assert_eq!(cb.state(), State::Open, "a streak of four");
+}
+
+#[test]
+fn failures_counted_off_the_lock_leave_a_time_window_with_their_bucket() {
+    let (cb, clock) = breaker(
+        rate_only()
+            .failure_rate(0.5)
+            .time_window(10 * SEC)
+            .time_window_buckets(10)
+            .minimum_calls(4),
+    );
+    clock.advance(SEC / 2);
+    record(&cb, &"S".repeat(10));
+    record(&cb, "FFF");
+    // Ten seconds on, the bucket [0 s, 1 s) with its three failures and
+    // ten successes has slid out: the window is empty.
+    clock.advance(10 * SEC);
+    let stats = cb.stats();
+    assert_eq!((stats.failure_rate, stats.state), (0.0, State::Closed));
+    record(&cb, "SSFF");
+    assert_eq!(cb.state(), State::Open, "2 failures in 4 calls");
+}
+
+#[test]
+fn threads_failing_off_the_lock_lose_no_failure_and_trip_no_window_they_cannot_fill() {
+    let (cb, _) = breaker(
+        rate_only()
+            .failure_rate(0.5)
+            .count_window(100)
+            .minimum_calls(100),
+    );
+    record(&cb, &"S".repeat(100));
+    std::thread::scope(|s| {
+        for _ in 0..4 {
+            s.spawn(|| {
+                for i in 0..10_000 {
+                    // One call in four fails: 25 % < 50 %.
+                    record(&cb, if i % 4 == 0 { "F" } else { "S" });
+                }
+            });
+        }
+    });
+    let stats = cb.stats();
+    assert_eq!(stats.state, State::Closed);
+    assert_eq!(
+        (stats.period.successes, stats.period.failures),
+        (100 + 30_000, 10_000)
+    );
+    assert!(stats.failure_rate < 0.5, "{}", stats.failure_rate);
+}

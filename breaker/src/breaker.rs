@@ -42,7 +42,9 @@ use crate::observe::{self, Exporter, LockedTotal, StripeTotals};
 use crate::permit::{self, IntoOutcome, Outcome, Permit, NOT_TIMED};
 use crate::stats::{Counts, Stats, Totals, Trip, TripReason};
 use crate::store::{ProbeLease, ProbeSlot, SharedState, StateStore};
-use crate::sync::{lock, stripe_count, thread_stripe, AtomicU64, Mutex, Ordering, OWNED};
+use crate::sync::{
+    lock, stripe_count, thread_stripe, AtomicU64, Mutex, Ordering, MAX_STRIPES, OWNED,
+};
 use crate::window::Window;
 
 /// A breaker's state.
@@ -153,6 +155,8 @@ const FORCED_OPEN: u64 = 3;
 const DISABLED: u64 = 4;
 /// The count half of `Hot::consecutive`.
 const COUNT_MASK: u64 = 0xFFFF_FFFF;
+/// The failures left in `Hot::allowance` (and, 16 bits up, granted).
+const LEFT_MASK: u64 = 0xFFFF;
 
 /// The words the lock-free path reads, on a cache line of their own that
 /// only transitions (and the first failure after a success) write.
@@ -177,6 +181,15 @@ struct Hot {
     /// nanoseconds of the clock's coarse reading; 0 while every success
     /// must be judged (too few calls to judge yet, or not closed).
     lane: AtomicU64,
+    /// A closed breaker with a window: how many failures the lock-free path
+    /// may still record without judging them, as the low 16 bits; the
+    /// number granted as the 16 above; the low 32 bits of the generation
+    /// granted for above that. Worked out at each look at the window (see
+    /// `allowance`) so that no run of that many failures can bring a rate
+    /// or the `max_failures` streak to its threshold, whatever the other
+    /// calls; the failure that finds none left takes the lock and is judged
+    /// there. Each look takes the rest back first (`fold`).
+    allowance: AtomicU64,
     /// Written once, read by a rejection: in the line's spare room.
     name: Name,
     /// The breaker's membership in a shared [`StateStore`], if it joined
@@ -211,7 +224,31 @@ struct Stripe {
     owned: Counters,
     /// Written by the threads that share the stripe, with atomic adds.
     shared: Counters,
+    /// The failures the owner recorded on the lock-free path, in the
+    /// stripe's spare room.
+    log: Log,
 }
+
+/// The failures a stripe's owner recorded on the lock-free path (see
+/// `Hot::allowance`), each with where it fell among the owner's own
+/// successes, so that a count window takes them in the order they were
+/// made.
+#[derive(Default)]
+struct Log {
+    /// Failures logged, lifetime (wrapping): written by the owner alone.
+    logged: AtomicU64,
+    /// How many of those the window has taken in: written by the locked
+    /// path alone.
+    taken: AtomicU64,
+    /// For the failure numbered `n`, at `n % LOG_LEN`: the owner's owned
+    /// success count when it failed.
+    entries: [AtomicU64; LOG_LEN],
+}
+
+/// A log's entries: what fills a stripe's spare room. An allowance never
+/// exceeds it, and each look takes in the whole log, so an entry is never
+/// written before the window has taken it in.
+const LOG_LEN: usize = 6;
 
 #[derive(Default)]
 struct Counters {
@@ -637,6 +674,7 @@ impl CircuitBreaker {
                 open_for: AtomicU64::new(0),
                 consecutive: AtomicU64::new(0),
                 lane: AtomicU64::new(0),
+                allowance: AtomicU64::new(0),
                 name,
                 shared: OnceLock::new(),
                 membership: AtomicU8::new(UNJOINED),
@@ -1415,7 +1453,9 @@ impl CircuitBreaker {
                         // section; or a failure that does not trip (the one
                         // that trips takes the lock).
                         Ending::Success | Ending::Failure if self.windowed => {
-                            self.finish_windowed(ticket >> 1, ended, ending == Ending::Failure)
+                            let failed = ending == Ending::Failure;
+                            (failed && self.failure_allowed(ticket >> 1, ended))
+                                || self.finish_windowed(ticket >> 1, ended, failed)
                         }
                         // The first success after failures ends the streak.
                         Ending::Success => self.finish_streak_end(ticket >> 1),
@@ -1453,6 +1493,52 @@ impl CircuitBreaker {
         self.slow_after != u64::MAX
             && started != NOT_TIMED
             && ended.saturating_sub(started & !1) >= self.slow_after
+    }
+
+    /// A window's failure, not slow, of the period `generation`, ended at
+    /// `ended`: recorded without the lock when the calling thread owns its
+    /// stripe and the allowance has a failure left for this period (see
+    /// `Hot::allowance`). It goes into the stripe's log, after the owner's
+    /// successes so far, for the window to take in at its next look.
+    #[inline(never)]
+    fn failure_allowed(&self, generation: u64, ended: u64) -> bool {
+        if !self.in_lane(ended) {
+            return false;
+        }
+        let at = thread_stripe();
+        if at & OWNED == 0 {
+            return false;
+        }
+        let mut allowance = self.hot.allowance.load(Ordering::Relaxed);
+        loop {
+            if allowance & LEFT_MASK == 0 || allowance >> 32 != generation & COUNT_MASK {
+                return false;
+            }
+            match self.hot.allowance.compare_exchange_weak(
+                allowance,
+                allowance - 1,
+                Ordering::Acquire,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => break,
+                Err(now) => allowance = now,
+            }
+        }
+        let stripe = &self.stripes[at & (self.stripes.len() - 1)];
+        let log = &stripe.log;
+        let n = log.logged.load(Ordering::Relaxed);
+        log.entries[(n % LOG_LEN as u64) as usize].store(
+            stripe.owned.successes.load(Ordering::Relaxed),
+            Ordering::Relaxed,
+        );
+        let failures = &stripe.owned.failures;
+        failures.store(
+            failures.load(Ordering::Relaxed).wrapping_add(1),
+            Ordering::Relaxed,
+        );
+        // Publishes the entry and the count to the look that takes it in.
+        log.logged.store(n.wrapping_add(1), Ordering::Release);
+        true
     }
 
     /// A window's success or failure, not slow, of the period
@@ -1534,25 +1620,136 @@ impl CircuitBreaker {
         true
     }
 
-    /// Takes in the successes the lock-free path counted since the window
-    /// last looked: they came after every call the window holds, so they
-    /// end any failure streak, and they go into the window (into the
-    /// bucket they were counted in, for a time window). Every locked
-    /// section of a breaker with a window begins here.
+    /// Takes in what the lock-free path recorded since the window last
+    /// looked: the successes counted in the stripes and the failures in the
+    /// stripes' logs, in order (see `take_in`). Takes back what is left of
+    /// the allowance first, and waits for the failures it let through to
+    /// reach their logs: a few instructions, which take no lock. Every
+    /// locked section of a breaker with a window begins here.
     fn fold(&self, core: &mut Core) {
-        let successes = self.sum(|s| &s.successes);
+        let allowance = self.hot.allowance.swap(0, Ordering::Acquire);
+        let used = (allowance >> 16 & LEFT_MASK).saturating_sub(allowance & LEFT_MASK);
+        let mut spins = 0u32;
+        while self.unlogged() < used {
+            spins += 1;
+            if spins < 64 {
+                std::hint::spin_loop();
+            } else {
+                crate::sync::yield_now();
+            }
+        }
+        // One reading of each stripe's successes, which every run below
+        // adds up to.
+        let mut owned = [0u64; MAX_STRIPES];
+        let mut successes = 0u64;
+        let mut logged = false;
+        for (stripe, owned) in self.stripes.iter().zip(owned.iter_mut()) {
+            *owned = stripe.owned.successes.load(Ordering::Acquire);
+            successes = successes
+                .wrapping_add(*owned)
+                .wrapping_add(stripe.shared.successes.load(Ordering::Acquire));
+            logged |= stripe.log.logged.load(Ordering::Acquire)
+                != stripe.log.taken.load(Ordering::Relaxed);
+        }
         let new = successes.wrapping_sub(core.folded);
         // Nothing new (or, defensively, fewer than taken in).
-        if new == 0 || new > u64::MAX / 2 {
+        if !logged && (new == 0 || new > u64::MAX / 2) {
             return;
         }
-        core.folded = successes;
-        if self.streak(core) > 0 {
-            self.clear_failure_streak(core, successes.wrapping_sub(new));
+        self.take_in(core, &owned, successes, new.min(u64::MAX / 2));
+    }
+
+    /// The failures logged and not yet taken in, over every stripe.
+    fn unlogged(&self) -> u64 {
+        self.stripes.iter().fold(0, |sum: u64, stripe| {
+            sum.wrapping_add(
+                stripe
+                    .log
+                    .logged
+                    .load(Ordering::Acquire)
+                    .wrapping_sub(stripe.log.taken.load(Ordering::Relaxed)),
+            )
+        })
+    }
+
+    /// Takes `new` successes (the stripes' sum is now `successes`) and the
+    /// logged failures into the window, the streak and the consecutive
+    /// successes. One thread's calls go in in the order it made them: its
+    /// failures at the places their log entries give among its own
+    /// successes. Calls of different threads recorded since the last look
+    /// go in thread by thread: first the successes that came before any
+    /// logged failure, then each stripe's failures and the successes
+    /// between and after them.
+    fn take_in(&self, core: &mut Core, owned: &[u64], successes: u64, new: u64) {
+        let entry =
+            |log: &Log, n: u64| log.entries[(n % LOG_LEN as u64) as usize].load(Ordering::Relaxed);
+        // The successes after each stripe's first logged failure.
+        let mut before_failures = new;
+        for (stripe, &owned) in self.stripes.iter().zip(owned) {
+            let log = &stripe.log;
+            let taken = log.taken.load(Ordering::Relaxed);
+            if taken != log.logged.load(Ordering::Acquire) {
+                let after = owned.wrapping_sub(entry(log, taken)).min(u64::MAX / 2);
+                before_failures = before_failures.saturating_sub(after);
+            }
         }
+        let mut position = core.folded;
+        self.take_in_successes(core, &mut position, before_failures);
+        for (stripe, &owned) in self.stripes.iter().zip(owned) {
+            let log = &stripe.log;
+            let (mut taken, logged) = (
+                log.taken.load(Ordering::Relaxed),
+                log.logged.load(Ordering::Acquire),
+            );
+            if taken == logged {
+                continue;
+            }
+            let mut mark = entry(log, taken);
+            while taken != logged {
+                self.take_in_failure(core);
+                taken = taken.wrapping_add(1);
+                let next = if taken == logged {
+                    owned
+                } else {
+                    entry(log, taken)
+                };
+                let between = next.wrapping_sub(mark).min(u64::MAX / 2);
+                self.take_in_successes(core, &mut position, between);
+                mark = next;
+            }
+            log.taken.store(logged, Ordering::Relaxed);
+        }
+        // Whatever the stripes counted is taken in now, whether or not the
+        // runs above added up to it (defensively: they do).
+        let rest = successes.wrapping_sub(position);
+        if rest <= u64::MAX / 2 {
+            self.take_in_successes(core, &mut position, rest);
+        }
+        core.folded = successes;
+    }
+
+    /// `count` successes, the first at lifetime position `position`.
+    fn take_in_successes(&self, core: &mut Core, position: &mut u64, count: u64) {
+        if count == 0 {
+            return;
+        }
+        if core.streak > 0 {
+            self.clear_failure_streak(core, *position);
+        }
+        *position = position.wrapping_add(count);
         if core.state == State::Closed {
             if let Some(window) = core.window.as_mut() {
-                window.record_successes(new, core.pending_epoch);
+                window.record_successes(count, core.pending_epoch);
+            }
+        }
+    }
+
+    /// A failure the lock-free path logged.
+    fn take_in_failure(&self, core: &mut Core) {
+        core.streak = core.streak.saturating_add(1);
+        if core.state == State::Closed {
+            if let Some(window) = core.window.as_mut() {
+                window.record_failure_at(core.pending_epoch);
             }
         }
     }
@@ -1607,6 +1804,45 @@ impl CircuitBreaker {
         if self.hot.lane.load(Ordering::Relaxed) != lane {
             self.hot.lane.store(lane, Ordering::Release);
         }
+        let left = self.allowance(core, now, lane);
+        if left > 0 {
+            let granted = (core.generation & COUNT_MASK) << 32 | left << 16 | left;
+            self.hot.allowance.store(granted, Ordering::Release);
+        }
+    }
+
+    /// How many failures in a row the lock-free path may record before the
+    /// next look (see `Hot::allowance`): as many as the window, at its
+    /// worst (each failure adding to its failures and none leaving), and
+    /// the `max_failures` streak can take without reaching a threshold; at
+    /// most a log's length. None outside the lane.
+    fn allowance(&self, core: &mut Core, now: Duration, lane: u64) -> u64 {
+        if core.state != State::Closed || lane == 0 {
+            return 0;
+        }
+        let Some(window) = core.window.as_mut() else {
+            return 0;
+        };
+        let tally = window.tally(now);
+        let capacity = window.capacity();
+        let mut left = 0;
+        while left < LOG_LEN as u64 {
+            let more = left + 1;
+            if core.streak.saturating_add(more) >= self.trip_at {
+                break;
+            }
+            let calls = tally.calls.saturating_add(more).min(capacity);
+            let worst = crate::window::Tally {
+                calls,
+                failures: tally.failures.saturating_add(more).min(calls),
+                slow: tally.slow,
+            };
+            if self.rate_verdict(worst, window).is_some() {
+                break;
+            }
+            left = more;
+        }
+        left
     }
 
     /// A failure on the lock-free path, if it does not trip. Out of line,

@@ -117,6 +117,16 @@ pub(crate) fn thread_stripe() -> usize {
     0
 }
 
+/// Lets another thread run: what a locked section does while it waits for
+/// a lock-free failure to reach its log.
+#[cfg(loom)]
+pub(crate) use loom::thread::yield_now;
+#[cfg(not(loom))]
+pub(crate) use std::thread::yield_now;
+
+/// The most counter stripes a breaker gets.
+pub(crate) const MAX_STRIPES: usize = 16;
+
 /// How many counter stripes a breaker gets: one per core, a power of two,
 /// at most 16 (and 1 under loom).
 pub(crate) fn stripe_count() -> usize {
@@ -130,7 +140,7 @@ pub(crate) fn stripe_count() -> usize {
         *COUNT.get_or_init(|| {
             std::thread::available_parallelism()
                 .map_or(1, |n| n.get())
-                .clamp(1, 16)
+                .clamp(1, MAX_STRIPES)
                 .next_power_of_two()
         })
     }

@@ -137,7 +137,31 @@ impl Window {
                     w.record(false, false);
                 }
             }
-            Window::Time(w) => w.record_many(epoch, count),
+            Window::Time(w) => w.record_many(
+                epoch,
+                Tally {
+                    calls: count,
+                    failures: 0,
+                    slow: 0,
+                },
+            ),
+        }
+    }
+
+    /// Records a failure, not slow, made while the clock read within the
+    /// bucket whose epoch is `epoch` (a time window's): one the lock-free
+    /// path logged since the window last looked.
+    pub(crate) fn record_failure_at(&mut self, epoch: u64) {
+        match self {
+            Window::Count(w) => w.record(true, false),
+            Window::Time(w) => w.record_many(
+                epoch,
+                Tally {
+                    calls: 1,
+                    failures: 1,
+                    slow: 0,
+                },
+            ),
         }
     }
 
@@ -326,9 +350,9 @@ impl TimeWindow {
         self.total
     }
 
-    /// Adds `count` successes to the bucket of `epoch`, unless that bucket
-    /// has been reused by a later epoch already (it slid out of the window).
-    fn record_many(&mut self, epoch: u64, count: u64) {
+    /// Adds `many` to the bucket of `epoch`, unless that bucket has been
+    /// reused by a later epoch already (it slid out of the window).
+    fn record_many(&mut self, epoch: u64, many: Tally) {
         let index = (epoch % self.buckets.len() as u64) as usize;
         let bucket = &mut self.buckets[index];
         if bucket.0 > epoch {
@@ -338,11 +362,6 @@ impl TimeWindow {
             self.total.sub(bucket.1);
             *bucket = (epoch, Tally::default());
         }
-        let many = Tally {
-            calls: count,
-            failures: 0,
-            slow: 0,
-        };
         bucket.1.add(many);
         self.total.add(many);
         if epoch != self.expired_at {
