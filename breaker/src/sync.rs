@@ -108,13 +108,32 @@ pub(crate) fn thread_stripe() -> usize {
         .unwrap_or(0)
 }
 
-/// Under loom every thread shares stripe 0, writing its shared counters
-/// with atomic adds: the models explore the races on one word, the harder
-/// case (an owned stripe has a single writer, so it has no race to explore).
+/// Under loom there is one stripe: the first thread to count in a model
+/// owns it (in the models, the thread that builds the breaker), and every
+/// other thread shares it, writing its shared counters with atomic adds.
+/// The models so explore the owner's lock-free failures and the races on
+/// the shared words both.
 #[cfg(loom)]
-#[inline]
 pub(crate) fn thread_stripe() -> usize {
-    0
+    use loom::sync::atomic::AtomicBool;
+    loom::lazy_static! {
+        static ref OWNED_ONCE: AtomicBool = AtomicBool::new(false);
+    }
+    loom::thread_local! {
+        static STRIPE: std::cell::Cell<Option<usize>> = std::cell::Cell::new(None);
+    }
+    STRIPE.with(|stripe| {
+        if let Some(at) = stripe.get() {
+            return at;
+        }
+        let at = if OWNED_ONCE.swap(true, Ordering::Relaxed) {
+            0
+        } else {
+            OWNED
+        };
+        stripe.set(Some(at));
+        at
+    })
 }
 
 /// Lets another thread run: what a locked section does while it waits for

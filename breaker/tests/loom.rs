@@ -1,7 +1,13 @@
 //! Model checking of the breaker's races with loom. Every interleaving of
 //! the threads' atomic operations and lock acquisitions is explored: the
-//! models are small enough to run without a preemption bound (all six take
-//! a few seconds together), so the exploration is exhaustive.
+//! models are small enough to run without a preemption bound (all of them
+//! take about half a minute together), so the exploration is exhaustive,
+//! except where a model says otherwise.
+//!
+//! Under loom a breaker has one counter stripe: the thread that builds the
+//! breaker owns it (its successes and its failures off the lock are
+//! counted there with loads and stores), and the threads a model spawns
+//! share it.
 //!
 //! Run with:
 //! `RUSTFLAGS="--cfg loom" cargo test -p breakerbox --test loom --release`
@@ -318,6 +324,79 @@ fn a_windows_lock_free_success_racing_with_a_failure_lands_in_the_window_once() 
             "{p:?}"
         );
         assert_eq!(stats.in_flight, 0);
+    });
+}
+
+/// A count window of 4 at 50 % that holds four successes: one failure
+/// cannot bring it to its threshold, so the window allows one off the lock.
+/// The thread that built it owns the only stripe under loom, so its
+/// failures take the allowance; other threads' take the lock.
+fn allowing_one_failure() -> Arc<CircuitBreaker> {
+    let cb = CircuitBreaker::new(
+        "loom",
+        Config::default()
+            .without_max_failures()
+            .failure_rate(0.5)
+            .count_window(4)
+            .minimum_calls(4)
+            .clock(ManualClock::new()),
+    )
+    .unwrap();
+    for _ in 0..4 {
+        cb.try_acquire().unwrap().success();
+    }
+    Arc::new(cb)
+}
+
+/// A failure counted off the lock, racing with a look at the window (a
+/// `stats()` on another thread): the look takes it in once, before or
+/// after, and never misses one the allowance let through.
+#[test]
+fn a_failure_off_the_lock_racing_with_a_look_is_taken_in_once() {
+    model(|| {
+        let cb = allowing_one_failure();
+        let reader = cb.clone();
+        let look = thread::spawn(move || {
+            let stats = reader.stats();
+            // Before the failure or after it, never halfway.
+            assert!(
+                (stats.period.failures, stats.failure_rate) == (0, 0.0)
+                    || (stats.period.failures, stats.failure_rate) == (1, 0.25),
+                "{stats:?}"
+            );
+        });
+        cb.try_acquire().unwrap().failure();
+        look.join().unwrap();
+        let stats = cb.stats();
+        assert_eq!((stats.period.failures, stats.failure_rate), (1, 0.25));
+        assert_eq!(stats.period.consecutive_failures, 1);
+        assert_eq!(stats.state, State::Closed);
+    });
+}
+
+/// A failure counted off the lock and one judged under it, racing: the
+/// second of the two, in whichever order, brings the window to 50 % and
+/// trips the breaker. The judged failure waits for the one the allowance
+/// let through, so it can never be judged without it.
+#[test]
+fn a_failure_off_the_lock_racing_with_the_crossing_failure_trips_once() {
+    model(|| {
+        let cb = allowing_one_failure();
+        let other = cb.clone();
+        let judged = thread::spawn(move || {
+            if let Ok(permit) = other.try_acquire() {
+                permit.failure();
+            }
+        });
+        if let Ok(permit) = cb.try_acquire() {
+            permit.failure();
+        }
+        judged.join().unwrap();
+        let stats = cb.stats();
+        assert_eq!(stats.state, State::Open);
+        assert_eq!(stats.open_count, 1);
+        let trip = stats.tripped_by.expect("tripped");
+        assert_eq!((trip.period.failures, trip.failure_rate), (2, 0.5));
     });
 }
 
