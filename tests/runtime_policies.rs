@@ -895,3 +895,38 @@ fn threads_failing_off_the_lock_lose_no_failure_and_trip_no_window_they_cannot_f
     );
     assert!(stats.failure_rate < 0.5, "{}", stats.failure_rate);
 }
+
+#[test]
+fn a_run_of_failures_longer_than_a_threads_log_trips_a_count_window_on_the_crossing_call() {
+    let (cb, _) = breaker(
+        rate_only()
+            .failure_rate(0.5)
+            .count_window(100)
+            .minimum_calls(100),
+    );
+    record(&cb, &"S".repeat(100));
+    record(&cb, &"F".repeat(49));
+    assert_eq!(
+        cb.state(),
+        State::Closed,
+        "49 failures in the last 100 calls"
+    );
+    record(&cb, "F");
+    assert_eq!(cb.state(), State::Open, "50 failures in the last 100 calls");
+}
+
+#[test]
+fn a_run_of_failures_trips_a_time_window_on_the_crossing_call() {
+    let (cb, clock) = breaker(
+        rate_only()
+            .failure_rate(0.5)
+            .time_window(10 * SEC)
+            .minimum_calls(10),
+    );
+    clock.advance(SEC / 2);
+    record(&cb, &"S".repeat(10));
+    record(&cb, &"F".repeat(9));
+    assert_eq!(cb.state(), State::Closed, "9 failures in 19 calls");
+    record(&cb, "F");
+    assert_eq!(cb.state(), State::Open, "10 failures in 20 calls");
+}

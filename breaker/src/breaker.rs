@@ -157,6 +157,9 @@ const DISABLED: u64 = 4;
 const COUNT_MASK: u64 = 0xFFFF_FFFF;
 /// The failures left in `Hot::allowance` (and, 16 bits up, granted).
 const LEFT_MASK: u64 = 0xFFFF;
+/// The most failures one allowance grants (its 16 bits, and a bound on the
+/// work of working it out).
+const MOST_ALLOWED: u64 = 1 << 12;
 
 /// The words the lock-free path reads, on a cache line of their own that
 /// only transitions (and the first failure after a success) write.
@@ -183,8 +186,8 @@ struct Hot {
     lane: AtomicU64,
     /// A closed breaker with a window: how many failures the lock-free path
     /// may still record without judging them, as the low 16 bits; the
-    /// number granted as the 16 above; the low 32 bits of the generation
-    /// granted for above that. Worked out at each look at the window (see
+    /// number granted as the 16 above; the grant's tag above that (see
+    /// `grant_tag`). Worked out at each look at the window (see
     /// `allowance`) so that no run of that many failures can bring a rate
     /// or the `max_failures` streak to its threshold, whatever the other
     /// calls; the failure that finds none left takes the lock and is judged
@@ -229,26 +232,24 @@ struct Stripe {
     log: Log,
 }
 
-/// The failures a stripe's owner recorded on the lock-free path (see
-/// `Hot::allowance`), each with where it fell among the owner's own
-/// successes, so that a count window takes them in the order they were
-/// made.
+/// The failures a stripe's owner recorded on the lock-free path under the
+/// current allowance (see `Hot::allowance`), each with where it fell among
+/// the owner's own successes, so that a count window takes them in the
+/// order they were made.
 #[derive(Default)]
 struct Log {
-    /// Failures logged, lifetime (wrapping): written by the owner alone.
+    /// The tag of the allowance the entries were made under, as the high
+    /// 32 bits, and how many there are: written by the owner as it logs,
+    /// and set to 0 by the look that takes them in.
     logged: AtomicU64,
-    /// How many of those the window has taken in: written by the locked
-    /// path alone.
-    taken: AtomicU64,
-    /// For the failure numbered `n`, at `n % LOG_LEN`: the owner's owned
+    /// For the failure numbered `n` under the allowance: the owner's owned
     /// success count when it failed.
     entries: [AtomicU64; LOG_LEN],
 }
 
-/// A log's entries: what fills a stripe's spare room. An allowance never
-/// exceeds it, and each look takes in the whole log, so an entry is never
-/// written before the window has taken it in.
-const LOG_LEN: usize = 6;
+/// A log's entries: what fills a stripe's spare room. A thread whose log
+/// is full takes the lock for its next failure (which takes the log in).
+const LOG_LEN: usize = 7;
 
 #[derive(Default)]
 struct Counters {
@@ -357,6 +358,8 @@ struct Core {
     /// A time window's epoch that the successes not yet taken in belong
     /// to: the lane is open only until that bucket ends.
     pending_epoch: u64,
+    /// The allowances granted so far (see `grant_tag`).
+    grants: u16,
     /// With a window: the current period's consecutive failures, kept
     /// here under the lock rather than in `Hot::consecutive` (the
     /// lock-free path of a window never reads it, and a write there would
@@ -621,6 +624,7 @@ impl CircuitBreaker {
             }),
             folded: 0,
             pending_epoch: 0,
+            grants: 0,
             streak: 0,
             state_since: now,
             open_until: now,
@@ -1509,9 +1513,22 @@ impl CircuitBreaker {
         if at & OWNED == 0 {
             return false;
         }
+        let stripe = &self.stripes[at & (self.stripes.len() - 1)];
+        let log = &stripe.log;
+        let logged = log.logged.load(Ordering::Relaxed);
         let mut allowance = self.hot.allowance.load(Ordering::Relaxed);
+        let tag = allowance >> 32;
+        // Entries under this allowance so far (none if the log is another's).
+        let n = if logged >> 32 == tag {
+            logged & COUNT_MASK
+        } else {
+            0
+        };
+        if tag >> 16 != generation & 0xFFFF || n >= LOG_LEN as u64 {
+            return false;
+        }
         loop {
-            if allowance & LEFT_MASK == 0 || allowance >> 32 != generation & COUNT_MASK {
+            if allowance & LEFT_MASK == 0 {
                 return false;
             }
             match self.hot.allowance.compare_exchange_weak(
@@ -1521,13 +1538,13 @@ impl CircuitBreaker {
                 Ordering::Relaxed,
             ) {
                 Ok(_) => break,
+                // Another allowance since: the entries counted above may
+                // not be its own.
+                Err(now) if now >> 32 != tag => return false,
                 Err(now) => allowance = now,
             }
         }
-        let stripe = &self.stripes[at & (self.stripes.len() - 1)];
-        let log = &stripe.log;
-        let n = log.logged.load(Ordering::Relaxed);
-        log.entries[(n % LOG_LEN as u64) as usize].store(
+        log.entries[n as usize].store(
             stripe.owned.successes.load(Ordering::Relaxed),
             Ordering::Relaxed,
         );
@@ -1537,7 +1554,7 @@ impl CircuitBreaker {
             Ordering::Relaxed,
         );
         // Publishes the entry and the count to the look that takes it in.
-        log.logged.store(n.wrapping_add(1), Ordering::Release);
+        log.logged.store(tag << 32 | (n + 1), Ordering::Release);
         true
     }
 
@@ -1628,9 +1645,10 @@ impl CircuitBreaker {
     /// locked section of a breaker with a window begins here.
     fn fold(&self, core: &mut Core) {
         let allowance = self.hot.allowance.swap(0, Ordering::Acquire);
+        let tag = allowance >> 32;
         let used = (allowance >> 16 & LEFT_MASK).saturating_sub(allowance & LEFT_MASK);
         let mut spins = 0u32;
-        while self.unlogged() < used {
+        while self.logged(tag) < used {
             spins += 1;
             // Under loom every turn yields, so that the model runs the
             // failure that is on its way.
@@ -1644,54 +1662,61 @@ impl CircuitBreaker {
         // adds up to.
         let mut owned = [0u64; MAX_STRIPES];
         let mut successes = 0u64;
-        let mut logged = false;
         for (stripe, owned) in self.stripes.iter().zip(owned.iter_mut()) {
             *owned = stripe.owned.successes.load(Ordering::Acquire);
             successes = successes
                 .wrapping_add(*owned)
                 .wrapping_add(stripe.shared.successes.load(Ordering::Acquire));
-            logged |= stripe.log.logged.load(Ordering::Acquire)
-                != stripe.log.taken.load(Ordering::Relaxed);
         }
         let new = successes.wrapping_sub(core.folded);
         // Nothing new (or, defensively, fewer than taken in).
-        if !logged && (new == 0 || new > u64::MAX / 2) {
+        if used == 0 && (new == 0 || new > u64::MAX / 2) {
             return;
         }
-        self.take_in(core, &owned, successes, new.min(u64::MAX / 2));
+        self.take_in(core, tag, &owned, successes, new.min(u64::MAX / 2));
     }
 
-    /// The failures logged and not yet taken in, over every stripe.
-    fn unlogged(&self) -> u64 {
+    /// The failures logged under the allowance tagged `tag` (0: none
+    /// granted), over every stripe.
+    fn logged(&self, tag: u64) -> u64 {
+        if tag == 0 {
+            return 0;
+        }
         self.stripes.iter().fold(0, |sum: u64, stripe| {
-            sum.wrapping_add(
-                stripe
-                    .log
-                    .logged
-                    .load(Ordering::Acquire)
-                    .wrapping_sub(stripe.log.taken.load(Ordering::Relaxed)),
-            )
+            let logged = stripe.log.logged.load(Ordering::Acquire);
+            if logged >> 32 == tag {
+                sum + (logged & COUNT_MASK)
+            } else {
+                sum
+            }
         })
     }
 
-    /// Takes `new` successes (the stripes' sum is now `successes`) and the
-    /// logged failures into the window, the streak and the consecutive
+    /// Takes `new` successes (the stripes' sum is now `successes`, their
+    /// owned counts `owned`) and the failures logged under the allowance
+    /// tagged `tag` into the window, the streak and the consecutive
     /// successes. One thread's calls go in in the order it made them: its
     /// failures at the places their log entries give among its own
     /// successes. Calls of different threads recorded since the last look
     /// go in thread by thread: first the successes that came before any
     /// logged failure, then each stripe's failures and the successes
     /// between and after them.
-    fn take_in(&self, core: &mut Core, owned: &[u64], successes: u64, new: u64) {
-        let entry =
-            |log: &Log, n: u64| log.entries[(n % LOG_LEN as u64) as usize].load(Ordering::Relaxed);
+    fn take_in(&self, core: &mut Core, tag: u64, owned: &[u64], successes: u64, new: u64) {
+        let entry = |log: &Log, n: u64| log.entries[n as usize].load(Ordering::Relaxed);
+        // Each stripe's entries under this allowance.
+        let count = |log: &Log| {
+            let logged = log.logged.load(Ordering::Acquire);
+            if tag != 0 && logged >> 32 == tag {
+                (logged & COUNT_MASK).min(LOG_LEN as u64)
+            } else {
+                0
+            }
+        };
         // The successes after each stripe's first logged failure.
         let mut before_failures = new;
         for (stripe, &owned) in self.stripes.iter().zip(owned) {
-            let log = &stripe.log;
-            let taken = log.taken.load(Ordering::Relaxed);
-            if taken != log.logged.load(Ordering::Acquire) {
-                let after = owned.wrapping_sub(entry(log, taken)).min(u64::MAX / 2);
+            if count(&stripe.log) > 0 {
+                let after = owned.wrapping_sub(entry(&stripe.log, 0)).min(u64::MAX / 2);
                 before_failures = before_failures.saturating_sub(after);
             }
         }
@@ -1699,27 +1724,22 @@ impl CircuitBreaker {
         self.take_in_successes(core, &mut position, before_failures);
         for (stripe, &owned) in self.stripes.iter().zip(owned) {
             let log = &stripe.log;
-            let (mut taken, logged) = (
-                log.taken.load(Ordering::Relaxed),
-                log.logged.load(Ordering::Acquire),
-            );
-            if taken == logged {
+            let logged = count(log);
+            if logged == 0 {
                 continue;
             }
-            let mut mark = entry(log, taken);
-            while taken != logged {
+            for n in 0..logged {
                 self.take_in_failure(core);
-                taken = taken.wrapping_add(1);
-                let next = if taken == logged {
+                let next = if n + 1 == logged {
                     owned
                 } else {
-                    entry(log, taken)
+                    entry(log, n + 1)
                 };
-                let between = next.wrapping_sub(mark).min(u64::MAX / 2);
+                let between = next.wrapping_sub(entry(log, n)).min(u64::MAX / 2);
                 self.take_in_successes(core, &mut position, between);
-                mark = next;
             }
-            log.taken.store(logged, Ordering::Relaxed);
+            // Taken in: the owner starts afresh under the next allowance.
+            log.logged.store(0, Ordering::Relaxed);
         }
         // Whatever the stripes counted is taken in now, whether or not the
         // runs above added up to it (defensively: they do).
@@ -1808,7 +1828,7 @@ impl CircuitBreaker {
         }
         let left = self.allowance(core, now, lane);
         if left > 0 {
-            let granted = (core.generation & COUNT_MASK) << 32 | left << 16 | left;
+            let granted = self.grant_tag(core) << 32 | left << 16 | left;
             self.hot.allowance.store(granted, Ordering::Release);
         }
     }
@@ -1827,24 +1847,55 @@ impl CircuitBreaker {
         };
         let tally = window.tally(now);
         let capacity = window.capacity();
-        let mut left = 0;
-        while left < LOG_LEN as u64 {
-            let more = left + 1;
-            if core.streak.saturating_add(more) >= self.trip_at {
-                break;
+        let most = self
+            .trip_at
+            .saturating_sub(core.streak)
+            .saturating_sub(1)
+            .min(MOST_ALLOWED);
+        if let Some(cut) = window.cut(capacity).filter(|_| tally.calls == capacity) {
+            // A full count window: its calls stay at its capacity, so the
+            // failures alone decide (and the slow calls cannot rise).
+            if tally.slow >= cut.slow {
+                return 0;
             }
+            return cut
+                .failures
+                .saturating_sub(tally.failures)
+                .saturating_sub(1)
+                .min(most);
+        }
+        // The worst the window can be after `more` failures judges it;
+        // that only grows with `more`, so the last `more` it does not trip
+        // on is found by halving.
+        let trips = |window: &Window, more: u64| {
             let calls = tally.calls.saturating_add(more).min(capacity);
             let worst = crate::window::Tally {
                 calls,
                 failures: tally.failures.saturating_add(more).min(calls),
                 slow: tally.slow,
             };
-            if self.rate_verdict(worst, window).is_some() {
-                break;
+            self.rate_verdict(worst, window).is_some()
+        };
+        let (mut low, mut high) = (0, most);
+        while low < high {
+            let mid = low + (high - low).div_ceil(2);
+            if trips(window, mid) {
+                high = mid - 1;
+            } else {
+                low = mid;
             }
-            left = more;
         }
-        left
+        low
+    }
+
+    /// A tag for the next allowance: the low 16 bits of the generation
+    /// above a count of the allowances granted, never 0 (no allowance).
+    /// Two allowances in a row never share a tag, and each look takes in
+    /// every entry of the allowance it ends, so an entry is never taken
+    /// twice.
+    fn grant_tag(&self, core: &mut Core) -> u64 {
+        core.grants = core.grants.wrapping_add(1).max(1);
+        (core.generation & 0xFFFF) << 16 | u64::from(core.grants)
     }
 
     /// A failure on the lock-free path, if it does not trip. Out of line,
