@@ -240,8 +240,11 @@ struct Log {
     /// How many of those the window has taken in: written by the locked
     /// path alone.
     taken: AtomicU64,
-    /// For the failure numbered `n`, at `n % LOG_LEN`: the owner's owned
-    /// success count when it failed.
+    /// For each failure not yet taken in, in the order logged (the first
+    /// at 0, the one numbered `n` at `n - taken`): the owner's owned
+    /// success count when it failed. Numbered from `taken`, not by `n`
+    /// modulo the length, so that failures logged across the wrap of the
+    /// count keep their own entries.
     entries: [AtomicU64; LOG_LEN],
 }
 
@@ -1527,7 +1530,13 @@ impl CircuitBreaker {
         let stripe = &self.stripes[at & (self.stripes.len() - 1)];
         let log = &stripe.log;
         let n = log.logged.load(Ordering::Relaxed);
-        log.entries[(n % LOG_LEN as u64) as usize].store(
+        // The failures pending in this log all came through the allowance
+        // this one did (the look that granted it took the log in, and set
+        // `taken`, before the grant this thread's compare-exchange
+        // acquired; the next look waits for this entry): fewer than
+        // `LOG_LEN` are ahead of it.
+        let slot = n.wrapping_sub(log.taken.load(Ordering::Relaxed));
+        log.entries[(slot as usize).min(LOG_LEN - 1)].store(
             stripe.owned.successes.load(Ordering::Relaxed),
             Ordering::Relaxed,
         );
@@ -1681,15 +1690,16 @@ impl CircuitBreaker {
     /// logged failure, then each stripe's failures and the successes
     /// between and after them.
     fn take_in(&self, core: &mut Core, owned: &[u64], successes: u64, new: u64) {
+        // The entry of the failure `k`-th since the last look (from 0).
         let entry =
-            |log: &Log, n: u64| log.entries[(n % LOG_LEN as u64) as usize].load(Ordering::Relaxed);
+            |log: &Log, k: u64| log.entries[(k as usize).min(LOG_LEN - 1)].load(Ordering::Relaxed);
         // The successes after each stripe's first logged failure.
         let mut before_failures = new;
         for (stripe, &owned) in self.stripes.iter().zip(owned) {
             let log = &stripe.log;
             let taken = log.taken.load(Ordering::Relaxed);
             if taken != log.logged.load(Ordering::Acquire) {
-                let after = owned.wrapping_sub(entry(log, taken)).min(u64::MAX / 2);
+                let after = owned.wrapping_sub(entry(log, 0)).min(u64::MAX / 2);
                 before_failures = before_failures.saturating_sub(after);
             }
         }
@@ -1697,22 +1707,15 @@ impl CircuitBreaker {
         self.take_in_successes(core, &mut position, before_failures);
         for (stripe, &owned) in self.stripes.iter().zip(owned) {
             let log = &stripe.log;
-            let (mut taken, logged) = (
-                log.taken.load(Ordering::Relaxed),
-                log.logged.load(Ordering::Acquire),
-            );
-            if taken == logged {
+            let logged = log.logged.load(Ordering::Acquire);
+            let pending = logged.wrapping_sub(log.taken.load(Ordering::Relaxed));
+            if pending == 0 {
                 continue;
             }
-            let mut mark = entry(log, taken);
-            while taken != logged {
+            let mut mark = entry(log, 0);
+            for k in 1..=pending {
                 self.take_in_failure(core);
-                taken = taken.wrapping_add(1);
-                let next = if taken == logged {
-                    owned
-                } else {
-                    entry(log, taken)
-                };
+                let next = if k == pending { owned } else { entry(log, k) };
                 let between = next.wrapping_sub(mark).min(u64::MAX / 2);
                 self.take_in_successes(core, &mut position, between);
                 mark = next;
@@ -2852,6 +2855,81 @@ impl fmt::Debug for CircuitBreaker {
 mod tests {
     use super::*;
     use crate::ManualClock;
+
+    /// Runs `f` on a thread that owns its counter stripe, where failures
+    /// go into the stripe's log: a new thread each try, until one finds a
+    /// stripe that no living thread owns (other tests' threads hold them
+    /// for a while).
+    fn on_an_owned_stripe(f: impl Fn() + Sync) {
+        loop {
+            let ran = std::thread::scope(|s| {
+                s.spawn(|| {
+                    let owned = thread_stripe() & OWNED != 0;
+                    if owned {
+                        f();
+                    }
+                    owned
+                })
+                .join()
+                .unwrap()
+            });
+            if ran {
+                return;
+            }
+            std::thread::yield_now();
+        }
+    }
+
+    /// The failures a breaker's stripes have logged, lifetime.
+    fn logged(cb: &CircuitBreaker) -> u64 {
+        cb.stripes
+            .iter()
+            .fold(0, |sum: u64, s| sum.wrapping_add(s.log.logged.load(Ordering::Relaxed)))
+    }
+
+    /// A stripe's log numbers its failures with a 64-bit count that wraps,
+    /// like every counter: failures logged across the wrap keep their own
+    /// entries, and their places among the thread's successes.
+    #[test]
+    fn failures_logged_across_the_wrap_of_the_log_count_keep_their_places() {
+        on_an_owned_stripe(|| {
+            let cb = CircuitBreaker::new(
+                "log-wrap",
+                Config::default()
+                    .without_max_failures()
+                    .failure_rate(0.9)
+                    .count_window(100)
+                    .minimum_calls(10)
+                    .clock(ManualClock::new()),
+            )
+            .unwrap();
+            for stripe in cb.stripes.iter() {
+                stripe.log.logged.store(u64::MAX - 2, Ordering::Relaxed);
+                stripe.log.taken.store(u64::MAX - 2, Ordering::Relaxed);
+            }
+            let before = logged(&cb);
+            for _ in 0..10 {
+                cb.try_acquire().unwrap().success();
+            }
+            for call in "FSFSFSFSF".chars() {
+                let permit = cb.try_acquire().unwrap();
+                if call == 'F' {
+                    permit.failure();
+                } else {
+                    permit.success();
+                }
+            }
+            assert_eq!(
+                logged(&cb).wrapping_sub(before),
+                5,
+                "every failure went into the log"
+            );
+            let stats = cb.stats();
+            assert_eq!(stats.failure_rate, 5.0 / 19.0);
+            assert_eq!(stats.period.consecutive_failures, 1);
+            assert_eq!((stats.period.successes, stats.period.failures), (14, 5));
+        });
+    }
 
     /// A process that runs for centuries: counters at the edge of `u64`.
     #[test]
