@@ -179,7 +179,8 @@ struct Hot {
     /// `minimum_calls` calls already (another success can only lower its
     /// rates), the end of the current bucket for such a time window, in
     /// nanoseconds of the clock's coarse reading; 0 while every success
-    /// must be judged (too few calls to judge yet, or not closed).
+    /// must be judged (too few calls to judge yet, a time window left at a
+    /// threshold by calls that slid out, or not closed).
     lane: AtomicU64,
     /// A closed breaker with a window: how many failures the lock-free path
     /// may still record without judging them, as the low 16 bits; the
@@ -1787,7 +1788,17 @@ impl CircuitBreaker {
             (State::Disabled, _) => u64::MAX,
             (State::Closed, Some(window)) => {
                 let enough = u64::from(self.config.settings.minimum_calls).min(window.capacity());
-                let judged = window.tally(now).calls >= enough;
+                let tally = window.tally(now);
+                // A success only lowers a judged window's rates; but a time
+                // window's calls that slid out may have left it at a
+                // threshold with no call to judge it, and the next success
+                // trips it then.
+                let success = crate::window::Tally {
+                    calls: tally.calls.saturating_add(1).min(window.capacity()),
+                    ..tally
+                };
+                let judged =
+                    tally.calls >= enough && self.rate_verdict(success, window).is_none();
                 match window.bucket_at(now) {
                     // Calls leave a time window only as its buckets end.
                     Some((epoch, end)) => {
