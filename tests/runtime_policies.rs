@@ -930,3 +930,25 @@ fn a_run_of_failures_trips_a_time_window_on_the_crossing_call() {
     record(&cb, "F");
     assert_eq!(cb.state(), State::Open, "10 failures in 20 calls");
 }
+
+#[test]
+fn a_success_judged_after_old_successes_slid_out_of_a_time_window_trips_at_the_rate() {
+    let (cb, clock) = breaker(
+        rate_only()
+            .failure_rate(0.5)
+            .time_window(10 * SEC)
+            .time_window_buckets(10)
+            .minimum_calls(2),
+    );
+    clock.set(SEC / 2);
+    record(&cb, "SSS");
+    clock.set(SEC + SEC / 2);
+    record(&cb, "FF");
+    assert_eq!(cb.state(), State::Closed, "2 failures in 5 calls");
+    clock.set(10 * SEC + SEC / 2);
+    // The successes of [0 s, 1 s) have slid out: the window holds the two
+    // failures alone, and a look at it (no call) trips nothing.
+    assert_eq!(cb.state(), State::Closed);
+    record(&cb, "S");
+    assert_eq!(cb.state(), State::Open, "2 failures in 3 calls");
+}

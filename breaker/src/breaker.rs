@@ -182,7 +182,8 @@ struct Hot {
     /// `minimum_calls` calls already (another success can only lower its
     /// rates), the end of the current bucket for such a time window, in
     /// nanoseconds of the clock's coarse reading; 0 while every success
-    /// must be judged (too few calls to judge yet, or not closed).
+    /// must be judged (too few calls to judge yet, a time window left at a
+    /// threshold by calls that slid out, or not closed).
     lane: AtomicU64,
     /// A closed breaker with a window: how many failures the lock-free path
     /// may still record without judging them, as the low 16 bits; the
@@ -1806,7 +1807,16 @@ impl CircuitBreaker {
             (State::Disabled, _) => u64::MAX,
             (State::Closed, Some(window)) => {
                 let enough = u64::from(self.config.settings.minimum_calls).min(window.capacity());
-                let judged = window.tally(now).calls >= enough;
+                let tally = window.tally(now);
+                // A success only lowers a judged window's rates; but a time
+                // window's calls that slid out may have left it at a
+                // threshold with no call to judge it, and the next success
+                // trips it then.
+                let success = crate::window::Tally {
+                    calls: tally.calls.saturating_add(1).min(window.capacity()),
+                    ..tally
+                };
+                let judged = tally.calls >= enough && self.rate_verdict(success, window).is_none();
                 match window.bucket_at(now) {
                     // Calls leave a time window only as its buckets end.
                     Some((epoch, end)) => {
@@ -2905,6 +2915,81 @@ impl fmt::Debug for CircuitBreaker {
 mod tests {
     use super::*;
     use crate::ManualClock;
+
+    /// Runs `f` on a thread that owns its counter stripe, where failures
+    /// go into the stripe's log: a new thread each try, until one finds a
+    /// stripe that no living thread owns (other tests' threads hold them
+    /// for a while).
+    fn on_an_owned_stripe(f: impl Fn() + Sync) {
+        loop {
+            let ran = std::thread::scope(|s| {
+                s.spawn(|| {
+                    let owned = thread_stripe() & OWNED != 0;
+                    if owned {
+                        f();
+                    }
+                    owned
+                })
+                .join()
+                .unwrap()
+            });
+            if ran {
+                return;
+            }
+            std::thread::yield_now();
+        }
+    }
+
+    /// The failures a breaker's stripes have logged, lifetime.
+    fn logged(cb: &CircuitBreaker) -> u64 {
+        cb.stripes.iter().fold(0, |sum: u64, s| {
+            sum.wrapping_add(s.log.logged.load(Ordering::Relaxed))
+        })
+    }
+
+    /// A stripe's log numbers its failures with a 64-bit count that wraps,
+    /// like every counter: failures logged across the wrap keep their own
+    /// entries, and their places among the thread's successes.
+    #[test]
+    fn failures_logged_across_the_wrap_of_the_log_count_keep_their_places() {
+        on_an_owned_stripe(|| {
+            let cb = CircuitBreaker::new(
+                "log-wrap",
+                Config::default()
+                    .without_max_failures()
+                    .failure_rate(0.9)
+                    .count_window(100)
+                    .minimum_calls(10)
+                    .clock(ManualClock::new()),
+            )
+            .unwrap();
+            for stripe in cb.stripes.iter() {
+                stripe.log.logged.store(u64::MAX - 2, Ordering::Relaxed);
+                stripe.log.taken.store(u64::MAX - 2, Ordering::Relaxed);
+            }
+            let before = logged(&cb);
+            for _ in 0..10 {
+                cb.try_acquire().unwrap().success();
+            }
+            for call in "FSFSFSFSF".chars() {
+                let permit = cb.try_acquire().unwrap();
+                if call == 'F' {
+                    permit.failure();
+                } else {
+                    permit.success();
+                }
+            }
+            assert_eq!(
+                logged(&cb).wrapping_sub(before),
+                5,
+                "every failure went into the log"
+            );
+            let stats = cb.stats();
+            assert_eq!(stats.failure_rate, 5.0 / 19.0);
+            assert_eq!(stats.period.consecutive_failures, 1);
+            assert_eq!((stats.period.successes, stats.period.failures), (14, 5));
+        });
+    }
 
     /// A process that runs for centuries: counters at the edge of `u64`.
     #[test]
