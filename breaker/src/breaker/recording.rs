@@ -1,0 +1,367 @@
+//! Recording a call's ending: the lock-free path, the short locked section
+//! that ends a failure streak, and the state machine's path.
+
+use super::*;
+
+impl CircuitBreaker {
+    /// Ends an admitted call: the permit's only way back into the breaker.
+    #[inline(always)]
+    pub(crate) fn finish(
+        &self,
+        ticket: u64,
+        started: u64,
+        lease: Option<ProbeLease>,
+        ending: Ending,
+    ) {
+        // Not a probe (bit 0 clear), and of the current generation.
+        if ticket & 1 == 0 {
+            let word = self.hot.word.load(Ordering::Acquire);
+            if word & FAST != 0 && word >> GEN_SHIFT == ticket >> 1 {
+                // The coarse clock's reading at the end, where a slow-call
+                // policy or a time window needs it; a slow call takes the
+                // lock (`u64::MAX`, a clock that failed, reads as slow).
+                let ended = if self.slow_after != u64::MAX || self.time_window {
+                    self.coarse_start()
+                } else {
+                    0
+                };
+                let done = !self.is_slow_at(started, ended)
+                    && match ending {
+                        // A success the window takes in later, or one that
+                        // has no failure count to clear.
+                        Ending::Success
+                            if if self.windowed {
+                                self.in_lane(ended)
+                            } else {
+                                self.hot.consecutive.load(Ordering::Relaxed) & COUNT_MASK == 0
+                            } =>
+                        {
+                            self.add(|c| &c.successes, Ordering::Release);
+                            true
+                        }
+                        // A window's ending, judged in a short locked
+                        // section; or a failure that does not trip (the one
+                        // that trips takes the lock).
+                        Ending::Success | Ending::Failure if self.windowed => {
+                            let failed = ending == Ending::Failure;
+                            (failed && self.failure_allowed(ticket >> 1, ended))
+                                || self.finish_windowed(ticket >> 1, ended, failed)
+                        }
+                        // The first success after failures ends the streak.
+                        Ending::Success => self.finish_streak_end(ticket >> 1),
+                        Ending::Failure => self.failure_lock_free(word),
+                        _ => false,
+                    };
+                if done {
+                    // observe: a sampled call's duration
+                    if observe::SAMPLES_DURATIONS && started != NOT_TIMED && started & 1 == 1 {
+                        self.sample_end(started);
+                    }
+                    return;
+                }
+            }
+        }
+        self.finish_locked(ticket >> 1, started, ticket & 1 == 1, lease, ending);
+    }
+
+    /// Whether a window's success that ended at `ended` (the coarse clock's
+    /// reading, where a time window needs it) may be counted in its stripe
+    /// alone: the lane is open, and the end reads within the lane's bucket
+    /// (not before it: a clock set back, or a reading taken before the
+    /// window moved on).
+    #[inline(always)]
+    pub(super) fn in_lane(&self, ended: u64) -> bool {
+        let lane = self.hot.lane.load(Ordering::Acquire);
+        ended < lane && (lane == u64::MAX || lane - ended <= self.lane_span)
+    }
+
+    /// Whether a call that started at `started` and ended at `ended`, both
+    /// in nanoseconds of the clock (as [`Permit::started`] keeps the
+    /// start), was slow.
+    #[inline(always)]
+    pub(super) fn is_slow_at(&self, started: u64, ended: u64) -> bool {
+        self.slow_after != u64::MAX
+            && started != NOT_TIMED
+            && ended.saturating_sub(started & !1) >= self.slow_after
+    }
+
+    /// The first success after failures of a breaker without a window,
+    /// of the period `generation`, not slow: it ends the failure streak in
+    /// a short locked section, as `on_success` does on the locked path
+    /// (consecutive successes count from the successes before it).
+    /// `false` leaves it to the locked path: another period or state.
+    #[inline(never)]
+    pub(super) fn finish_streak_end(&self, generation: u64) -> bool {
+        let mut core = lock(&self.core);
+        let core = &mut *core;
+        if !matches!(core.state, State::Closed | State::Disabled) || core.generation != generation {
+            return false;
+        }
+        self.add(|c| &c.successes, Ordering::Release);
+        if self.streak(core) > 0 {
+            let successes = self.sum(|c| &c.successes);
+            self.clear_failure_streak(core, successes.wrapping_sub(1));
+        }
+        let counts = &mut core.counts;
+        counts.consecutive_successes = counts.consecutive_successes.saturating_add(1);
+        true
+    }
+
+    /// A success came after failures: the streak of failures ends, and
+    /// consecutive successes count from `before`, the lifetime successes
+    /// before it.
+    pub(super) fn clear_failure_streak(&self, core: &mut Core, before: u64) {
+        core.success_mark = before.wrapping_sub(core.base.successes);
+        if self.windowed {
+            core.streak = 0;
+        } else {
+            self.hot
+                .consecutive
+                .swap((core.generation & COUNT_MASK) << 32, Ordering::AcqRel);
+        }
+    }
+
+    /// The current period's consecutive failures.
+    pub(super) fn streak(&self, core: &Core) -> u64 {
+        if self.windowed {
+            core.streak
+        } else {
+            self.consecutive_failures(core.generation)
+        }
+    }
+
+    /// A failure on the lock-free path, if it does not trip. Out of line,
+    /// so that the inlined success path stays small.
+    #[inline(never)]
+    pub(super) fn failure_lock_free(&self, word: u64) -> bool {
+        let below = if word & STATE_MASK == DISABLED {
+            u64::MAX
+        } else {
+            self.trip_at
+        };
+        if self.add_consecutive_failure(word >> GEN_SHIFT, below) {
+            self.add(|c| &c.failures, Ordering::Release);
+            return true;
+        }
+        false
+    }
+
+    #[cold]
+    #[inline(never)]
+    pub(super) fn finish_locked(
+        &self,
+        id: u64,
+        started: u64,
+        probe: bool,
+        lease: Option<ProbeLease>,
+        ending: Ending,
+    ) {
+        let mut changes = Changes::default();
+        // observe: the block yields a sampled call's duration
+        let sampled = self.locked(&mut changes, |core, now, changes| {
+            let slow = self.is_slow(started, now);
+            // The time-driven transition first: the new period's base is
+            // taken before this call is counted, so that the stale branch
+            // below takes it out of the new period exactly once.
+            self.advance(core, now, changes);
+            self.count_total(core, ending, slow);
+            if probe {
+                Self::release_probe(core, id);
+            }
+            if id & GEN_MASK == core.generation {
+                if probe {
+                    core.probe_progress = now.progress();
+                }
+                match ending {
+                    Ending::Success => self.on_success(core, now, slow, changes),
+                    Ending::Failure | Ending::Timeout => {
+                        self.on_failure(core, now, slow, ending == Ending::Timeout, changes)
+                    }
+                    Ending::Ignored => core.counts.ignored = core.counts.ignored.saturating_add(1),
+                    Ending::Cancelled => {
+                        core.counts.cancelled = core.counts.cancelled.saturating_add(1)
+                    }
+                }
+            } else if ending != Ending::Cancelled {
+                // Admitted before the last state change: its result says
+                // nothing about the period that followed.
+                core.totals.stale = core.totals.stale.saturating_add(1);
+                // Counted in the lifetime totals, not the period's.
+                match ending {
+                    Ending::Success => core.base.successes = core.base.successes.wrapping_add(1),
+                    Ending::Failure | Ending::Timeout => {
+                        core.base.failures = core.base.failures.wrapping_add(1)
+                    }
+                    Ending::Ignored | Ending::Cancelled => {}
+                }
+            }
+            // A sampled call (bit 0 set) with an outcome.
+            (started != NOT_TIMED && started & 1 == 1 && ending != Ending::Cancelled)
+                .then(|| Duration::from_nanos(nanos(now.get()).saturating_sub(started & !1)))
+        });
+        // observe: a sampled call's duration
+        if let Some(elapsed) = sampled {
+            self.exporter.duration(elapsed);
+        }
+        // The lease goes back to the membership that granted it, even if
+        // the breaker has left the store since.
+        if let (Some(lease), Some(shared)) = (lease, self.hot.shared.get()) {
+            let outcome = ending.outcome();
+            let ended = contained("SharedState::probe_ended", || {
+                shared.probe_ended(lease, outcome)
+            });
+            if let Err(panic) = ended {
+                self.report(&panic);
+            }
+        }
+        if changes.is_quiet() {
+            return;
+        }
+        if std::thread::panicking() {
+            // Already unwinding (a permit dropped by a panicking call): a
+            // listener's panic is reported, not raised again.
+            self.announce_reporting(&changes);
+        } else if let Some(payload) = self.announce(&changes) {
+            panic::resume_unwind(payload);
+        }
+    }
+
+    /// Whether a call that started at `started` (as [`Permit::started`]
+    /// keeps it) was slow, ended by the clock's coarse reading: a coarse
+    /// start is behind by at most the clock's coarse lag, and so is the
+    /// end, so the duration is known to within that lag whichever reading
+    /// the start was (the precise one for a call the histogram samples).
+    pub(super) fn is_slow(&self, started: u64, now: &Now) -> bool {
+        self.slow_after != u64::MAX
+            && started != NOT_TIMED
+            && self.is_slow_at(started, nanos(now.coarse()))
+    }
+
+    /// Lifetime totals count every ending, stale or not.
+    pub(super) fn count_total(&self, core: &mut Core, ending: Ending, slow: bool) {
+        let totals = &mut core.totals;
+        let slot = match ending {
+            Ending::Success => {
+                self.add(|c| &c.successes, Ordering::Release);
+                // Recorded here, not taken in at the window's next look.
+                core.folded = core.folded.wrapping_add(1);
+                None
+            }
+            Ending::Failure => {
+                self.add(|c| &c.failures, Ordering::Release);
+                None
+            }
+            Ending::Timeout => {
+                totals.timeouts = totals.timeouts.saturating_add(1);
+                self.add(|c| &c.failures, Ordering::Release);
+                None
+            }
+            Ending::Ignored => Some(&mut totals.ignored),
+            Ending::Cancelled => Some(&mut totals.cancelled),
+        };
+        if let Some(slot) = slot {
+            // Wrapping, like the stripes: running calls are admissions less
+            // endings modulo 2^64, exact even after 584 years at one call a
+            // nanosecond.
+            *slot = slot.wrapping_add(1);
+        }
+        if ending != Ending::Cancelled && slow {
+            totals.slow_calls = totals.slow_calls.saturating_add(1);
+        }
+        // observe: the exporter's copy of the locked totals
+        let (exporter, totals) = (&self.exporter, &core.totals);
+        match ending {
+            Ending::Timeout => exporter.locked_total(LockedTotal::Timeouts, totals.timeouts),
+            Ending::Ignored => exporter.locked_total(LockedTotal::Ignored, totals.ignored),
+            Ending::Cancelled => exporter.locked_total(LockedTotal::Cancelled, totals.cancelled),
+            Ending::Success | Ending::Failure => {}
+        }
+        if slow {
+            exporter.locked_total(LockedTotal::SlowCalls, totals.slow_calls);
+        }
+    }
+
+    /// The time a window needs: only a time window reads the clock, its
+    /// coarse reading, as the lock-free path does.
+    pub(super) fn window_time(core: &Core, now: &Now) -> Duration {
+        match core.window {
+            Some(Window::Time(_)) => now.coarse(),
+            _ => Duration::ZERO,
+        }
+    }
+
+    pub(super) fn on_success(&self, core: &mut Core, now: &Now, slow: bool, changes: &mut Changes) {
+        if self.streak(core) > 0 {
+            // This success (counted already) is the first after failures.
+            let successes = self.sums().successes;
+            self.clear_failure_streak(core, successes.wrapping_sub(1));
+        }
+        let counts = &mut core.counts;
+        counts.consecutive_successes = counts.consecutive_successes.saturating_add(1);
+        if slow {
+            counts.slow_calls = counts.slow_calls.saturating_add(1);
+        }
+        match core.state {
+            State::Closed => {
+                let at = Self::window_time(core, now);
+                if let Some(window) = core.window.as_mut() {
+                    window.record(at, false, slow);
+                }
+                if let Some(reason) = self.should_trip(core, now) {
+                    self.trip(core, reason, now, changes);
+                }
+            }
+            State::HalfOpen => {
+                // A slow probe, where slowness can trip the breaker, shows
+                // the dependency has not recovered.
+                if slow && self.config.settings.slow_call_rate.is_some() {
+                    self.set_state(core, State::Open, now, changes);
+                } else if core.counts.consecutive_successes
+                    >= u64::from(self.config.settings.success_threshold)
+                {
+                    self.set_state(core, State::Closed, now, changes);
+                }
+            }
+            State::Open | State::ForcedOpen | State::Disabled => {}
+        }
+    }
+
+    pub(super) fn on_failure(
+        &self,
+        core: &mut Core,
+        now: &Now,
+        slow: bool,
+        timeout: bool,
+        changes: &mut Changes,
+    ) {
+        let period_successes = self.sums().successes.wrapping_sub(core.base.successes);
+        core.success_mark = period_successes;
+        // Under the lock nothing trips early: count it whatever the total.
+        if self.windowed {
+            core.streak = core.streak.saturating_add(1);
+        } else {
+            self.add_consecutive_failure(core.generation, u64::MAX);
+        }
+        let counts = &mut core.counts;
+        counts.consecutive_successes = 0;
+        if slow {
+            counts.slow_calls = counts.slow_calls.saturating_add(1);
+        }
+        if timeout {
+            counts.timeouts = counts.timeouts.saturating_add(1);
+        }
+        match core.state {
+            State::Closed => {
+                let at = Self::window_time(core, now);
+                if let Some(window) = core.window.as_mut() {
+                    window.record(at, true, slow);
+                }
+                if let Some(reason) = self.should_trip(core, now) {
+                    self.trip(core, reason, now, changes);
+                }
+            }
+            State::HalfOpen => self.set_state(core, State::Open, now, changes),
+            State::Open | State::ForcedOpen | State::Disabled => {}
+        }
+    }
+}

@@ -1,0 +1,120 @@
+//! The counter stripes: lifetime counts of the lock-free path, one stripe
+//! per core, and their sums.
+
+use super::*;
+
+/// Lifetime counters of the lock-free path, one stripe per core, each on
+/// its own cache lines so that cores never write to the same line.
+#[repr(align(128))]
+#[derive(Default)]
+pub(super) struct Stripe {
+    /// Written by the thread that owns the stripe alone (see
+    /// [`thread_stripe`]), with a load and a store.
+    pub(super) owned: Counters,
+    /// Written by the threads that share the stripe, with atomic adds.
+    pub(super) shared: Counters,
+    /// The failures the owner recorded on the lock-free path, in the
+    /// stripe's spare room.
+    pub(super) log: Log,
+}
+
+/// The failures a stripe's owner recorded on the lock-free path under the
+/// current allowance (see `Hot::allowance`), each with where it fell among
+/// the owner's own successes, so that a count window takes them in the
+/// order they were made.
+#[derive(Default)]
+pub(super) struct Log {
+    /// The tag of the allowance the entries were made under, as the high
+    /// 32 bits, and how many there are: written by the owner as it logs,
+    /// and set to 0 by the look that takes them in.
+    pub(super) logged: AtomicU64,
+    /// For the failure numbered `n` under the allowance: the owner's owned
+    /// success count when it failed.
+    pub(super) entries: [AtomicU64; LOG_LEN],
+}
+
+/// A log's entries: what fills a stripe's spare room. A thread whose log
+/// is full takes the lock for its next failure (which takes the log in).
+pub(super) const LOG_LEN: usize = 7;
+
+#[derive(Default)]
+pub(super) struct Counters {
+    pub(super) admitted: AtomicU64,
+    pub(super) successes: AtomicU64,
+    pub(super) failures: AtomicU64,
+    pub(super) rejected: AtomicU64,
+}
+
+/// A breaker's stripes: shared with the metrics exporter, which reads
+/// their lifetime counts, with the `metrics` feature; its own otherwise
+/// (an `Arc`'s header takes a whole 128-byte line before them).
+#[cfg(feature = "metrics")]
+pub(super) type Stripes = Arc<[Stripe]>;
+#[cfg(not(feature = "metrics"))]
+pub(super) type Stripes = Box<[Stripe]>;
+
+/// The stripes' sums.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct Sums {
+    pub(super) admitted: u64,
+    pub(super) successes: u64,
+    pub(super) failures: u64,
+    pub(super) rejected: u64,
+}
+
+/// The lifetime counts `stripes` keep, as the metrics exporter reads them.
+#[cfg(feature = "metrics")]
+pub(super) fn stripe_totals(stripes: &[Stripe]) -> StripeTotals {
+    StripeTotals {
+        successes: sum_stripes(stripes, |c| &c.successes),
+        failures: sum_stripes(stripes, |c| &c.failures),
+        rejected: sum_stripes(stripes, |c| &c.rejected),
+    }
+}
+
+/// One counter summed over every stripe, owned and shared.
+fn sum_stripes(stripes: &[Stripe], counter: impl Fn(&Counters) -> &AtomicU64) -> u64 {
+    stripes.iter().fold(0u64, |sum, stripe| {
+        sum.wrapping_add(counter(&stripe.owned).load(Ordering::Acquire))
+            .wrapping_add(counter(&stripe.shared).load(Ordering::Acquire))
+    })
+}
+
+impl CircuitBreaker {
+    /// Adds one to the calling thread's `counter`, with `order`: a load and
+    /// a store in a stripe the thread owns, an atomic add in one it shares.
+    /// The count before.
+    #[inline(always)]
+    pub(super) fn add(&self, counter: impl Fn(&Counters) -> &AtomicU64, order: Ordering) -> u64 {
+        let at = thread_stripe();
+        let stripe = &self.stripes[at & (self.stripes.len() - 1)];
+        if at & OWNED != 0 {
+            let counter = counter(&stripe.owned);
+            let before = counter.load(Ordering::Relaxed);
+            counter.store(before.wrapping_add(1), order);
+            before
+        } else {
+            counter(&stripe.shared).fetch_add(1, order)
+        }
+    }
+
+    /// The stripes' sums: successes before admissions, so that a success is
+    /// never seen without its admission.
+    pub(super) fn sums(&self) -> Sums {
+        let successes = self.sum(|s| &s.successes);
+        let failures = self.sum(|s| &s.failures);
+        let rejected = self.sum(|s| &s.rejected);
+        let admitted = self.sum(|s| &s.admitted);
+        Sums {
+            admitted,
+            successes,
+            failures,
+            rejected,
+        }
+    }
+
+    /// One counter summed over every stripe.
+    pub(super) fn sum(&self, counter: impl Fn(&Counters) -> &AtomicU64) -> u64 {
+        sum_stripes(&self.stripes, counter)
+    }
+}
