@@ -183,9 +183,13 @@ const LEFT_MASK: u64 = 0xFFFF;
 /// work of working it out).
 const MOST_ALLOWED: u64 = 1 << 12;
 
-/// The words the lock-free path reads, on a cache line of their own that
-/// only transitions (and the first failure after a success) write.
-#[repr(align(128))]
+/// The words the lock-free path reads, in declared order: the first cache
+/// line holds what every call reads (the state word, the open period, the
+/// lane), which only transitions write; the words failures write (the
+/// consecutive count, the allowance) come last, on the second line, so
+/// that a failure on one core does not take the state word's line from
+/// the others.
+#[repr(C, align(128))]
 struct Hot {
     word: AtomicU64,
     /// While open: when the open period ends, in nanoseconds of the clock.
@@ -194,10 +198,6 @@ struct Hot {
     /// While open: how long the open period lasts, in nanoseconds: the most
     /// a rejection may say is left of it.
     open_for: AtomicU64,
-    /// The consecutive-failure count of the current period: the low 32
-    /// bits of the generation above, the count below, so that a failure of
-    /// an older period can never add to the new one's count.
-    consecutive: AtomicU64,
     /// A breaker with a window: until when a success may be counted on the
     /// lock-free path alone, for the window to take in at its next look
     /// (see `fold`): `u64::MAX` for a count window that holds
@@ -207,6 +207,25 @@ struct Hot {
     /// must be judged (too few calls to judge yet, a time window left at a
     /// threshold by calls that slid out, or not closed).
     lane: AtomicU64,
+    /// Written once, read by a rejection: in the line's spare room.
+    name: Name,
+    /// Where the breaker is in its one membership: [`UNJOINED`],
+    /// [`JOINING`], [`JOINED`] or [`LEFT`].
+    membership: AtomicU8,
+    /// The breaker's membership in a shared [`StateStore`], if it joined
+    /// one: set once, read only off the lock-free path (the locked
+    /// admission, a probe's ending, transitions). Here, in the line's spare
+    /// room, it costs the breaker no size.
+    shared: OnceLock<Arc<dyn SharedState>>,
+    /// The last transitions, for the dashboard: a cell set once, at the
+    /// first transition, pointing to a log on the heap that only
+    /// announcements write (so readers never write to this line).
+    #[cfg(feature = "dashboard")]
+    transitions: crate::dashboard::TransitionLog,
+    /// The consecutive-failure count of the current period: the low 32
+    /// bits of the generation above, the count below, so that a failure of
+    /// an older period can never add to the new one's count.
+    consecutive: AtomicU64,
     /// A closed breaker with a window: how many failures the lock-free path
     /// may still record without judging them, as the low 16 bits; the
     /// number granted as the 16 above; the grant's tag above that (see
@@ -216,21 +235,6 @@ struct Hot {
     /// calls; the failure that finds none left takes the lock and is judged
     /// there. Each look takes the rest back first (`fold`).
     allowance: AtomicU64,
-    /// Written once, read by a rejection: in the line's spare room.
-    name: Name,
-    /// The breaker's membership in a shared [`StateStore`], if it joined
-    /// one: set once, read only off the lock-free path (the locked
-    /// admission, a probe's ending, transitions). Here, in the line's spare
-    /// room, it costs the breaker no size.
-    shared: OnceLock<Arc<dyn SharedState>>,
-    /// Where the breaker is in its one membership: [`UNJOINED`],
-    /// [`JOINING`], [`JOINED`] or [`LEFT`].
-    membership: AtomicU8,
-    /// The last transitions, for the dashboard: a cell set once, at the
-    /// first transition, pointing to a log on the heap that only
-    /// announcements write (so readers never write to this line).
-    #[cfg(feature = "dashboard")]
-    transitions: crate::dashboard::TransitionLog,
 }
 
 // `Hot::membership`. A breaker joins at most one store, once, and after it
@@ -999,6 +1003,25 @@ mod tests {
             }
             std::thread::yield_now();
         }
+    }
+
+    /// What every call reads shares no cache line with what failures
+    /// write, and the whole stays one 128-byte block.
+    #[test]
+    fn the_words_failures_write_are_off_the_state_words_cache_line() {
+        use std::mem::{offset_of, size_of};
+        for read in [
+            offset_of!(Hot, word),
+            offset_of!(Hot, open_until),
+            offset_of!(Hot, open_for),
+            offset_of!(Hot, lane),
+        ] {
+            assert!(read + 8 <= 64, "read at {read}");
+        }
+        for written in [offset_of!(Hot, consecutive), offset_of!(Hot, allowance)] {
+            assert!(written >= 64, "written at {written}");
+        }
+        assert_eq!(size_of::<Hot>(), 128);
     }
 
     /// The failures a breaker's stripes hold in their logs.
