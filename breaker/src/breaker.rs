@@ -1072,6 +1072,75 @@ mod tests {
         });
     }
 
+    /// An owner's success count wraps like every counter: failures logged
+    /// among successes counted across the wrap keep their places.
+    #[test]
+    fn failures_logged_among_successes_counted_across_the_wrap_keep_their_places() {
+        on_an_owned_stripe(|| {
+            let cb = CircuitBreaker::new(
+                "success-wrap",
+                Config::default()
+                    .without_max_failures()
+                    .failure_rate(0.9)
+                    .count_window(100)
+                    .minimum_calls(10)
+                    .clock(ManualClock::new()),
+            )
+            .unwrap();
+            for stripe in cb.stripes.iter() {
+                stripe
+                    .owned
+                    .successes
+                    .store(u64::MAX - 12, Ordering::Relaxed);
+            }
+            {
+                let mut core = lock(&cb.core);
+                core.base = cb.sums();
+                core.folded = core.base.successes;
+            }
+            for _ in 0..10 {
+                cb.try_acquire().unwrap().success();
+            }
+            for call in "FSFSFSFSF".chars() {
+                let permit = cb.try_acquire().unwrap();
+                if call == 'F' {
+                    permit.failure();
+                } else {
+                    permit.success();
+                }
+            }
+            assert_eq!(logged(&cb), 5, "every failure went into the log");
+            let stats = cb.stats();
+            assert_eq!(stats.failure_rate, 5.0 / 19.0);
+            assert_eq!(stats.period.consecutive_failures, 1);
+            assert_eq!((stats.period.successes, stats.period.failures), (14, 5));
+        });
+    }
+
+    /// A window whose every ending takes the lock (a `trip_when`
+    /// predicate judges each call) grants no allowance: it would never be
+    /// used, and each grant is a write to the published words.
+    #[test]
+    fn a_window_whose_endings_all_take_the_lock_grants_no_allowance() {
+        let cb = CircuitBreaker::new(
+            "no-allowance",
+            Config::default()
+                .without_max_failures()
+                .failure_rate(0.9)
+                .count_window(100)
+                .minimum_calls(10)
+                .trip_when(|counts| counts.failures > 50)
+                .clock(ManualClock::new()),
+        )
+        .unwrap();
+        for _ in 0..10 {
+            cb.try_acquire().unwrap().success();
+        }
+        cb.try_acquire().unwrap().failure();
+        assert_eq!(cb.stats().period.failures, 1);
+        assert_eq!(cb.hot.allowance.load(Ordering::Relaxed), 0);
+    }
+
     /// A process that runs for centuries: counters at the edge of `u64`.
     #[test]
     fn counters_at_their_limit_neither_panic_nor_lose_the_running_count() {

@@ -127,7 +127,13 @@ impl CircuitBreaker {
     /// reach their logs: a few instructions, which take no lock. Every
     /// locked section of a breaker with a window begins here.
     pub(super) fn fold(&self, core: &mut Core) {
-        let allowance = self.hot.allowance.swap(0, Ordering::Acquire);
+        // Only a grant is taken back: a swap of a 0 would write to the line
+        // for nothing. A grant is stored under this lock alone, so a 0 read
+        // here stays 0 until this section grants.
+        let allowance = match self.hot.allowance.load(Ordering::Relaxed) {
+            0 => 0,
+            _ => self.hot.allowance.swap(0, Ordering::Acquire),
+        };
         let tag = allowance >> 32;
         let used = (allowance >> 16 & LEFT_MASK).saturating_sub(allowance & LEFT_MASK);
         let mut spins = 0u32;
@@ -315,7 +321,9 @@ impl CircuitBreaker {
     /// the `max_failures` streak can take without reaching a threshold; at
     /// most a log's length. None outside the lane.
     pub(super) fn allowance(&self, core: &mut Core, now: Duration, lane: u64) -> u64 {
-        if core.state != State::Closed || lane == 0 {
+        // Without `fast_closed`, every ending takes the lock: a grant would
+        // go unused.
+        if core.state != State::Closed || lane == 0 || !self.fast_closed {
             return 0;
         }
         let Some(window) = core.window.as_mut() else {
