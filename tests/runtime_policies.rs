@@ -35,6 +35,19 @@ fn timed(cb: &CircuitBreaker, clock: &ManualClock, took: Duration, outcome: Outc
     permit.record(outcome);
 }
 
+/// A breaker that trips at `rate` of the last `window` calls, judged from
+/// `minimum` calls, and holds `minimum` successes: judged, and closed.
+fn judged_count_window(rate: f64, window: u32, minimum: u32) -> CircuitBreaker {
+    let (cb, _) = breaker(
+        rate_only()
+            .failure_rate(rate)
+            .count_window(window)
+            .minimum_calls(minimum),
+    );
+    record(&cb, &"S".repeat(minimum as usize));
+    cb
+}
+
 /// A failure-rate breaker that does not trip on consecutive failures.
 fn rate_only() -> Config {
     Config::default().without_max_failures()
@@ -777,13 +790,7 @@ fn successes_pending_off_the_lock_at_a_reset_stay_out_of_the_new_window() {
 
 #[test]
 fn failures_counted_off_the_lock_enter_a_count_window_in_the_order_they_were_made() {
-    let (cb, _) = breaker(
-        rate_only()
-            .failure_rate(0.5)
-            .count_window(10)
-            .minimum_calls(10),
-    );
-    record(&cb, &"S".repeat(10));
+    let cb = judged_count_window(0.5, 10, 10);
     // No look at the window between these: the first failure comes before
     // ten successes, which push it out of the window again.
     record(&cb, &format!("F{}", "S".repeat(10)));
@@ -795,13 +802,7 @@ fn failures_counted_off_the_lock_enter_a_count_window_in_the_order_they_were_mad
 
 #[test]
 fn failures_counted_off_the_lock_keep_the_streak_and_the_consecutive_successes() {
-    let (cb, _) = breaker(
-        rate_only()
-            .failure_rate(0.9)
-            .count_window(100)
-            .minimum_calls(10),
-    );
-    record(&cb, &"S".repeat(10));
+    let cb = judged_count_window(0.9, 100, 10);
     record(&cb, "FSSFF");
     let period = cb.stats().period;
     assert_eq!(period.consecutive_failures, 2);
@@ -816,13 +817,7 @@ fn failures_counted_off_the_lock_keep_the_streak_and_the_consecutive_successes()
 
 #[test]
 fn a_failure_beyond_what_the_window_can_take_is_judged_and_trips_on_the_crossing_call() {
-    let (cb, _) = breaker(
-        rate_only()
-            .failure_rate(0.5)
-            .count_window(20)
-            .minimum_calls(20),
-    );
-    record(&cb, &"S".repeat(20));
+    let cb = judged_count_window(0.5, 20, 20);
     // Nine failures cannot bring 20 calls to 50 %; the tenth does.
     record(&cb, &"F".repeat(9));
     assert_eq!(cb.state(), State::Closed);
@@ -870,13 +865,7 @@ fn failures_counted_off_the_lock_leave_a_time_window_with_their_bucket() {
 
 #[test]
 fn threads_failing_off_the_lock_lose_no_failure_and_trip_no_window_they_cannot_fill() {
-    let (cb, _) = breaker(
-        rate_only()
-            .failure_rate(0.5)
-            .count_window(100)
-            .minimum_calls(100),
-    );
-    record(&cb, &"S".repeat(100));
+    let cb = judged_count_window(0.5, 100, 100);
     std::thread::scope(|s| {
         for _ in 0..4 {
             s.spawn(|| {
@@ -898,13 +887,7 @@ fn threads_failing_off_the_lock_lose_no_failure_and_trip_no_window_they_cannot_f
 
 #[test]
 fn a_run_of_failures_longer_than_a_threads_log_trips_a_count_window_on_the_crossing_call() {
-    let (cb, _) = breaker(
-        rate_only()
-            .failure_rate(0.5)
-            .count_window(100)
-            .minimum_calls(100),
-    );
-    record(&cb, &"S".repeat(100));
+    let cb = judged_count_window(0.5, 100, 100);
     record(&cb, &"F".repeat(49));
     assert_eq!(
         cb.state(),

@@ -1031,6 +1031,45 @@ mod tests {
         })
     }
 
+    /// A breaker that trips at 90 % of the last 100 calls, judged from 10.
+    fn ninety_percent(name: &str) -> CircuitBreaker {
+        CircuitBreaker::new(
+            name,
+            Config::default()
+                .without_max_failures()
+                .failure_rate(0.9)
+                .count_window(100)
+                .minimum_calls(10)
+                .clock(ManualClock::new()),
+        )
+        .unwrap()
+    }
+
+    /// Ten successes, then failures and successes in turn, five failures in
+    /// all; `after_failure` runs after each failure.
+    fn ten_successes_then_five_failures_in_turn(cb: &CircuitBreaker, after_failure: impl Fn()) {
+        for _ in 0..10 {
+            cb.try_acquire().unwrap().success();
+        }
+        for call in "FSFSFSFSF".chars() {
+            let permit = cb.try_acquire().unwrap();
+            if call == 'F' {
+                permit.failure();
+                after_failure();
+            } else {
+                permit.success();
+            }
+        }
+    }
+
+    /// What the window and the period hold after those calls.
+    fn assert_five_failures_of_nineteen_the_last_a_failure(cb: &CircuitBreaker) {
+        let stats = cb.stats();
+        assert_eq!(stats.failure_rate, 5.0 / 19.0);
+        assert_eq!(stats.period.consecutive_failures, 1);
+        assert_eq!((stats.period.successes, stats.period.failures), (14, 5));
+    }
+
     /// The allowances are tagged with a 16-bit count that wraps: failures
     /// logged under the allowances on both sides of the wrap go into their
     /// own logs, and into the window at their places among the thread's
@@ -1038,37 +1077,16 @@ mod tests {
     #[test]
     fn failures_logged_across_the_wrap_of_the_allowance_count_keep_their_places() {
         on_an_owned_stripe(|| {
-            let cb = CircuitBreaker::new(
-                "grant-wrap",
-                Config::default()
-                    .without_max_failures()
-                    .failure_rate(0.9)
-                    .count_window(100)
-                    .minimum_calls(10)
-                    .clock(ManualClock::new()),
-            )
-            .unwrap();
+            let cb = ninety_percent("grant-wrap");
             lock(&cb.core).grants = u16::MAX - 2;
-            for _ in 0..10 {
-                cb.try_acquire().unwrap().success();
-            }
-            for call in "FSFSFSFSF".chars() {
-                let permit = cb.try_acquire().unwrap();
-                if call == 'F' {
-                    permit.failure();
-                    assert_eq!(logged(&cb), 1, "the failure went into the log");
-                    // A look takes it in and grants the next allowance.
-                    let _ = cb.stats();
-                    assert_eq!(logged(&cb), 0, "the look took it in");
-                } else {
-                    permit.success();
-                }
-            }
+            ten_successes_then_five_failures_in_turn(&cb, || {
+                assert_eq!(logged(&cb), 1, "the failure went into the log");
+                // A look takes it in and grants the next allowance.
+                let _ = cb.stats();
+                assert_eq!(logged(&cb), 0, "the look took it in");
+            });
             assert!(lock(&cb.core).grants < 8, "the count wrapped");
-            let stats = cb.stats();
-            assert_eq!(stats.failure_rate, 5.0 / 19.0);
-            assert_eq!(stats.period.consecutive_failures, 1);
-            assert_eq!((stats.period.successes, stats.period.failures), (14, 5));
+            assert_five_failures_of_nineteen_the_last_a_failure(&cb);
         });
     }
 
@@ -1077,16 +1095,7 @@ mod tests {
     #[test]
     fn failures_logged_among_successes_counted_across_the_wrap_keep_their_places() {
         on_an_owned_stripe(|| {
-            let cb = CircuitBreaker::new(
-                "success-wrap",
-                Config::default()
-                    .without_max_failures()
-                    .failure_rate(0.9)
-                    .count_window(100)
-                    .minimum_calls(10)
-                    .clock(ManualClock::new()),
-            )
-            .unwrap();
+            let cb = ninety_percent("success-wrap");
             for stripe in cb.stripes.iter() {
                 stripe
                     .owned
@@ -1098,22 +1107,9 @@ mod tests {
                 core.base = cb.sums();
                 core.folded = core.base.successes;
             }
-            for _ in 0..10 {
-                cb.try_acquire().unwrap().success();
-            }
-            for call in "FSFSFSFSF".chars() {
-                let permit = cb.try_acquire().unwrap();
-                if call == 'F' {
-                    permit.failure();
-                } else {
-                    permit.success();
-                }
-            }
+            ten_successes_then_five_failures_in_turn(&cb, || {});
             assert_eq!(logged(&cb), 5, "every failure went into the log");
-            let stats = cb.stats();
-            assert_eq!(stats.failure_rate, 5.0 / 19.0);
-            assert_eq!(stats.period.consecutive_failures, 1);
-            assert_eq!((stats.period.successes, stats.period.failures), (14, 5));
+            assert_five_failures_of_nineteen_the_last_a_failure(&cb);
         });
     }
 

@@ -382,6 +382,18 @@ impl TimeWindow {
 mod tests {
     use super::*;
 
+    /// A time window of `seconds` in `buckets` buckets, with no rates.
+    fn time_window(seconds: u64, buckets: u32) -> Window {
+        Window::new(
+            WindowKind::Time {
+                span: Duration::from_secs(seconds),
+                buckets,
+            },
+            None,
+            None,
+        )
+    }
+
     /// The integer cut says "trips" for exactly the counts the division
     /// does, for window sizes up to 1,000 and rates that do not divide
     /// evenly in binary.
@@ -487,14 +499,7 @@ mod tests {
 
     #[test]
     fn time_window_drops_buckets_older_than_the_span() {
-        let mut w = Window::new(
-            WindowKind::Time {
-                span: Duration::from_secs(10),
-                buckets: 10,
-            },
-            None,
-            None,
-        );
+        let mut w = time_window(10, 10);
         w.record(Duration::from_millis(500), true, false);
         w.record(Duration::from_millis(5_500), false, false);
         assert_eq!(w.tally(Duration::from_millis(9_999)).calls, 2);
@@ -512,14 +517,7 @@ mod tests {
 
     #[test]
     fn time_window_reuses_a_bucket_after_a_full_turn() {
-        let mut w = Window::new(
-            WindowKind::Time {
-                span: Duration::from_secs(2),
-                buckets: 2,
-            },
-            None,
-            None,
-        );
+        let mut w = time_window(2, 2);
         w.record(Duration::from_millis(100), true, false);
         w.record(Duration::from_millis(2_100), false, false);
         assert_eq!(
@@ -534,14 +532,7 @@ mod tests {
 
     #[test]
     fn time_window_tolerates_a_clock_set_backwards() {
-        let mut w = Window::new(
-            WindowKind::Time {
-                span: Duration::from_secs(2),
-                buckets: 2,
-            },
-            None,
-            None,
-        );
+        let mut w = time_window(2, 2);
         w.record(Duration::from_secs(100), true, false);
         assert_eq!(w.tally(Duration::from_secs(1)).calls, 0);
     }
