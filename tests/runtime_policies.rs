@@ -48,6 +48,21 @@ fn judged_count_window(rate: f64, window: u32, minimum: u32) -> CircuitBreaker {
     cb
 }
 
+/// A time window of 10 s in 1 s buckets, at 50 % from 4 calls, holding ten
+/// successes made at 0.5 s.
+fn ten_successes_in_the_first_second() -> (CircuitBreaker, ManualClock) {
+    let (cb, clock) = breaker(
+        rate_only()
+            .failure_rate(0.5)
+            .time_window(10 * SEC)
+            .time_window_buckets(10)
+            .minimum_calls(4),
+    );
+    clock.advance(SEC / 2);
+    record(&cb, &"S".repeat(10));
+    (cb, clock)
+}
+
 /// A failure-rate breaker that does not trip on consecutive failures.
 fn rate_only() -> Config {
     Config::default().without_max_failures()
@@ -511,15 +526,7 @@ fn the_success_that_brings_a_count_window_to_its_minimum_calls_trips_it() {
 
 #[test]
 fn successes_counted_off_the_lock_leave_a_time_window_with_their_bucket() {
-    let (cb, clock) = breaker(
-        rate_only()
-            .failure_rate(0.5)
-            .time_window(10 * SEC)
-            .time_window_buckets(10)
-            .minimum_calls(4),
-    );
-    clock.advance(SEC / 2);
-    record(&cb, &"S".repeat(10));
+    let (cb, clock) = ten_successes_in_the_first_second();
     // Their bucket, [0 s, 1 s), has slid out at 10.5 s: four failures are
     // then the whole window.
     clock.advance(10 * SEC);
@@ -844,15 +851,7 @@ fn max_failures_beside_a_window_trips_on_the_exact_failure_with_failures_off_the
 
 #[test]
 fn failures_counted_off_the_lock_leave_a_time_window_with_their_bucket() {
-    let (cb, clock) = breaker(
-        rate_only()
-            .failure_rate(0.5)
-            .time_window(10 * SEC)
-            .time_window_buckets(10)
-            .minimum_calls(4),
-    );
-    clock.advance(SEC / 2);
-    record(&cb, &"S".repeat(10));
+    let (cb, clock) = ten_successes_in_the_first_second();
     record(&cb, "FFF");
     // Ten seconds on, the bucket [0 s, 1 s) with its three failures and
     // ten successes has slid out: the window is empty.
