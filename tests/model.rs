@@ -649,3 +649,87 @@ proptest! {
         run(spec, ops)?;
     }
 }
+
+/// Windows alone, with nothing that takes the lock-free path away (no
+/// bulkhead, `interval` or `trip_when`): larger windows and more rates than
+/// `spec`, and time that jumps past whole buckets, so that successes and
+/// failures off the lock, the allowance and the lane meet every bucket end.
+fn window_spec() -> impl Strategy<Value = Spec> {
+    let window = prop_oneof![
+        (1u32..40).prop_map(Window::Count),
+        (1u64..6, 1u32..6).prop_map(|(unit, buckets)| Window::Time {
+            span_ms: unit * u64::from(buckets) * 10,
+            buckets
+        }),
+    ];
+    let rate = prop_oneof![
+        Just(1.0),
+        Just(0.5),
+        Just(0.25),
+        Just(0.1),
+        Just(0.3),
+        Just(1.0 / 3.0),
+        Just(0.6),
+        Just(0.75),
+        Just(0.9),
+        Just(0.2)
+    ];
+    (
+        proptest::option::weighted(0.5, 1u32..12),
+        window,
+        proptest::option::weighted(0.8, rate.clone()),
+        1u32..30,
+        proptest::option::weighted(0.3, 1u64..20),
+        proptest::option::weighted(0.5, rate),
+    )
+        .prop_map(|(mf, window, fr, minc, slow, sr)| Spec {
+            max_failures: mf,
+            timeout_ms: 10,
+            half_open_max_calls: 2,
+            success_threshold: 2,
+            max_concurrent_calls: None,
+            interval_ms: None,
+            window,
+            failure_rate: fr,
+            minimum_calls: minc,
+            slow_ms: slow,
+            slow_rate: if slow.is_some() { sr } else { None },
+            backoff: None,
+            half_open_max_wait_ms: None,
+            trip_failures: None,
+        })
+}
+
+/// Mostly calls, and now and then a jump past a bucket or a command.
+fn window_op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        10 => Just(Op::Acquire),
+        6 => (0usize..3).prop_map(Op::Success),
+        6 => (0usize..3).prop_map(Op::Failure),
+        1 => (0usize..3).prop_map(Op::Ignore),
+        3 => (0u64..8).prop_map(Op::Advance),
+        1 => (8u64..80).prop_map(Op::Advance),
+        1 => Just(Op::Reset),
+        1 => Just(Op::ForceOpen),
+        1 => Just(Op::Disable),
+        1 => Just(Op::State),
+        2 => Just(Op::Stats),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: 2_000,
+        max_shrink_iters: 20_000,
+        ..ProptestConfig::default()
+    })]
+    /// Windowed breakers on the lock-free path agree with the model at
+    /// every step.
+    #[test]
+    fn windowed_breakers_off_the_lock_agree_with_the_model(
+        spec in window_spec(),
+        ops in proptest::collection::vec(window_op(), 1..300),
+    ) {
+        run(spec, ops)?;
+    }
+}

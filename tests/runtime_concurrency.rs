@@ -253,3 +253,87 @@ fn running_calls_return_to_zero_after_concurrent_calls() {
     }
     assert_eq!(cb.stats().in_flight, 0);
 }
+
+/// Threads failing off the lock (each takes one failure of the window's
+/// allowance, logged for the window's next look) while another looks at
+/// the breaker, resets it and forces it open: every trip of a window that
+/// was full and below its rate before the tripping call finds the window
+/// at exactly the rate, 10 failures in 20, never one more (a failure the
+/// allowance let through reaching the threshold unjudged); and no call is
+/// lost.
+#[test]
+fn windowed_trips_find_exactly_the_rate_while_threads_fail_off_the_lock() {
+    const WINDOW: u32 = 20;
+    within_seconds(60, || {
+        let cb = Arc::new(
+            CircuitBreaker::new(
+                "concurrency-allowance",
+                Config::default()
+                    .without_max_failures()
+                    .failure_rate(0.5)
+                    .count_window(WINDOW)
+                    .minimum_calls(WINDOW)
+                    .timeout(Duration::from_secs(3600)),
+            )
+            .unwrap(),
+        );
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let calls = Arc::new(AtomicUsize::new(0));
+        let workers: Vec<_> = (0..2u64)
+            .map(|seed| {
+                let (cb, stop, calls) = (cb.clone(), stop.clone(), calls.clone());
+                thread::spawn(move || {
+                    let mut x = (seed + 3).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+                    while !stop.load(Ordering::SeqCst) {
+                        let Ok(permit) = cb.try_acquire() else {
+                            thread::yield_now();
+                            continue;
+                        };
+                        calls.fetch_add(1, Ordering::SeqCst);
+                        x ^= x << 13;
+                        x ^= x >> 7;
+                        x ^= x << 17;
+                        // 45 % of failures: near the rate, under it.
+                        if x % 100 < 45 {
+                            permit.failure();
+                        } else {
+                            permit.success();
+                        }
+                    }
+                })
+            })
+            .collect();
+        let (mut trips, mut looks) = (0, 0u64);
+        let give_up = Instant::now() + Duration::from_secs(30);
+        while trips < 500 && Instant::now() < give_up {
+            let stats = cb.stats();
+            if stats.state == State::Open {
+                let trip = stats.tripped_by.expect("tripped");
+                let judged = trip.period.successes + trip.period.failures;
+                if judged > u64::from(WINDOW) {
+                    assert_eq!(trip.failure_rate, 0.5, "{trip:?}");
+                    trips += 1;
+                }
+                cb.reset();
+            } else {
+                looks += 1;
+                if looks.is_multiple_of(50) {
+                    cb.force_open();
+                    cb.reset();
+                }
+            }
+        }
+        stop.store(true, Ordering::SeqCst);
+        for worker in workers {
+            worker.join().unwrap();
+        }
+        assert!(trips > 0, "no trip of a full window in 30 s");
+        let stats = cb.stats();
+        let t = stats.totals;
+        assert_eq!(
+            t.successes + t.failures,
+            calls.load(Ordering::SeqCst) as u64
+        );
+        assert_eq!(stats.in_flight, 0);
+    });
+}
