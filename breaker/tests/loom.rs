@@ -22,11 +22,17 @@ use loom::thread;
 /// Explores `f` under loom and prints how many interleavings it ran (the
 /// guarantees guide (breakerbox::guide::guarantees) quotes these counts).
 fn model(f: impl Fn() + Sync + Send + 'static) {
+    // Exhaustive: no preemption bound.
+    model_bounded(None, f);
+}
+
+/// [`model`], with at most `bound` preemptions per interleaving (`None`:
+/// exhaustive), for a model too large to explore whole.
+fn model_bounded(bound: Option<usize>, f: impl Fn() + Sync + Send + 'static) {
     let runs = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let counter = runs.clone();
     let mut builder = loom::model::Builder::new();
-    // Exhaustive: no preemption bound.
-    builder.preemption_bound = None;
+    builder.preemption_bound = bound;
     builder.check(move || {
         counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         f();
@@ -397,6 +403,92 @@ fn a_failure_off_the_lock_racing_with_the_crossing_failure_trips_once() {
         assert_eq!(stats.open_count, 1);
         let trip = stats.tripped_by.expect("tripped");
         assert_eq!((trip.period.failures, trip.failure_rate), (2, 0.5));
+    });
+}
+
+/// The owner failing off the lock twice, with a success between, while
+/// another thread looks at the window: each failure's log entry is read
+/// where it was written, whether the look took the first in before the
+/// second was logged or both at once, so the window holds the owner's
+/// calls in its order.
+#[test]
+fn failures_logged_around_a_look_at_the_window_keep_their_order() {
+    model(|| {
+        let cb = CircuitBreaker::new(
+            "loom",
+            Config::default()
+                .without_max_failures()
+                .failure_rate(1.0)
+                .count_window(4)
+                .minimum_calls(4)
+                .clock(ManualClock::new()),
+        )
+        .unwrap();
+        for _ in 0..4 {
+            cb.try_acquire().unwrap().success();
+        }
+        let cb = Arc::new(cb);
+        let looker = cb.clone();
+        let look = thread::spawn(move || {
+            let _ = looker.stats();
+        });
+        cb.try_acquire().unwrap().failure();
+        cb.try_acquire().unwrap().success();
+        cb.try_acquire().unwrap().failure();
+        look.join().unwrap();
+        let stats = cb.stats();
+        assert_eq!(stats.state, State::Closed);
+        // The last 4 calls: S F S F.
+        assert_eq!(stats.failure_rate, 0.5);
+        let p = stats.period;
+        assert_eq!((p.successes, p.failures), (5, 2));
+        assert_eq!((p.consecutive_failures, p.consecutive_successes), (1, 0));
+    });
+}
+
+/// A failure off the lock racing with a transition made on another
+/// thread: it counts in the period that ended (taken in before the
+/// transition) or is stale, never in the new period, and never in both.
+#[test]
+fn a_failure_off_the_lock_racing_with_a_transition_counts_in_one_period() {
+    model(|| {
+        let ended = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = ended.clone();
+        let cb = CircuitBreaker::new(
+            "loom",
+            Config::default()
+                .without_max_failures()
+                .failure_rate(0.5)
+                .count_window(4)
+                .minimum_calls(4)
+                .clock(ManualClock::new())
+                .on_state_change(move |change| sink.lock().unwrap().push(change.period)),
+        )
+        .unwrap();
+        for _ in 0..4 {
+            cb.try_acquire().unwrap().success();
+        }
+        let cb = Arc::new(cb);
+        let operator = cb.clone();
+        let force = thread::spawn(move || operator.force_open());
+        if let Ok(permit) = cb.try_acquire() {
+            permit.failure();
+        }
+        force.join().unwrap();
+        let stats = cb.stats();
+        assert_eq!(stats.state, State::ForcedOpen);
+        let ended = ended.lock().unwrap();
+        assert_eq!(ended.len(), 1);
+        let t = stats.totals;
+        assert_eq!(
+            ended[0].failures + stats.period.failures + t.stale,
+            t.failures,
+            "{:?} {:?} {t:?}",
+            ended[0],
+            stats.period
+        );
+        assert_eq!(stats.period.failures, 0);
+        assert_eq!(stats.in_flight, 0);
     });
 }
 
