@@ -23,6 +23,7 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
@@ -251,23 +252,36 @@ where
 /// one shared breaker; the measured thread's wall time is reported.
 /// `make` builds a thread's runner (its runtime, its service clone, ...)
 /// before the start line, so that only the calls are timed.
+///
+/// Each runner is given the numbers of its calls: a range that continues
+/// from the last sample's, so that one call in four fails over every
+/// sample, however short. (Numbering each sample from 0 made criterion's
+/// one-call warm-up samples all failures, which tripped the rate
+/// policies: the rows then measured open breakers.)
 fn iter_contended<M, R>(b: &mut Bencher<'_>, make: M)
 where
     M: Fn() -> R + Sync,
-    R: FnMut(u64),
+    R: FnMut(std::ops::Range<u64>),
 {
+    static NEXT_CALL: AtomicU64 = AtomicU64::new(0);
+    let calls = |iters: u64| {
+        let first = NEXT_CALL.fetch_add(iters, Ordering::Relaxed);
+        first..first + iters
+    };
     b.iter_custom(|iters| {
         let start_line = Barrier::new(2);
         std::thread::scope(|scope| {
             scope.spawn(|| {
                 let mut run = make();
+                let mine = calls(iters);
                 start_line.wait();
-                run(iters);
+                run(mine);
             });
             let mut run = make();
+            let mine = calls(iters);
             start_line.wait();
             let start = Instant::now();
-            run(iters);
+            run(mine);
             start.elapsed()
         })
     });
@@ -508,8 +522,8 @@ fn policy(g: &mut Group<'_>, ours: CircuitBreaker, peers: Peers) {
 fn policy_two_threads(g: &mut Group<'_>, ours: CircuitBreaker, peers: Peers) {
     g.bench_function("baseline", |b| {
         iter_contended(b, || {
-            |n| {
-                for i in 0..n {
+            |calls| {
+                for i in calls {
                     black_box(mixed(i)).ok();
                 }
             }
@@ -517,8 +531,8 @@ fn policy_two_threads(g: &mut Group<'_>, ours: CircuitBreaker, peers: Peers) {
     });
     g.bench_function("breaker", |b| {
         iter_contended(b, || {
-            |n| {
-                for i in 0..n {
+            |calls| {
+                for i in calls {
                     black_box(ours.call(|| mixed(i))).ok();
                 }
             }
@@ -527,8 +541,8 @@ fn policy_two_threads(g: &mut Group<'_>, ours: CircuitBreaker, peers: Peers) {
     match &peers.failsafe {
         Some(FailsafePolicy::Consecutive(fs)) => g.bench_function("failsafe", |b| {
             iter_contended(b, || {
-                |n| {
-                    for i in 0..n {
+                |calls| {
+                    for i in calls {
                         black_box(failsafe::CircuitBreaker::call(fs, || mixed(i))).ok();
                     }
                 }
@@ -536,8 +550,8 @@ fn policy_two_threads(g: &mut Group<'_>, ours: CircuitBreaker, peers: Peers) {
         }),
         Some(FailsafePolicy::TimeWindow(fs)) => g.bench_function("failsafe", |b| {
             iter_contended(b, || {
-                |n| {
-                    for i in 0..n {
+                |calls| {
+                    for i in calls {
                         black_box(failsafe::CircuitBreaker::call(fs, || mixed(i))).ok();
                     }
                 }
@@ -548,8 +562,8 @@ fn policy_two_threads(g: &mut Group<'_>, ours: CircuitBreaker, peers: Peers) {
     if let Some(rc) = &peers.recloser {
         g.bench_function("recloser", |b| {
             iter_contended(b, || {
-                |n| {
-                    for i in 0..n {
+                |calls| {
+                    for i in calls {
                         black_box(rc.call(|| mixed(i))).ok();
                     }
                 }
@@ -567,8 +581,8 @@ fn resilience4j_default(g: &mut Group<'_>) {
     for (id, cb) in [("breaker", &ours), ("consecutive", &consecutive)] {
         g.bench_function(id, |b| {
             iter_contended(b, || {
-                |n| {
-                    for i in 0..n {
+                |calls| {
+                    for i in calls {
                         black_box(cb.call(|| mixed(i))).ok();
                     }
                 }
@@ -664,8 +678,8 @@ fn tower_scenario(g: &mut Group<'_>, ours: CircuitBreaker, layer: CircuitBreaker
 fn contention(g: &mut Group<'_>) {
     g.bench_function("baseline", |b| {
         iter_contended(b, || {
-            |n| {
-                for i in 0..n {
+            |calls| {
+                for i in calls {
                     black_box(work(i)).ok();
                 }
             }
@@ -674,8 +688,8 @@ fn contention(g: &mut Group<'_>) {
     let cb = ours_consecutive();
     g.bench_function("breaker", |b| {
         iter_contended(b, || {
-            |n| {
-                for i in 0..n {
+            |calls| {
+                for i in calls {
                     black_box(cb.call(|| work(i))).ok();
                 }
             }
@@ -684,8 +698,8 @@ fn contention(g: &mut Group<'_>) {
     let fs = failsafe_consecutive();
     g.bench_function("failsafe", |b| {
         iter_contended(b, || {
-            |n| {
-                for i in 0..n {
+            |calls| {
+                for i in calls {
                     black_box(failsafe::CircuitBreaker::call(&fs, || work(i))).ok();
                 }
             }
@@ -694,8 +708,8 @@ fn contention(g: &mut Group<'_>) {
     let rc = recloser_consecutive();
     g.bench_function("recloser", |b| {
         iter_contended(b, || {
-            |n| {
-                for i in 0..n {
+            |calls| {
+                for i in calls {
                     black_box(rc.call(|| work(i))).ok();
                 }
             }
@@ -708,9 +722,9 @@ fn contention(g: &mut Group<'_>) {
         iter_contended(b, || {
             let rt = runtime();
             let mut svc = shared.lock().unwrap().clone();
-            move |n| {
+            move |calls| {
                 rt.block_on(async {
-                    for i in 0..n {
+                    for i in calls {
                         black_box(svc.ready().await.unwrap().call(i).await.ok());
                     }
                 })
@@ -725,8 +739,8 @@ fn contention(g: &mut Group<'_>) {
 fn contention_slow_calls(g: &mut Group<'_>) {
     g.bench_function("baseline", |b| {
         iter_contended(b, || {
-            |n| {
-                for i in 0..n {
+            |calls| {
+                for i in calls {
                     black_box(mixed(i)).ok();
                 }
             }
@@ -735,8 +749,8 @@ fn contention_slow_calls(g: &mut Group<'_>) {
     let cb = ours_slow_calls();
     g.bench_function("breaker", |b| {
         iter_contended(b, || {
-            |n| {
-                for i in 0..n {
+            |calls| {
+                for i in calls {
                     black_box(cb.call(|| mixed(i))).ok();
                 }
             }
