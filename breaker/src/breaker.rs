@@ -179,6 +179,11 @@ const DISABLED: u64 = 4;
 const COUNT_MASK: u64 = 0xFFFF_FFFF;
 /// The failures left in `Hot::allowance` (and, 16 bits up, granted).
 const LEFT_MASK: u64 = 0xFFFF;
+/// `Hot::allowance` while a look takes the logs in (no failures left, none
+/// granted; a tag no grant of failures has with counts of 0): a failure
+/// that finds it waits up to `LOOKING_SPINS` turns for the look's grant.
+const LOOKING: u64 = 1 << 32;
+const LOOKING_SPINS: u32 = 2_000;
 /// The most failures one allowance grants (its 16 bits, and a bound on the
 /// work of working it out).
 const MOST_ALLOWED: u64 = 1 << 12;

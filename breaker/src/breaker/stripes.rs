@@ -2,6 +2,7 @@
 //! per core, and their sums.
 
 use super::*;
+use crate::sync::AtomicU32;
 
 /// Lifetime counters of the lock-free path, one stripe per core, each on
 /// its own cache lines so that cores never write to the same line.
@@ -28,14 +29,17 @@ pub(super) struct Log {
     /// 32 bits, and how many there are: written by the owner as it logs,
     /// and set to 0 by the look that takes them in.
     pub(super) logged: AtomicU64,
-    /// For the failure numbered `n` under the allowance: the owner's owned
-    /// success count when it failed.
-    pub(super) entries: [AtomicU64; LOG_LEN],
+    /// The owner's owned success count at its latest logged failure.
+    pub(super) last: AtomicU64,
+    /// The owner's successes between each logged failure and the next: a
+    /// failure whose gap does not fit takes the lock.
+    pub(super) gaps: [AtomicU32; LOG_LEN - 1],
 }
 
-/// A log's entries: what fills a stripe's spare room. A thread whose log
-/// is full takes the lock for its next failure (which takes the log in).
-pub(super) const LOG_LEN: usize = 7;
+/// The failures a log holds: what fills a stripe's spare room. A thread
+/// whose log is full takes the lock for its next failure (which takes the
+/// log in).
+pub(super) const LOG_LEN: usize = 13;
 
 #[derive(Default)]
 pub(super) struct Counters {

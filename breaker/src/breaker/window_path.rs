@@ -20,16 +20,29 @@ impl CircuitBreaker {
         }
         let stripe = &self.stripes[at & (self.stripes.len() - 1)];
         let log = &stripe.log;
-        let logged = log.logged.load(Ordering::Relaxed);
         let mut allowance = self.hot.allowance.load(Ordering::Relaxed);
+        // A look is taking the log in and will grant the next allowance: a
+        // few hundred nanoseconds, shorter than waiting for its lock.
+        let mut spins = 0;
+        while allowance == LOOKING && spins < LOOKING_SPINS && !cfg!(loom) {
+            std::hint::spin_loop();
+            spins += 1;
+            allowance = self.hot.allowance.load(Ordering::Relaxed);
+        }
         let tag = allowance >> 32;
+        let logged = log.logged.load(Ordering::Relaxed);
         // Entries under this allowance so far (none if the log is another's).
         let n = if logged >> 32 == tag {
             logged & COUNT_MASK
         } else {
             0
         };
-        if tag >> 16 != generation & 0xFFFF || n >= LOG_LEN as u64 {
+        let successes = stripe.owned.successes.load(Ordering::Relaxed);
+        let gap = successes.wrapping_sub(log.last.load(Ordering::Relaxed));
+        if tag >> 16 != generation & 0xFFFF
+            || n >= LOG_LEN as u64
+            || (n > 0 && gap > u64::from(u32::MAX))
+        {
             return false;
         }
         loop {
@@ -49,10 +62,10 @@ impl CircuitBreaker {
                 Err(now) => allowance = now,
             }
         }
-        log.entries[n as usize].store(
-            stripe.owned.successes.load(Ordering::Relaxed),
-            Ordering::Relaxed,
-        );
+        if n > 0 {
+            log.gaps[n as usize - 1].store(gap as u32, Ordering::Relaxed);
+        }
+        log.last.store(successes, Ordering::Relaxed);
         let failures = &stripe.owned.failures;
         failures.store(
             failures.load(Ordering::Relaxed).wrapping_add(1),
@@ -132,7 +145,9 @@ impl CircuitBreaker {
         // here stays 0 until this section grants.
         let allowance = match self.hot.allowance.load(Ordering::Relaxed) {
             0 => 0,
-            _ => self.hot.allowance.swap(0, Ordering::Acquire),
+            // Failures that find `LOOKING` wait for this look's grant
+            // rather than for the lock (see `failure_allowed`).
+            _ => self.hot.allowance.swap(LOOKING, Ordering::Acquire),
         };
         let tag = allowance >> 32;
         let used = (allowance >> 16 & LEFT_MASK).saturating_sub(allowance & LEFT_MASK);
@@ -198,7 +213,20 @@ impl CircuitBreaker {
         successes: u64,
         new: u64,
     ) {
-        let entry = |log: &Log, n: u64| log.entries[n as usize].load(Ordering::Relaxed);
+        // The owner's success count at each logged failure: the latest,
+        // and the gaps back from it.
+        let entries = |log: &Log, count: u64| {
+            let mut at = [0u64; LOG_LEN];
+            let count = count as usize;
+            if count > 0 {
+                at[count - 1] = log.last.load(Ordering::Relaxed);
+                for n in (1..count).rev() {
+                    let gap = log.gaps[n - 1].load(Ordering::Relaxed);
+                    at[n - 1] = at[n].wrapping_sub(u64::from(gap));
+                }
+            }
+            at
+        };
         // Each stripe's entries under this allowance.
         let count = |log: &Log| {
             let logged = log.logged.load(Ordering::Acquire);
@@ -211,8 +239,10 @@ impl CircuitBreaker {
         // The successes after each stripe's first logged failure.
         let mut before_failures = new;
         for (stripe, &owned) in self.stripes.iter().zip(owned) {
-            if count(&stripe.log) > 0 {
-                let after = owned.wrapping_sub(entry(&stripe.log, 0)).min(u64::MAX / 2);
+            let logged = count(&stripe.log);
+            if logged > 0 {
+                let first = entries(&stripe.log, logged)[0];
+                let after = owned.wrapping_sub(first).min(u64::MAX / 2);
                 before_failures = before_failures.saturating_sub(after);
             }
         }
@@ -224,14 +254,15 @@ impl CircuitBreaker {
             if logged == 0 {
                 continue;
             }
-            for n in 0..logged {
+            let at = entries(log, logged);
+            for n in 0..logged as usize {
                 self.take_in_failure(core);
-                let next = if n + 1 == logged {
+                let next = if n + 1 == logged as usize {
                     owned
                 } else {
-                    entry(log, n + 1)
+                    at[n + 1]
                 };
-                let between = next.wrapping_sub(entry(log, n)).min(u64::MAX / 2);
+                let between = next.wrapping_sub(at[n]).min(u64::MAX / 2);
                 self.take_in_successes(core, &mut position, between);
             }
             // Taken in: the owner starts afresh under the next allowance.
@@ -312,6 +343,9 @@ impl CircuitBreaker {
         if left > 0 {
             let granted = self.grant_tag(core) << 32 | left << 16 | left;
             self.hot.allowance.store(granted, Ordering::Release);
+        } else if self.hot.allowance.load(Ordering::Relaxed) != 0 {
+            // This look's `LOOKING`: no allowance until the next look.
+            self.hot.allowance.store(0, Ordering::Release);
         }
     }
 
