@@ -12,9 +12,10 @@
 //!   counter in the calling thread's stripe. With consecutive failures as
 //!   the only policy, a failure also adds one to the period's tagged
 //!   consecutive-failure count. With a window, a success is counted while
-//!   the window's lane is open, and a failure takes one of the window's
-//!   allowance and is logged in its thread's stripe (`window_path`). It
-//!   never reads a precise clock; an open breaker reads a coarse one.
+//!   the window's lane is open, and a failure takes one of its thread's
+//!   share of the window's allowance and is logged in its thread's stripe
+//!   (`window_path`). It never reads a precise clock; an open breaker
+//!   reads a coarse one.
 //! - **The locked path** takes everything else: the failure that trips,
 //!   probes, slow calls, the bulkhead, transitions, stats. One small lock
 //!   guards it, held only for a few field updates, never while user code
@@ -177,23 +178,21 @@ const FORCED_OPEN: u64 = 3;
 const DISABLED: u64 = 4;
 /// The count half of `Hot::consecutive`.
 const COUNT_MASK: u64 = 0xFFFF_FFFF;
-/// The failures left in `Hot::allowance` (and, 16 bits up, granted).
-const LEFT_MASK: u64 = 0xFFFF;
-/// `Hot::allowance` while a look takes the logs in (no failures left, none
-/// granted; a tag no grant of failures has with counts of 0): a failure
-/// that finds it waits up to `LOOKING_SPINS` turns for the look's grant.
+/// A `Log::share` while a look takes the logs in (a tag with no failures
+/// left and none logged, which no share has): a failure that finds it
+/// waits up to `LOOKING_SPINS` turns for the look's grant rather than for
+/// its lock.
 const LOOKING: u64 = 1 << 32;
 const LOOKING_SPINS: u32 = 2_000;
-/// The most failures one allowance grants (its 16 bits, and a bound on the
-/// work of working it out).
+/// The most failures one look allows (a bound on the work of working it
+/// out).
 const MOST_ALLOWED: u64 = 1 << 12;
 
 /// The words the lock-free path reads, in declared order: the first cache
 /// line holds what every call reads (the state word, the open period, the
-/// lane), which only transitions write; the words failures write (the
-/// consecutive count, the allowance) come last, on the second line, so
-/// that a failure on one core does not take the state word's line from
-/// the others.
+/// lane), which only transitions write; the word failures write (the
+/// consecutive count) comes last, on the second line, so that a failure
+/// on one core does not take the state word's line from the others.
 #[repr(C, align(128))]
 struct Hot {
     word: AtomicU64,
@@ -231,15 +230,6 @@ struct Hot {
     /// bits of the generation above, the count below, so that a failure of
     /// an older period can never add to the new one's count.
     consecutive: AtomicU64,
-    /// A closed breaker with a window: how many failures the lock-free path
-    /// may still record without judging them, as the low 16 bits; the
-    /// number granted as the 16 above; the grant's tag above that (see
-    /// `grant_tag`). Worked out at each look at the window (see
-    /// `allowance`) so that no run of that many failures can bring a rate
-    /// or the `max_failures` streak to its threshold, whatever the other
-    /// calls; the failure that finds none left takes the lock and is judged
-    /// there. Each look takes the rest back first (`fold`).
-    allowance: AtomicU64,
 }
 
 // `Hot::membership`. A breaker joins at most one store, once, and after it
@@ -331,8 +321,11 @@ struct Core {
     /// A time window's epoch that the successes not yet taken in belong
     /// to: the lane is open only until that bucket ends.
     pending_epoch: u64,
-    /// The allowances granted so far (see `grant_tag`).
+    /// The shares of allowances granted so far (see `grant_tag`).
     grants: u16,
+    /// The stripes that logged failures under the allowance the last look
+    /// took back, a bit each: they share the next.
+    active: u16,
     /// With a window: the current period's consecutive failures, kept
     /// here under the lock rather than in `Hot::consecutive` (the
     /// lock-free path of a window never reads it, and a write there would
@@ -598,6 +591,7 @@ impl CircuitBreaker {
             folded: 0,
             pending_epoch: 0,
             grants: 0,
+            active: 0,
             streak: 0,
             state_since: now,
             open_until: now,
@@ -651,7 +645,6 @@ impl CircuitBreaker {
                 open_for: AtomicU64::new(0),
                 consecutive: AtomicU64::new(0),
                 lane: AtomicU64::new(0),
-                allowance: AtomicU64::new(0),
                 name,
                 shared: OnceLock::new(),
                 membership: AtomicU8::new(UNJOINED),
@@ -1023,17 +1016,18 @@ mod tests {
         ] {
             assert!(read + 8 <= 64, "read at {read}");
         }
-        for written in [offset_of!(Hot, consecutive), offset_of!(Hot, allowance)] {
-            assert!(written >= 64, "written at {written}");
-        }
+        assert!(offset_of!(Hot, consecutive) >= 64);
         assert_eq!(size_of::<Hot>(), 128);
     }
 
     /// The failures a breaker's stripes hold in their logs.
     fn logged(cb: &CircuitBreaker) -> u64 {
-        cb.stripes.iter().fold(0, |sum: u64, s| {
-            sum + (s.log.logged.load(Ordering::Relaxed) & COUNT_MASK)
-        })
+        cb.stripes
+            .iter()
+            .fold(0, |sum: u64, s| match s.log.share.load(Ordering::Relaxed) {
+                LOOKING => sum,
+                share => sum + (share & 0xFFFF),
+            })
     }
 
     /// A breaker that trips at 90 % of the last 100 calls, judged from 10.
@@ -1086,7 +1080,7 @@ mod tests {
             lock(&cb.core).grants = u16::MAX - 2;
             ten_successes_then_five_failures_in_turn(&cb, || {
                 assert_eq!(logged(&cb), 1, "the failure went into the log");
-                // A look takes it in and grants the next allowance.
+                // A look takes it in and shares the next allowance.
                 let _ = cb.stats();
                 assert_eq!(logged(&cb), 0, "the look took it in");
             });
@@ -1139,7 +1133,9 @@ mod tests {
         }
         cb.try_acquire().unwrap().failure();
         assert_eq!(cb.stats().period.failures, 1);
-        assert_eq!(cb.hot.allowance.load(Ordering::Relaxed), 0);
+        for stripe in cb.stripes.iter() {
+            assert_eq!(stripe.log.share.load(Ordering::Relaxed), 0);
+        }
     }
 
     /// A process that runs for centuries: counters at the edge of `u64`.

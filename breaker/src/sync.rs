@@ -136,13 +136,6 @@ pub(crate) fn thread_stripe() -> usize {
     })
 }
 
-/// Lets another thread run: what a locked section does while it waits for
-/// a lock-free failure to reach its log.
-#[cfg(loom)]
-pub(crate) use loom::thread::yield_now;
-#[cfg(not(loom))]
-pub(crate) use std::thread::yield_now;
-
 /// The most counter stripes a breaker gets.
 pub(crate) const MAX_STRIPES: usize = 16;
 

@@ -19,27 +19,32 @@ pub(super) struct Stripe {
     pub(super) log: Log,
 }
 
-/// The failures a stripe's owner recorded on the lock-free path under the
-/// current allowance (see `Hot::allowance`), each with where it fell among
-/// the owner's own successes, so that a count window takes them in the
-/// order they were made.
+/// The stripe owner's share of a window's allowance (see `window_path`)
+/// and the failures it logged under it, each with where it fell among the
+/// owner's own successes, so that a count window takes them in the order
+/// they were made.
 #[derive(Default)]
 pub(super) struct Log {
-    /// The tag of the allowance the entries were made under, as the high
-    /// 32 bits, and how many there are: written by the owner as it logs,
-    /// and set to 0 by the look that takes them in.
-    pub(super) logged: AtomicU64,
-    /// The owner's owned success count at its latest logged failure.
-    pub(super) last: AtomicU64,
+    /// The share's tag (see `grant_tag`) as the high 32 bits, the failures
+    /// left as the 16 below, and the failures logged as the low 16: set by
+    /// the look that grants it, counted down by the owner with a
+    /// compare-and-swap (which publishes the entry), taken back by the next
+    /// look with a swap. 0: no share; [`LOOKING`]: a look is taking the log
+    /// in.
+    pub(super) share: AtomicU64,
+    /// The owner's owned success count at its first logged failure.
+    pub(super) first: AtomicU64,
+    /// The owner's own: its success count at its latest logged failure.
+    pub(super) cursor: AtomicU64,
     /// The owner's successes between each logged failure and the next: a
     /// failure whose gap does not fit takes the lock.
     pub(super) gaps: [AtomicU32; LOG_LEN - 1],
 }
 
 /// The failures a log holds: what fills a stripe's spare room. A thread
-/// whose log is full takes the lock for its next failure (which takes the
-/// log in).
-pub(super) const LOG_LEN: usize = 13;
+/// whose log is full takes the lock for its next failure (whose look takes
+/// the log in).
+pub(super) const LOG_LEN: usize = 11;
 
 #[derive(Default)]
 pub(super) struct Counters {

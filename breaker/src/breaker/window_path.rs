@@ -1,14 +1,27 @@
 //! A window's calls off the lock: the lane of successes, the allowance of
 //! failures, and the look that takes them into the window.
+//!
+//! At each look a closed, judged window works out its *allowance*: how
+//! many failures it can take, all in a row, before a rate or the
+//! `max_failures` streak would reach its threshold. The look splits it
+//! into shares, one per stripe whose owner failed since the last look (and
+//! the looking thread's), each at most a log's length, and writes each
+//! share into its stripe's `Log::share`. A failure of a thread that owns
+//! its stripe writes where it fell among its successes into its log and
+//! takes one of its share with a compare-and-swap on that word, on its own
+//! cache line. The next look swaps every share back: a failure published
+//! before the swap is taken in, one after it finds its share gone and
+//! takes the lock. The owners never write a word another core writes on
+//! the way, so failures scale with the cores.
 
 use super::*;
 
 impl CircuitBreaker {
     /// A window's failure, not slow, of the period `generation`, ended at
     /// `ended`: recorded without the lock when the calling thread owns its
-    /// stripe and the allowance has a failure left for this period (see
-    /// `Hot::allowance`). It goes into the stripe's log, after the owner's
-    /// successes so far, for the window to take in at its next look.
+    /// stripe and its share of the allowance has a failure left for this
+    /// period. It goes into the stripe's log, after the owner's successes so
+    /// far, for the window to take in at its next look (which counts it).
     #[inline(never)]
     pub(super) fn failure_allowed(&self, generation: u64, ended: u64) -> bool {
         if !self.in_lane(ended) {
@@ -20,60 +33,40 @@ impl CircuitBreaker {
         }
         let stripe = &self.stripes[at & (self.stripes.len() - 1)];
         let log = &stripe.log;
-        let mut allowance = self.hot.allowance.load(Ordering::Relaxed);
-        // A look is taking the log in and will grant the next allowance: a
-        // few hundred nanoseconds, shorter than waiting for its lock.
+        let mut share = log.share.load(Ordering::Relaxed);
+        // A look is taking the log in and will grant the next share: a few
+        // hundred nanoseconds, shorter than waiting for its lock.
         let mut spins = 0;
-        while allowance == LOOKING && spins < LOOKING_SPINS && !cfg!(loom) {
+        while share == LOOKING && spins < LOOKING_SPINS && !cfg!(loom) {
             std::hint::spin_loop();
             spins += 1;
-            allowance = self.hot.allowance.load(Ordering::Relaxed);
+            share = log.share.load(Ordering::Relaxed);
         }
-        let tag = allowance >> 32;
-        let logged = log.logged.load(Ordering::Relaxed);
-        // Entries under this allowance so far (none if the log is another's).
-        let n = if logged >> 32 == tag {
-            logged & COUNT_MASK
-        } else {
-            0
-        };
-        let successes = stripe.owned.successes.load(Ordering::Relaxed);
-        let gap = successes.wrapping_sub(log.last.load(Ordering::Relaxed));
-        if tag >> 16 != generation & 0xFFFF
-            || n >= LOG_LEN as u64
-            || (n > 0 && gap > u64::from(u32::MAX))
-        {
+        let (tag, left, n) = (share >> 32, share >> 16 & 0xFFFF, share & 0xFFFF);
+        if left == 0 || tag >> 16 != generation & 0xFFFF || n >= LOG_LEN as u64 {
             return false;
         }
-        loop {
-            if allowance & LEFT_MASK == 0 {
+        let successes = stripe.owned.successes.load(Ordering::Relaxed);
+        if n == 0 {
+            log.first.store(successes, Ordering::Relaxed);
+        } else {
+            let gap = successes.wrapping_sub(log.cursor.load(Ordering::Relaxed));
+            let Ok(gap) = u32::try_from(gap) else {
                 return false;
-            }
-            match self.hot.allowance.compare_exchange_weak(
-                allowance,
-                allowance - 1,
-                Ordering::Acquire,
+            };
+            log.gaps[n as usize - 1].store(gap, Ordering::Relaxed);
+        }
+        log.cursor.store(successes, Ordering::Relaxed);
+        // One failure less left, one more logged: publishes the entry to the
+        // look, unless a look took the share back first.
+        log.share
+            .compare_exchange(
+                share,
+                share - (1 << 16) + 1,
+                Ordering::Release,
                 Ordering::Relaxed,
-            ) {
-                Ok(_) => break,
-                // Another allowance since: the entries counted above may
-                // not be its own.
-                Err(now) if now >> 32 != tag => return false,
-                Err(now) => allowance = now,
-            }
-        }
-        if n > 0 {
-            log.gaps[n as usize - 1].store(gap as u32, Ordering::Relaxed);
-        }
-        log.last.store(successes, Ordering::Relaxed);
-        let failures = &stripe.owned.failures;
-        failures.store(
-            failures.load(Ordering::Relaxed).wrapping_add(1),
-            Ordering::Relaxed,
-        );
-        // Publishes the entry and the count to the look that takes it in.
-        log.logged.store(tag << 32 | (n + 1), Ordering::Release);
-        true
+            )
+            .is_ok()
     }
 
     /// A window's success or failure, not slow, of the period
@@ -135,35 +128,34 @@ impl CircuitBreaker {
 
     /// Takes in what the lock-free path recorded since the window last
     /// looked: the successes counted in the stripes and the failures in the
-    /// stripes' logs, in order (see `take_in`). Takes back what is left of
-    /// the allowance first, and waits for the failures it let through to
-    /// reach their logs: a few instructions, which take no lock. Every
-    /// locked section of a breaker with a window begins here.
+    /// stripes' logs, in order (see `take_in`). Takes every share back
+    /// first: a failure published before is taken in, one after finds its
+    /// share gone and takes the lock. Every locked section of a breaker
+    /// with a window begins here.
     pub(super) fn fold(&self, core: &mut Core) {
-        // Only a grant is taken back: a swap of a 0 would write to the line
-        // for nothing. A grant is stored under this lock alone, so a 0 read
-        // here stays 0 until this section grants.
-        let allowance = match self.hot.allowance.load(Ordering::Relaxed) {
-            0 => 0,
-            // Failures that find `LOOKING` wait for this look's grant
-            // rather than for the lock (see `failure_allowed`).
-            _ => self.hot.allowance.swap(LOOKING, Ordering::Acquire),
-        };
-        let tag = allowance >> 32;
-        let used = (allowance >> 16 & LEFT_MASK).saturating_sub(allowance & LEFT_MASK);
-        let mut spins = 0u32;
-        while self.logged(tag) < used {
-            spins += 1;
-            // Under loom every turn yields, so that the model runs the
-            // failure that is on its way.
-            if spins < 64 && !cfg!(loom) {
-                std::hint::spin_loop();
+        // Each stripe's failures logged under its share.
+        let mut logged = [0u64; MAX_STRIPES];
+        let mut any = false;
+        core.active = 0;
+        for (i, (stripe, logged)) in self.stripes.iter().zip(logged.iter_mut()).enumerate() {
+            // A swap only of a share: a stripe without one keeps its line.
+            if stripe.log.share.load(Ordering::Relaxed) == 0 {
+                continue;
+            }
+            // Failures that find `LOOKING` wait for this look's grant.
+            let share = stripe.log.share.swap(LOOKING, Ordering::Acquire);
+            *logged = if share == LOOKING {
+                0
             } else {
-                crate::sync::yield_now();
+                (share & 0xFFFF).min(LOG_LEN as u64)
+            };
+            if *logged > 0 {
+                any = true;
+                core.active |= 1 << i;
             }
         }
-        // One reading of each stripe's successes, which every run below
-        // adds up to.
+        // One reading of each stripe's successes, after the swaps, which
+        // every run below adds up to.
         let mut owned = [0u64; MAX_STRIPES];
         let mut successes = 0u64;
         for (stripe, owned) in self.stripes.iter().zip(owned.iter_mut()) {
@@ -174,90 +166,61 @@ impl CircuitBreaker {
         }
         let new = successes.wrapping_sub(core.folded);
         // Nothing new (or, defensively, fewer than taken in).
-        if used == 0 && (new == 0 || new > u64::MAX / 2) {
+        if !any && (new == 0 || new > u64::MAX / 2) {
             return;
         }
-        self.take_in(core, tag, &owned, successes, new.min(u64::MAX / 2));
-    }
-
-    /// The failures logged under the allowance tagged `tag` (0: none
-    /// granted), over every stripe.
-    pub(super) fn logged(&self, tag: u64) -> u64 {
-        if tag == 0 {
-            return 0;
-        }
-        self.stripes.iter().fold(0, |sum: u64, stripe| {
-            let logged = stripe.log.logged.load(Ordering::Acquire);
-            if logged >> 32 == tag {
-                sum + (logged & COUNT_MASK)
-            } else {
-                sum
-            }
-        })
+        self.take_in(core, &logged, &owned, successes, new.min(u64::MAX / 2));
     }
 
     /// Takes `new` successes (the stripes' sum is now `successes`, their
-    /// owned counts `owned`) and the failures logged under the allowance
-    /// tagged `tag` into the window, the streak and the consecutive
-    /// successes. One thread's calls go in in the order it made them: its
-    /// failures at the places their log entries give among its own
-    /// successes. Calls of different threads recorded since the last look
-    /// go in thread by thread: first the successes that came before any
-    /// logged failure, then each stripe's failures and the successes
-    /// between and after them.
+    /// owned counts `owned`) and each stripe's `logged` failures into the
+    /// window, the counts, the streak and the consecutive successes. One
+    /// thread's calls go in in the order it made them: its failures at the
+    /// places their log entries give among its own successes. Calls of
+    /// different threads recorded since the last look go in thread by
+    /// thread: first the successes that came before any logged failure,
+    /// then each stripe's failures and the successes between and after
+    /// them.
     pub(super) fn take_in(
         &self,
         core: &mut Core,
-        tag: u64,
+        logged: &[u64],
         owned: &[u64],
         successes: u64,
         new: u64,
     ) {
-        // The owner's success count at each logged failure: the latest,
-        // and the gaps back from it.
+        // The owner's success count at each logged failure: the first, and
+        // the gaps on from it.
         let entries = |log: &Log, count: u64| {
             let mut at = [0u64; LOG_LEN];
-            let count = count as usize;
             if count > 0 {
-                at[count - 1] = log.last.load(Ordering::Relaxed);
-                for n in (1..count).rev() {
+                at[0] = log.first.load(Ordering::Relaxed);
+                for n in 1..count as usize {
                     let gap = log.gaps[n - 1].load(Ordering::Relaxed);
-                    at[n - 1] = at[n].wrapping_sub(u64::from(gap));
+                    at[n] = at[n - 1].wrapping_add(u64::from(gap));
                 }
             }
             at
         };
-        // Each stripe's entries under this allowance.
-        let count = |log: &Log| {
-            let logged = log.logged.load(Ordering::Acquire);
-            if tag != 0 && logged >> 32 == tag {
-                (logged & COUNT_MASK).min(LOG_LEN as u64)
-            } else {
-                0
-            }
-        };
         // The successes after each stripe's first logged failure.
         let mut before_failures = new;
-        for (stripe, &owned) in self.stripes.iter().zip(owned) {
-            let logged = count(&stripe.log);
-            if logged > 0 {
-                let first = entries(&stripe.log, logged)[0];
+        for ((stripe, &owned), &count) in self.stripes.iter().zip(owned).zip(logged) {
+            if count > 0 {
+                let first = stripe.log.first.load(Ordering::Relaxed);
                 let after = owned.wrapping_sub(first).min(u64::MAX / 2);
                 before_failures = before_failures.saturating_sub(after);
             }
         }
         let mut position = core.folded;
         self.take_in_successes(core, &mut position, before_failures);
-        for (stripe, &owned) in self.stripes.iter().zip(owned) {
-            let log = &stripe.log;
-            let logged = count(log);
-            if logged == 0 {
+        for ((stripe, &owned), &count) in self.stripes.iter().zip(owned).zip(logged) {
+            if count == 0 {
                 continue;
             }
-            let at = entries(log, logged);
-            for n in 0..logged as usize {
+            let at = entries(&stripe.log, count);
+            for n in 0..count as usize {
                 self.take_in_failure(core);
-                let next = if n + 1 == logged as usize {
+                let next = if n + 1 == count as usize {
                     owned
                 } else {
                     at[n + 1]
@@ -265,8 +228,10 @@ impl CircuitBreaker {
                 let between = next.wrapping_sub(at[n]).min(u64::MAX / 2);
                 self.take_in_successes(core, &mut position, between);
             }
-            // Taken in: the owner starts afresh under the next allowance.
-            log.logged.store(0, Ordering::Relaxed);
+            // The lifetime count, as the locked path adds a failure: the
+            // owner did not count them, so that a failure is counted when
+            // the window takes it in.
+            stripe.shared.failures.fetch_add(count, Ordering::Release);
         }
         // Whatever the stripes counted is taken in now, whether or not the
         // runs above added up to it (defensively: they do).
@@ -340,12 +305,37 @@ impl CircuitBreaker {
             self.hot.lane.store(lane, Ordering::Release);
         }
         let left = self.allowance(core, now, lane);
-        if left > 0 {
-            let granted = self.grant_tag(core) << 32 | left << 16 | left;
-            self.hot.allowance.store(granted, Ordering::Release);
-        } else if self.hot.allowance.load(Ordering::Relaxed) != 0 {
-            // This look's `LOOKING`: no allowance until the next look.
-            self.hot.allowance.store(0, Ordering::Release);
+        self.share_out(core, left);
+    }
+
+    /// Splits `left` failures into shares for the stripes whose owners
+    /// failed under the last shares, and the looking thread's if it owns
+    /// its stripe, at most a log's length each; every other stripe that a
+    /// look took a share from (`LOOKING`) is left with none.
+    pub(super) fn share_out(&self, core: &mut Core, left: u64) {
+        let mut takers = u32::from(core.active);
+        let caller = thread_stripe();
+        if caller & OWNED != 0 {
+            takers |= 1 << (caller & !OWNED & (self.stripes.len() - 1));
+        }
+        let mut left = if takers == 0 { 0 } else { left };
+        let tag = if left > 0 { self.grant_tag(core) } else { 0 };
+        for (i, stripe) in self.stripes.iter().enumerate() {
+            let mut grant = 0;
+            if takers & 1 << i != 0 && left > 0 {
+                let count = u64::from(takers.count_ones());
+                grant = left.div_ceil(count).min(LOG_LEN as u64);
+                takers &= !(1 << i);
+                left -= grant;
+            }
+            let share = if grant > 0 {
+                tag << 32 | grant << 16
+            } else {
+                0
+            };
+            if share != 0 || stripe.log.share.load(Ordering::Relaxed) != 0 {
+                stripe.log.share.store(share, Ordering::Release);
+            }
         }
     }
 
@@ -406,13 +396,13 @@ impl CircuitBreaker {
         low
     }
 
-    /// A tag for the next allowance: the low 16 bits of the generation
-    /// above a count of the allowances granted, never 0 (no allowance).
-    /// Two allowances in a row never share a tag, and each look takes in
-    /// every entry of the allowance it ends, so an entry is never taken
-    /// twice.
+    /// A tag for the next shares: the low 16 bits of the generation above
+    /// a count of the looks that shared, never 0 or 1 (no share, and
+    /// `LOOKING`). The owner's compare-and-swap expects the tag it read, so
+    /// a share taken back and granted again fails it; and a failure of an
+    /// older period finds another generation.
     pub(super) fn grant_tag(&self, core: &mut Core) -> u64 {
-        core.grants = core.grants.wrapping_add(1).max(1);
+        core.grants = core.grants.wrapping_add(1).max(2);
         (core.generation & 0xFFFF) << 16 | u64::from(core.grants)
     }
 }
