@@ -1089,6 +1089,26 @@ mod tests {
         });
     }
 
+    /// The metrics exporter reads the lifetime counts without the lock: a
+    /// failure logged off the lock is in its failures before any look
+    /// takes it in (else a breaker dropped first loses it for good).
+    #[cfg(feature = "metrics")]
+    #[test]
+    fn the_exporter_counts_a_failure_logged_off_the_lock_before_a_look() {
+        on_an_owned_stripe(|| {
+            let cb = ninety_percent("exported-log");
+            for _ in 0..10 {
+                cb.try_acquire().unwrap().success();
+            }
+            cb.try_acquire().unwrap().failure();
+            assert_eq!(logged(&cb), 1, "the failure went into the log");
+            let totals = stripe_totals(&cb.stripes);
+            assert_eq!((totals.successes, totals.failures), (10, 1));
+            let _ = cb.stats();
+            assert_eq!(stripe_totals(&cb.stripes).failures, 1, "counted once");
+        });
+    }
+
     /// An owner's success count wraps like every counter: failures logged
     /// among successes counted across the wrap keep their places.
     #[test]
