@@ -49,7 +49,8 @@ use crate::permit::{self, IntoOutcome, Outcome, Permit, NOT_TIMED};
 use crate::stats::{Counts, Stats, Totals, Trip, TripReason};
 use crate::store::{ProbeLease, ProbeSlot, SharedState, StateStore};
 use crate::sync::{
-    lock, stripe_count, thread_stripe, AtomicU64, Mutex, Ordering, MAX_STRIPES, OWNED,
+    claimed_stripe, lock, stripe_count, thread_stripe, AtomicU64, Mutex, Ordering, MAX_STRIPES,
+    OWNED,
 };
 use crate::window::Window;
 
@@ -1106,6 +1107,21 @@ mod tests {
             assert_eq!((totals.successes, totals.failures), (10, 1));
             let _ = cb.stats();
             assert_eq!(stripe_totals(&cb.stripes).failures, 1, "counted once");
+        });
+    }
+
+    /// A thread that only looks at a windowed breaker (its stats, a
+    /// store's reads) claims no stripe: with a stripe per core, a claim
+    /// would leave a calling thread to share one, its failures never off
+    /// the lock.
+    #[test]
+    fn a_thread_that_only_looks_at_a_window_claims_no_stripe() {
+        let cb = ninety_percent("looker");
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let _ = cb.stats();
+                assert_eq!(crate::sync::claimed_stripe(), None);
+            });
         });
     }
 
