@@ -49,7 +49,8 @@ use crate::permit::{self, IntoOutcome, Outcome, Permit, NOT_TIMED};
 use crate::stats::{Counts, Stats, Totals, Trip, TripReason};
 use crate::store::{ProbeLease, ProbeSlot, SharedState, StateStore};
 use crate::sync::{
-    lock, stripe_count, thread_stripe, AtomicU64, Mutex, Ordering, MAX_STRIPES, OWNED,
+    claimed_stripe, lock, stripe_count, thread_stripe, AtomicU64, Mutex, Ordering, MAX_STRIPES,
+    OWNED,
 };
 use crate::window::Window;
 
@@ -1086,6 +1087,41 @@ mod tests {
             });
             assert!(lock(&cb.core).grants < 8, "the count wrapped");
             assert_five_failures_of_nineteen_the_last_a_failure(&cb);
+        });
+    }
+
+    /// The metrics exporter reads the lifetime counts without the lock: a
+    /// failure logged off the lock is in its failures before any look
+    /// takes it in (else a breaker dropped first loses it for good).
+    #[cfg(feature = "metrics")]
+    #[test]
+    fn the_exporter_counts_a_failure_logged_off_the_lock_before_a_look() {
+        on_an_owned_stripe(|| {
+            let cb = ninety_percent("exported-log");
+            for _ in 0..10 {
+                cb.try_acquire().unwrap().success();
+            }
+            cb.try_acquire().unwrap().failure();
+            assert_eq!(logged(&cb), 1, "the failure went into the log");
+            let totals = stripe_totals(&cb.stripes);
+            assert_eq!((totals.successes, totals.failures), (10, 1));
+            let _ = cb.stats();
+            assert_eq!(stripe_totals(&cb.stripes).failures, 1, "counted once");
+        });
+    }
+
+    /// A thread that only looks at a windowed breaker (its stats, a
+    /// store's reads) claims no stripe: with a stripe per core, a claim
+    /// would leave a calling thread to share one, its failures never off
+    /// the lock.
+    #[test]
+    fn a_thread_that_only_looks_at_a_window_claims_no_stripe() {
+        let cb = ninety_percent("looker");
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let _ = cb.stats();
+                assert_eq!(crate::sync::claimed_stripe(), None);
+            });
         });
     }
 

@@ -31,6 +31,67 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 /// so it counts with a load and a store instead of a read-modify-write.
 pub(crate) const OWNED: usize = 1 << (usize::BITS - 1);
 
+#[cfg(not(loom))]
+use std::cell::Cell;
+#[cfg(not(loom))]
+use std::sync::atomic::AtomicUsize;
+
+#[cfg(not(loom))]
+const UNCLAIMED: usize = usize::MAX;
+
+#[cfg(not(loom))]
+/// The owned stripes, a bit each.
+static OWNERS: AtomicUsize = AtomicUsize::new(0);
+#[cfg(not(loom))]
+/// The next sharer's stripe.
+static NEXT: AtomicUsize = AtomicUsize::new(0);
+
+#[cfg(not(loom))]
+struct Claim(Cell<usize>);
+#[cfg(not(loom))]
+impl Drop for Claim {
+    fn drop(&mut self) {
+        let at = self.0.get();
+        if at != UNCLAIMED && at & OWNED != 0 {
+            OWNERS.fetch_and(!(1 << (at & !OWNED)), Ordering::Release);
+        }
+    }
+}
+
+#[cfg(not(loom))]
+#[cold]
+#[inline(never)]
+fn claim() -> usize {
+    let stripes = stripe_count();
+    let all = if stripes >= usize::BITS as usize {
+        usize::MAX
+    } else {
+        (1 << stripes) - 1
+    };
+    let mut owners = OWNERS.load(Ordering::Relaxed);
+    loop {
+        let free = !owners & all;
+        if free == 0 {
+            return NEXT.fetch_add(1, Ordering::Relaxed) & (stripes - 1);
+        }
+        let at = free.trailing_zeros() as usize;
+        match OWNERS.compare_exchange_weak(
+            owners,
+            owners | 1 << at,
+            Ordering::Acquire,
+            Ordering::Relaxed,
+        ) {
+            Ok(_) => return at | OWNED,
+            Err(now) => owners = now,
+        }
+    }
+}
+
+#[cfg(not(loom))]
+thread_local! {
+    static STRIPE: Claim = const { Claim(Cell::new(UNCLAIMED)) };
+}
+
 /// Which of a breaker's counter stripes the calling thread writes to, and
 /// whether it owns it ([`OWNED`]).
 ///
@@ -45,56 +106,6 @@ pub(crate) const OWNED: usize = 1 << (usize::BITS - 1);
 #[cfg(not(loom))]
 #[inline]
 pub(crate) fn thread_stripe() -> usize {
-    use std::cell::Cell;
-    use std::sync::atomic::AtomicUsize;
-
-    const UNCLAIMED: usize = usize::MAX;
-    /// The owned stripes, a bit each.
-    static OWNERS: AtomicUsize = AtomicUsize::new(0);
-    /// The next sharer's stripe.
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-
-    struct Claim(Cell<usize>);
-    impl Drop for Claim {
-        fn drop(&mut self) {
-            let at = self.0.get();
-            if at != UNCLAIMED && at & OWNED != 0 {
-                OWNERS.fetch_and(!(1 << (at & !OWNED)), Ordering::Release);
-            }
-        }
-    }
-
-    #[cold]
-    #[inline(never)]
-    fn claim() -> usize {
-        let stripes = stripe_count();
-        let all = if stripes >= usize::BITS as usize {
-            usize::MAX
-        } else {
-            (1 << stripes) - 1
-        };
-        let mut owners = OWNERS.load(Ordering::Relaxed);
-        loop {
-            let free = !owners & all;
-            if free == 0 {
-                return NEXT.fetch_add(1, Ordering::Relaxed) & (stripes - 1);
-            }
-            let at = free.trailing_zeros() as usize;
-            match OWNERS.compare_exchange_weak(
-                owners,
-                owners | 1 << at,
-                Ordering::Acquire,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => return at | OWNED,
-                Err(now) => owners = now,
-            }
-        }
-    }
-
-    thread_local! {
-        static STRIPE: Claim = const { Claim(Cell::new(UNCLAIMED)) };
-    }
     STRIPE
         .try_with(|stripe| {
             let mut at = stripe.0.get();
@@ -106,6 +117,25 @@ pub(crate) fn thread_stripe() -> usize {
         })
         // Torn down: share stripe 0.
         .unwrap_or(0)
+}
+
+/// The calling thread's answer of [`thread_stripe`] if it has claimed a
+/// stripe already, without claiming one: a thread that only looks at a
+/// breaker (its stats, a store's reads) keeps the stripes for the threads
+/// that call.
+#[cfg(not(loom))]
+pub(crate) fn claimed_stripe() -> Option<usize> {
+    STRIPE
+        .try_with(|stripe| stripe.0.get())
+        .ok()
+        .filter(|&at| at != UNCLAIMED)
+}
+
+/// Under loom the first thread to count owns the stripe whether or not it
+/// looked first: the models see the same answers as [`thread_stripe`].
+#[cfg(loom)]
+pub(crate) fn claimed_stripe() -> Option<usize> {
+    Some(thread_stripe())
 }
 
 /// Under loom there is one stripe: the first thread to count in a model

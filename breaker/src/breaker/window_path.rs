@@ -310,12 +310,12 @@ impl CircuitBreaker {
 
     /// Splits `left` failures into shares for the stripes whose owners
     /// failed under the last shares, and the looking thread's if it owns
-    /// its stripe, at most a log's length each; every other stripe that a
+    /// its stripe (a thread that has claimed none is not given one), at most a log's length each; every other stripe that a
     /// look took a share from (`LOOKING`) is left with none.
     pub(super) fn share_out(&self, core: &mut Core, left: u64) {
         let mut takers = u32::from(core.active);
-        let caller = thread_stripe();
-        if caller & OWNED != 0 {
+        // Without claiming one: a thread that only looks keeps none.
+        if let Some(caller) = claimed_stripe().filter(|at| at & OWNED != 0) {
             takers |= 1 << (caller & !OWNED & (self.stripes.len() - 1));
         }
         let mut left = if takers == 0 { 0 } else { left };
