@@ -324,9 +324,13 @@ struct Core {
     pending_epoch: u64,
     /// The shares of allowances granted so far (see `grant_tag`).
     grants: u16,
-    /// The stripes that logged failures under the allowance the last look
-    /// took back, a bit each: they share the next.
+    /// The stripes that logged failures under the shares the last look
+    /// took back, a bit each.
     active: u16,
+    /// Those of the look before: a stripe keeps getting a share while its
+    /// owner failed at either of the last two looks, so that two threads
+    /// whose failures alternate do not take each other's shares away.
+    active_before: u16,
     /// With a window: the current period's consecutive failures, kept
     /// here under the lock rather than in `Hot::consecutive` (the
     /// lock-free path of a window never reads it, and a write there would
@@ -593,6 +597,7 @@ impl CircuitBreaker {
             pending_epoch: 0,
             grants: 0,
             active: 0,
+            active_before: 0,
             streak: 0,
             state_since: now,
             open_until: now,
@@ -1145,6 +1150,31 @@ mod tests {
             ten_successes_then_five_failures_in_turn(&cb, || {});
             assert_eq!(logged(&cb), 5, "every failure went into the log");
             assert_five_failures_of_nineteen_the_last_a_failure(&cb);
+        });
+    }
+
+    /// A thread that failed under its share keeps one through a look at
+    /// which it had not failed again: two threads whose failures
+    /// alternate do not take each other's shares away at every look.
+    #[test]
+    fn a_share_outlasts_one_look_without_a_failure() {
+        on_an_owned_stripe(|| {
+            let cb = ninety_percent("alternating");
+            for _ in 0..10 {
+                cb.try_acquire().unwrap().success();
+            }
+            cb.try_acquire().unwrap().failure();
+            assert_eq!(logged(&cb), 1);
+            // Two looks by a thread that owns no stripe.
+            std::thread::scope(|s| {
+                s.spawn(|| {
+                    let _ = cb.stats();
+                    let _ = cb.stats();
+                });
+            });
+            let mine = &cb.stripes[thread_stripe() & !OWNED & (cb.stripes.len() - 1)];
+            let share = mine.log.share.load(Ordering::Relaxed);
+            assert!(share >> 16 & 0xFFFF > 0, "share {share:#x}");
         });
     }
 

@@ -136,6 +136,7 @@ impl CircuitBreaker {
         // Each stripe's failures logged under its share.
         let mut logged = [0u64; MAX_STRIPES];
         let mut any = false;
+        core.active_before = core.active;
         core.active = 0;
         for (i, (stripe, logged)) in self.stripes.iter().zip(logged.iter_mut()).enumerate() {
             // A swap only of a share: a stripe without one keeps its line.
@@ -309,11 +310,11 @@ impl CircuitBreaker {
     }
 
     /// Splits `left` failures into shares for the stripes whose owners
-    /// failed under the last shares, and the looking thread's if it owns
+    /// failed under the last two looks' shares, and the looking thread's if it owns
     /// its stripe (a thread that has claimed none is not given one), at most a log's length each; every other stripe that a
     /// look took a share from (`LOOKING`) is left with none.
     pub(super) fn share_out(&self, core: &mut Core, left: u64) {
-        let mut takers = u32::from(core.active);
+        let mut takers = u32::from(core.active | core.active_before);
         // Without claiming one: a thread that only looks keeps none.
         if let Some(caller) = claimed_stripe().filter(|at| at & OWNED != 0) {
             takers |= 1 << (caller & !OWNED & (self.stripes.len() - 1));
