@@ -648,6 +648,16 @@ proptest! {
     fn breaker_agrees_with_the_model(spec in spec(), ops in proptest::collection::vec(op(), 1..120)) {
         run(spec, ops)?;
     }
+
+    /// Windowed breakers on the lock-free path agree with the model at
+    /// every step.
+    #[test]
+    fn windowed_breakers_off_the_lock_agree_with_the_model(
+        spec in window_spec(),
+        ops in proptest::collection::vec(window_op(), 1..300),
+    ) {
+        run(spec, ops)?;
+    }
 }
 
 /// Windows alone, with nothing that takes the lock-free path away (no
@@ -715,21 +725,4 @@ fn window_op() -> impl Strategy<Value = Op> {
         1 => Just(Op::State),
         2 => Just(Op::Stats),
     ]
-}
-
-proptest! {
-    #![proptest_config(ProptestConfig {
-        cases: 2_000,
-        max_shrink_iters: 20_000,
-        ..ProptestConfig::default()
-    })]
-    /// Windowed breakers on the lock-free path agree with the model at
-    /// every step.
-    #[test]
-    fn windowed_breakers_off_the_lock_agree_with_the_model(
-        spec in window_spec(),
-        ops in proptest::collection::vec(window_op(), 1..300),
-    ) {
-        run(spec, ops)?;
-    }
 }

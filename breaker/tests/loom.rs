@@ -333,16 +333,16 @@ fn a_windows_lock_free_success_racing_with_a_failure_lands_in_the_window_once() 
     });
 }
 
-/// A count window of 4 at 50 % that holds four successes: one failure
-/// cannot bring it to its threshold, so the window allows one off the lock.
-/// The thread that built it owns the only stripe under loom, so its
-/// failures take the allowance; other threads' take the lock.
-fn allowing_one_failure() -> Arc<CircuitBreaker> {
+/// A count window of 4 at `rate` that holds four successes, so that it
+/// allows failures off the lock (one at 50 %, three at 100 %). The thread
+/// that built it owns the only stripe under loom, so its failures take
+/// its share; other threads' take the lock.
+fn judged_window(rate: f64) -> Arc<CircuitBreaker> {
     let cb = CircuitBreaker::new(
         "loom",
         Config::default()
             .without_max_failures()
-            .failure_rate(0.5)
+            .failure_rate(rate)
             .count_window(4)
             .minimum_calls(4)
             .clock(ManualClock::new()),
@@ -360,7 +360,7 @@ fn allowing_one_failure() -> Arc<CircuitBreaker> {
 #[test]
 fn a_failure_off_the_lock_racing_with_a_look_is_taken_in_once() {
     model(|| {
-        let cb = allowing_one_failure();
+        let cb = judged_window(0.5);
         let reader = cb.clone();
         let look = thread::spawn(move || {
             let stats = reader.stats();
@@ -387,7 +387,7 @@ fn a_failure_off_the_lock_racing_with_a_look_is_taken_in_once() {
 #[test]
 fn a_failure_off_the_lock_racing_with_the_crossing_failure_trips_once() {
     model(|| {
-        let cb = allowing_one_failure();
+        let cb = judged_window(0.5);
         let other = cb.clone();
         let judged = thread::spawn(move || {
             if let Ok(permit) = other.try_acquire() {
@@ -414,20 +414,7 @@ fn a_failure_off_the_lock_racing_with_the_crossing_failure_trips_once() {
 #[test]
 fn failures_logged_around_a_look_at_the_window_keep_their_order() {
     model(|| {
-        let cb = CircuitBreaker::new(
-            "loom",
-            Config::default()
-                .without_max_failures()
-                .failure_rate(1.0)
-                .count_window(4)
-                .minimum_calls(4)
-                .clock(ManualClock::new()),
-        )
-        .unwrap();
-        for _ in 0..4 {
-            cb.try_acquire().unwrap().success();
-        }
-        let cb = Arc::new(cb);
+        let cb = judged_window(1.0);
         let looker = cb.clone();
         let look = thread::spawn(move || {
             let _ = looker.stats();
