@@ -934,3 +934,21 @@ fn a_success_judged_after_old_successes_slid_out_of_a_time_window_trips_at_the_r
     record(&cb, "S");
     assert_eq!(cb.state(), State::Open, "2 failures in 3 calls");
 }
+
+#[test]
+fn consecutive_successes_count_from_the_success_that_ended_a_failure_streak() {
+    let (cb, _) = breaker(Config::default().max_failures(5));
+    record(&cb, "SSFSS");
+    let period = cb.stats().period;
+    assert_eq!(
+        (period.consecutive_successes, period.consecutive_failures),
+        (2, 0)
+    );
+    record(&cb, "FFS");
+    let period = cb.stats().period;
+    assert_eq!(
+        (period.consecutive_successes, period.consecutive_failures),
+        (1, 0)
+    );
+    assert_eq!((period.successes, period.failures), (5, 3));
+}

@@ -191,9 +191,10 @@ const MOST_ALLOWED: u64 = 1 << 12;
 
 /// The words the lock-free path reads, in declared order: the first cache
 /// line holds what every call reads (the state word, the open period, the
-/// lane), which only transitions write; the word failures write (the
-/// consecutive count) comes last, on the second line, so that a failure
-/// on one core does not take the state word's line from the others.
+/// lane), which only transitions write; the words failures and the
+/// successes after them write (the consecutive count, where a streak
+/// ended) come last, on the second line, so that they do not take the
+/// state word's line from the other cores.
 #[repr(C, align(128))]
 struct Hot {
     word: AtomicU64,
@@ -231,6 +232,11 @@ struct Hot {
     /// bits of the generation above, the count below, so that a failure of
     /// an older period can never add to the new one's count.
     consecutive: AtomicU64,
+    /// Where the consecutive successes of a breaker without a window
+    /// start when the lock-free path ended the failure streak: the
+    /// lifetime successes before the success that ended it, plus one (see
+    /// `finish_streak_end`; the locked path keeps `Core::success_mark`).
+    streak_end: AtomicU64,
 }
 
 // `Hot::membership`. A breaker joins at most one store, once, and after it
@@ -650,6 +656,7 @@ impl CircuitBreaker {
                 open_until: AtomicU64::new(u64::MAX),
                 open_for: AtomicU64::new(0),
                 consecutive: AtomicU64::new(0),
+                streak_end: AtomicU64::new(0),
                 lane: AtomicU64::new(0),
                 name,
                 shared: OnceLock::new(),
@@ -1023,6 +1030,7 @@ mod tests {
             assert!(read + 8 <= 64, "read at {read}");
         }
         assert!(offset_of!(Hot, consecutive) >= 64);
+        assert!(offset_of!(Hot, streak_end) >= 64);
         assert_eq!(size_of::<Hot>(), 128);
     }
 

@@ -169,6 +169,8 @@ impl CircuitBreaker {
         };
         if self.windowed {
             self.fold(&mut core);
+        } else {
+            self.take_streak_end(&mut core);
         }
         let result = section(&mut core, &now, changes);
         if self.windowed {

@@ -86,25 +86,52 @@ impl CircuitBreaker {
     }
 
     /// The first success after failures of a breaker without a window,
-    /// of the period `generation`, not slow: it ends the failure streak in
-    /// a short locked section, as `on_success` does on the locked path
-    /// (consecutive successes count from the successes before it).
-    /// `false` leaves it to the locked path: another period or state.
+    /// of the period `generation`, not slow: it ends the failure streak
+    /// with a compare-and-swap of the period's consecutive count to zero,
+    /// and marks where consecutive successes start (`Hot::streak_end`: the
+    /// lifetime successes before it, plus one; the next locked section
+    /// takes it in), as `on_success` does on the locked path. `false` leaves it to the locked path: another period, or a
+    /// failure counted in between.
     #[inline(never)]
     pub(super) fn finish_streak_end(&self, generation: u64) -> bool {
-        let mut core = lock(&self.core);
-        let core = &mut *core;
-        if !matches!(core.state, State::Closed | State::Disabled) || core.generation != generation {
+        let tag = (generation & COUNT_MASK) << 32;
+        let word = self.hot.consecutive.load(Ordering::Acquire);
+        if word & !COUNT_MASK != tag {
             return false;
         }
-        self.add(|c| &c.successes, Ordering::Release);
-        if self.streak(core) > 0 {
-            let successes = self.sum(|c| &c.successes);
-            self.clear_failure_streak(core, successes.wrapping_sub(1));
+        if word & COUNT_MASK != 0 {
+            if self
+                .hot
+                .consecutive
+                .compare_exchange(word, tag, Ordering::AcqRel, Ordering::Relaxed)
+                .is_err()
+            {
+                return false;
+            }
+            // Plus one: 0 is no mark.
+            let before = self.sum(|c| &c.successes);
+            self.hot
+                .streak_end
+                .fetch_max(before.wrapping_add(1), Ordering::Release);
         }
-        let counts = &mut core.counts;
-        counts.consecutive_successes = counts.consecutive_successes.saturating_add(1);
+        self.add(|c| &c.successes, Ordering::Release);
         true
+    }
+
+    /// Takes in where the lock-free path last ended a failure streak
+    /// (`Hot::streak_end`), as the current period's successes before it:
+    /// every locked section of a breaker without a window begins here, so
+    /// that a stale call's correction of the period, made under the lock,
+    /// comes after the mark it follows.
+    pub(super) fn take_streak_end(&self, core: &mut Core) {
+        if self.hot.streak_end.load(Ordering::Relaxed) == 0 {
+            return;
+        }
+        let mark = self.hot.streak_end.swap(0, Ordering::Acquire);
+        if mark != 0 {
+            let period = mark.wrapping_sub(1).saturating_sub(core.base.successes);
+            core.success_mark = core.success_mark.max(period);
+        }
     }
 
     /// A success came after failures: the streak of failures ends, and
