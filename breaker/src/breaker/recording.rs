@@ -1,5 +1,5 @@
-//! Recording a call's ending: the lock-free path, the short locked section
-//! that ends a failure streak, and the state machine's path.
+//! Recording a call's ending: the lock-free path (with the success that
+//! ends a failure streak), and the state machine's path.
 
 use super::*;
 
