@@ -762,3 +762,63 @@ fn review2_a_fleet_probe_racing_with_a_reset_gives_its_lease_back_once_and_keeps
         assert_eq!(cb.state(), State::Closed);
     });
 }
+
+/// A success that ends a failure streak off the lock, racing another
+/// thread's failure and two successes after it: the consecutive successes
+/// are those of one order of the calls (2 with the racing success before
+/// the other thread's failure, 3 with it after), never fewer.
+#[test]
+fn a_success_ending_a_streak_off_the_lock_racing_a_failure_and_successes_counts_an_order() {
+    model_bounded(Some(3), || {
+        let cb = Arc::new(
+            CircuitBreaker::new(
+                "loom",
+                Config::default().max_failures(10).clock(ManualClock::new()),
+            )
+            .unwrap(),
+        );
+        let ends = cb.try_acquire().unwrap();
+        cb.try_acquire().unwrap().failure();
+        let a = cb.clone();
+        let other = thread::spawn(move || {
+            a.try_acquire().unwrap().failure();
+            a.try_acquire().unwrap().success();
+            a.try_acquire().unwrap().success();
+        });
+        ends.success();
+        other.join().unwrap();
+        let p = cb.stats().period;
+        assert_eq!((p.successes, p.failures, p.consecutive_failures), (3, 2, 0));
+        assert!((2..=3).contains(&p.consecutive_successes), "{p:?}");
+    });
+}
+
+/// A success that ends a failure streak off the lock, racing `reset()` and
+/// two successes after it: a period without failures counts every one of
+/// its successes as consecutive, whichever period the racing success lands
+/// in.
+#[test]
+fn a_success_ending_a_streak_off_the_lock_racing_a_reset_leaves_no_mark_in_the_new_period() {
+    model_bounded(Some(3), || {
+        let cb = Arc::new(
+            CircuitBreaker::new(
+                "loom",
+                Config::default().max_failures(10).clock(ManualClock::new()),
+            )
+            .unwrap(),
+        );
+        let ends = cb.try_acquire().unwrap();
+        cb.try_acquire().unwrap().failure();
+        let a = cb.clone();
+        let other = thread::spawn(move || {
+            a.reset();
+            a.try_acquire().unwrap().success();
+            a.try_acquire().unwrap().success();
+        });
+        ends.success();
+        other.join().unwrap();
+        let p = cb.stats().period;
+        assert_eq!(p.failures, 0, "{p:?}");
+        assert_eq!(p.consecutive_successes, p.successes, "{p:?}");
+    });
+}
