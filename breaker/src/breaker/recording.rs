@@ -95,6 +95,12 @@ impl CircuitBreaker {
     #[inline(never)]
     pub(super) fn finish_streak_end(&self, generation: u64) -> bool {
         let tag = (generation & COUNT_MASK) << 32;
+        // The successes before it, read before the count it clears: read
+        // after the compare-and-swap, they would take in the successes of
+        // other threads made since (after another failure, or in the period
+        // a transition began), and the mark would leave them out of the
+        // consecutive successes.
+        let before = self.sum(|c| &c.successes);
         let word = self.hot.consecutive.load(Ordering::Acquire);
         if word & !COUNT_MASK != tag {
             return false;
@@ -109,7 +115,6 @@ impl CircuitBreaker {
                 return false;
             }
             // Plus one: 0 is no mark.
-            let before = self.sum(|c| &c.successes);
             self.hot
                 .streak_end
                 .fetch_max(before.wrapping_add(1), Ordering::Release);
@@ -138,13 +143,20 @@ impl CircuitBreaker {
     /// consecutive successes count from `before`, the lifetime successes
     /// before it.
     pub(super) fn clear_failure_streak(&self, core: &mut Core, before: u64) {
-        core.success_mark = before.wrapping_sub(core.base.successes);
         if self.windowed {
+            core.success_mark = before.wrapping_sub(core.base.successes);
             core.streak = 0;
         } else {
-            self.hot
+            // The lock-free path may have ended the streak since it was
+            // read (and marked where it ended, after `before`): the mark
+            // is this success's only if this swap ends it.
+            let ended = self
+                .hot
                 .consecutive
                 .swap((core.generation & COUNT_MASK) << 32, Ordering::AcqRel);
+            if ended & COUNT_MASK != 0 {
+                core.success_mark = before.wrapping_sub(core.base.successes);
+            }
         }
     }
 
