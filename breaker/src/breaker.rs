@@ -148,7 +148,7 @@ mod word;
 
 #[cfg(feature = "metrics")]
 use stripes::stripe_totals;
-use stripes::{Log, Stripe, Stripes, Sums, LOG_LEN};
+use stripes::{logged_in, Log, Stripe, Stripes, Sums, LOG_LEN};
 
 // ----- the published word -------------------------------------------------
 //
@@ -1036,12 +1036,9 @@ mod tests {
 
     /// The failures a breaker's stripes hold in their logs.
     fn logged(cb: &CircuitBreaker) -> u64 {
-        cb.stripes
-            .iter()
-            .fold(0, |sum: u64, s| match s.log.share.load(Ordering::Relaxed) {
-                LOOKING => sum,
-                share => sum + (share & 0xFFFF),
-            })
+        cb.stripes.iter().fold(0, |sum: u64, s| {
+            sum + logged_in(s.log.share.load(Ordering::Relaxed))
+        })
     }
 
     /// A breaker that trips at 90 % of the last 100 calls, judged from 10.

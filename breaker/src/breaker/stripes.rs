@@ -41,6 +41,16 @@ pub(super) struct Log {
     pub(super) gaps: [AtomicU32; LOG_LEN - 1],
 }
 
+/// The failures a `Log::share` word says its owner logged under it: none
+/// for no share or [`LOOKING`].
+pub(super) fn logged_in(share: u64) -> u64 {
+    if share == LOOKING {
+        0
+    } else {
+        (share & 0xFFFF).min(LOG_LEN as u64)
+    }
+}
+
 /// The failures a log holds: what fills a stripe's spare room. A thread
 /// whose log is full takes the lock for its next failure (whose look takes
 /// the log in).
@@ -80,10 +90,7 @@ pub(super) struct Sums {
 pub(super) fn stripe_totals(stripes: &[Stripe]) -> StripeTotals {
     let failures = sum_stripes(stripes, |c| &c.failures);
     let logged = stripes.iter().fold(0u64, |sum, stripe| {
-        match stripe.log.share.load(Ordering::Acquire) {
-            LOOKING => sum,
-            share => sum.wrapping_add(share & 0xFFFF),
-        }
+        sum.wrapping_add(logged_in(stripe.log.share.load(Ordering::Acquire)))
     });
     StripeTotals {
         successes: sum_stripes(stripes, |c| &c.successes),

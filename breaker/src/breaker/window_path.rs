@@ -4,8 +4,8 @@
 //! At each look a closed, judged window works out its *allowance*: how
 //! many failures it can take, all in a row, before a rate or the
 //! `max_failures` streak would reach its threshold. The look splits it
-//! into shares, one per stripe whose owner failed since the last look (and
-//! the looking thread's), each at most a log's length, and writes each
+//! into shares, one per stripe whose owner failed at either of the last
+//! two looks (and the looking thread's), each at most a log's length, and writes each
 //! share into its stripe's `Log::share`. A failure of a thread that owns
 //! its stripe writes where it fell among its successes into its log and
 //! takes one of its share with a compare-and-swap on that word, on its own
@@ -144,12 +144,7 @@ impl CircuitBreaker {
                 continue;
             }
             // Failures that find `LOOKING` wait for this look's grant.
-            let share = stripe.log.share.swap(LOOKING, Ordering::Acquire);
-            *logged = if share == LOOKING {
-                0
-            } else {
-                (share & 0xFFFF).min(LOG_LEN as u64)
-            };
+            *logged = logged_in(stripe.log.share.swap(LOOKING, Ordering::Acquire));
             if *logged > 0 {
                 any = true;
                 core.active |= 1 << i;
