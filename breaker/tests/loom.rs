@@ -301,21 +301,7 @@ fn a_timed_lock_free_admission_racing_with_the_trip_is_counted_once() {
 #[test]
 fn a_windows_lock_free_success_racing_with_a_failure_lands_in_the_window_once() {
     model(|| {
-        let cb = Arc::new(
-            CircuitBreaker::new(
-                "loom",
-                Config::default()
-                    .without_max_failures()
-                    .failure_rate(0.9)
-                    .count_window(4)
-                    .minimum_calls(2)
-                    .clock(ManualClock::new()),
-            )
-            .unwrap(),
-        );
-        for _ in 0..3 {
-            cb.try_acquire().unwrap().success();
-        }
+        let cb = after_successes(rate_window(0.9, 4, 2), 3);
         race_a_success_with_a_failure(&cb);
         let stats = cb.stats();
         assert_eq!(stats.state, State::Closed);
@@ -333,25 +319,33 @@ fn a_windows_lock_free_success_racing_with_a_failure_lands_in_the_window_once() 
     });
 }
 
-/// A count window of 4 at `rate` that holds four successes, so that it
-/// allows failures off the lock (one at 50 %, three at 100 %). The thread
-/// that built it owns the only stripe under loom, so its failures take
-/// its share; other threads' take the lock.
-fn judged_window(rate: f64) -> Arc<CircuitBreaker> {
-    let cb = CircuitBreaker::new(
-        "loom",
-        Config::default()
-            .without_max_failures()
-            .failure_rate(rate)
-            .count_window(4)
-            .minimum_calls(4)
-            .clock(ManualClock::new()),
-    )
-    .unwrap();
-    for _ in 0..4 {
+/// A breaker that trips at `rate` of the last `window` calls, judged from
+/// `minimum` calls, on a manual clock, with no `max_failures`.
+fn rate_window(rate: f64, window: u32, minimum: u32) -> Config {
+    Config::default()
+        .without_max_failures()
+        .failure_rate(rate)
+        .count_window(window)
+        .minimum_calls(minimum)
+        .clock(ManualClock::new())
+}
+
+/// A breaker of `config` that has recorded `successes` successes, built
+/// and filled by the calling thread, which so owns the only stripe under
+/// loom: its failures off the lock take its share, other threads' take
+/// the lock.
+fn after_successes(config: Config, successes: usize) -> Arc<CircuitBreaker> {
+    let cb = CircuitBreaker::new("loom", config).unwrap();
+    for _ in 0..successes {
         cb.try_acquire().unwrap().success();
     }
     Arc::new(cb)
+}
+
+/// A count window of 4 at `rate` that holds four successes, so that it
+/// allows failures off the lock (one at 50 %, three at 100 %).
+fn judged_window(rate: f64) -> Arc<CircuitBreaker> {
+    after_successes(rate_window(rate, 4, 4), 4)
 }
 
 /// A failure counted off the lock, racing with a look at the window (a
@@ -441,21 +435,11 @@ fn a_failure_off_the_lock_racing_with_a_transition_counts_in_one_period() {
     model(|| {
         let ended = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let sink = ended.clone();
-        let cb = CircuitBreaker::new(
-            "loom",
-            Config::default()
-                .without_max_failures()
-                .failure_rate(0.5)
-                .count_window(4)
-                .minimum_calls(4)
-                .clock(ManualClock::new())
+        let cb = after_successes(
+            rate_window(0.5, 4, 4)
                 .on_state_change(move |change| sink.lock().unwrap().push(change.period)),
-        )
-        .unwrap();
-        for _ in 0..4 {
-            cb.try_acquire().unwrap().success();
-        }
-        let cb = Arc::new(cb);
+            4,
+        );
         let operator = cb.clone();
         let force = thread::spawn(move || operator.force_open());
         if let Ok(permit) = cb.try_acquire() {
@@ -485,21 +469,7 @@ fn a_failure_off_the_lock_racing_with_a_transition_counts_in_one_period() {
 #[test]
 fn a_windows_crossing_failure_racing_with_a_lock_free_success_trips_once() {
     model(|| {
-        let cb = Arc::new(
-            CircuitBreaker::new(
-                "loom",
-                Config::default()
-                    .without_max_failures()
-                    .failure_rate(0.5)
-                    .count_window(2)
-                    .minimum_calls(2)
-                    .clock(ManualClock::new()),
-            )
-            .unwrap(),
-        );
-        for _ in 0..2 {
-            cb.try_acquire().unwrap().success();
-        }
+        let cb = after_successes(rate_window(0.5, 2, 2), 2);
         race_a_success_with_a_failure(&cb);
         let stats = cb.stats();
         assert_eq!(stats.state, State::Open);
