@@ -130,13 +130,7 @@ impl Window {
     /// path counted since the window last looked.
     pub(crate) fn record_successes(&mut self, count: u64, epoch: u64) {
         match self {
-            Window::Count(w) => {
-                // Past a full turn the ring holds successes only, wherever
-                // its cursor stands.
-                for _ in 0..count.min(w.slots.len() as u64) {
-                    w.record(false, false);
-                }
-            }
+            Window::Count(w) => w.record_successes(count),
             Window::Time(w) => w.record_many(
                 epoch,
                 Tally {
@@ -257,6 +251,41 @@ impl CountWindow {
         if self.next == self.slots.len() {
             self.next = 0;
         }
+    }
+
+    /// `count` successes in a row: the slots they overwrite are tallied
+    /// out in one pass over the ring (the look takes in dozens at a time,
+    /// and one call at a time they cost more than the rest of the look).
+    fn record_successes(&mut self, count: u64) {
+        let len = self.slots.len();
+        // Past a full turn the ring holds successes only, wherever its
+        // cursor stands.
+        let count = usize::try_from(count).map_or(len, |count| count.min(len));
+        let (start, end) = (self.next, self.next + count);
+        let (head, tail) = if end <= len {
+            (start..end, 0..0)
+        } else {
+            (start..len, 0..end - len)
+        };
+        // What the overwritten slots held: occupied, failed and slow bits
+        // summed in one pass.
+        let mut out = Tally::default();
+        for range in [head, tail] {
+            for slot in &mut self.slots[range] {
+                let old = *slot;
+                out.calls += u64::from(old & OCCUPIED != 0);
+                out.failures += u64::from(old & FAILED);
+                out.slow += u64::from(old & SLOW != 0);
+                *slot = OCCUPIED;
+            }
+        }
+        self.total.sub(out);
+        self.total.add(Tally {
+            calls: count as u64,
+            failures: 0,
+            slow: 0,
+        });
+        self.next = if end >= len { end - len } else { end };
     }
 
     fn clear(&mut self) {
@@ -495,6 +524,43 @@ mod tests {
                 slow: 1
             }
         );
+    }
+
+    /// Successes recorded together leave the ring as one at a time would:
+    /// the same tally and the same calls in the same order, across the
+    /// ring's end and past a full turn.
+    #[test]
+    fn successes_in_a_row_fill_the_ring_as_one_at_a_time_would() {
+        for count in [0, 1, 3, 4, 5, 7, 12, 100] {
+            // Empty, part full, full, and a turn and more on: the cursor
+            // anywhere, failures and slow calls among the calls before.
+            for before in 0..12 {
+                let mut together = CountWindow::new(5, None, None);
+                let mut alone = CountWindow::new(5, None, None);
+                for w in [&mut together, &mut alone] {
+                    for n in 0..before {
+                        w.record(n % 3 == 0, n % 4 == 1);
+                    }
+                }
+                together.record_successes(count);
+                for _ in 0..count {
+                    alone.record(false, false);
+                }
+                // The calls oldest first: where the cursor stands in a ring
+                // of successes only is no matter.
+                let in_order = |w: &CountWindow| {
+                    let mut slots = w.slots.to_vec();
+                    slots.rotate_left(w.next);
+                    slots
+                };
+                assert_eq!(together.total, alone.total, "{count} after {before}");
+                assert_eq!(
+                    in_order(&together),
+                    in_order(&alone),
+                    "{count} after {before}"
+                );
+            }
+        }
     }
 
     #[test]
