@@ -808,6 +808,21 @@ fn failures_counted_off_the_lock_enter_a_count_window_in_the_order_they_were_mad
 }
 
 #[test]
+fn a_failure_after_more_successes_than_a_log_entry_spans_enters_the_window_in_order() {
+    let cb = judged_count_window(0.5, 10, 10);
+    // 70,000 successes between two failures of one thread: more than a
+    // log's entry holds (65,535), so the second failure is placed by the
+    // lock, after them all.
+    record(&cb, "F");
+    record(&cb, &"S".repeat(70_000));
+    record(&cb, "FFFF");
+    assert_eq!(cb.state(), State::Closed, "4 failures in the last 10 calls");
+    assert_eq!(cb.stats().failure_rate, 0.4);
+    record(&cb, "F");
+    assert_eq!(cb.state(), State::Open, "5 failures in the last 10 calls");
+}
+
+#[test]
 fn failures_counted_off_the_lock_keep_the_streak_and_the_consecutive_successes() {
     let cb = judged_count_window(0.9, 100, 10);
     record(&cb, "FSSFF");

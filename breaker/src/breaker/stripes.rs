@@ -2,7 +2,7 @@
 //! per core, and their sums.
 
 use super::*;
-use crate::sync::AtomicU32;
+use crate::sync::AtomicU16;
 
 /// Lifetime counters of the lock-free path, one stripe per core, each on
 /// its own cache lines so that cores never write to the same line.
@@ -37,8 +37,9 @@ pub(super) struct Log {
     /// The owner's own: its success count at its latest logged failure.
     pub(super) cursor: AtomicU64,
     /// The owner's successes between each logged failure and the next: a
-    /// failure whose gap does not fit takes the lock.
-    pub(super) gaps: [AtomicU32; LOG_LEN - 1],
+    /// failure whose gap does not fit (a thread that fails less than once
+    /// in 65,536 calls) takes the lock.
+    pub(super) gaps: [AtomicU16; LOG_LEN - 1],
 }
 
 /// The failures a `Log::share` word says its owner logged under it: none
@@ -54,7 +55,7 @@ pub(super) fn logged_in(share: u64) -> u64 {
 /// The failures a log holds: what fills a stripe's spare room. A thread
 /// whose log is full takes the lock for its next failure (whose look takes
 /// the log in).
-pub(super) const LOG_LEN: usize = 11;
+pub(super) const LOG_LEN: usize = 21;
 
 #[derive(Default)]
 pub(super) struct Counters {
