@@ -337,3 +337,50 @@ fn windowed_trips_find_exactly_the_rate_while_threads_fail_off_the_lock() {
         assert_eq!(stats.in_flight, 0);
     });
 }
+
+/// Calls a breaker from a thread's exit, after the thread has given its
+/// counter stripe back: a thread-local registered before the thread's
+/// first call is torn down after the stripe's guard.
+struct CallsAtExit(Arc<CircuitBreaker>);
+
+impl Drop for CallsAtExit {
+    fn drop(&mut self) {
+        for _ in 0..CALLS {
+            let _ = self.0.call(|| Ok::<(), ()>(()));
+        }
+    }
+}
+
+thread_local! {
+    static AT_EXIT: std::cell::RefCell<Option<CallsAtExit>> = const { std::cell::RefCell::new(None) };
+}
+
+#[test]
+fn calls_from_exiting_threads_beside_the_stripes_next_owners_lose_no_count() {
+    let cb = Arc::new(CircuitBreaker::new("exit-calls", Config::default()).unwrap());
+    const ROUNDS: usize = 40;
+    // A new thread starts as each older one exits, so that it claims a
+    // stripe given back while the exiting thread still calls. Joined, not
+    // left to a scope: a scope ends when the threads' closures return,
+    // before their thread-locals are torn down.
+    let mut alive = std::collections::VecDeque::new();
+    for _ in 0..ROUNDS * THREADS {
+        if alive.len() == THREADS {
+            let oldest: thread::JoinHandle<()> = alive.pop_front().unwrap();
+            oldest.join().unwrap();
+        }
+        let cb = Arc::clone(&cb);
+        alive.push_back(thread::spawn(move || {
+            AT_EXIT.with(|at_exit| *at_exit.borrow_mut() = Some(CallsAtExit(Arc::clone(&cb))));
+            for _ in 0..CALLS {
+                let _ = cb.call(|| Ok::<(), ()>(()));
+            }
+        }));
+    }
+    for thread in alive {
+        thread.join().unwrap();
+    }
+    let totals = cb.stats().totals;
+    let expected = (ROUNDS * THREADS * CALLS * 2) as u64;
+    assert_eq!((totals.calls, totals.successes), (expected, expected));
+}

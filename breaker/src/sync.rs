@@ -47,12 +47,17 @@ static OWNERS: AtomicUsize = AtomicUsize::new(0);
 static NEXT: AtomicUsize = AtomicUsize::new(0);
 
 #[cfg(not(loom))]
+/// Gives an owned stripe back when its thread exits.
 struct Claim(Cell<usize>);
 #[cfg(not(loom))]
 impl Drop for Claim {
     fn drop(&mut self) {
         let at = self.0.get();
         if at != UNCLAIMED && at & OWNED != 0 {
+            // From here on the thread shares the stripe: a destructor that
+            // runs after this one and calls a breaker counts with atomic
+            // adds, beside the stripe's next owner.
+            STRIPE.set(at & !OWNED);
             OWNERS.fetch_and(!(1 << (at & !OWNED)), Ordering::Release);
         }
     }
@@ -89,7 +94,28 @@ fn claim() -> usize {
 
 #[cfg(not(loom))]
 thread_local! {
-    static STRIPE: Claim = const { Claim(Cell::new(UNCLAIMED)) };
+    /// The calling thread's answer of [`thread_stripe`]: constant-initialized
+    /// and without a destructor, so that every call reads it with one load,
+    /// even while the thread's other thread-locals are torn down.
+    static STRIPE: Cell<usize> = const { Cell::new(UNCLAIMED) };
+    /// The guard of an owned stripe, registered when the thread claims it.
+    static CLAIM: Claim = const { Claim(Cell::new(UNCLAIMED)) };
+}
+
+/// A thread's first call: claims a stripe, and registers its guard if it
+/// owns it. A thread whose thread-locals are being torn down cannot
+/// register one, and shares the stripe instead.
+#[cfg(not(loom))]
+#[cold]
+#[inline(never)]
+fn first_claim() -> usize {
+    let mut at = claim();
+    if at & OWNED != 0 && CLAIM.try_with(|claim| claim.0.set(at)).is_err() {
+        OWNERS.fetch_and(!(1 << (at & !OWNED)), Ordering::Release);
+        at &= !OWNED;
+    }
+    STRIPE.set(at);
+    at
 }
 
 /// Which of a breaker's counter stripes the calling thread writes to, and
@@ -106,17 +132,10 @@ thread_local! {
 #[cfg(not(loom))]
 #[inline]
 pub(crate) fn thread_stripe() -> usize {
-    STRIPE
-        .try_with(|stripe| {
-            let mut at = stripe.0.get();
-            if at == UNCLAIMED {
-                at = claim();
-                stripe.0.set(at);
-            }
-            at
-        })
-        // Torn down: share stripe 0.
-        .unwrap_or(0)
+    match STRIPE.get() {
+        UNCLAIMED => first_claim(),
+        at => at,
+    }
 }
 
 /// The calling thread's answer of [`thread_stripe`] if it has claimed a
@@ -125,10 +144,7 @@ pub(crate) fn thread_stripe() -> usize {
 /// that call.
 #[cfg(not(loom))]
 pub(crate) fn claimed_stripe() -> Option<usize> {
-    STRIPE
-        .try_with(|stripe| stripe.0.get())
-        .ok()
-        .filter(|&at| at != UNCLAIMED)
+    Some(STRIPE.get()).filter(|&at| at != UNCLAIMED)
 }
 
 /// Under loom the first thread to count owns the stripe whether or not it
