@@ -148,7 +148,9 @@ mod word;
 
 #[cfg(feature = "metrics")]
 use stripes::stripe_totals;
-use stripes::{logged_in, Log, Stripe, Stripes, Sums, LOG_LEN};
+use stripes::{
+    logged_in, share_fields, share_word, Log, Stripe, Stripes, Sums, LOGGED_MASK, LOG_LEN, ONE_LEFT,
+};
 
 // ----- the published word -------------------------------------------------
 //
@@ -185,9 +187,6 @@ const COUNT_MASK: u64 = 0xFFFF_FFFF;
 /// its lock.
 const LOOKING: u64 = 1 << 32;
 const LOOKING_SPINS: u32 = 2_000;
-/// The most failures one look allows (a bound on the work of working it
-/// out).
-const MOST_ALLOWED: u64 = 1 << 12;
 
 /// The words the lock-free path reads, in declared order: the first cache
 /// line holds what every call reads (the state word, the open period, the
@@ -1179,7 +1178,51 @@ mod tests {
             });
             let mine = &cb.stripes[thread_stripe() & !OWNED & (cb.stripes.len() - 1)];
             let share = mine.log.share.load(Ordering::Relaxed);
-            assert!(share >> 16 & 0xFFFF > 0, "share {share:#x}");
+            assert!(share_fields(share).0 > 0, "share {share:#x}");
+        });
+    }
+
+    /// A window beside `max_failures`: a thread whose failures are
+    /// broken by its successes logs more of them than the streak could
+    /// take in a row, with no look between; a run as long as the streak
+    /// allows is refused and judged under the lock, and trips on the
+    /// failure that reaches it.
+    #[test]
+    fn failures_broken_by_successes_are_logged_past_the_streaks_length() {
+        on_an_owned_stripe(|| {
+            let cb = CircuitBreaker::new(
+                "runs",
+                Config::default()
+                    .max_failures(3)
+                    .failure_rate(0.9)
+                    .count_window(100)
+                    .minimum_calls(10)
+                    .clock(ManualClock::new()),
+            )
+            .unwrap();
+            let record = |calls: &str| {
+                for call in calls.chars() {
+                    let permit = cb.try_acquire().unwrap();
+                    if call == 'F' {
+                        permit.failure();
+                    } else {
+                        permit.success();
+                    }
+                }
+            };
+            record(&"S".repeat(10));
+            // A look, which shares the allowance with this thread.
+            record("F");
+            let _ = cb.stats();
+            record("FSFSFSFSFS");
+            assert_eq!(logged(&cb), 5, "five failures, none two in a row");
+            record("F");
+            assert_eq!(logged(&cb), 6, "a run of one");
+            record("F");
+            assert_eq!(logged(&cb), 0, "a run of two, past this share's");
+            assert_eq!(cb.state(), State::Closed);
+            record("F");
+            assert_eq!(cb.state(), State::Open, "three failures in a row");
         });
     }
 

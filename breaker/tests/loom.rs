@@ -400,6 +400,30 @@ fn a_failure_off_the_lock_racing_with_the_crossing_failure_trips_once() {
     });
 }
 
+/// `max_failures(2)` beside a window: the owner fails twice in a row (its
+/// share allows runs of one failure), while another thread looks at the
+/// window. Whether the look comes before, between or after them, the
+/// second failure is judged under the lock and trips the breaker: the
+/// streak never reaches its threshold off the lock.
+#[test]
+fn a_run_of_failures_off_the_lock_trips_the_streak_on_the_failure_that_reaches_it() {
+    model(|| {
+        let cb = after_successes(rate_window(1.0, 8, 4).max_failures(2), 4);
+        let looker = cb.clone();
+        let look = thread::spawn(move || {
+            let _ = looker.stats();
+        });
+        cb.try_acquire().unwrap().failure();
+        cb.try_acquire().unwrap().failure();
+        look.join().unwrap();
+        let stats = cb.stats();
+        assert_eq!(stats.state, State::Open);
+        assert_eq!(stats.open_count, 1);
+        let trip = stats.tripped_by.expect("tripped");
+        assert_eq!(trip.period.consecutive_failures, 2, "{trip:?}");
+    });
+}
+
 /// The owner failing off the lock twice, with a success between, while
 /// another thread looks at the window: each failure's log entry is read
 /// where it was written, whether the look took the first in before the
