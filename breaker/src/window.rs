@@ -128,6 +128,7 @@ impl Window {
     /// clock read within the bucket whose epoch is `epoch` (a time
     /// window's; a count window has no epochs): the successes the lock-free
     /// path counted since the window last looked.
+    #[inline]
     pub(crate) fn record_successes(&mut self, count: u64, epoch: u64) {
         match self {
             Window::Count(w) => w.record_successes(count),
@@ -145,6 +146,7 @@ impl Window {
     /// Records a failure, not slow, made while the clock read within the
     /// bucket whose epoch is `epoch` (a time window's): one the lock-free
     /// path logged since the window last looked.
+    #[inline]
     pub(crate) fn record_failure_at(&mut self, epoch: u64) {
         match self {
             Window::Count(w) => w.record(true, false),
@@ -236,6 +238,7 @@ impl CountWindow {
         }
     }
 
+    #[inline]
     fn record(&mut self, failed: bool, slow: bool) {
         let old = self.slots[self.next];
         if old & OCCUPIED != 0 {
@@ -256,6 +259,7 @@ impl CountWindow {
     /// `count` successes in a row: the slots they overwrite are tallied
     /// out in one pass over the ring (the look takes in dozens at a time,
     /// and one call at a time they cost more than the rest of the look).
+    #[inline]
     fn record_successes(&mut self, count: u64) {
         let len = self.slots.len();
         // Past a full turn the ring holds successes only, wherever its
