@@ -143,21 +143,27 @@ impl Window {
         }
     }
 
-    /// Records a failure, not slow, made while the clock read within the
-    /// bucket whose epoch is `epoch` (a time window's): one the lock-free
-    /// path logged since the window last looked.
+    /// Records runs of successes with a failure between each run and the
+    /// next (`runs[0]` successes, a failure, `runs[1]` successes, and so
+    /// on), none slow, made while the clock read within the bucket whose
+    /// epoch is `epoch` (a time window's): one thread's calls the lock-free
+    /// path logged since the window last looked, in the order it made them.
     #[inline]
-    pub(crate) fn record_failure_at(&mut self, epoch: u64) {
+    pub(crate) fn record_runs(&mut self, runs: &[u64], epoch: u64) {
         match self {
-            Window::Count(w) => w.record(true, false),
-            Window::Time(w) => w.record_many(
-                epoch,
-                Tally {
-                    calls: 1,
-                    failures: 1,
-                    slow: 0,
-                },
-            ),
+            Window::Count(w) => w.record_runs(runs),
+            Window::Time(w) => {
+                let failures = runs.len().saturating_sub(1) as u64;
+                let successes = runs.iter().fold(0u64, |sum, &run| sum.saturating_add(run));
+                w.record_many(
+                    epoch,
+                    Tally {
+                        calls: successes.saturating_add(failures),
+                        failures,
+                        slow: 0,
+                    },
+                );
+            }
         }
     }
 
@@ -238,6 +244,59 @@ impl CountWindow {
         }
     }
 
+    /// The ring, its cursor and its total, to record into: held in
+    /// locals while a look records a run of calls, written back once.
+    #[inline]
+    fn cursor(&mut self) -> Cursor<'_> {
+        Cursor {
+            slots: &mut self.slots,
+            next: self.next,
+            total: self.total,
+        }
+    }
+
+    #[inline]
+    fn record(&mut self, failed: bool, slow: bool) {
+        let mut cursor = self.cursor();
+        cursor.record(failed, slow);
+        (self.next, self.total) = (cursor.next, cursor.total);
+    }
+
+    #[inline]
+    fn record_successes(&mut self, count: u64) {
+        let mut cursor = self.cursor();
+        cursor.record_successes(count);
+        (self.next, self.total) = (cursor.next, cursor.total);
+    }
+
+    /// See [`Window::record_runs`].
+    #[inline]
+    fn record_runs(&mut self, runs: &[u64]) {
+        let mut cursor = self.cursor();
+        for (at, &successes) in runs.iter().enumerate() {
+            if at > 0 {
+                cursor.record(true, false);
+            }
+            cursor.record_successes(successes);
+        }
+        (self.next, self.total) = (cursor.next, cursor.total);
+    }
+
+    fn clear(&mut self) {
+        self.slots.fill(0);
+        self.next = 0;
+        self.total = Tally::default();
+    }
+}
+
+/// A count window's ring being recorded into (see `CountWindow::cursor`).
+struct Cursor<'a> {
+    slots: &'a mut [u8],
+    next: usize,
+    total: Tally,
+}
+
+impl Cursor<'_> {
     #[inline]
     fn record(&mut self, failed: bool, slow: bool) {
         let old = self.slots[self.next];
@@ -290,12 +349,6 @@ impl CountWindow {
             slow: 0,
         });
         self.next = if end >= len { end - len } else { end };
-    }
-
-    fn clear(&mut self) {
-        self.slots.fill(0);
-        self.next = 0;
-        self.total = Tally::default();
     }
 }
 
@@ -563,6 +616,58 @@ mod tests {
                     in_order(&alone),
                     "{count} after {before}"
                 );
+            }
+        }
+    }
+
+    /// Runs of successes with a failure between each run and the next go
+    /// into a window as the same calls recorded one at a time would.
+    #[test]
+    fn runs_recorded_together_fill_a_window_as_one_call_at_a_time_would() {
+        let runs: &[&[u64]] = &[
+            &[0],
+            &[3],
+            &[0, 0],
+            &[0, 2, 0, 1],
+            &[2, 0, 0, 7],
+            &[1, 9, 0],
+        ];
+        for kind in [
+            WindowKind::Count(5),
+            WindowKind::Time {
+                span: Duration::from_secs(10),
+                buckets: 10,
+            },
+        ] {
+            for &runs in runs {
+                for before in 0..7u64 {
+                    let mut together = Window::new(kind, None, None);
+                    let mut alone = Window::new(kind, None, None);
+                    let at = Duration::from_secs(3);
+                    for w in [&mut together, &mut alone] {
+                        for n in 0..before {
+                            w.record(at, n % 2 == 0, n % 3 == 0);
+                        }
+                    }
+                    let epoch = 3;
+                    together.record_runs(runs, epoch);
+                    for (i, &successes) in runs.iter().enumerate() {
+                        if i > 0 {
+                            alone.record(at, true, false);
+                        }
+                        for _ in 0..successes {
+                            alone.record(at, false, false);
+                        }
+                    }
+                    let case = format!("{runs:?} after {before} in {kind:?}");
+                    assert_eq!(together.tally(at), alone.tally(at), "{case}");
+                    // The same calls leave the window in the same order.
+                    for _ in 0..6 {
+                        together.record(at, false, false);
+                        alone.record(at, false, false);
+                        assert_eq!(together.tally(at), alone.tally(at), "{case}");
+                    }
+                }
             }
         }
     }

@@ -236,15 +236,24 @@ impl CircuitBreaker {
                 continue;
             }
             let at = entries(&stripe.log, count);
+            // The window's record of them: the failures, each followed by
+            // the successes before the next, recorded together.
+            let mut runs = [0u64; LOG_LEN + 1];
             for n in 0..count as usize {
-                self.take_in_failure(core);
+                core.streak = core.streak.saturating_add(1);
                 let next = if n + 1 == count as usize {
                     owned
                 } else {
                     at[n + 1]
                 };
                 let between = next.wrapping_sub(at[n]).min(u64::MAX / 2);
-                self.take_in_successes(core, &mut position, between);
+                self.count_successes(core, &mut position, between);
+                runs[n + 1] = between;
+            }
+            if core.state == State::Closed {
+                if let Some(window) = core.window.as_mut() {
+                    window.record_runs(&runs[..=count as usize], core.pending_epoch);
+                }
             }
             // The lifetime count, as the locked path adds a failure: the
             // owner did not count them, so that a failure is counted when
@@ -262,6 +271,17 @@ impl CircuitBreaker {
 
     /// `count` successes, the first at lifetime position `position`.
     pub(super) fn take_in_successes(&self, core: &mut Core, position: &mut u64, count: u64) {
+        self.count_successes(core, position, count);
+        if count > 0 && core.state == State::Closed {
+            if let Some(window) = core.window.as_mut() {
+                window.record_successes(count, core.pending_epoch);
+            }
+        }
+    }
+
+    /// `count` successes in the counts (the window aside), the first at
+    /// lifetime position `position`: the first ends a failure streak.
+    pub(super) fn count_successes(&self, core: &mut Core, position: &mut u64, count: u64) {
         if count == 0 {
             return;
         }
@@ -269,21 +289,6 @@ impl CircuitBreaker {
             self.clear_failure_streak(core, *position);
         }
         *position = position.wrapping_add(count);
-        if core.state == State::Closed {
-            if let Some(window) = core.window.as_mut() {
-                window.record_successes(count, core.pending_epoch);
-            }
-        }
-    }
-
-    /// A failure the lock-free path logged.
-    pub(super) fn take_in_failure(&self, core: &mut Core) {
-        core.streak = core.streak.saturating_add(1);
-        if core.state == State::Closed {
-            if let Some(window) = core.window.as_mut() {
-                window.record_failure_at(core.pending_epoch);
-            }
-        }
     }
 
     /// Opens or closes the lane of lock-free successes (see `Hot::lane`)
