@@ -384,3 +384,95 @@ fn calls_from_exiting_threads_beside_the_stripes_next_owners_lose_no_count() {
     let expected = (ROUNDS * THREADS * CALLS * 2) as u64;
     assert_eq!((totals.calls, totals.successes), (expected, expected));
 }
+
+/// `max_failures` beside a window, two threads that own their stripes
+/// failing off the lock, with successes, ignored calls and a looking
+/// thread between: round after round, a breaker still closed holds fewer
+/// consecutive failures than `max_failures`, and one that tripped on them
+/// tripped on the failure that reached it. (Each thread's share allows a
+/// run of failures; the runs of all shares together stay under the
+/// streak's threshold.)
+#[test]
+fn threads_failing_off_the_lock_never_take_the_streak_past_max_failures() {
+    const ROUNDS: usize = 2_000;
+    const WORKERS: u64 = 2;
+    within_seconds(60, || {
+        let current: Arc<std::sync::Mutex<Option<Arc<CircuitBreaker>>>> = Arc::default();
+        // Workers, a looker, and this thread.
+        let turn = Arc::new(Barrier::new(WORKERS as usize + 2));
+        let threads: Vec<_> = (0..=WORKERS)
+            .map(|seed| {
+                let (current, turn) = (current.clone(), turn.clone());
+                thread::spawn(move || {
+                    let mut x = (seed + 7).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+                    let mut next = move || {
+                        x ^= x << 13;
+                        x ^= x >> 7;
+                        x ^= x << 17;
+                        x
+                    };
+                    for _ in 0..ROUNDS {
+                        turn.wait();
+                        let cb = current.lock().unwrap().clone().unwrap();
+                        if seed == 0 {
+                            // A judged window, far from its rate.
+                            for _ in 0..20 {
+                                cb.try_acquire().unwrap().success();
+                            }
+                        }
+                        turn.wait();
+                        for _ in 0..next() % 40 {
+                            if seed == WORKERS {
+                                let _ = cb.stats();
+                                thread::yield_now();
+                                continue;
+                            }
+                            let Ok(permit) = cb.try_acquire() else {
+                                break;
+                            };
+                            match next() % 10 {
+                                0..=5 => permit.failure(),
+                                6 => permit.ignore(),
+                                _ => permit.success(),
+                            }
+                        }
+                        turn.wait();
+                    }
+                })
+            })
+            .collect();
+        for round in 0..ROUNDS {
+            let max_failures = 2 + round as u64 % 5;
+            let cb = Arc::new(
+                CircuitBreaker::new(
+                    format!("streak-{round}"),
+                    Config::default()
+                        .max_failures(max_failures as u32)
+                        .failure_rate(1.0)
+                        .count_window(1_000)
+                        .minimum_calls(10),
+                )
+                .unwrap(),
+            );
+            *current.lock().unwrap() = Some(cb.clone());
+            turn.wait();
+            turn.wait();
+            turn.wait();
+            // A look: it takes in every failure logged off the lock.
+            let stats = cb.stats();
+            match stats.tripped_by {
+                None => assert!(
+                    stats.period.consecutive_failures < max_failures,
+                    "round {round}: {stats:?}"
+                ),
+                Some(trip) => assert_eq!(
+                    trip.period.consecutive_failures, max_failures,
+                    "round {round}: {trip:?}"
+                ),
+            }
+        }
+        for thread in threads {
+            thread.join().unwrap();
+        }
+    });
+}

@@ -1157,6 +1157,34 @@ mod tests {
         });
     }
 
+    /// The runs the shares of one look allow add up to no more than the
+    /// failures in a row the streak can take, however many stripes take a
+    /// share: the next look takes a run of each thread's one after the
+    /// other, so a longer sum would let the streak reach `max_failures`
+    /// off the lock. (With one stripe, one core, there is nothing to
+    /// split.)
+    #[test]
+    fn the_runs_of_a_looks_shares_add_up_to_what_the_streak_can_take() {
+        let cb = ninety_percent("split-runs");
+        // A look by a thread that owns no stripe, after every stripe's
+        // owner failed.
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let mut core = lock(&cb.core);
+                core.active = u16::MAX >> (16 - cb.stripes.len());
+                for run in [1, 2, 3, 5, 40] {
+                    cb.share_out(&mut core, 100, run);
+                    let runs: u64 = cb
+                        .stripes
+                        .iter()
+                        .map(|s| share_fields(s.log.share.load(Ordering::Relaxed)).1)
+                        .sum();
+                    assert!((1..=run).contains(&runs), "runs {runs} of {run}");
+                }
+            });
+        });
+    }
+
     /// A thread that failed under its share keeps one through a look at
     /// which it had not failed again: two threads whose failures
     /// alternate do not take each other's shares away at every look.

@@ -203,3 +203,47 @@ pub(crate) fn stripe_count() -> usize {
         })
     }
 }
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use std::cell::RefCell;
+    use std::sync::mpsc;
+
+    /// Sends what its thread's stripe reads as when it is torn down.
+    struct StripeAtExit(mpsc::Sender<usize>);
+
+    impl Drop for StripeAtExit {
+        fn drop(&mut self) {
+            let _ = self.0.send(thread_stripe());
+        }
+    }
+
+    thread_local! {
+        static AT_EXIT: RefCell<Option<StripeAtExit>> = const { RefCell::new(None) };
+    }
+
+    /// A thread-local registered before the thread's first call is torn
+    /// down after the stripe's guard: the calls its destructor makes use
+    /// the shared counters of the stripe the thread gave back, never the
+    /// owned ones its next owner writes with a plain store.
+    #[test]
+    fn destructors_after_the_stripes_guard_count_on_its_shared_counters() {
+        loop {
+            let (sender, at_exit) = mpsc::channel();
+            let owned = std::thread::spawn(move || {
+                AT_EXIT.with(|at_exit| *at_exit.borrow_mut() = Some(StripeAtExit(sender)));
+                thread_stripe()
+            })
+            .join()
+            .unwrap();
+            let at_exit = at_exit.recv().unwrap();
+            if owned & OWNED != 0 {
+                assert_eq!(at_exit, owned & !OWNED, "owned {owned:#x}");
+                return;
+            }
+            // Every stripe was owned (by other tests' threads): again.
+            std::thread::yield_now();
+        }
+    }
+}
