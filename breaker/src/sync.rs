@@ -57,7 +57,7 @@ impl Drop for Claim {
             // From here on the thread shares the stripe: a destructor that
             // runs after this one and calls a breaker counts with atomic
             // adds, beside the stripe's next owner.
-            STRIPE.set(at & !OWNED);
+            let _ = STRIPE.try_with(|stripe| stripe.set(at & !OWNED));
             OWNERS.fetch_and(!(1 << (at & !OWNED)), Ordering::Release);
         }
     }
@@ -103,18 +103,19 @@ thread_local! {
 }
 
 /// A thread's first call: claims a stripe, and registers its guard if it
-/// owns it. A thread whose thread-locals are being torn down cannot
-/// register one, and shares the stripe instead.
+/// owns it. A thread whose thread-locals are being torn down cannot keep
+/// its answer or register the guard, and shares the stripe instead.
 #[cfg(not(loom))]
 #[cold]
 #[inline(never)]
 fn first_claim() -> usize {
     let mut at = claim();
-    if at & OWNED != 0 && CLAIM.try_with(|claim| claim.0.set(at)).is_err() {
+    let kept = STRIPE.try_with(|stripe| stripe.set(at)).is_ok();
+    if at & OWNED != 0 && (!kept || CLAIM.try_with(|claim| claim.0.set(at)).is_err()) {
         OWNERS.fetch_and(!(1 << (at & !OWNED)), Ordering::Release);
         at &= !OWNED;
+        let _ = STRIPE.try_with(|stripe| stripe.set(at));
     }
-    STRIPE.set(at);
     at
 }
 
@@ -132,9 +133,13 @@ fn first_claim() -> usize {
 #[cfg(not(loom))]
 #[inline]
 pub(crate) fn thread_stripe() -> usize {
-    match STRIPE.get() {
-        UNCLAIMED => first_claim(),
-        at => at,
+    // `try_with`: on a platform whose thread-locals are not native, even
+    // this one can be torn down; a thread past that shares stripe 0. (On
+    // native thread-locals it never fails, and compiles to the load.)
+    match STRIPE.try_with(Cell::get) {
+        Ok(UNCLAIMED) => first_claim(),
+        Ok(at) => at,
+        Err(_) => 0,
     }
 }
 
@@ -144,7 +149,10 @@ pub(crate) fn thread_stripe() -> usize {
 /// that call.
 #[cfg(not(loom))]
 pub(crate) fn claimed_stripe() -> Option<usize> {
-    Some(STRIPE.get()).filter(|&at| at != UNCLAIMED)
+    STRIPE
+        .try_with(Cell::get)
+        .ok()
+        .filter(|&at| at != UNCLAIMED)
 }
 
 /// Under loom the first thread to count owns the stripe whether or not it
