@@ -672,6 +672,99 @@ mod tests {
         }
     }
 
+    /// The same runs recorded the way a look recorded them before it
+    /// recorded them together: each failure into the bucket of `epoch`
+    /// (a count window's next slot), each run of successes as one.
+    fn record_runs_one_call_at_a_time(window: &mut Window, runs: &[u64], epoch: u64) {
+        for (i, &successes) in runs.iter().enumerate() {
+            if i > 0 {
+                match window {
+                    Window::Count(w) => w.record(true, false),
+                    Window::Time(w) => w.record_many(epoch, Tally::one(true, false)),
+                }
+            }
+            if successes > 0 {
+                window.record_successes(successes, epoch);
+            }
+        }
+    }
+
+    /// Runs recorded together leave every slot, bucket, cursor and total
+    /// as the old call-at-a-time recording into the same epoch did: count
+    /// windows of one and two slots, runs longer than the ring, a run of
+    /// `u64::MAX / 2` (the look's clamp), and a time window whose bucket
+    /// for the epoch is empty, holds an earlier epoch, the same one, or a
+    /// later one.
+    #[test]
+    fn runs_leave_a_windows_slots_and_buckets_as_the_call_at_a_time_recording_did() {
+        let huge = u64::MAX / 2;
+        // A look records at least one failure (`runs[0]` alone, no
+        // failure, only dates an empty bucket where the old way did not).
+        let runs: &[&[u64]] = &[
+            &[0, 0],
+            &[0, 0, 0],
+            &[1, 0],
+            &[0, 4, 0, 1],
+            &[3, 1, huge],
+            &[huge],
+            &[0, huge],
+        ];
+        let kinds = [
+            WindowKind::Count(1),
+            WindowKind::Count(2),
+            WindowKind::Count(5),
+            WindowKind::Time {
+                span: Duration::from_secs(10),
+                buckets: 10,
+            },
+        ];
+        // Epoch 13 is bucket 3: filled at 3 s it holds an earlier epoch,
+        // at 13 s the same, at 23 s a later one.
+        let epoch = 13;
+        for kind in kinds {
+            for fill in [None, Some(3), Some(13), Some(23)] {
+                for &runs in runs {
+                    let mut together = Window::new(kind, None, None);
+                    let mut alone = Window::new(kind, None, None);
+                    for w in [&mut together, &mut alone] {
+                        if let Some(secs) = fill {
+                            for n in 0..3 {
+                                w.record(Duration::from_secs(secs), n != 1, n == 2);
+                            }
+                        }
+                    }
+                    together.record_runs(runs, epoch);
+                    record_runs_one_call_at_a_time(&mut alone, runs, epoch);
+                    assert_eq!(
+                        format!("{together:?}"),
+                        format!("{alone:?}"),
+                        "{runs:?} into {kind:?} filled at {fill:?}"
+                    );
+                }
+            }
+        }
+    }
+
+    /// Calls of an epoch whose bucket a later epoch has taken over slid
+    /// out of the window before the look recorded them: they are dropped.
+    #[test]
+    fn runs_of_an_epoch_whose_bucket_a_later_epoch_holds_are_dropped() {
+        let mut w = time_window(10, 10);
+        let later = Duration::from_secs(23);
+        w.record(later, true, false);
+        let before = format!("{w:?}");
+        w.record_runs(&[2, 0, 5], 13);
+        assert_eq!(format!("{w:?}"), before);
+        assert_eq!(
+            w.tally(later),
+            Tally {
+                calls: 1,
+                failures: 1,
+                slow: 0
+            }
+        );
+    }
+
     #[test]
     fn time_window_drops_buckets_older_than_the_span() {
         let mut w = time_window(10, 10);
