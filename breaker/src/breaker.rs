@@ -1134,6 +1134,39 @@ mod tests {
         });
     }
 
+    /// A look that finds the breaker out of Closed with failures still in a
+    /// log takes them into the counts and the streak (each success between
+    /// them ends it) but not into the window, which only Closed records.
+    #[test]
+    fn a_look_out_of_closed_counts_logged_failures_without_recording_them() {
+        on_an_owned_stripe(|| {
+            let cb = ninety_percent("look-out-of-closed");
+            for _ in 0..10 {
+                cb.try_acquire().unwrap().success();
+            }
+            for call in "FSF".chars() {
+                let permit = cb.try_acquire().unwrap();
+                if call == 'F' {
+                    permit.failure();
+                } else {
+                    permit.success();
+                }
+            }
+            assert_eq!(logged(&cb), 2, "both failures went into the log");
+            let mut core = lock(&cb.core);
+            let window = |core: &mut Core| core.window.as_mut().unwrap().tally(Duration::ZERO);
+            let before = window(&mut core);
+            assert_eq!((before.calls, before.failures), (10, 0));
+            core.state = State::HalfOpen;
+            cb.fold(&mut core);
+            assert_eq!(window(&mut core), before, "the window recorded nothing");
+            assert_eq!(core.streak, 1, "the success between ended the streak");
+            drop(core);
+            let counted = (cb.sum(|c| &c.successes), cb.sum(|c| &c.failures));
+            assert_eq!(counted, (11, 2));
+        });
+    }
+
     /// An owner's success count wraps like every counter: failures logged
     /// among successes counted across the wrap keep their places.
     #[test]
