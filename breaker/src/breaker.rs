@@ -1057,14 +1057,22 @@ mod tests {
     /// Ten successes, then failures and successes in turn, five failures in
     /// all; `after_failure` runs after each failure.
     fn ten_successes_then_five_failures_in_turn(cb: &CircuitBreaker, after_failure: impl Fn()) {
-        for _ in 0..10 {
-            cb.try_acquire().unwrap().success();
-        }
+        record(cb, &"S".repeat(10));
         for call in "FSFSFSFSF".chars() {
+            record(cb, &call.to_string());
+            if call == 'F' {
+                after_failure();
+            }
+        }
+    }
+
+    /// Makes a call for each letter of `calls`: `F` fails, any other
+    /// succeeds.
+    fn record(cb: &CircuitBreaker, calls: &str) {
+        for call in calls.chars() {
             let permit = cb.try_acquire().unwrap();
             if call == 'F' {
                 permit.failure();
-                after_failure();
             } else {
                 permit.success();
             }
@@ -1141,17 +1149,8 @@ mod tests {
     fn a_look_out_of_closed_counts_logged_failures_without_recording_them() {
         on_an_owned_stripe(|| {
             let cb = ninety_percent("look-out-of-closed");
-            for _ in 0..10 {
-                cb.try_acquire().unwrap().success();
-            }
-            for call in "FSF".chars() {
-                let permit = cb.try_acquire().unwrap();
-                if call == 'F' {
-                    permit.failure();
-                } else {
-                    permit.success();
-                }
-            }
+            record(&cb, &"S".repeat(10));
+            record(&cb, "FSF");
             assert_eq!(logged(&cb), 2, "both failures went into the log");
             let mut core = lock(&cb.core);
             let window = |core: &mut Core| core.window.as_mut().unwrap().tally(Duration::ZERO);
@@ -1261,28 +1260,18 @@ mod tests {
                     .clock(ManualClock::new()),
             )
             .unwrap();
-            let record = |calls: &str| {
-                for call in calls.chars() {
-                    let permit = cb.try_acquire().unwrap();
-                    if call == 'F' {
-                        permit.failure();
-                    } else {
-                        permit.success();
-                    }
-                }
-            };
-            record(&"S".repeat(10));
+            record(&cb, &"S".repeat(10));
             // A look, which shares the allowance with this thread.
-            record("F");
+            record(&cb, "F");
             let _ = cb.stats();
-            record("FSFSFSFSFS");
+            record(&cb, "FSFSFSFSFS");
             assert_eq!(logged(&cb), 5, "five failures, none two in a row");
-            record("F");
+            record(&cb, "F");
             assert_eq!(logged(&cb), 6, "a run of one");
-            record("F");
+            record(&cb, "F");
             assert_eq!(logged(&cb), 0, "a run of two, past this share's");
             assert_eq!(cb.state(), State::Closed);
-            record("F");
+            record(&cb, "F");
             assert_eq!(cb.state(), State::Open, "three failures in a row");
         });
     }

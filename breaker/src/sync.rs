@@ -58,9 +58,16 @@ impl Drop for Claim {
             // runs after this one and calls a breaker counts with atomic
             // adds, beside the stripe's next owner.
             let _ = STRIPE.try_with(|stripe| stripe.set(at & !OWNED));
-            OWNERS.fetch_and(!(1 << (at & !OWNED)), Ordering::Release);
+            release(at);
         }
     }
+}
+
+/// Gives the owned stripe `at` back: the next thread to claim it sees
+/// every count its owner made (a release of the word the claim acquires).
+#[cfg(not(loom))]
+fn release(at: usize) {
+    OWNERS.fetch_and(!(1 << (at & !OWNED)), Ordering::Release);
 }
 
 #[cfg(not(loom))]
@@ -112,7 +119,7 @@ fn first_claim() -> usize {
     let mut at = claim();
     let kept = STRIPE.try_with(|stripe| stripe.set(at)).is_ok();
     if at & OWNED != 0 && (!kept || CLAIM.try_with(|claim| claim.0.set(at)).is_err()) {
-        OWNERS.fetch_and(!(1 << (at & !OWNED)), Ordering::Release);
+        release(at);
         at &= !OWNED;
         let _ = STRIPE.try_with(|stripe| stripe.set(at));
     }

@@ -764,12 +764,9 @@ fn review2_a_fleet_probe_racing_with_a_reset_gives_its_lease_back_once_and_keeps
 #[test]
 fn a_success_ending_a_streak_off_the_lock_racing_a_failure_and_successes_counts_an_order() {
     model_bounded(Some(3), || {
-        let cb = Arc::new(
-            CircuitBreaker::new(
-                "loom",
-                Config::default().max_failures(10).clock(ManualClock::new()),
-            )
-            .unwrap(),
+        let cb = after_successes(
+            Config::default().max_failures(10).clock(ManualClock::new()),
+            0,
         );
         let ends = cb.try_acquire().unwrap();
         cb.try_acquire().unwrap().failure();
@@ -794,12 +791,9 @@ fn a_success_ending_a_streak_off_the_lock_racing_a_failure_and_successes_counts_
 #[test]
 fn a_success_ending_a_streak_off_the_lock_racing_a_reset_leaves_no_mark_in_the_new_period() {
     model_bounded(Some(3), || {
-        let cb = Arc::new(
-            CircuitBreaker::new(
-                "loom",
-                Config::default().max_failures(10).clock(ManualClock::new()),
-            )
-            .unwrap(),
+        let cb = after_successes(
+            Config::default().max_failures(10).clock(ManualClock::new()),
+            0,
         );
         let ends = cb.try_acquire().unwrap();
         cb.try_acquire().unwrap().failure();
