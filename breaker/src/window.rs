@@ -244,42 +244,41 @@ impl CountWindow {
         }
     }
 
-    /// The ring, its cursor and its total, to record into: held in
-    /// locals while a look records a run of calls, written back once.
+    /// Records through a [`Cursor`]: the ring's cursor and total held in
+    /// locals while `record` runs (a look records dozens of calls at a
+    /// time), written back once.
     #[inline]
-    fn cursor(&mut self) -> Cursor<'_> {
-        Cursor {
+    fn with_cursor(&mut self, record: impl FnOnce(&mut Cursor<'_>)) {
+        let mut cursor = Cursor {
             slots: &mut self.slots,
             next: self.next,
             total: self.total,
-        }
+        };
+        record(&mut cursor);
+        (self.next, self.total) = (cursor.next, cursor.total);
     }
 
     #[inline]
     fn record(&mut self, failed: bool, slow: bool) {
-        let mut cursor = self.cursor();
-        cursor.record(failed, slow);
-        (self.next, self.total) = (cursor.next, cursor.total);
+        self.with_cursor(|cursor| cursor.record(failed, slow));
     }
 
     #[inline]
     fn record_successes(&mut self, count: u64) {
-        let mut cursor = self.cursor();
-        cursor.record_successes(count);
-        (self.next, self.total) = (cursor.next, cursor.total);
+        self.with_cursor(|cursor| cursor.record_successes(count));
     }
 
     /// See [`Window::record_runs`].
     #[inline]
     fn record_runs(&mut self, runs: &[u64]) {
-        let mut cursor = self.cursor();
-        for (at, &successes) in runs.iter().enumerate() {
-            if at > 0 {
-                cursor.record(true, false);
+        self.with_cursor(|cursor| {
+            for (at, &successes) in runs.iter().enumerate() {
+                if at > 0 {
+                    cursor.record(true, false);
+                }
+                cursor.record_successes(successes);
             }
-            cursor.record_successes(successes);
-        }
-        (self.next, self.total) = (cursor.next, cursor.total);
+        });
     }
 
     fn clear(&mut self) {
@@ -289,7 +288,7 @@ impl CountWindow {
     }
 }
 
-/// A count window's ring being recorded into (see `CountWindow::cursor`).
+/// A count window's ring being recorded into (see `CountWindow::with_cursor`).
 struct Cursor<'a> {
     slots: &'a mut [u8],
     next: usize,
