@@ -25,22 +25,26 @@ use std::time::Duration;
 /// assert_eq!(Name::from_static("db"), Name::from("db"));
 /// ```
 #[derive(Clone)]
-pub struct Name(NameRepr);
+pub struct Name {
+    /// The text, unless `shared` holds it: plain data, so that copying a
+    /// name (every rejection does) moves whole words. With the shared
+    /// string in the same enum, the copy merged the kinds through a byte
+    /// at a time in memory, and reading it back stalled: most of an open
+    /// breaker's rejection.
+    text: Text,
+    /// A name longer than [`INLINE`] bytes that is not `'static`.
+    shared: Option<Arc<String>>,
+}
 
 /// The longest name kept inside a [`Name`]: with its length byte and the
-/// variant's tag, the same 24 bytes as a `&'static str` or an `Arc<str>`
-/// and its tag.
+/// kind's tag, the same 24 bytes as a `&'static str` and its tag.
 const INLINE: usize = 22;
 
-#[derive(Clone)]
-enum NameRepr {
+#[derive(Clone, Copy)]
+enum Text {
     Static(&'static str),
     /// The first `len` bytes of a string's UTF-8.
-    Inline {
-        len: u8,
-        bytes: [u8; INLINE],
-    },
-    Shared(Arc<str>),
+    Inline { len: u8, bytes: [u8; INLINE] },
 }
 
 impl Name {
@@ -48,7 +52,10 @@ impl Name {
     /// length: copying it copies the reference.
     #[inline]
     pub const fn from_static(name: &'static str) -> Self {
-        Name(NameRepr::Static(name))
+        Name {
+            text: Text::Static(name),
+            shared: None,
+        }
     }
 
     /// `name` copied in, when it is short enough; `None` otherwise.
@@ -59,22 +66,35 @@ impl Name {
         }
         let mut bytes = [0; INLINE];
         bytes[..len].copy_from_slice(name.as_bytes());
-        Some(Name(NameRepr::Inline {
-            len: len as u8,
-            bytes,
-        }))
+        Some(Name {
+            text: Text::Inline {
+                len: len as u8,
+                bytes,
+            },
+            shared: None,
+        })
+    }
+
+    /// `name` copied in if it is short enough, shared otherwise.
+    fn owned(name: impl AsRef<str> + Into<String>) -> Self {
+        Name::inline(name.as_ref()).unwrap_or_else(|| Name {
+            text: Text::Static(""),
+            shared: Some(Arc::new(name.into())),
+        })
     }
 
     /// The name as a string slice.
     #[inline]
     pub fn as_str(&self) -> &str {
-        match &self.0 {
-            NameRepr::Static(name) => name,
+        if let Some(name) = &self.shared {
+            return name;
+        }
+        match &self.text {
+            Text::Static(name) => name,
             // Copied from a `&str`, cut at its length: always UTF-8.
-            NameRepr::Inline { len, bytes } => {
+            Text::Inline { len, bytes } => {
                 std::str::from_utf8(&bytes[..usize::from(*len)]).unwrap_or_default()
             }
-            NameRepr::Shared(name) => name,
         }
     }
 }
@@ -115,13 +135,13 @@ impl fmt::Display for Name {
 
 impl From<&str> for Name {
     fn from(name: &str) -> Self {
-        Name::inline(name).unwrap_or_else(|| Name(NameRepr::Shared(name.into())))
+        Name::owned(name)
     }
 }
 
 impl From<String> for Name {
     fn from(name: String) -> Self {
-        Name::inline(&name).unwrap_or_else(|| Name(NameRepr::Shared(name.into())))
+        Name::owned(name)
     }
 }
 
@@ -133,7 +153,7 @@ impl From<&String> for Name {
 
 impl From<Arc<str>> for Name {
     fn from(name: Arc<str>) -> Self {
-        Name::inline(&name).unwrap_or(Name(NameRepr::Shared(name)))
+        Name::owned(&*name)
     }
 }
 
@@ -199,48 +219,53 @@ pub enum RejectReason {
 #[derive(Clone, PartialEq, Eq)]
 pub struct Rejected {
     breaker: Name,
-    /// The reason, as plain words (see [`Why`]).
-    why: Why,
-    /// For [`Why::Open`], the time left in nanoseconds.
-    retry_nanos: u64,
+    /// The reason in the top two bits (see [`Why`]) and, for an open
+    /// breaker, the time left in nanoseconds below them: one plain word,
+    /// written whole, so that a rejection is built and moved on the hot
+    /// path without a partial write read back as a word.
+    why: u64,
 }
 
-/// [`RejectReason`] without its payload: a rejection is built on the
-/// breaker's hot path, where a plain tag and a word move through registers
-/// and a `Duration` inside an enum would go through memory.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Why {
-    Open,
-    HalfOpenFull,
-    TooManyCalls,
-    ForcedOpen,
+/// [`RejectReason`] without its payload, as the top two bits of
+/// `Rejected::why`.
+struct Why;
+
+impl Why {
+    const SHIFT: u32 = 62;
+    const OPEN: u64 = 0;
+    const HALF_OPEN_FULL: u64 = 1 << Self::SHIFT;
+    const TOO_MANY_CALLS: u64 = 2 << Self::SHIFT;
+    const FORCED_OPEN: u64 = 3 << Self::SHIFT;
+    /// The longest time left a rejection holds: about 146 years.
+    const MAX_NANOS: u64 = (1 << Self::SHIFT) - 1;
 }
 
 impl Rejected {
     pub(crate) fn new(breaker: Name, reason: RejectReason) -> Self {
-        let (why, retry_nanos) = match reason {
-            RejectReason::Open { retry_after } => (
-                Why::Open,
+        match reason {
+            RejectReason::Open { retry_after } => Rejected::open(
+                breaker,
                 u64::try_from(retry_after.as_nanos()).unwrap_or(u64::MAX),
             ),
-            RejectReason::HalfOpenFull => (Why::HalfOpenFull, 0),
-            RejectReason::TooManyCalls => (Why::TooManyCalls, 0),
-            RejectReason::ForcedOpen => (Why::ForcedOpen, 0),
-        };
-        Rejected {
-            breaker,
-            why,
-            retry_nanos,
+            RejectReason::HalfOpenFull => Rejected {
+                breaker,
+                why: Why::HALF_OPEN_FULL,
+            },
+            RejectReason::TooManyCalls => Rejected {
+                breaker,
+                why: Why::TOO_MANY_CALLS,
+            },
+            RejectReason::ForcedOpen => Rejected::forced_open(breaker),
         }
     }
 
-    /// An open breaker's rejection, `retry_nanos` before it admits a probe.
+    /// An open breaker's rejection, `retry_nanos` before it admits a probe
+    /// (at most about 146 years).
     #[inline(always)]
     pub(crate) fn open(breaker: Name, retry_nanos: u64) -> Self {
         Rejected {
             breaker,
-            why: Why::Open,
-            retry_nanos,
+            why: Why::OPEN | retry_nanos.min(Why::MAX_NANOS),
         }
     }
 
@@ -249,8 +274,7 @@ impl Rejected {
     pub(crate) fn forced_open(breaker: Name) -> Self {
         Rejected {
             breaker,
-            why: Why::ForcedOpen,
-            retry_nanos: 0,
+            why: Why::FORCED_OPEN,
         }
     }
 
@@ -261,13 +285,13 @@ impl Rejected {
 
     /// Why it refused.
     pub fn reason(&self) -> RejectReason {
-        match self.why {
-            Why::Open => RejectReason::Open {
-                retry_after: Duration::from_nanos(self.retry_nanos),
+        match self.why & !Why::MAX_NANOS {
+            Why::OPEN => RejectReason::Open {
+                retry_after: Duration::from_nanos(self.why & Why::MAX_NANOS),
             },
-            Why::HalfOpenFull => RejectReason::HalfOpenFull,
-            Why::TooManyCalls => RejectReason::TooManyCalls,
-            Why::ForcedOpen => RejectReason::ForcedOpen,
+            Why::HALF_OPEN_FULL => RejectReason::HalfOpenFull,
+            Why::TOO_MANY_CALLS => RejectReason::TooManyCalls,
+            _ => RejectReason::ForcedOpen,
         }
     }
 
@@ -502,18 +526,52 @@ mod tests {
 
     #[test]
     fn a_short_name_is_copied_in_and_a_long_one_shared() {
-        assert!(matches!(Name::from("db").0, NameRepr::Inline { .. }));
-        let long = "x".repeat(INLINE + 1);
-        assert!(matches!(Name::from(long.as_str()).0, NameRepr::Shared(_)));
-        assert!(matches!(
-            Name::from_static("a-static-name-longer-than-the-inline-limit").0,
-            NameRepr::Static(_)
-        ));
+        let short = Name::from("d".repeat(INLINE));
+        assert!(matches!(short.text, Text::Inline { .. }) && short.shared.is_none());
+        let long = Name::from("x".repeat(INLINE + 1).as_str());
+        assert!(long.shared.is_some());
+        let literal = Name::from_static("a-static-name-longer-than-the-inline-limit");
+        assert!(matches!(literal.text, Text::Static(_)) && literal.shared.is_none());
     }
 
     #[test]
-    fn a_name_is_as_small_as_a_static_str_and_its_tag() {
-        assert_eq!(std::mem::size_of::<Name>(), 24);
+    fn a_name_is_its_copied_text_and_one_pointer() {
+        assert_eq!(std::mem::size_of::<Name>(), 32);
+    }
+
+    #[test]
+    fn a_rejection_is_a_name_and_one_word() {
+        assert_eq!(std::mem::size_of::<Rejected>(), 40);
+    }
+
+    #[test]
+    fn a_rejection_keeps_the_time_left_up_to_its_limit() {
+        let name = Name::from("db");
+        let reason = |nanos| Rejected::open(name.clone(), nanos).reason();
+        for nanos in [0, 1, 1_500_000_000, Why::MAX_NANOS] {
+            let retry_after = Duration::from_nanos(nanos);
+            assert_eq!(reason(nanos), RejectReason::Open { retry_after });
+        }
+        let limit = Duration::from_nanos(Why::MAX_NANOS);
+        assert_eq!(reason(u64::MAX), RejectReason::Open { retry_after: limit });
+        assert_eq!(reason(Why::MAX_NANOS + 1), RejectReason::Open { retry_after: limit });
+    }
+
+    #[test]
+    fn every_reason_survives_its_rejection() {
+        for reason in [
+            RejectReason::Open {
+                retry_after: Duration::from_millis(1234),
+            },
+            RejectReason::Open {
+                retry_after: Duration::ZERO,
+            },
+            RejectReason::HalfOpenFull,
+            RejectReason::TooManyCalls,
+            RejectReason::ForcedOpen,
+        ] {
+            assert_eq!(Rejected::new(Name::from("db"), reason).reason(), reason);
+        }
     }
 
     #[test]
