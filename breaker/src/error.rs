@@ -217,13 +217,14 @@ pub enum RejectReason {
 /// assert_eq!(format!("{rejected:?}"), r#"Rejected { breaker: "payments", reason: ForcedOpen }"#);
 /// ```
 #[derive(Clone, PartialEq, Eq)]
+#[repr(C)]
 pub struct Rejected {
-    breaker: Name,
     /// The reason in the top two bits (see [`Why`]) and, for an open
     /// breaker, the time left in nanoseconds below them: one plain word,
     /// written whole, so that a rejection is built and moved on the hot
     /// path without a partial write read back as a word.
     why: u64,
+    breaker: Name,
 }
 
 /// [`RejectReason`] without its payload, as the top two bits of
