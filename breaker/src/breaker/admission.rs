@@ -167,16 +167,10 @@ impl CircuitBreaker {
             failed: Cell::new(false),
             contained: Cell::new(None),
         };
-        if self.windowed {
-            self.fold(&mut core);
-        } else {
-            self.take_streak_end(&mut core);
-        }
+        self.fold(&mut core);
         let result = section(&mut core, &now, changes);
-        if self.windowed {
-            let at = Self::window_time(&core, &now);
-            self.open_lane(&mut core, at);
-        }
+        let at = Self::window_time(&core, &now);
+        self.open_lane(&mut core, at);
         if let Some(at) = now.at.get() {
             core.last_now = nanos(at);
         }
