@@ -1229,13 +1229,24 @@ mod tests {
         });
     }
 
-    /// On a breaker with `max_failures(3)`: failures broken by the
-    /// thread's successes are logged off the lock past the streak's
-    /// length, a run of them only as long as the thread's share allows,
-    /// and the third in a row trips.
-    fn logs_failures_off_the_lock_up_to_the_run(config: Config) {
+    /// A window beside `max_failures`: a thread whose failures are
+    /// broken by its successes logs more of them than the streak could
+    /// take in a row, with no look between; a run as long as the streak
+    /// allows is refused and judged under the lock, and trips on the
+    /// failure that reaches it.
+    #[test]
+    fn failures_broken_by_successes_are_logged_past_the_streaks_length() {
         on_an_owned_stripe(|| {
-            let cb = CircuitBreaker::new("runs", config.clone().max_failures(3)).unwrap();
+            let cb = CircuitBreaker::new(
+                "runs",
+                Config::default()
+                    .max_failures(3)
+                    .failure_rate(0.9)
+                    .count_window(100)
+                    .minimum_calls(10)
+                    .clock(ManualClock::new()),
+            )
+            .unwrap();
             record(&cb, &"S".repeat(10));
             // A look, which shares the allowance with this thread.
             record(&cb, "F");
@@ -1252,24 +1263,29 @@ mod tests {
         });
     }
 
-    /// A window beside `max_failures` logs its failures off the lock past
-    /// the streak's length, when successes break them.
-    #[test]
-    fn failures_broken_by_successes_are_logged_past_the_streaks_length() {
-        logs_failures_off_the_lock_up_to_the_run(
-            Config::default()
-                .failure_rate(0.9)
-                .count_window(100)
-                .minimum_calls(10)
-                .clock(ManualClock::new()),
-        );
-    }
-
     /// A breaker without a window logs its failures off the lock as one
-    /// with a window does.
+    /// with a window does: any number broken by its thread's successes,
+    /// and runs only as long as the streak's share allows.
     #[test]
     fn a_breaker_without_a_window_logs_failures_off_the_lock_up_to_its_run() {
-        logs_failures_off_the_lock_up_to_the_run(Config::default().clock(ManualClock::new()));
+        on_an_owned_stripe(|| {
+            let cb = CircuitBreaker::new(
+                "runs-without-window",
+                Config::default().max_failures(3).clock(ManualClock::new()),
+            )
+            .unwrap();
+            record(&cb, "SSSF");
+            let _ = cb.stats();
+            record(&cb, "FSFSFSFSFS");
+            assert_eq!(logged(&cb), 5, "five failures, none two in a row");
+            record(&cb, "F");
+            assert_eq!(logged(&cb), 6, "a run of one");
+            record(&cb, "F");
+            assert_eq!(logged(&cb), 0, "a run of two, past this share's");
+            assert_eq!(cb.state(), State::Closed);
+            record(&cb, "F");
+            assert_eq!(cb.state(), State::Open, "three failures in a row");
+        });
     }
 
     /// The lane of lock-free successes of a breaker without a window is
