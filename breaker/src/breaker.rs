@@ -657,16 +657,7 @@ impl CircuitBreaker {
             core: Mutex::new(core),
             exporter,
         };
-        {
-            let mut core = lock(&breaker.core);
-            // A breaker without a window takes its first calls off the
-            // lock too (a window's lane opens at the look after it holds
-            // enough calls to judge).
-            if core.window.is_none() {
-                breaker.open_lane(&mut core, Duration::ZERO);
-            }
-            breaker.publish(&core);
-        }
+        breaker.publish(&lock(&breaker.core));
         Ok((breaker, clock_panic))
     }
 
@@ -1261,56 +1252,6 @@ mod tests {
             record(&cb, "F");
             assert_eq!(cb.state(), State::Open, "three failures in a row");
         });
-    }
-
-    /// A breaker without a window logs its failures off the lock as one
-    /// with a window does: any number broken by its thread's successes,
-    /// and runs only as long as the streak's share allows.
-    #[test]
-    fn a_breaker_without_a_window_logs_failures_off_the_lock_up_to_its_run() {
-        on_an_owned_stripe(|| {
-            let cb = CircuitBreaker::new(
-                "runs-without-window",
-                Config::default().max_failures(3).clock(ManualClock::new()),
-            )
-            .unwrap();
-            record(&cb, "SSSF");
-            let _ = cb.stats();
-            record(&cb, "FSFSFSFSFS");
-            assert_eq!(logged(&cb), 5, "five failures, none two in a row");
-            record(&cb, "F");
-            assert_eq!(logged(&cb), 6, "a run of one");
-            record(&cb, "F");
-            assert_eq!(logged(&cb), 0, "a run of two, past this share's");
-            assert_eq!(cb.state(), State::Closed);
-            record(&cb, "F");
-            assert_eq!(cb.state(), State::Open, "three failures in a row");
-        });
-    }
-
-    /// The lane of lock-free successes of a breaker without a window is
-    /// open while it is closed, from its first call, and shut while it is
-    /// open.
-    #[test]
-    fn a_breaker_without_a_windows_lane_is_open_exactly_while_closed() {
-        let clock = ManualClock::new();
-        let cb = CircuitBreaker::new(
-            "lane-without-window",
-            Config::default()
-                .max_failures(1)
-                .timeout(Duration::from_secs(1))
-                .clock(clock.clone()),
-        )
-        .unwrap();
-        let lane = || cb.hot.lane.load(Ordering::Relaxed);
-        assert_eq!(lane(), u64::MAX, "new");
-        cb.try_acquire().unwrap().failure();
-        assert_eq!(cb.state(), State::Open);
-        assert_eq!(lane(), 0, "open");
-        clock.advance(Duration::from_secs(1));
-        cb.try_acquire().unwrap().success();
-        assert_eq!(cb.state(), State::Closed);
-        assert_eq!(lane(), u64::MAX, "closed again");
     }
 
     /// A window whose every ending takes the lock (a `trip_when`
