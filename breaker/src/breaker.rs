@@ -9,19 +9,20 @@
 //!   admission, a success or a failure that does not trip while closed,
 //!   and rejection while open or forced open. It reads one word (state,
 //!   generation, and whether this path is allowed) and adds one to a
-//!   counter in the calling thread's stripe. A success is counted while
-//!   the lane is open, and a failure takes one of its thread's share of
-//!   what the policies allow and is logged in its thread's stripe, for the
-//!   next look to take in (`looks`): no call writes a word another core
-//!   writes. It never reads a precise clock; an open breaker reads a
-//!   coarse one.
+//!   counter in the calling thread's stripe. With consecutive failures as
+//!   the only policy, a failure also adds one to the period's tagged
+//!   consecutive-failure count. With a window, a success is counted while
+//!   the window's lane is open, and a failure takes one of its thread's
+//!   share of the window's allowance and is logged in its thread's stripe
+//!   (`window_path`). It never reads a precise clock; an open breaker
+//!   reads a coarse one.
 //! - **The locked path** takes everything else: the failure that trips,
 //!   probes, slow calls, the bulkhead, transitions, stats. One small lock
 //!   guards it, held only for a few field updates, never while user code
 //!   runs: protected calls, classifiers, fallbacks and `on_state_change`
 //!   listeners all run outside it. Every transition is made under the lock
-//!   and published in the word; every locked section first takes in what
-//!   the lock-free path counted.
+//!   and published in the word; every locked section of a windowed
+//!   breaker first takes in what the lock-free path counted.
 //!
 //! Lifetime counts of admissions, successes, failures and rejections live
 //! in the stripes (the other counts under the lock); a period's counts are the
@@ -133,16 +134,16 @@ impl Ending {
 }
 
 // The breaker's ideas, one file each: the counter stripes and the word the
-// lock-free path reads; admission; recording an ending; the looks that
-// take the lock-free path's calls in; the state machine; announcing
-// transitions; membership in a shared store.
+// lock-free path reads; admission; recording an ending; a window's calls
+// off the lock; the state machine; announcing transitions; membership in
+// a shared store.
 mod admission;
 mod announce;
-mod looks;
 mod machine;
 mod membership;
 mod recording;
 mod stripes;
+mod window_path;
 mod word;
 
 #[cfg(feature = "metrics")]
@@ -178,6 +179,8 @@ const MAX_PENDING_ANNOUNCEMENTS: usize = 1024;
 const OPEN: u64 = 1;
 const FORCED_OPEN: u64 = 3;
 const DISABLED: u64 = 4;
+/// The count half of `Hot::consecutive`.
+const COUNT_MASK: u64 = 0xFFFF_FFFF;
 /// A `Log::share` while a look takes the logs in (a tag with no failures
 /// left and none logged, which no share has): a failure that finds it
 /// waits up to `LOOKING_SPINS` turns for the look's grant rather than for
@@ -187,7 +190,10 @@ const LOOKING_SPINS: u32 = 2_000;
 
 /// The words the lock-free path reads, in declared order: the first cache
 /// line holds what every call reads (the state word, the open period, the
-/// lane), which only transitions and looks write; no call writes here.
+/// lane), which only transitions write; the words failures and the
+/// successes after them write (the consecutive count, where a streak
+/// ended) come last, on the second line, so that they do not take the
+/// state word's line from the other cores.
 #[repr(C, align(128))]
 struct Hot {
     word: AtomicU64,
@@ -197,11 +203,11 @@ struct Hot {
     /// While open: how long the open period lasts, in nanoseconds: the most
     /// a rejection may say is left of it.
     open_for: AtomicU64,
-    /// Until when a success may be counted on the lock-free path alone,
-    /// for the next look to take in (see `fold`): `u64::MAX` for a closed
-    /// breaker without a window, or whose count window holds
+    /// A breaker with a window: until when a success may be counted on the
+    /// lock-free path alone, for the window to take in at its next look
+    /// (see `fold`): `u64::MAX` for a count window that holds
     /// `minimum_calls` calls already (another success can only lower its
-    /// rates); the end of the current bucket for such a time window, in
+    /// rates), the end of the current bucket for such a time window, in
     /// nanoseconds of the clock's coarse reading; 0 while every success
     /// must be judged (too few calls to judge yet, a time window left at a
     /// threshold by calls that slid out, or not closed).
@@ -221,6 +227,15 @@ struct Hot {
     /// announcements write (so readers never write to this line).
     #[cfg(feature = "dashboard")]
     transitions: crate::dashboard::TransitionLog,
+    /// The consecutive-failure count of the current period: the low 32
+    /// bits of the generation above, the count below, so that a failure of
+    /// an older period can never add to the new one's count.
+    consecutive: AtomicU64,
+    /// Where the consecutive successes of a breaker without a window
+    /// start when the lock-free path ended the failure streak: the
+    /// lifetime successes before the success that ended it, plus one (see
+    /// `finish_streak_end`; the locked path keeps `Core::success_mark`).
+    streak_end: AtomicU64,
 }
 
 // `Hot::membership`. A breaker joins at most one store, once, and after it
@@ -265,7 +280,8 @@ pub struct CircuitBreaker {
     /// `config.settings.slow_call_duration` in nanoseconds, where the hot
     /// path reads it (`u64::MAX`: none).
     slow_after: u64,
-    /// The breaker has a time window.
+    /// The breaker has a window (a rate policy); a time window.
+    windowed: bool,
     time_window: bool,
     /// A time window's bucket width in nanoseconds (`u64::MAX` for a count
     /// window): the lane (see `Hot::lane`) takes only the successes whose
@@ -320,9 +336,10 @@ struct Core {
     /// owner failed at either of the last two looks, so that two threads
     /// whose failures alternate do not take each other's shares away.
     active_before: u16,
-    /// The current period's consecutive failures, as of the last look:
-    /// kept under the lock, where the looks take the failures in (the
-    /// lock-free path limits the runs it logs by it, see `allowance`).
+    /// With a window: the current period's consecutive failures, kept
+    /// here under the lock rather than in `Hot::consecutive` (the
+    /// lock-free path of a window never reads it, and a write there would
+    /// take the published word's cache line from every other core).
     streak: u64,
     /// When the current state began.
     state_since: Duration,
@@ -610,13 +627,13 @@ impl CircuitBreaker {
         // of calls that are not slow (a slow-call policy times its calls
         // with the coarse clock: one atomic load for the system clock), and
         // leaves the rest to the locked path: slow calls, and every ending
-        // where a predicate judges the counts. Successes wait in the
-        // stripes for the next look, failures in their threads' logs, and
-        // an ending neither may take waits for a short locked section that
-        // judges it exactly (`finish_judged`).
+        // where a predicate judges the counts. A window's successes wait
+        // in the stripes for the window's next look, and its failures take
+        // a short locked section that judges them exactly (`finish_windowed`).
         let admit_closed =
             config.settings.max_concurrent_calls.is_none() && config.settings.interval.is_none();
         let fast_closed = admit_closed && config.trip_when.is_none();
+        let windowed = core.window.is_some();
         let time_window = matches!(core.window, Some(Window::Time(_)));
         let lane_span = core
             .window
@@ -637,6 +654,8 @@ impl CircuitBreaker {
                 word: AtomicU64::new(0),
                 open_until: AtomicU64::new(u64::MAX),
                 open_for: AtomicU64::new(0),
+                consecutive: AtomicU64::new(0),
+                streak_end: AtomicU64::new(0),
                 lane: AtomicU64::new(0),
                 name,
                 shared: OnceLock::new(),
@@ -646,6 +665,7 @@ impl CircuitBreaker {
             },
             stripes,
             slow_after: config.settings.slow_call_duration.map_or(u64::MAX, nanos),
+            windowed,
             time_window,
             lane_span,
             admit_closed,
@@ -998,7 +1018,7 @@ mod tests {
     /// What every call reads shares no cache line with what failures
     /// write, and the whole stays one 128-byte block.
     #[test]
-    fn the_words_every_call_reads_share_the_first_cache_line() {
+    fn the_words_failures_write_are_off_the_state_words_cache_line() {
         use std::mem::{offset_of, size_of};
         for read in [
             offset_of!(Hot, word),
@@ -1008,6 +1028,8 @@ mod tests {
         ] {
             assert!(read + 8 <= 64, "read at {read}");
         }
+        assert!(offset_of!(Hot, consecutive) >= 64);
+        assert!(offset_of!(Hot, streak_end) >= 64);
         assert_eq!(size_of::<Hot>(), 128);
     }
 
@@ -1105,7 +1127,7 @@ mod tests {
         });
     }
 
-    /// A thread that only looks at a breaker (its stats, a
+    /// A thread that only looks at a windowed breaker (its stats, a
     /// store's reads) claims no stripe: with a stripe per core, a claim
     /// would leave a calling thread to share one, its failures never off
     /// the lock.
@@ -1309,10 +1331,11 @@ mod tests {
             core.totals.cancelled = u64::MAX;
             core.totals.stale = u64::MAX;
             core.base = cb.sums();
-            // Every success so far taken in, as a look would have.
-            core.folded = core.base.successes;
-            // One failure short of u64::MAX in a row.
-            core.streak = u64::MAX - 1;
+            // One failure short of u32::MAX in a row.
+            cb.hot.consecutive.store(
+                ((core.generation & COUNT_MASK) << 32) | (COUNT_MASK - 1),
+                Ordering::Relaxed,
+            );
         }
         // Running calls are admissions less endings, in wrapping
         // arithmetic: whatever it read before, it reads the same after

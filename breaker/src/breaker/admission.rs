@@ -167,10 +167,16 @@ impl CircuitBreaker {
             failed: Cell::new(false),
             contained: Cell::new(None),
         };
-        self.fold(&mut core);
+        if self.windowed {
+            self.fold(&mut core);
+        } else {
+            self.take_streak_end(&mut core);
+        }
         let result = section(&mut core, &now, changes);
-        let at = Self::window_time(&core, &now);
-        self.open_lane(&mut core, at);
+        if self.windowed {
+            let at = Self::window_time(&core, &now);
+            self.open_lane(&mut core, at);
+        }
         if let Some(at) = now.at.get() {
             core.last_now = nanos(at);
         }

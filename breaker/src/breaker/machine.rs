@@ -9,7 +9,7 @@ impl CircuitBreaker {
     pub(super) fn should_trip(&self, core: &mut Core, now: &Now) -> Option<TripReason> {
         let config = &self.config;
         if let Some(max) = config.settings.max_failures {
-            if core.streak >= u64::from(max) {
+            if self.streak(core) >= u64::from(max) {
                 return Some(TripReason::ConsecutiveFailures);
             }
         }
@@ -117,7 +117,7 @@ impl CircuitBreaker {
         let tally = core.counts;
         let successes = sums.successes.wrapping_sub(core.base.successes);
         let rejected = sums.rejected.wrapping_sub(core.base.rejected);
-        let consecutive_failures = core.streak;
+        let consecutive_failures = self.streak(core);
         Counts {
             calls: sums
                 .admitted
@@ -194,15 +194,22 @@ impl CircuitBreaker {
         core.base = sums;
         core.success_mark = 0;
         core.streak = 0;
+        // A swap, not a store: a read-modify-write is ordered with the
+        // lock-free path's compare-exchange, so an older period's failure
+        // can never land its count after the new period's zero. (loom found
+        // the interleaving where a plain store let it.)
+        self.hot
+            .consecutive
+            .swap((core.generation & COUNT_MASK) << 32, Ordering::AcqRel);
         core.probe_progress = now.progress();
         if let Some(window) = core.window.as_mut() {
             window.clear();
+            // Successes counted from here on are the new period's; the lane
+            // stays closed until the new window holds enough calls (it is
+            // closed before the new word is published).
+            core.folded = sums.successes;
+            self.hot.lane.store(0, Ordering::Release);
         }
-        // Successes counted from here on are the new period's; the lane
-        // stays closed until the section's end opens it for the new state
-        // (it is closed before the new word is published).
-        core.folded = sums.successes;
-        self.hot.lane.store(0, Ordering::Release);
         core.clear_at = match (core.state, self.config.settings.interval) {
             (State::Closed, Some(every)) => nanos(now.get().saturating_add(every)),
             _ => u64::MAX,

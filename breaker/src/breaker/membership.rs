@@ -133,7 +133,7 @@ impl CircuitBreaker {
             let sums = self.sums();
             StoreView {
                 outcomes: [sums.successes, sums.failures, core.totals.slow_calls],
-                consecutive_failures: core.streak,
+                consecutive_failures: self.streak(core),
                 state: core.state,
                 open_for: match core.state {
                     State::Open => Self::open_remaining(core, now),

@@ -27,19 +27,29 @@ impl CircuitBreaker {
                 };
                 let done = !self.is_slow_at(started, ended)
                     && match ending {
-                        // A success the next look takes in.
-                        Ending::Success if self.in_lane(ended) => {
+                        // A success the window takes in later, or one that
+                        // has no failure count to clear.
+                        Ending::Success
+                            if if self.windowed {
+                                self.in_lane(ended)
+                            } else {
+                                self.hot.consecutive.load(Ordering::Relaxed) & COUNT_MASK == 0
+                            } =>
+                        {
                             self.add(|c| &c.successes, Ordering::Release);
                             true
                         }
-                        // A failure logged under its thread's share, or an
-                        // ending judged in a short locked section (the
-                        // failure that trips takes the locked path).
-                        Ending::Success | Ending::Failure => {
+                        // A window's ending, judged in a short locked
+                        // section; or a failure that does not trip (the one
+                        // that trips takes the lock).
+                        Ending::Success | Ending::Failure if self.windowed => {
                             let failed = ending == Ending::Failure;
                             (failed && self.failure_allowed(ticket >> 1, ended))
-                                || self.finish_judged(ticket >> 1, ended, failed)
+                                || self.finish_windowed(ticket >> 1, ended, failed)
                         }
+                        // The first success after failures ends the streak.
+                        Ending::Success => self.finish_streak_end(ticket >> 1),
+                        Ending::Failure => self.failure_lock_free(word),
                         _ => false,
                     };
                 if done {
@@ -75,12 +85,104 @@ impl CircuitBreaker {
             && ended.saturating_sub(started & !1) >= self.slow_after
     }
 
+    /// The first success after failures of a breaker without a window,
+    /// of the period `generation`, not slow: it ends the failure streak
+    /// with a compare-and-swap of the period's consecutive count to zero,
+    /// and marks where consecutive successes start (`Hot::streak_end`: the
+    /// lifetime successes before it, plus one; the next locked section
+    /// takes it in), as `on_success` does on the locked path. `false` leaves it to the locked path: another period, or a
+    /// failure counted in between.
+    #[inline(never)]
+    pub(super) fn finish_streak_end(&self, generation: u64) -> bool {
+        let tag = (generation & COUNT_MASK) << 32;
+        // The successes before it, read before the count it clears: read
+        // after the compare-and-swap, they would take in the successes of
+        // other threads made since (after another failure, or in the period
+        // a transition began), and the mark would leave them out of the
+        // consecutive successes.
+        let before = self.sum(|c| &c.successes);
+        let word = self.hot.consecutive.load(Ordering::Acquire);
+        if word & !COUNT_MASK != tag {
+            return false;
+        }
+        if word & COUNT_MASK != 0 {
+            if self
+                .hot
+                .consecutive
+                .compare_exchange(word, tag, Ordering::AcqRel, Ordering::Relaxed)
+                .is_err()
+            {
+                return false;
+            }
+            // Plus one: 0 is no mark.
+            self.hot
+                .streak_end
+                .fetch_max(before.wrapping_add(1), Ordering::Release);
+        }
+        self.add(|c| &c.successes, Ordering::Release);
+        true
+    }
+
+    /// Takes in where the lock-free path last ended a failure streak
+    /// (`Hot::streak_end`), as the current period's successes before it:
+    /// every locked section of a breaker without a window begins here, so
+    /// that a stale call's correction of the period, made under the lock,
+    /// comes after the mark it follows.
+    pub(super) fn take_streak_end(&self, core: &mut Core) {
+        if self.hot.streak_end.load(Ordering::Relaxed) == 0 {
+            return;
+        }
+        let mark = self.hot.streak_end.swap(0, Ordering::Acquire);
+        if mark != 0 {
+            let period = mark.wrapping_sub(1).saturating_sub(core.base.successes);
+            core.success_mark = core.success_mark.max(period);
+        }
+    }
+
     /// A success came after failures: the streak of failures ends, and
     /// consecutive successes count from `before`, the lifetime successes
     /// before it.
     pub(super) fn clear_failure_streak(&self, core: &mut Core, before: u64) {
-        core.success_mark = before.wrapping_sub(core.base.successes);
-        core.streak = 0;
+        if self.windowed {
+            core.success_mark = before.wrapping_sub(core.base.successes);
+            core.streak = 0;
+        } else {
+            // The lock-free path may have ended the streak since it was
+            // read (and marked where it ended, after `before`): the mark
+            // is this success's only if this swap ends it.
+            let ended = self
+                .hot
+                .consecutive
+                .swap((core.generation & COUNT_MASK) << 32, Ordering::AcqRel);
+            if ended & COUNT_MASK != 0 {
+                core.success_mark = before.wrapping_sub(core.base.successes);
+            }
+        }
+    }
+
+    /// The current period's consecutive failures.
+    pub(super) fn streak(&self, core: &Core) -> u64 {
+        if self.windowed {
+            core.streak
+        } else {
+            self.consecutive_failures(core.generation)
+        }
+    }
+
+    /// A failure on the lock-free path, if it does not trip. Out of line,
+    /// so that the inlined success path stays small.
+    #[inline(never)]
+    pub(super) fn failure_lock_free(&self, word: u64) -> bool {
+        let below = if word & STATE_MASK == DISABLED {
+            u64::MAX
+        } else {
+            self.trip_at
+        };
+        if self.add_consecutive_failure(word >> GEN_SHIFT, below) {
+            self.add(|c| &c.failures, Ordering::Release);
+            return true;
+        }
+        false
     }
 
     #[cold]
@@ -228,7 +330,7 @@ impl CircuitBreaker {
     }
 
     pub(super) fn on_success(&self, core: &mut Core, now: &Now, slow: bool, changes: &mut Changes) {
-        if core.streak > 0 {
+        if self.streak(core) > 0 {
             // This success (counted already) is the first after failures.
             let successes = self.sums().successes;
             self.clear_failure_streak(core, successes.wrapping_sub(1));
@@ -274,7 +376,11 @@ impl CircuitBreaker {
         let period_successes = self.sums().successes.wrapping_sub(core.base.successes);
         core.success_mark = period_successes;
         // Under the lock nothing trips early: count it whatever the total.
-        core.streak = core.streak.saturating_add(1);
+        if self.windowed {
+            core.streak = core.streak.saturating_add(1);
+        } else {
+            self.add_consecutive_failure(core.generation, u64::MAX);
+        }
         let counts = &mut core.counts;
         counts.consecutive_successes = 0;
         if slow {

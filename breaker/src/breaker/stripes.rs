@@ -19,7 +19,7 @@ pub(super) struct Stripe {
     pub(super) log: Log,
 }
 
-/// The stripe owner's share of the allowance (see `looks`)
+/// The stripe owner's share of a window's allowance (see `window_path`)
 /// and the failures it logged under it, each with where it fell among the
 /// owner's own successes, so that a count window takes them in the order
 /// they were made.

@@ -1,4 +1,5 @@
-//! The published word that the lock-free path reads.
+//! The published word that the lock-free path reads, and the consecutive-
+//! failure count beside it.
 
 use super::*;
 
@@ -30,5 +31,46 @@ impl CircuitBreaker {
             | if fast { FAST } else { 0 }
             | (core.generation << GEN_SHIFT);
         self.hot.word.store(word, Ordering::Release);
+    }
+
+    /// The consecutive failures of the period `generation`.
+    pub(super) fn consecutive_failures(&self, generation: u64) -> u64 {
+        let word = self.hot.consecutive.load(Ordering::Acquire);
+        if word >> 32 == generation & COUNT_MASK {
+            word & COUNT_MASK
+        } else {
+            0
+        }
+    }
+
+    /// Adds one failure to the consecutive count of the period whose
+    /// generation is `generation`, unless the count is at `below - 1`
+    /// already (the failure that trips takes the lock) or belongs to
+    /// another period. Saturates at `u32::MAX`.
+    #[inline]
+    pub(super) fn add_consecutive_failure(&self, generation: u64, below: u64) -> bool {
+        let tag = (generation & COUNT_MASK) << 32;
+        let mut word = self.hot.consecutive.load(Ordering::Acquire);
+        loop {
+            if word & !COUNT_MASK != tag {
+                return false;
+            }
+            let count = word & COUNT_MASK;
+            if count.saturating_add(1) >= below {
+                return false;
+            }
+            if count == COUNT_MASK {
+                return true;
+            }
+            match self.hot.consecutive.compare_exchange_weak(
+                word,
+                word + 1,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return true,
+                Err(actual) => word = actual,
+            }
+        }
     }
 }

@@ -1,40 +1,31 @@
-//! The calls off the lock: the lane of successes, the allowance of
-//! failures, and the look that takes them into the counts (and the window,
-//! for a breaker with one).
+//! A window's calls off the lock: the lane of successes, the allowance of
+//! failures, and the look that takes them into the window.
 //!
-//! At each look a closed breaker works out its *allowance*: how many
-//! failures its window, if it has one, can take, all in a row, before a
-//! rate would reach its threshold, and how many in a row the
-//! `max_failures` streak can take. The look splits both into shares, one
-//! per stripe whose owner failed at either of the last two looks (and the
-//! looking thread's), each at most a log's length and a run of failures
-//! whose lengths add up to what the streak can take, and writes each share
-//! into its stripe's `Log::share`. A run of failures in the order the next
-//! look takes them in is one run of each thread's (each thread's calls go
-//! in in its order), so the streak cannot reach its threshold off the
-//! lock. A failure of a thread that owns its stripe writes where it fell
-//! among its successes into its log and takes one of its share with a
-//! compare-and-swap on that word, on its own cache line. The next look
-//! swaps every share back: a failure published before the swap is taken
-//! in, one after it finds its share gone and takes the lock. The owners
-//! never write a word another core writes on the way, so failures scale
-//! with the cores.
-//!
-//! A breaker without a window is the same breaker with nothing to record
-//! into: its lane is open whenever it is closed, and its allowance is the
-//! streak's alone. (It once counted its streak in one word that every
-//! failure, and the first success after one, changed with a
-//! compare-and-swap: two threads failing one call in four took 98 ns a
-//! call, bouncing that word's cache line between their cores.)
+//! At each look a closed, judged window works out its *allowance*: how
+//! many failures it can take, all in a row, before a rate would reach its
+//! threshold, and how many in a row the `max_failures` streak can take.
+//! The look splits both into shares, one per stripe whose owner failed at
+//! either of the last two looks (and the looking thread's), each at most
+//! a log's length and a run of failures whose lengths add up to what the
+//! streak can take, and writes each share into its stripe's `Log::share`.
+//! A run of failures in the order the next look takes them in is one run
+//! of each thread's (each thread's calls go in in its order), so the
+//! streak cannot reach its threshold off the lock. A failure of a thread that owns
+//! its stripe writes where it fell among its successes into its log and
+//! takes one of its share with a compare-and-swap on that word, on its own
+//! cache line. The next look swaps every share back: a failure published
+//! before the swap is taken in, one after it finds its share gone and
+//! takes the lock. The owners never write a word another core writes on
+//! the way, so failures scale with the cores.
 
 use super::*;
 
 impl CircuitBreaker {
-    /// A failure, not slow, of the period `generation`, ended at `ended`:
-    /// recorded without the lock when the calling thread owns its stripe
-    /// and its share of the allowance has a failure left for this period.
-    /// It goes into the stripe's log, after the owner's successes so far,
-    /// for the next look to take in (which counts it).
+    /// A window's failure, not slow, of the period `generation`, ended at
+    /// `ended`: recorded without the lock when the calling thread owns its
+    /// stripe and its share of the allowance has a failure left for this
+    /// period. It goes into the stripe's log, after the owner's successes so
+    /// far, for the window to take in at its next look (which counts it).
     #[inline(never)]
     pub(super) fn failure_allowed(&self, generation: u64, ended: u64) -> bool {
         if !self.in_lane(ended) {
@@ -100,14 +91,14 @@ impl CircuitBreaker {
         run
     }
 
-    /// A success or failure, not slow, of the period `generation`, ended
-    /// at `ended` (the coarse clock's reading, where a time window needs
-    /// it), that neither the lane nor a share took: judged and recorded in
-    /// a short locked section that takes in what the lock-free path counted
-    /// since the last look first. `false` leaves the call to the locked
-    /// path: it trips the breaker, or belongs to another period or state.
+    /// A window's success or failure, not slow, of the period
+    /// `generation`, ended at `ended` (the coarse clock's reading, where a
+    /// time window needs it): judged and recorded in a short locked section
+    /// that takes in the successes counted lock-free since the last look
+    /// first. `false` leaves the call to the locked path: it trips the
+    /// breaker, or belongs to another period or state.
     #[inline(never)]
-    pub(super) fn finish_judged(&self, generation: u64, ended: u64, failed: bool) -> bool {
+    pub(super) fn finish_windowed(&self, generation: u64, ended: u64, failed: bool) -> bool {
         let mut core = lock(&self.core);
         let core = &mut *core;
         let closed = match core.state {
@@ -134,13 +125,14 @@ impl CircuitBreaker {
             if failed && streak.saturating_add(1) >= self.trip_at {
                 return false;
             }
-            if let Some(window) = core.window.as_mut() {
-                let tally = window.tally_with(at, failed, false);
-                if self.rate_verdict(tally, window).is_some() {
-                    return false;
-                }
-                window.record(at, failed, false);
+            let Some(window) = core.window.as_mut() else {
+                return false;
+            };
+            let tally = window.tally_with(at, failed, false);
+            if self.rate_verdict(tally, window).is_some() {
+                return false;
             }
+            window.record(at, failed, false);
         }
         if failed {
             core.streak = streak.saturating_add(1);
@@ -156,11 +148,12 @@ impl CircuitBreaker {
         true
     }
 
-    /// Takes in what the lock-free path recorded since the last look: the
-    /// successes counted in the stripes and the failures in the stripes'
-    /// logs, in order (see `take_in`). Takes every share back first: a
-    /// failure published before is taken in, one after finds its share gone
-    /// and takes the lock. Every locked section begins here.
+    /// Takes in what the lock-free path recorded since the window last
+    /// looked: the successes counted in the stripes and the failures in the
+    /// stripes' logs, in order (see `take_in`). Takes every share back
+    /// first: a failure published before is taken in, one after finds its
+    /// share gone and takes the lock. Every locked section of a breaker
+    /// with a window begins here.
     pub(super) fn fold(&self, core: &mut Core) {
         // Each stripe's failures logged under its share.
         let mut logged = [0u64; MAX_STRIPES];
@@ -299,8 +292,7 @@ impl CircuitBreaker {
     }
 
     /// Opens or closes the lane of lock-free successes (see `Hot::lane`)
-    /// after a look, at `now` (the coarse clock's reading), and hands out the
-    /// shares of the allowance.
+    /// after a look at the window, at `now` (the coarse clock's reading).
     pub(super) fn open_lane(&self, core: &mut Core, now: Duration) {
         let lane = match (core.state, core.window.as_mut()) {
             (State::Disabled, _) => u64::MAX,
@@ -330,7 +322,6 @@ impl CircuitBreaker {
                     None => 0,
                 }
             }
-            (State::Closed, None) => u64::MAX,
             _ => 0,
         };
         if self.hot.lane.load(Ordering::Relaxed) != lane {
@@ -381,24 +372,24 @@ impl CircuitBreaker {
     /// How many failures the lock-free path may record before the next
     /// look, and how many of them in a row: as many as the window, at its
     /// worst (each failure adding to its failures and none leaving), can
-    /// take without reaching a threshold (without a window, any number), at
-    /// most what the shares hold; and as many in a row as the
-    /// `max_failures` streak can take. None outside the lane.
+    /// take without reaching a threshold, at most what the shares hold;
+    /// and as many in a row as the `max_failures` streak can take. None
+    /// outside the lane.
     pub(super) fn allowance(&self, core: &mut Core, now: Duration, lane: u64) -> (u64, u64) {
         // Without `fast_closed`, every ending takes the lock: a grant would
         // go unused.
         if core.state != State::Closed || lane == 0 || !self.fast_closed {
             return (0, 0);
         }
+        let Some(window) = core.window.as_mut() else {
+            return (0, 0);
+        };
         let run = self.trip_at.saturating_sub(core.streak).saturating_sub(1);
         if run == 0 {
             return (0, 0);
         }
         // No more than the shares can hold.
         let most = (LOG_LEN * self.stripes.len()) as u64;
-        let Some(window) = core.window.as_mut() else {
-            return (most, run);
-        };
         let tally = window.tally(now);
         let capacity = window.capacity();
         if let Some(cut) = window.cut(capacity).filter(|_| tally.calls == capacity) {
