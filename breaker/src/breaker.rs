@@ -1302,6 +1302,31 @@ mod tests {
         }
     }
 
+    /// Without a window, a success made on another thread between two
+    /// failures of this one (the threads take turns: the success happens
+    /// after the first failure and before the second) ends the streak
+    /// there, as if every call had taken the lock: F F, then S elsewhere,
+    /// then F F is a streak of two, below `max_failures(3)`.
+    #[test]
+    #[ignore = "fails since every breaker logs failures off the lock: the look puts the other thread's success before this thread's logged failures"]
+    fn a_success_on_another_thread_between_failures_ends_the_streak_there() {
+        on_an_owned_stripe(|| {
+            let cb = CircuitBreaker::new(
+                "turns",
+                Config::default().max_failures(3).clock(ManualClock::new()),
+            )
+            .unwrap();
+            record(&cb, "FF");
+            std::thread::scope(|s| {
+                s.spawn(|| record(&cb, "S"));
+            });
+            record(&cb, "FF");
+            let stats = cb.stats();
+            assert_eq!(stats.state, State::Closed, "{:?}", stats.tripped_by);
+            assert_eq!(stats.period.consecutive_failures, 2);
+        });
+    }
+
     /// A process that runs for centuries: counters at the edge of `u64`.
     #[test]
     fn counters_at_their_limit_neither_panic_nor_lose_the_running_count() {
