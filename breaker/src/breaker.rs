@@ -1327,6 +1327,64 @@ mod tests {
         });
     }
 
+    /// Without a window, one thread's calls, with looks anywhere among
+    /// them (its failures logged off the lock between looks, under the
+    /// shares the looks grant): every sequence of up to eight successes,
+    /// failures and looks trips on the failure that brings the streak to
+    /// `max_failures`, never before, and every look counts what the calls
+    /// so far make.
+    #[test]
+    fn one_threads_calls_without_a_window_trip_exactly_at_max_failures() {
+        on_an_owned_stripe(|| {
+            for max in 1..=4u64 {
+                for code in 0..3u32.pow(8) {
+                    let cb = CircuitBreaker::new(
+                        "exact",
+                        Config::default()
+                            .max_failures(max as u32)
+                            .clock(ManualClock::new()),
+                    )
+                    .unwrap();
+                    let (mut seq, mut code) = (String::new(), code);
+                    // (consecutive failures, consecutive successes,
+                    // successes, failures) as the calls make them.
+                    let (mut cf, mut cs, mut s, mut f) = (0, 0, 0, 0);
+                    while cf < max && seq.len() < 8 {
+                        let call = ['S', 'F', 'L'][(code % 3) as usize];
+                        code /= 3;
+                        seq.push(call);
+                        match call {
+                            'S' => (cf, cs, s) = (0, cs + 1, s + 1),
+                            'F' => (cf, cs, f) = (cf + 1, 0, f + 1),
+                            _ => {
+                                let p = cb.stats().period;
+                                let counts = (p.consecutive_failures, p.consecutive_successes);
+                                assert_eq!(
+                                    (counts, p.successes, p.failures),
+                                    ((cf, cs), s, f),
+                                    "{max} {seq}"
+                                );
+                                continue;
+                            }
+                        }
+                        record(&cb, &call.to_string());
+                        // The published state, without a look.
+                        let open = cb.hot.word.load(Ordering::Relaxed) & STATE_MASK == OPEN;
+                        assert_eq!(open, cf == max, "max_failures({max}): {seq}");
+                    }
+                    if let Some(trip) = cb.stats().tripped_by {
+                        assert_eq!(trip.period.consecutive_failures, max, "{seq}");
+                        assert_eq!(
+                            (trip.period.successes, trip.period.failures),
+                            (s, f),
+                            "{seq}"
+                        );
+                    }
+                }
+            }
+        });
+    }
+
     /// A process that runs for centuries: counters at the edge of `u64`.
     #[test]
     fn counters_at_their_limit_neither_panic_nor_lose_the_running_count() {
