@@ -476,3 +476,57 @@ fn threads_failing_off_the_lock_never_take_the_streak_past_max_failures() {
         }
     });
 }
+
+/// Two threads taking turns, each turn handed over through a barrier, so
+/// the calls have one order: one thread fails twice, then the other
+/// succeeds once, fifty times over. No three failures are ever in a row,
+/// so `max_failures(3)` never trips, in any round, whichever threads own
+/// their stripes (as it did not when the streak was one word that every
+/// failure and the success after it changed).
+#[test]
+#[ignore = "fails since every breaker logs failures off the lock: a look puts the other thread's success before the failures it came between, and every round trips"]
+fn a_thread_failing_twice_between_another_threads_successes_never_trips_max_failures_3() {
+    within_seconds(60, || {
+        for round in 0..200 {
+            let cb = Arc::new(
+                CircuitBreaker::new(
+                    format!("turns-{round}"),
+                    Config::default().max_failures(3).clock(ManualClock::new()),
+                )
+                .unwrap(),
+            );
+            let turn = Arc::new(Barrier::new(2));
+            let threads: Vec<_> = [false, true]
+                .into_iter()
+                .map(|succeeds| {
+                    let (cb, turn) = (cb.clone(), turn.clone());
+                    thread::spawn(move || {
+                        for _ in 0..50 {
+                            // A rejection (the breaker tripped) keeps the
+                            // turns going, for the check below to report.
+                            if !succeeds {
+                                for _ in 0..2 {
+                                    let _ = cb.try_acquire().map(|p| p.failure());
+                                }
+                            }
+                            turn.wait();
+                            if succeeds {
+                                let _ = cb.try_acquire().map(|p| p.success());
+                            }
+                            turn.wait();
+                        }
+                    })
+                })
+                .collect();
+            for thread in threads {
+                thread.join().unwrap();
+            }
+            let stats = cb.stats();
+            assert_eq!(stats.state, State::Closed, "round {round}: {stats:?}");
+            // The last call was the other thread's success.
+            let p = stats.period;
+            let consecutive = (p.consecutive_failures, p.consecutive_successes);
+            assert_eq!(consecutive, (0, 1), "round {round}: {p:?}");
+        }
+    });
+}
