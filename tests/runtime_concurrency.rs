@@ -481,10 +481,8 @@ fn threads_failing_off_the_lock_never_take_the_streak_past_max_failures() {
 /// the calls have one order: one thread fails twice, then the other
 /// succeeds once, fifty times over. No three failures are ever in a row,
 /// so `max_failures(3)` never trips, in any round, whichever threads own
-/// their stripes (as it did not when the streak was one word that every
-/// failure and the success after it changed).
+/// their stripes.
 #[test]
-#[ignore = "fails since every breaker logs failures off the lock: a look puts the other thread's success before the failures it came between, and every round trips"]
 fn a_thread_failing_twice_between_another_threads_successes_never_trips_max_failures_3() {
     within_seconds(60, || {
         for round in 0..200 {
@@ -537,7 +535,6 @@ fn a_thread_failing_twice_between_another_threads_successes_never_trips_max_fail
 /// `max_failures`, never before or after, and not at all if no streak
 /// reaches it, in every round.
 #[test]
-#[ignore = "fails since every breaker logs failures off the lock: a look takes two threads' calls in thread by thread, not in their order"]
 fn two_threads_taking_turns_trip_max_failures_where_their_order_does() {
     within_seconds(60, || {
         let mut x: u64 = 0x1234_5678_9ABC_DEF1;
