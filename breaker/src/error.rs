@@ -44,7 +44,10 @@ const INLINE: usize = 22;
 enum Text {
     Static(&'static str),
     /// The first `len` bytes of a string's UTF-8.
-    Inline { len: u8, bytes: [u8; INLINE] },
+    Inline {
+        len: u8,
+        bytes: [u8; INLINE],
+    },
 }
 
 impl Name {
@@ -555,7 +558,10 @@ mod tests {
         }
         let limit = Duration::from_nanos(Why::MAX_NANOS);
         assert_eq!(reason(u64::MAX), RejectReason::Open { retry_after: limit });
-        assert_eq!(reason(Why::MAX_NANOS + 1), RejectReason::Open { retry_after: limit });
+        assert_eq!(
+            reason(Why::MAX_NANOS + 1),
+            RejectReason::Open { retry_after: limit }
+        );
     }
 
     #[test]

@@ -810,3 +810,33 @@ fn a_success_ending_a_streak_off_the_lock_racing_a_reset_leaves_no_mark_in_the_n
         assert_eq!(p.consecutive_successes, p.successes, "{p:?}");
     });
 }
+
+/// Without a window, a thread fails, succeeds and fails again while
+/// another thread fails: whichever order the two failures land in, the
+/// streak is one some order of the calls gives (1 with the other failure
+/// before the success, 2 after it) and the breaker stays closed below
+/// `max_failures(3)`. (From the review of the unified lock-free path,
+/// whose looks took the calls in thread by thread.)
+#[test]
+fn a_windowless_success_and_failure_racing_another_threads_failure_count_an_order() {
+    model(|| {
+        let cb = after_successes(
+            Config::default().max_failures(3).clock(ManualClock::new()),
+            0,
+        );
+        cb.try_acquire().unwrap().failure();
+        let a = cb.clone();
+        let other = thread::spawn(move || a.try_acquire().unwrap().failure());
+        cb.try_acquire().unwrap().success();
+        cb.try_acquire().unwrap().failure();
+        other.join().unwrap();
+        let stats = cb.stats();
+        assert_eq!(stats.state, State::Closed);
+        let p = stats.period;
+        assert_eq!(
+            (p.successes, p.failures, p.consecutive_successes),
+            (1, 3, 0)
+        );
+        assert!((1..=2).contains(&p.consecutive_failures), "{p:?}");
+    });
+}
