@@ -484,15 +484,36 @@ fn threads_failing_off_the_lock_never_take_the_streak_past_max_failures() {
 /// their stripes.
 #[test]
 fn a_thread_failing_twice_between_another_threads_successes_never_trips_max_failures_3() {
-    within_seconds(60, || {
+    failing_twice_between_another_threads_successes(Config::default(), 0);
+}
+
+/// The same beside a window, judged from its tenth call at a rate no
+/// round reaches: the window's logs take its failures in thread by
+/// thread, and the streak still follows the calls' one order.
+#[test]
+fn beside_a_window_a_thread_failing_twice_between_another_threads_successes_never_trips() {
+    let window = Config::default()
+        .failure_rate(0.99)
+        .count_window(1000)
+        .minimum_calls(10);
+    failing_twice_between_another_threads_successes(window, 10);
+}
+
+/// Rounds of `failing_twice_between_...`: `config` with `max_failures(3)`,
+/// after `warm_up` successes.
+fn failing_twice_between_another_threads_successes(config: Config, warm_up: usize) {
+    within_seconds(60, move || {
         for round in 0..200 {
             let cb = Arc::new(
                 CircuitBreaker::new(
                     format!("turns-{round}"),
-                    Config::default().max_failures(3).clock(ManualClock::new()),
+                    config.clone().max_failures(3).clock(ManualClock::new()),
                 )
                 .unwrap(),
             );
+            for _ in 0..warm_up {
+                cb.try_acquire().unwrap().success();
+            }
             let turn = Arc::new(Barrier::new(2));
             let threads: Vec<_> = [false, true]
                 .into_iter()
@@ -536,7 +557,24 @@ fn a_thread_failing_twice_between_another_threads_successes_never_trips_max_fail
 /// reaches it, in every round.
 #[test]
 fn two_threads_taking_turns_trip_max_failures_where_their_order_does() {
-    within_seconds(60, || {
+    taking_turns_at_random(Config::default(), 0);
+}
+
+/// The same beside a window, judged from its tenth call at a rate no
+/// round reaches.
+#[test]
+fn beside_a_window_two_threads_taking_turns_trip_max_failures_where_their_order_does() {
+    let window = Config::default()
+        .failure_rate(0.99)
+        .count_window(1000)
+        .minimum_calls(10);
+    taking_turns_at_random(window, 10);
+}
+
+/// Rounds of `two_threads_taking_turns_...`: `config`, after `warm_up`
+/// successes.
+fn taking_turns_at_random(config: Config, warm_up: u64) {
+    within_seconds(60, move || {
         let mut x: u64 = 0x1234_5678_9ABC_DEF1;
         let mut next = move || {
             x ^= x << 13;
@@ -556,17 +594,21 @@ fn two_threads_taking_turns_trip_max_failures_where_their_order_does() {
             let mut streak = 0;
             let expected = calls.iter().zip(1u64..).find_map(|(&(_, failed), n)| {
                 streak = if failed { streak + 1 } else { 0 };
-                (streak == max_failures).then_some(n)
+                (streak == max_failures).then_some(n + warm_up)
             });
             let cb = Arc::new(
                 CircuitBreaker::new(
                     format!("taking-turns-{round}"),
-                    Config::default()
+                    config
+                        .clone()
                         .max_failures(max_failures as u32)
                         .clock(ManualClock::new()),
                 )
                 .unwrap(),
             );
+            for _ in 0..warm_up {
+                cb.try_acquire().unwrap().success();
+            }
             let turn = Arc::new(Barrier::new(2));
             let threads: Vec<_> = (0..2)
                 .map(|me| {

@@ -282,6 +282,11 @@ pub struct CircuitBreaker {
     slow_after: u64,
     /// The breaker has a window (a rate policy); a time window.
     windowed: bool,
+    /// The `max_failures` streak is kept in `Hot::consecutive`, in the real
+    /// order of the calls: without a window, and beside one whenever
+    /// `max_failures` can trip the breaker. (A window without it counts
+    /// its streak, which only its stats show, at its looks: `Core::streak`.)
+    streak_in_word: bool,
     time_window: bool,
     /// A time window's bucket width in nanoseconds (`u64::MAX` for a count
     /// window): the lane (see `Hot::lane`) takes only the successes whose
@@ -666,6 +671,7 @@ impl CircuitBreaker {
             stripes,
             slow_after: config.settings.slow_call_duration.map_or(u64::MAX, nanos),
             windowed,
+            streak_in_word: !windowed || config.settings.max_failures.is_some(),
             time_window,
             lane_span,
             admit_closed,
@@ -1242,13 +1248,13 @@ mod tests {
         });
     }
 
-    /// A window beside `max_failures`: a thread whose failures are
-    /// broken by its successes logs more of them than the streak could
-    /// take in a row, with no look between; a run as long as the streak
-    /// allows is refused and judged under the lock, and trips on the
-    /// failure that reaches it.
+    /// A window beside `max_failures`: a thread logs its failures for the
+    /// window off the lock, broken by its successes or in a row, while the
+    /// streak (kept in the calls' real order, in the tagged word) stays
+    /// below `max_failures`; the failure that brings it there takes the
+    /// lock and trips.
     #[test]
-    fn failures_broken_by_successes_are_logged_past_the_streaks_length() {
+    fn failures_beside_a_window_are_logged_off_the_lock_until_the_one_that_trips() {
         on_an_owned_stripe(|| {
             let cb = CircuitBreaker::new(
                 "runs",
@@ -1266,10 +1272,8 @@ mod tests {
             let _ = cb.stats();
             record(&cb, "FSFSFSFSFS");
             assert_eq!(logged(&cb), 5, "five failures, none two in a row");
-            record(&cb, "F");
-            assert_eq!(logged(&cb), 6, "a run of one");
-            record(&cb, "F");
-            assert_eq!(logged(&cb), 0, "a run of two, past this share's");
+            record(&cb, "FF");
+            assert_eq!(logged(&cb), 7, "two in a row");
             assert_eq!(cb.state(), State::Closed);
             record(&cb, "F");
             assert_eq!(cb.state(), State::Open, "three failures in a row");

@@ -840,3 +840,23 @@ fn a_windowless_success_and_failure_racing_another_threads_failure_count_an_orde
         assert!((1..=2).contains(&p.consecutive_failures), "{p:?}");
     });
 }
+
+/// Beside `max_failures`, the failure that brings the window to its
+/// threshold counts once in the streak: the word's count it took first is
+/// taken back for the locked path, which counts it and trips on it,
+/// whether a racing lock-free success came before it or ends the streak
+/// after it.
+#[test]
+fn beside_max_failures_a_windows_crossing_failure_counts_once_in_the_streak() {
+    model_bounded(Some(3), || {
+        let cb = after_successes(rate_window(0.5, 2, 2).max_failures(5), 2);
+        race_a_success_with_a_failure(&cb);
+        let stats = cb.stats();
+        assert_eq!(stats.state, State::Open);
+        assert_eq!(stats.open_count, 1);
+        // 1, or 0 where the success ended the streak after the failure.
+        let trip = stats.tripped_by.expect("tripped");
+        assert!(trip.period.consecutive_failures <= 1, "{trip:?}");
+        assert_eq!(stats.totals.failures, 1);
+    });
+}

@@ -169,7 +169,8 @@ impl CircuitBreaker {
         };
         if self.windowed {
             self.fold(&mut core);
-        } else {
+        }
+        if self.streak_in_word {
             self.take_streak_end(&mut core);
         }
         let result = section(&mut core, &now, changes);

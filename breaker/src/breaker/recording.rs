@@ -27,29 +27,38 @@ impl CircuitBreaker {
                 };
                 let done = !self.is_slow_at(started, ended)
                     && match ending {
-                        // A success the window takes in later, or one that
-                        // has no failure count to clear.
+                        // A success the window takes in later, with no
+                        // failure count to clear.
                         Ending::Success
-                            if if self.windowed {
-                                self.in_lane(ended)
-                            } else {
-                                self.hot.consecutive.load(Ordering::Relaxed) & COUNT_MASK == 0
-                            } =>
+                            if (!self.windowed || self.in_lane(ended))
+                                && (!self.streak_in_word
+                                    || self.hot.consecutive.load(Ordering::Relaxed)
+                                        & COUNT_MASK
+                                        == 0) =>
                         {
                             self.add(|c| &c.successes, Ordering::Release);
                             true
                         }
+                        // The first success after failures ends the streak
+                        // (a window takes it in later).
+                        Ending::Success
+                            if self.streak_in_word && (!self.windowed || self.in_lane(ended)) =>
+                        {
+                            self.finish_streak_end(ticket >> 1)
+                        }
+                        // A failure that does not trip (the one that trips
+                        // takes the lock); beside a window, it goes on to
+                        // the window as any of its failures does.
+                        Ending::Failure if self.streak_in_word => {
+                            self.failure_lock_free(word, ticket >> 1, ended)
+                        }
                         // A window's ending, judged in a short locked
-                        // section; or a failure that does not trip (the one
-                        // that trips takes the lock).
+                        // section.
                         Ending::Success | Ending::Failure if self.windowed => {
                             let failed = ending == Ending::Failure;
                             (failed && self.failure_allowed(ticket >> 1, ended))
                                 || self.finish_windowed(ticket >> 1, ended, failed)
                         }
-                        // The first success after failures ends the streak.
-                        Ending::Success => self.finish_streak_end(ticket >> 1),
-                        Ending::Failure => self.failure_lock_free(word),
                         _ => false,
                     };
                 if done {
@@ -143,7 +152,7 @@ impl CircuitBreaker {
     /// consecutive successes count from `before`, the lifetime successes
     /// before it.
     pub(super) fn clear_failure_streak(&self, core: &mut Core, before: u64) {
-        if self.windowed {
+        if !self.streak_in_word {
             core.success_mark = before.wrapping_sub(core.base.successes);
             core.streak = 0;
         } else {
@@ -162,26 +171,39 @@ impl CircuitBreaker {
 
     /// The current period's consecutive failures.
     pub(super) fn streak(&self, core: &Core) -> u64 {
-        if self.windowed {
+        if !self.streak_in_word {
             core.streak
         } else {
             self.consecutive_failures(core.generation)
         }
     }
 
-    /// A failure on the lock-free path, if it does not trip. Out of line,
-    /// so that the inlined success path stays small.
+    /// A failure on the lock-free path of the period `generation` (ended
+    /// at `ended`, where a window needs it), if it does not trip: counted
+    /// in the streak first, in the calls' real order; beside a window, then
+    /// logged for it or judged on it under the lock. If the window would
+    /// trip on it, its count in the streak is taken back, for the locked
+    /// path to count it there. Out of line, so that the inlined success
+    /// path stays small.
     #[inline(never)]
-    pub(super) fn failure_lock_free(&self, word: u64) -> bool {
+    pub(super) fn failure_lock_free(&self, word: u64, generation: u64, ended: u64) -> bool {
         let below = if word & STATE_MASK == DISABLED {
             u64::MAX
         } else {
             self.trip_at
         };
-        if self.add_consecutive_failure(word >> GEN_SHIFT, below) {
+        if !self.add_consecutive_failure(generation, below) {
+            return false;
+        }
+        if !self.windowed {
             self.add(|c| &c.failures, Ordering::Release);
             return true;
         }
+        if self.failure_allowed(generation, ended) || self.finish_windowed(generation, ended, true)
+        {
+            return true;
+        }
+        self.remove_consecutive_failure(generation);
         false
     }
 
@@ -376,7 +398,7 @@ impl CircuitBreaker {
         let period_successes = self.sums().successes.wrapping_sub(core.base.successes);
         core.success_mark = period_successes;
         // Under the lock nothing trips early: count it whatever the total.
-        if self.windowed {
+        if !self.streak_in_word {
             core.streak = core.streak.saturating_add(1);
         } else {
             self.add_consecutive_failure(core.generation, u64::MAX);

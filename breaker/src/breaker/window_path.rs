@@ -120,11 +120,11 @@ impl CircuitBreaker {
             }
         }
         self.fold(core);
-        let streak = core.streak;
+        // Kept here, under the lock, only beside a window without
+        // `max_failures` (see `streak_in_word`): the word's count took
+        // this failure already, or this success ends it below.
+        let streak = if self.streak_in_word { 0 } else { core.streak };
         if closed {
-            if failed && streak.saturating_add(1) >= self.trip_at {
-                return false;
-            }
             let Some(window) = core.window.as_mut() else {
                 return false;
             };
@@ -135,12 +135,14 @@ impl CircuitBreaker {
             window.record(at, failed, false);
         }
         if failed {
-            core.streak = streak.saturating_add(1);
+            if !self.streak_in_word {
+                core.streak = streak.saturating_add(1);
+            }
             self.add(|c| &c.failures, Ordering::Release);
         } else {
             self.add(|c| &c.successes, Ordering::Release);
             core.folded = core.folded.wrapping_add(1);
-            if streak > 0 {
+            if self.streak(core) > 0 {
                 self.clear_failure_streak(core, core.folded.wrapping_sub(1));
             }
         }
@@ -240,7 +242,9 @@ impl CircuitBreaker {
             // the successes before the next, recorded together.
             let mut runs = [0u64; LOG_LEN + 1];
             for n in 0..count as usize {
-                core.streak = core.streak.saturating_add(1);
+                if !self.streak_in_word {
+                    core.streak = core.streak.saturating_add(1);
+                }
                 let next = if n + 1 == count as usize {
                     owned
                 } else {
@@ -285,7 +289,7 @@ impl CircuitBreaker {
         if count == 0 {
             return;
         }
-        if core.streak > 0 {
+        if core.streak > 0 && !self.streak_in_word {
             self.clear_failure_streak(core, *position);
         }
         *position = position.wrapping_add(count);
@@ -384,7 +388,13 @@ impl CircuitBreaker {
         let Some(window) = core.window.as_mut() else {
             return (0, 0);
         };
-        let run = self.trip_at.saturating_sub(core.streak).saturating_sub(1);
+        // The word's compare-and-swap keeps the streak below
+        // `max_failures` (see `streak_in_word`): no run to share out.
+        let run = if self.streak_in_word {
+            u64::MAX
+        } else {
+            self.trip_at.saturating_sub(core.streak).saturating_sub(1)
+        };
         if run == 0 {
             return (0, 0);
         }

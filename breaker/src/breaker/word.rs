@@ -73,4 +73,31 @@ impl CircuitBreaker {
             }
         }
     }
+
+    /// Takes back one failure that `add_consecutive_failure` added to the
+    /// count of the period `generation`, for the locked path to count it
+    /// instead: unless the count has been cleared since (a success ended
+    /// the streak, which then took the failure in before it: the two
+    /// calls overlapped, so either order is one the calls could have had)
+    /// or belongs to another period. A count saturated at `u32::MAX` is
+    /// left there.
+    pub(super) fn remove_consecutive_failure(&self, generation: u64) {
+        let tag = (generation & COUNT_MASK) << 32;
+        let mut word = self.hot.consecutive.load(Ordering::Acquire);
+        loop {
+            let count = word & COUNT_MASK;
+            if word & !COUNT_MASK != tag || count == 0 || count == COUNT_MASK {
+                return;
+            }
+            match self.hot.consecutive.compare_exchange_weak(
+                word,
+                word - 1,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return,
+                Err(actual) => word = actual,
+            }
+        }
+    }
 }
