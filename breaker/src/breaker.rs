@@ -149,7 +149,7 @@ mod word;
 #[cfg(feature = "metrics")]
 use stripes::stripe_totals;
 use stripes::{
-    logged_in, share_fields, share_word, Log, Stripe, Stripes, Sums, LOGGED_MASK, LOG_LEN, ONE_LEFT,
+    logged_in, share_left, share_word, Log, Stripe, Stripes, Sums, LOGGED_MASK, LOG_LEN, ONE_LEFT,
 };
 
 // ----- the published word -------------------------------------------------
@@ -1195,34 +1195,6 @@ mod tests {
         });
     }
 
-    /// The runs the shares of one look allow add up to no more than the
-    /// failures in a row the streak can take, however many stripes take a
-    /// share: the next look takes a run of each thread's one after the
-    /// other, so a longer sum would let the streak reach `max_failures`
-    /// off the lock. (With one stripe, one core, there is nothing to
-    /// split.)
-    #[test]
-    fn the_runs_of_a_looks_shares_add_up_to_what_the_streak_can_take() {
-        let cb = ninety_percent("split-runs");
-        // A look by a thread that owns no stripe, after every stripe's
-        // owner failed.
-        std::thread::scope(|s| {
-            s.spawn(|| {
-                let mut core = lock(&cb.core);
-                core.active = u16::MAX >> (16 - cb.stripes.len());
-                for run in [1, 2, 3, 5, 40] {
-                    cb.share_out(&mut core, 100, run);
-                    let runs: u64 = cb
-                        .stripes
-                        .iter()
-                        .map(|s| share_fields(s.log.share.load(Ordering::Relaxed)).1)
-                        .sum();
-                    assert!((1..=run).contains(&runs), "runs {runs} of {run}");
-                }
-            });
-        });
-    }
-
     /// A thread that failed under its share keeps one through a look at
     /// which it had not failed again: two threads whose failures
     /// alternate do not take each other's shares away at every look.
@@ -1244,7 +1216,7 @@ mod tests {
             });
             let mine = &cb.stripes[thread_stripe() & !OWNED & (cb.stripes.len() - 1)];
             let share = mine.log.share.load(Ordering::Relaxed);
-            assert!(share_fields(share).0 > 0, "share {share:#x}");
+            assert!(share_left(share) > 0, "share {share:#x}");
         });
     }
 

@@ -161,10 +161,21 @@ fn success_and_failure_at_the_trip_threshold_leave_a_consistent_breaker() {
             t.successes + t.failures + t.ignored + t.cancelled + t.rejected
         );
         // The state follows from the order the outcomes were recorded in:
-        // open exactly when the second failure came right after the first.
+        // open exactly when the second failure came right after the first,
+        // on a streak of two; closed when the success came between, on a
+        // streak of the second failure alone (a success that clears the
+        // count after the second failure made it two leaves it tripped).
         match stats.state {
-            State::Open => assert!(bad),
-            State::Closed => assert!(ok && stats.period.consecutive_failures <= 1),
+            State::Open => {
+                assert!(bad);
+                let trip = stats.tripped_by.expect("tripped");
+                assert_eq!(trip.period.consecutive_failures, 2, "{trip:?}");
+            }
+            State::Closed => {
+                assert!(ok);
+                let expected = u64::from(bad);
+                assert_eq!(stats.period.consecutive_failures, expected, "{stats:?}");
+            }
             other => panic!("unexpected state {other:?}"),
         }
     });

@@ -5,11 +5,17 @@ use super::*;
 
 impl CircuitBreaker {
     /// The trip policies, any one of which opens a closed breaker: the
-    /// first that says so.
-    pub(super) fn should_trip(&self, core: &mut Core, now: &Now) -> Option<TripReason> {
+    /// first that says so, with the period's consecutive failures at
+    /// `streak`.
+    pub(super) fn should_trip(
+        &self,
+        core: &mut Core,
+        now: &Now,
+        streak: u64,
+    ) -> Option<TripReason> {
         let config = &self.config;
         if let Some(max) = config.settings.max_failures {
-            if self.streak(core) >= u64::from(max) {
+            if streak >= u64::from(max) {
                 return Some(TripReason::ConsecutiveFailures);
             }
         }

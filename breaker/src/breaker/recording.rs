@@ -368,7 +368,7 @@ impl CircuitBreaker {
                 if let Some(window) = core.window.as_mut() {
                     window.record(at, false, slow);
                 }
-                if let Some(reason) = self.should_trip(core, now) {
+                if let Some(reason) = self.should_trip(core, now, self.streak(core)) {
                     self.trip(core, reason, now, changes);
                 }
             }
@@ -398,11 +398,16 @@ impl CircuitBreaker {
         let period_successes = self.sums().successes.wrapping_sub(core.base.successes);
         core.success_mark = period_successes;
         // Under the lock nothing trips early: count it whatever the total.
-        if !self.streak_in_word {
-            core.streak = core.streak.saturating_add(1);
+        // The streak as this failure made it: a lock-free success that
+        // overlaps it may clear the word before the policies read it, and
+        // the failure that brought the streak to `max_failures` trips
+        // whichever order the two then take.
+        let streak = if self.streak_in_word {
+            self.count_consecutive_failure(core.generation)
         } else {
-            self.add_consecutive_failure(core.generation, u64::MAX);
-        }
+            core.streak = core.streak.saturating_add(1);
+            core.streak
+        };
         let counts = &mut core.counts;
         counts.consecutive_successes = 0;
         if slow {
@@ -417,8 +422,14 @@ impl CircuitBreaker {
                 if let Some(window) = core.window.as_mut() {
                     window.record(at, true, slow);
                 }
-                if let Some(reason) = self.should_trip(core, now) {
+                if let Some(reason) = self.should_trip(core, now, streak) {
                     self.trip(core, reason, now, changes);
+                    if let Some(trip) = core.trip.as_mut() {
+                        if trip.period.consecutive_failures < streak {
+                            trip.period.consecutive_failures = streak;
+                            trip.period.consecutive_successes = 0;
+                        }
+                    }
                 }
             }
             State::HalfOpen => self.set_state(core, State::Open, now, changes),

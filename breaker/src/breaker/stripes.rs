@@ -25,10 +25,9 @@ pub(super) struct Stripe {
 /// they were made.
 #[derive(Default)]
 pub(super) struct Log {
-    /// The share's tag (see `grant_tag`) as the high 32 bits, the longest
-    /// run of failures it allows as the 16 below (see `failure_allowed`),
-    /// the failures left as the 8 below those, and the failures logged as
-    /// the low 8 (see [`share_word`]): set by the look that grants it,
+    /// The share's tag (see `grant_tag`) as the high 32 bits, the failures
+    /// left as bits 8 to 15, and the failures logged as the low 8 (see
+    /// [`share_word`]): set by the look that grants it,
     /// counted down by the owner with a compare-and-swap (which publishes
     /// the entry), taken back by the next look with a swap. 0: no share;
     /// [`LOOKING`]: a look is taking the log in.
@@ -58,15 +57,14 @@ pub(super) const LOGGED_MASK: u64 = 0xFF;
 /// One failure left, in a `Log::share`.
 pub(super) const ONE_LEFT: u64 = 1 << 8;
 
-/// A `Log::share` of `left` failures, no run of them longer than `run`,
-/// none logged yet, tagged `tag`.
-pub(super) fn share_word(tag: u64, run: u64, left: u64) -> u64 {
-    tag << 32 | run.min(0xFFFF) << 16 | left.min(0xFF) << 8
+/// A `Log::share` of `left` failures, none logged yet, tagged `tag`.
+pub(super) fn share_word(tag: u64, left: u64) -> u64 {
+    tag << 32 | left.min(0xFF) << 8
 }
 
-/// A `Log::share`'s failures left and the longest run it allows.
-pub(super) fn share_fields(share: u64) -> (u64, u64) {
-    (share >> 8 & 0xFF, share >> 16 & 0xFFFF)
+/// A `Log::share`'s failures left.
+pub(super) fn share_left(share: u64) -> u64 {
+    share >> 8 & 0xFF
 }
 
 /// The failures a log holds: what fills a stripe's spare room. A thread

@@ -3,20 +3,23 @@
 //!
 //! At each look a closed, judged window works out its *allowance*: how
 //! many failures it can take, all in a row, before a rate would reach its
-//! threshold, and how many in a row the `max_failures` streak can take.
-//! The look splits both into shares, one per stripe whose owner failed at
-//! either of the last two looks (and the looking thread's), each at most
-//! a log's length and a run of failures whose lengths add up to what the
-//! streak can take, and writes each share into its stripe's `Log::share`.
-//! A run of failures in the order the next look takes them in is one run
-//! of each thread's (each thread's calls go in in its order), so the
-//! streak cannot reach its threshold off the lock. A failure of a thread that owns
-//! its stripe writes where it fell among its successes into its log and
-//! takes one of its share with a compare-and-swap on that word, on its own
-//! cache line. The next look swaps every share back: a failure published
-//! before the swap is taken in, one after it finds its share gone and
-//! takes the lock. The owners never write a word another core writes on
-//! the way, so failures scale with the cores.
+//! threshold. The look splits it into shares, one per stripe whose owner
+//! failed at either of the last two looks (and the looking thread's), each
+//! at most a log's length, and writes each share into its stripe's
+//! `Log::share`. A failure of a thread that owns its stripe writes where
+//! it fell among its successes into its log and takes one of its share
+//! with a compare-and-swap on that word, on its own cache line. The next
+//! look swaps every share back: a failure published before the swap is
+//! taken in, one after it finds its share gone and takes the lock. The
+//! owners never write a word another core writes on the way, so a
+//! window's failures scale with the cores.
+//!
+//! Beside `max_failures`, the streak is not the look's: a failure counts
+//! in the tagged word first, in the calls' real order (see
+//! `streak_in_word` and `failure_lock_free`). A look takes other threads'
+//! successes in before a thread's logged failures, which is no order for
+//! a streak: calls made one after another on two threads would trip it
+//! early.
 
 use super::*;
 
@@ -47,8 +50,7 @@ impl CircuitBreaker {
             share = log.share.load(Ordering::Relaxed);
         }
         let (tag, n) = (share >> 32, share & LOGGED_MASK);
-        let (left, run) = share_fields(share);
-        if left == 0 || run == 0 || tag >> 16 != generation & 0xFFFF || n >= LOG_LEN as u64 {
+        if share_left(share) == 0 || tag >> 16 != generation & 0xFFFF || n >= LOG_LEN as u64 {
             return false;
         }
         let successes = stripe.owned.successes.load(Ordering::Relaxed);
@@ -59,11 +61,6 @@ impl CircuitBreaker {
             let Ok(gap) = u16::try_from(gap) else {
                 return false;
             };
-            // The failures in a row: the run may be longer than the share
-            // allows only if every failure logged so far is in it.
-            if n >= run && gap == 0 && Self::run_ending(log, n) >= run {
-                return false;
-            }
             log.gaps[n as usize - 1].store(gap, Ordering::Relaxed);
         }
         log.cursor.store(successes, Ordering::Relaxed);
@@ -77,18 +74,6 @@ impl CircuitBreaker {
                 Ordering::Relaxed,
             )
             .is_ok()
-    }
-
-    /// How many of the `n` failures logged last, up to the newest, follow
-    /// each other with none of the owner's successes between: the run a
-    /// failure with no success since the newest one would extend.
-    #[cold]
-    pub(super) fn run_ending(log: &Log, n: u64) -> u64 {
-        let mut run = 1;
-        while run < n && log.gaps[(n - run) as usize - 1].load(Ordering::Relaxed) == 0 {
-            run += 1;
-        }
-        run
     }
 
     /// A window's success or failure, not slow, of the period
@@ -331,41 +316,31 @@ impl CircuitBreaker {
         if self.hot.lane.load(Ordering::Relaxed) != lane {
             self.hot.lane.store(lane, Ordering::Release);
         }
-        let (left, run) = self.allowance(core, now, lane);
-        self.share_out(core, left, run);
+        let left = self.allowance(core, now, lane);
+        self.share_out(core, left);
     }
 
     /// Splits `left` failures into shares for the stripes whose owners
     /// failed under the last two looks' shares, and the looking thread's
     /// if it owns its stripe (a thread that has claimed none is not given
-    /// one), at most a log's length each; and `run`, the failures in a row
-    /// the `max_failures` streak can take, into the longest run each share
-    /// allows (their sum at most `run`: a run of failures in the order the
-    /// next look takes them in is made of one run of each thread's). A
-    /// stripe whose share allows no run gets none. Every other stripe that
-    /// a look took a share from (`LOOKING`) is left with none.
-    pub(super) fn share_out(&self, core: &mut Core, left: u64, run: u64) {
+    /// one), at most a log's length each. Every other stripe that a look
+    /// took a share from (`LOOKING`) is left with none.
+    pub(super) fn share_out(&self, core: &mut Core, left: u64) {
         let mut takers = u32::from(core.active | core.active_before);
         // Without claiming one: a thread that only looks keeps none.
         if let Some(caller) = claimed_stripe().filter(|at| at & OWNED != 0) {
             takers |= 1 << (caller & !OWNED & (self.stripes.len() - 1));
         }
-        let (mut left, mut run) = if takers == 0 { (0, 0) } else { (left, run) };
-        let tag = if left > 0 && run > 0 {
-            self.grant_tag(core)
-        } else {
-            0
-        };
+        let mut left = if takers == 0 { 0 } else { left };
+        let tag = if left > 0 { self.grant_tag(core) } else { 0 };
         for (i, stripe) in self.stripes.iter().enumerate() {
             let mut share = 0;
-            if takers & 1 << i != 0 && left > 0 && run > 0 {
+            if takers & 1 << i != 0 && left > 0 {
                 let count = u64::from(takers.count_ones());
                 let grant = left.div_ceil(count).min(LOG_LEN as u64);
-                let longest = run.div_ceil(count).min(grant);
                 takers &= !(1 << i);
                 left -= grant;
-                run -= longest;
-                share = share_word(tag, longest, grant);
+                share = share_word(tag, grant);
             }
             if share != 0 || stripe.log.share.load(Ordering::Relaxed) != 0 {
                 stripe.log.share.store(share, Ordering::Release);
@@ -374,30 +349,20 @@ impl CircuitBreaker {
     }
 
     /// How many failures the lock-free path may record before the next
-    /// look, and how many of them in a row: as many as the window, at its
-    /// worst (each failure adding to its failures and none leaving), can
-    /// take without reaching a threshold, at most what the shares hold;
-    /// and as many in a row as the `max_failures` streak can take. None
-    /// outside the lane.
-    pub(super) fn allowance(&self, core: &mut Core, now: Duration, lane: u64) -> (u64, u64) {
+    /// look: as many as the window, at its worst (each failure adding to
+    /// its failures and none leaving), can take without reaching a
+    /// threshold, at most what the shares hold. None outside the lane.
+    /// (The streak is no limit: beside `max_failures` the tagged word's
+    /// compare-and-swap keeps it below, see `streak_in_word`.)
+    pub(super) fn allowance(&self, core: &mut Core, now: Duration, lane: u64) -> u64 {
         // Without `fast_closed`, every ending takes the lock: a grant would
         // go unused.
         if core.state != State::Closed || lane == 0 || !self.fast_closed {
-            return (0, 0);
+            return 0;
         }
         let Some(window) = core.window.as_mut() else {
-            return (0, 0);
+            return 0;
         };
-        // The word's compare-and-swap keeps the streak below
-        // `max_failures` (see `streak_in_word`): no run to share out.
-        let run = if self.streak_in_word {
-            u64::MAX
-        } else {
-            self.trip_at.saturating_sub(core.streak).saturating_sub(1)
-        };
-        if run == 0 {
-            return (0, 0);
-        }
         // No more than the shares can hold.
         let most = (LOG_LEN * self.stripes.len()) as u64;
         let tally = window.tally(now);
@@ -406,14 +371,14 @@ impl CircuitBreaker {
             // A full count window: its calls stay at its capacity, so the
             // failures alone decide (and the slow calls cannot rise).
             if tally.slow >= cut.slow {
-                return (0, 0);
+                return 0;
             }
             let left = cut
                 .failures
                 .saturating_sub(tally.failures)
                 .saturating_sub(1)
                 .min(most);
-            return (left, run);
+            return left;
         }
         // The worst the window can be after `more` failures judges it;
         // that only grows with `more`, so the last `more` it does not trip
@@ -436,7 +401,7 @@ impl CircuitBreaker {
                 low = mid;
             }
         }
-        (low, run)
+        low
     }
 
     /// A tag for the next shares: the low 16 bits of the generation above

@@ -100,4 +100,31 @@ impl CircuitBreaker {
             }
         }
     }
+
+    /// Adds one failure to the consecutive count of the period whose
+    /// generation is `generation`, whatever the count (under the lock,
+    /// where nothing trips early), and returns the count it made:
+    /// saturated at `u32::MAX`; 0 for a count of another period.
+    pub(super) fn count_consecutive_failure(&self, generation: u64) -> u64 {
+        let tag = (generation & COUNT_MASK) << 32;
+        let mut word = self.hot.consecutive.load(Ordering::Acquire);
+        loop {
+            if word & !COUNT_MASK != tag {
+                return 0;
+            }
+            let count = word & COUNT_MASK;
+            if count == COUNT_MASK {
+                return count;
+            }
+            match self.hot.consecutive.compare_exchange_weak(
+                word,
+                word + 1,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return count + 1,
+                Err(actual) => word = actual,
+            }
+        }
+    }
 }
