@@ -43,35 +43,44 @@ impl CircuitBreaker {
         }
     }
 
+    /// Changes the consecutive count of the period `generation` to what
+    /// `change` makes of it, with a compare-and-swap: the count it left
+    /// there; `None` when the word is another period's or `change` leaves
+    /// it alone (`None`). A count `change` keeps as it is is not written.
+    fn change_count(&self, generation: u64, change: impl Fn(u64) -> Option<u64>) -> Option<u64> {
+        let tag = (generation & COUNT_MASK) << 32;
+        let mut word = self.hot.consecutive.load(Ordering::Acquire);
+        loop {
+            if word & !COUNT_MASK != tag {
+                return None;
+            }
+            let count = word & COUNT_MASK;
+            let new = change(count)?;
+            if new == count {
+                return Some(count);
+            }
+            match self.hot.consecutive.compare_exchange_weak(
+                word,
+                tag | new,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return Some(new),
+                Err(actual) => word = actual,
+            }
+        }
+    }
+
     /// Adds one failure to the consecutive count of the period whose
     /// generation is `generation`, unless the count is at `below - 1`
     /// already (the failure that trips takes the lock) or belongs to
     /// another period. Saturates at `u32::MAX`.
     #[inline]
     pub(super) fn add_consecutive_failure(&self, generation: u64, below: u64) -> bool {
-        let tag = (generation & COUNT_MASK) << 32;
-        let mut word = self.hot.consecutive.load(Ordering::Acquire);
-        loop {
-            if word & !COUNT_MASK != tag {
-                return false;
-            }
-            let count = word & COUNT_MASK;
-            if count.saturating_add(1) >= below {
-                return false;
-            }
-            if count == COUNT_MASK {
-                return true;
-            }
-            match self.hot.consecutive.compare_exchange_weak(
-                word,
-                word + 1,
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            ) {
-                Ok(_) => return true,
-                Err(actual) => word = actual,
-            }
-        }
+        self.change_count(generation, |count| {
+            (count.saturating_add(1) < below).then(|| (count + 1).min(COUNT_MASK))
+        })
+        .is_some()
     }
 
     /// Takes back one failure that `add_consecutive_failure` added to the
@@ -82,23 +91,9 @@ impl CircuitBreaker {
     /// or belongs to another period. A count saturated at `u32::MAX` is
     /// left there.
     pub(super) fn remove_consecutive_failure(&self, generation: u64) {
-        let tag = (generation & COUNT_MASK) << 32;
-        let mut word = self.hot.consecutive.load(Ordering::Acquire);
-        loop {
-            let count = word & COUNT_MASK;
-            if word & !COUNT_MASK != tag || count == 0 || count == COUNT_MASK {
-                return;
-            }
-            match self.hot.consecutive.compare_exchange_weak(
-                word,
-                word - 1,
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            ) {
-                Ok(_) => return,
-                Err(actual) => word = actual,
-            }
-        }
+        self.change_count(generation, |count| {
+            (count > 0 && count < COUNT_MASK).then(|| count - 1)
+        });
     }
 
     /// Adds one failure to the consecutive count of the period whose
@@ -106,25 +101,7 @@ impl CircuitBreaker {
     /// where nothing trips early), and returns the count it made:
     /// saturated at `u32::MAX`; 0 for a count of another period.
     pub(super) fn count_consecutive_failure(&self, generation: u64) -> u64 {
-        let tag = (generation & COUNT_MASK) << 32;
-        let mut word = self.hot.consecutive.load(Ordering::Acquire);
-        loop {
-            if word & !COUNT_MASK != tag {
-                return 0;
-            }
-            let count = word & COUNT_MASK;
-            if count == COUNT_MASK {
-                return count;
-            }
-            match self.hot.consecutive.compare_exchange_weak(
-                word,
-                word + 1,
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            ) {
-                Ok(_) => return count + 1,
-                Err(actual) => word = actual,
-            }
-        }
+        self.change_count(generation, |count| Some((count + 1).min(COUNT_MASK)))
+            .unwrap_or(0)
     }
 }
