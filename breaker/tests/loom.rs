@@ -871,3 +871,45 @@ fn beside_max_failures_a_windows_crossing_failure_counts_once_in_the_streak() {
         assert_eq!(stats.totals.failures, 1);
     });
 }
+
+/// Beside `max_failures` and a window, a failure admitted before a reset
+/// and ending while it happens (counted in the word first, then judged by
+/// the window, which trips on it): it never counts toward the new period's
+/// streak, and its count taken back never takes one of the new period's.
+#[test]
+fn beside_a_window_a_crossing_failure_racing_with_reset_never_counts_toward_the_new_period() {
+    a_failure_beside_a_window_racing_with_reset(|| rate_window(0.5, 2, 2).max_failures(2), 2);
+}
+
+/// The same for a failure the window's allowance lets through off the
+/// lock (logged for its next look).
+#[test]
+fn beside_a_window_a_logged_failure_racing_with_reset_never_counts_toward_the_new_period() {
+    a_failure_beside_a_window_racing_with_reset(|| rate_window(1.0, 4, 4).max_failures(2), 4);
+}
+
+fn a_failure_beside_a_window_racing_with_reset(
+    config: impl Fn() -> Config + Sync + Send + 'static,
+    successes: usize,
+) {
+    model(move || {
+        let cb = std::sync::Arc::new(CircuitBreaker::new("loom", config()).unwrap());
+        for _ in 0..successes {
+            cb.try_acquire().unwrap().success();
+        }
+        // Admitted before the reset, failing while it happens.
+        let permit = cb.try_acquire_owned().unwrap();
+        let failing = thread::spawn(move || permit.failure());
+        let resetter = {
+            let cb = cb.clone();
+            thread::spawn(move || cb.reset())
+        };
+        failing.join().unwrap();
+        resetter.join().unwrap();
+        // One more failure: the new period's first.
+        cb.try_acquire().unwrap().failure();
+        let stats = cb.stats();
+        assert_eq!(stats.state, State::Closed, "{stats:?}");
+        assert_eq!(stats.period.consecutive_failures, 1, "{stats:?}");
+    });
+}
