@@ -913,3 +913,45 @@ fn a_failure_beside_a_window_racing_with_reset(
         assert_eq!(stats.period.consecutive_failures, 1, "{stats:?}");
     });
 }
+
+/// The failure that brings the streak to `max_failures`, racing with a
+/// success that clears the count it made: the state change that announces
+/// the trip (to the listeners and the log) reports the streak it tripped
+/// on, as the trip record does.
+#[test]
+fn a_trip_on_the_streak_announces_the_streak_it_tripped_on() {
+    model(|| {
+        let heard = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = heard.clone();
+        let cb = Arc::new(
+            CircuitBreaker::new(
+                "loom",
+                Config::default()
+                    .max_failures(2)
+                    .clock(ManualClock::new())
+                    .on_state_change(move |change| {
+                        if change.to == State::Open {
+                            sink.lock().unwrap().push(change.period);
+                        }
+                    }),
+            )
+            .unwrap(),
+        );
+        cb.try_acquire().unwrap().failure();
+        let a = cb.clone();
+        let b = cb.clone();
+        let ok = thread::spawn(move || a.try_acquire().map(|p| p.success()).is_ok());
+        let bad = thread::spawn(move || b.try_acquire().map(|p| p.failure()).is_ok());
+        ok.join().unwrap();
+        bad.join().unwrap();
+        let stats = cb.stats();
+        let heard = heard.lock().unwrap();
+        if let Some(trip) = stats.tripped_by {
+            assert_eq!(heard.len(), 1, "{heard:?}");
+            assert_eq!(
+                heard[0].consecutive_failures, trip.period.consecutive_failures,
+                "{heard:?} {trip:?}"
+            );
+        }
+    });
+}
