@@ -871,3 +871,87 @@ fn beside_max_failures_a_windows_crossing_failure_counts_once_in_the_streak() {
         assert_eq!(stats.totals.failures, 1);
     });
 }
+
+/// Beside `max_failures` and a window, a failure admitted before a reset
+/// and ending while it happens (counted in the word first, then judged by
+/// the window, which trips on it): it never counts toward the new period's
+/// streak, and its count taken back never takes one of the new period's.
+#[test]
+fn beside_a_window_a_crossing_failure_racing_with_reset_never_counts_toward_the_new_period() {
+    a_failure_beside_a_window_racing_with_reset(|| rate_window(0.5, 2, 2).max_failures(2), 2);
+}
+
+/// The same for a failure the window's allowance lets through off the
+/// lock (logged for its next look).
+#[test]
+fn beside_a_window_a_logged_failure_racing_with_reset_never_counts_toward_the_new_period() {
+    a_failure_beside_a_window_racing_with_reset(|| rate_window(1.0, 4, 4).max_failures(2), 4);
+}
+
+fn a_failure_beside_a_window_racing_with_reset(
+    config: impl Fn() -> Config + Sync + Send + 'static,
+    successes: usize,
+) {
+    model(move || {
+        let cb = std::sync::Arc::new(CircuitBreaker::new("loom", config()).unwrap());
+        for _ in 0..successes {
+            cb.try_acquire().unwrap().success();
+        }
+        // Admitted before the reset, failing while it happens.
+        let permit = cb.try_acquire_owned().unwrap();
+        let failing = thread::spawn(move || permit.failure());
+        let resetter = {
+            let cb = cb.clone();
+            thread::spawn(move || cb.reset())
+        };
+        failing.join().unwrap();
+        resetter.join().unwrap();
+        // One more failure: the new period's first.
+        cb.try_acquire().unwrap().failure();
+        let stats = cb.stats();
+        assert_eq!(stats.state, State::Closed, "{stats:?}");
+        assert_eq!(stats.period.consecutive_failures, 1, "{stats:?}");
+    });
+}
+
+/// The failure that brings the streak to `max_failures`, racing with a
+/// success that clears the count it made: the state change that announces
+/// the trip (to the listeners and the log) reports the streak it tripped
+/// on, as the trip record does.
+#[test]
+fn a_trip_on_the_streak_announces_the_streak_it_tripped_on() {
+    model(|| {
+        let heard = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = heard.clone();
+        let cb = Arc::new(
+            CircuitBreaker::new(
+                "loom",
+                Config::default()
+                    .max_failures(2)
+                    .clock(ManualClock::new())
+                    .on_state_change(move |change| {
+                        if change.to == State::Open {
+                            sink.lock().unwrap().push(change.period);
+                        }
+                    }),
+            )
+            .unwrap(),
+        );
+        cb.try_acquire().unwrap().failure();
+        let a = cb.clone();
+        let b = cb.clone();
+        let ok = thread::spawn(move || a.try_acquire().map(|p| p.success()).is_ok());
+        let bad = thread::spawn(move || b.try_acquire().map(|p| p.failure()).is_ok());
+        ok.join().unwrap();
+        bad.join().unwrap();
+        let stats = cb.stats();
+        let heard = heard.lock().unwrap();
+        if let Some(trip) = stats.tripped_by {
+            assert_eq!(heard.len(), 1, "{heard:?}");
+            assert_eq!(
+                heard[0].consecutive_failures, trip.period.consecutive_failures,
+                "{heard:?} {trip:?}"
+            );
+        }
+    });
+}

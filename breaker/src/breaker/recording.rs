@@ -424,10 +424,16 @@ impl CircuitBreaker {
                 }
                 if let Some(reason) = self.should_trip(core, now, streak) {
                     self.trip(core, reason, now, changes);
-                    if let Some(trip) = core.trip.as_mut() {
-                        if trip.period.consecutive_failures < streak {
-                            trip.period.consecutive_failures = streak;
-                            trip.period.consecutive_successes = 0;
+                    // The trip's record and its announcement (the
+                    // listeners, the log, the recent transitions) alike.
+                    let periods = core.trip.as_mut().map(|trip| &mut trip.period);
+                    for period in periods
+                        .into_iter()
+                        .chain(core.announcements.last_mut().map(|last| &mut last.period))
+                    {
+                        if period.consecutive_failures < streak {
+                            period.consecutive_failures = streak;
+                            period.consecutive_successes = 0;
                         }
                     }
                 }
