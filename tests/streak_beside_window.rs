@@ -338,3 +338,133 @@ fn beside_a_judged_window_a_long_run_of_failures_trips_on_the_rate_first() {
         assert_eq!(stats.totals.failures, 100, "{kind}");
     }
 }
+
+/// Threads taking turns at random: after every round, the consecutive
+/// failures and successes are those of the calls' one order, in both
+/// windows, judged or not, with `max_failures` too high to trip.
+#[test]
+fn beside_a_window_threads_taking_turns_at_random_count_the_streaks_of_their_order() {
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    for round in 0..300 {
+        let (kind, window) = windows().swap_remove((next() % 2) as usize);
+        let (warm_up, minimum) = [(0, 100), (20, 10)][(next() % 2) as usize];
+        let len = 1 + next() % 20;
+        let calls: Vec<(usize, char)> = (0..len)
+            .map(|_| {
+                let c = if next() % 100 < 60 { 'F' } else { 'S' };
+                ((next() % 2) as usize, c)
+            })
+            .collect();
+        let (mut failures, mut successes) = (0u64, warm_up as u64);
+        for &(_, c) in &calls {
+            if c == 'F' {
+                failures += 1;
+                successes = 0;
+            } else {
+                failures = 0;
+                successes += 1;
+            }
+        }
+        let config = window.clone().minimum_calls(minimum).max_failures(1000);
+        let (cb, _clock) = breaker(kind, config);
+        let cb = Arc::new(cb);
+        warm(&cb, warm_up);
+        taking_turns(&cb, &calls);
+        let stats = cb.stats();
+        let got = (
+            stats.period.consecutive_failures,
+            stats.period.consecutive_successes,
+        );
+        assert_eq!(
+            got,
+            (failures, successes),
+            "round {round} {kind} warm {warm_up}: {calls:?}"
+        );
+    }
+}
+
+/// The same in a time window whose clock moves on between calls (the
+/// lane of lock-free successes opens, closes and moves bucket to bucket).
+#[test]
+fn beside_a_moving_time_window_threads_taking_turns_count_the_streaks_of_their_order() {
+    let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    for round in 0..300 {
+        let len = 1 + next() % 24;
+        // (thread, outcome, milliseconds the clock moves on before it)
+        let calls: Arc<Vec<(usize, char, u64)>> = Arc::new(
+            (0..len)
+                .map(|_| {
+                    let c = if next() % 100 < 60 { 'F' } else { 'S' };
+                    (
+                        (next() % 2) as usize,
+                        c,
+                        [0, 0, 1, 300, 1500][(next() % 5) as usize],
+                    )
+                })
+                .collect(),
+        );
+        let (mut failures, mut successes) = (0u64, 30u64);
+        for &(_, c, _) in calls.iter() {
+            if c == 'F' {
+                failures += 1;
+                successes = 0;
+            } else {
+                failures = 0;
+                successes += 1;
+            }
+        }
+        let config = Config::default()
+            .failure_rate(0.99)
+            .time_window(Duration::from_secs(5))
+            .time_window_buckets(5)
+            .minimum_calls(3)
+            .max_failures(1000);
+        let (cb, clock) = breaker("moving", config);
+        let cb = Arc::new(cb);
+        warm(&cb, 30);
+        let turn = Arc::new(Barrier::new(2));
+        let threads: Vec<_> = (0..2)
+            .map(|me| {
+                let (cb, turn, calls, clock) =
+                    (cb.clone(), turn.clone(), calls.clone(), clock.clone());
+                thread::spawn(move || {
+                    for &(caller, c, ms) in calls.iter() {
+                        if caller == me {
+                            clock.advance(Duration::from_millis(ms));
+                            // Refused once a rate trips the breaker.
+                            let _ = cb.try_acquire().map(|p| match c {
+                                'F' => p.failure(),
+                                _ => p.success(),
+                            });
+                        }
+                        turn.wait();
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let stats = cb.stats();
+        if stats.state != State::Closed {
+            continue;
+        }
+        let got = (
+            stats.period.consecutive_failures,
+            stats.period.consecutive_successes,
+        );
+        assert_eq!(got, (failures, successes), "round {round}: {calls:?}");
+    }
+}
