@@ -9,6 +9,9 @@ use std::time::{Duration, Instant};
 
 use breakerbox::{CircuitBreaker, Config, Error, ManualClock, Outcome, RejectReason, State};
 
+mod support;
+use support::random::xorshift;
+
 const THREADS: usize = 4;
 const CALLS: usize = 500;
 
@@ -283,18 +286,15 @@ fn windowed_trips_find_exactly_the_rate_while_threads_fail_off_the_lock() {
             .map(|seed| {
                 let (cb, stop, calls) = (cb.clone(), stop.clone(), calls.clone());
                 thread::spawn(move || {
-                    let mut x = (seed + 3).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+                    let mut next = xorshift((seed + 3).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
                     while !stop.load(Ordering::SeqCst) {
                         let Ok(permit) = cb.try_acquire() else {
                             thread::yield_now();
                             continue;
                         };
                         calls.fetch_add(1, Ordering::SeqCst);
-                        x ^= x << 13;
-                        x ^= x >> 7;
-                        x ^= x << 17;
                         // 45 % of failures: near the rate, under it.
-                        if x % 100 < 45 {
+                        if next() % 100 < 45 {
                             permit.failure();
                         } else {
                             permit.success();
@@ -404,13 +404,7 @@ fn threads_failing_off_the_lock_never_take_the_streak_past_max_failures() {
             .map(|seed| {
                 let (current, turn) = (current.clone(), turn.clone());
                 thread::spawn(move || {
-                    let mut x = (seed + 7).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-                    let mut next = move || {
-                        x ^= x << 13;
-                        x ^= x >> 7;
-                        x ^= x << 17;
-                        x
-                    };
+                    let mut next = xorshift((seed + 7).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
                     for _ in 0..ROUNDS {
                         turn.wait();
                         let cb = current.lock().unwrap().clone().unwrap();
@@ -575,13 +569,7 @@ fn beside_a_window_two_threads_taking_turns_trip_max_failures_where_their_order_
 /// successes.
 fn taking_turns_at_random(config: Config, warm_up: u64) {
     within_seconds(60, move || {
-        let mut x: u64 = 0x1234_5678_9ABC_DEF1;
-        let mut next = move || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
+        let mut next = xorshift(0x1234_5678_9ABC_DEF1);
         for round in 0..500 {
             let max_failures = 2 + next() % 5;
             // (which thread calls, whether the call fails), 65 % failures.

@@ -8,6 +8,9 @@ use std::time::Duration;
 
 use breakerbox::{CircuitBreaker, Config, ManualClock, State, TripReason};
 
+mod support;
+use support::random::xorshift;
+
 const SEC: Duration = Duration::from_secs(1);
 
 /// The windows under test: a count window and a time window, each judged
@@ -344,13 +347,7 @@ fn beside_a_judged_window_a_long_run_of_failures_trips_on_the_rate_first() {
 /// windows, judged or not, with `max_failures` too high to trip.
 #[test]
 fn beside_a_window_threads_taking_turns_at_random_count_the_streaks_of_their_order() {
-    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-    let mut next = move || {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        x
-    };
+    let mut next = xorshift(0x9E37_79B9_7F4A_7C15);
     for round in 0..300 {
         let (kind, window) = windows().swap_remove((next() % 2) as usize);
         let (warm_up, minimum) = [(0, 100), (20, 10)][(next() % 2) as usize];
@@ -393,13 +390,7 @@ fn beside_a_window_threads_taking_turns_at_random_count_the_streaks_of_their_ord
 /// lane of lock-free successes opens, closes and moves bucket to bucket).
 #[test]
 fn beside_a_moving_time_window_threads_taking_turns_count_the_streaks_of_their_order() {
-    let mut x: u64 = 0x2545_F491_4F6C_DD1D;
-    let mut next = move || {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        x
-    };
+    let mut next = xorshift(0x2545_F491_4F6C_DD1D);
     for round in 0..300 {
         let len = 1 + next() % 24;
         // (thread, outcome, milliseconds the clock moves on before it)
