@@ -341,10 +341,11 @@ struct Core {
     /// owner failed at either of the last two looks, so that two threads
     /// whose failures alternate do not take each other's shares away.
     active_before: u16,
-    /// With a window: the current period's consecutive failures, kept
-    /// here under the lock rather than in `Hot::consecutive` (the
-    /// lock-free path of a window never reads it, and a write there would
-    /// take the published word's cache line from every other core).
+    /// A window without `max_failures` (see `streak_in_word`): the
+    /// current period's consecutive failures, counted at its looks, in
+    /// their order, rather than in `Hot::consecutive` (only its stats show
+    /// them, and a write there would take the word's cache line from every
+    /// other core). 0 for every other breaker.
     streak: u64,
     /// When the current state began.
     state_since: Duration,
