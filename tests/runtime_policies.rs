@@ -810,11 +810,26 @@ fn failures_counted_off_the_lock_enter_a_count_window_in_the_order_they_were_mad
 #[test]
 fn a_failure_after_more_successes_than_a_log_entry_spans_enters_the_window_in_order() {
     let cb = judged_count_window(0.5, 10, 10);
-    // 70,000 successes between two failures of one thread: more than a
-    // log's entry holds (65,535), so the second failure is placed by the
+    // 256 successes between two failures of one thread: one more than a
+    // log's entry holds (255), so the second failure is placed by the
     // lock, after them all.
     record(&cb, "F");
-    record(&cb, &"S".repeat(70_000));
+    record(&cb, &"S".repeat(256));
+    record(&cb, "FFFF");
+    assert_eq!(cb.state(), State::Closed, "4 failures in the last 10 calls");
+    assert_eq!(cb.stats().failure_rate, 0.4);
+    record(&cb, "F");
+    assert_eq!(cb.state(), State::Open, "5 failures in the last 10 calls");
+}
+
+#[test]
+fn a_failure_as_many_successes_after_the_last_as_a_log_entry_holds_enters_the_window_in_order() {
+    let cb = judged_count_window(0.5, 10, 10);
+    // 255 successes between two failures of one thread: the most a log's
+    // entry holds, so the second failure is logged off the lock, after
+    // them all.
+    record(&cb, "F");
+    record(&cb, &"S".repeat(255));
     record(&cb, "FFFF");
     assert_eq!(cb.state(), State::Closed, "4 failures in the last 10 calls");
     assert_eq!(cb.stats().failure_rate, 0.4);

@@ -2,12 +2,12 @@
 //! `--cfg loom` can swap them for loom's model-checked versions.
 
 #[cfg(loom)]
-pub(crate) use loom::sync::atomic::{AtomicU16, AtomicU64};
+pub(crate) use loom::sync::atomic::{AtomicU64, AtomicU8};
 #[cfg(loom)]
 pub(crate) use loom::sync::{Mutex, MutexGuard};
 
 #[cfg(not(loom))]
-pub(crate) use std::sync::atomic::{AtomicU16, AtomicU64};
+pub(crate) use std::sync::atomic::{AtomicU64, AtomicU8};
 #[cfg(not(loom))]
 pub(crate) use std::sync::{Mutex, MutexGuard};
 

@@ -2,7 +2,7 @@
 //! per core, and their sums.
 
 use super::*;
-use crate::sync::AtomicU16;
+use crate::sync::AtomicU8;
 
 /// Lifetime counters of the lock-free path, one stripe per core, each on
 /// its own cache lines so that cores never write to the same line.
@@ -23,7 +23,6 @@ pub(super) struct Stripe {
 /// and the failures it logged under it, each with where it fell among the
 /// owner's own successes, so that a count window takes them in the order
 /// they were made.
-#[derive(Default)]
 pub(super) struct Log {
     /// The share's tag (see `grant_tag`) as the high 32 bits, the failures
     /// left as bits 8 to 15, and the failures logged as the low 8 (see
@@ -36,10 +35,23 @@ pub(super) struct Log {
     pub(super) first: AtomicU64,
     /// The owner's own: its success count at its latest logged failure.
     pub(super) cursor: AtomicU64,
-    /// The owner's successes between each logged failure and the next: a
-    /// failure whose gap does not fit (a thread that fails less than once
-    /// in 65,536 calls) takes the lock.
-    pub(super) gaps: [AtomicU16; LOG_LEN - 1],
+    /// The owner's successes between each logged failure and the next, a
+    /// byte each, so that 41 entries fit the stripe's spare room: a
+    /// failure whose gap does not fit (more than 255 successes since the
+    /// owner's last logged failure) takes the lock, which a thread failing
+    /// that rarely pays less than once in 256 calls.
+    pub(super) gaps: [AtomicU8; LOG_LEN - 1],
+}
+
+impl Default for Log {
+    fn default() -> Self {
+        Log {
+            share: AtomicU64::new(0),
+            first: AtomicU64::new(0),
+            cursor: AtomicU64::new(0),
+            gaps: std::array::from_fn(|_| AtomicU8::new(0)),
+        }
+    }
 }
 
 /// The failures a `Log::share` word says its owner logged under it: none
@@ -70,7 +82,7 @@ pub(super) fn share_left(share: u64) -> u64 {
 /// The failures a log holds: what fills a stripe's spare room. A thread
 /// whose log is full takes the lock for its next failure (whose look takes
 /// the log in).
-pub(super) const LOG_LEN: usize = 21;
+pub(super) const LOG_LEN: usize = 41;
 
 #[derive(Default)]
 pub(super) struct Counters {

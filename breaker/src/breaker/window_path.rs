@@ -58,7 +58,7 @@ impl CircuitBreaker {
             log.first.store(successes, Ordering::Relaxed);
         } else {
             let gap = successes.wrapping_sub(log.cursor.load(Ordering::Relaxed));
-            let Ok(gap) = u16::try_from(gap) else {
+            let Ok(gap) = u8::try_from(gap) else {
                 return false;
             };
             log.gaps[n as usize - 1].store(gap, Ordering::Relaxed);
