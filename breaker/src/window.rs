@@ -1,6 +1,8 @@
-//! Sliding windows for the rate policies: a ring plus running totals, so
-//! that recording and reading are O(1) (a time window also expires whole
-//! buckets, O(buckets) at worst after a long idle period).
+//! Sliding windows for the rate policies, each with its running totals:
+//! a count window keeps its failed and slow calls in a ring (a run of
+//! successes, however long, is one step, and each call that slides out
+//! costs one), a time window its buckets (expired whole, O(buckets) at
+//! worst after a long idle period).
 
 use std::time::Duration;
 
@@ -98,7 +100,7 @@ impl Window {
 
     pub(crate) fn tally(&mut self, now: Duration) -> Tally {
         match self {
-            Window::Count(w) => w.total,
+            Window::Count(w) => w.total(),
             Window::Time(w) => w.tally(now),
         }
     }
@@ -108,14 +110,7 @@ impl Window {
     /// the state machine's path.
     pub(crate) fn tally_with(&mut self, now: Duration, failed: bool, slow: bool) -> Tally {
         let mut tally = match self {
-            Window::Count(w) => {
-                let mut total = w.total;
-                let old = w.slots[w.next];
-                if old & OCCUPIED != 0 {
-                    total.sub(Tally::one(old & FAILED != 0, old & SLOW != 0));
-                }
-                total
-            }
+            Window::Count(w) => return w.tally_with(failed, slow),
             // Expired, every bucket but the live ones is empty: the call's
             // own bucket, if stale, holds nothing to take out.
             Window::Time(w) => w.tally(now),
@@ -200,7 +195,7 @@ impl Window {
     /// holds the same number of calls from one call to the next.
     pub(crate) fn cut(&self, calls: u64) -> Option<Cut> {
         match self {
-            Window::Count(w) if calls == w.slots.len() as u64 => Some(w.cut),
+            Window::Count(w) if calls == w.marked.len() as u64 => Some(w.cut),
             _ => None,
         }
     }
@@ -209,53 +204,84 @@ impl Window {
     /// `minimum_calls` judges once it is full.
     pub(crate) fn capacity(&self) -> u64 {
         match self {
-            Window::Count(w) => w.slots.len() as u64,
+            Window::Count(w) => w.marked.len() as u64,
             Window::Time(_) => u64::MAX,
         }
     }
 }
 
-/// The last N calls: a ring of outcomes and the total of the ring.
-#[derive(Debug)]
+/// The last N calls: the failed and slow ones among them, oldest first,
+/// and the window's total. A success is a number and nothing more, so
+/// that a look records a run of them in one step, whatever its length,
+/// and a failure or a slow call costs one entry.
 pub(crate) struct CountWindow {
-    /// Bit 0: failed; bit 1: slow; bit 2: occupied.
-    slots: Box<[u8]>,
-    next: usize,
-    total: Tally,
+    /// A ring of up to N entries, the oldest at `head`: each failed or slow
+    /// call's number (mod 2^30, far above the largest window) above its
+    /// [`FAILED`] and [`SLOW`] bits.
+    marked: Box<[u32]>,
     /// What trips the window once full.
     cut: Cut,
+    head: u32,
+    held: u32,
+    /// The next call's number, mod 2^30.
+    next: u32,
+    /// The window's calls, failures and slow calls, at most N each (32
+    /// bits keep the window within the 64 bytes a breaker holds inline).
+    total: [u32; 3],
 }
 
-const FAILED: u8 = 1;
-const SLOW: u8 = 2;
-const OCCUPIED: u8 = 4;
+const FAILED: u32 = 1;
+const SLOW: u32 = 2;
+/// A call's number is kept mod 2^30: the ages compared are at most
+/// [`MAX_COUNT_WINDOW`](crate::config::MAX_COUNT_WINDOW) + 1.
+const NUMBERS: u32 = (1 << 30) - 1;
 
 impl CountWindow {
     fn new(size: u32, failure_rate: Option<f64>, slow_rate: Option<f64>) -> Self {
         let size = size.max(1);
         CountWindow {
-            slots: vec![0; size as usize].into_boxed_slice(),
-            next: 0,
-            total: Tally::default(),
+            marked: vec![0; size as usize].into_boxed_slice(),
             cut: Cut {
                 failures: least_reaching(u64::from(size), failure_rate),
                 slow: least_reaching(u64::from(size), slow_rate),
             },
+            head: 0,
+            held: 0,
+            next: 0,
+            total: [0; 3],
         }
     }
 
-    /// Records through a [`Cursor`]: the ring's cursor and total held in
-    /// locals while `record` runs (a look records dozens of calls at a
-    /// time), written back once.
+    fn total(&self) -> Tally {
+        let [calls, failures, slow] = self.total.map(u64::from);
+        Tally {
+            calls,
+            failures,
+            slow,
+        }
+    }
+
+    /// Records through a [`Cursor`]: the ring's head, length, next number
+    /// and total held in locals while `record` runs (a look records dozens
+    /// of calls at a time), written back once.
     #[inline]
     fn with_cursor(&mut self, record: impl FnOnce(&mut Cursor<'_>)) {
         let mut cursor = Cursor {
-            slots: &mut self.slots,
+            total: self.total(),
+            marked: &mut self.marked,
+            head: self.head as usize,
+            held: self.held as usize,
             next: self.next,
-            total: self.total,
         };
         record(&mut cursor);
-        (self.next, self.total) = (cursor.next, cursor.total);
+        // Each at most N, at most `MAX_COUNT_WINDOW`: they fit.
+        let Tally {
+            calls,
+            failures,
+            slow,
+        } = cursor.total;
+        self.total = [calls as u32, failures as u32, slow as u32];
+        (self.head, self.held, self.next) = (cursor.head as u32, cursor.held as u32, cursor.next);
     }
 
     #[inline]
@@ -281,73 +307,121 @@ impl CountWindow {
         });
     }
 
+    /// The tally with one more call recorded: the call that would leave
+    /// is the oldest entry if it is N calls old.
+    fn tally_with(&self, failed: bool, slow: bool) -> Tally {
+        let mut total = self.total();
+        let size = self.marked.len() as u64;
+        if self.held > 0 {
+            let oldest = self.marked[self.head as usize];
+            if u64::from(age(self.next, oldest)) == size {
+                total.sub(Tally::one(oldest & FAILED != 0, oldest & SLOW != 0));
+            }
+        }
+        total.calls = (total.calls + 1).min(size);
+        total.failures += u64::from(failed);
+        total.slow += u64::from(slow);
+        total
+    }
+
+    /// The failed and slow calls the window holds, oldest first.
+    fn entries(&self) -> impl Iterator<Item = u32> + '_ {
+        (0..self.held as usize).map(|n| self.marked[(self.head as usize + n) % self.marked.len()])
+    }
+
     fn clear(&mut self) {
-        self.slots.fill(0);
+        self.head = 0;
+        self.held = 0;
         self.next = 0;
-        self.total = Tally::default();
+        self.total = [0; 3];
     }
 }
 
-/// A count window's ring being recorded into (see `CountWindow::with_cursor`).
+/// The window's content, not its ring's layout.
+impl std::fmt::Debug for CountWindow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CountWindow")
+            .field("size", &self.marked.len())
+            .field("next", &self.next)
+            .field("total", &self.total())
+            .field("marked", &self.entries().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+/// How many calls ago, counting the latest as 1, the call of `entry` was
+/// made, when the next call's number is `next`.
+#[inline]
+fn age(next: u32, entry: u32) -> u32 {
+    next.wrapping_sub(entry >> 2) & NUMBERS
+}
+
+/// A count window being recorded into (see `CountWindow::with_cursor`).
 struct Cursor<'a> {
-    slots: &'a mut [u8],
-    next: usize,
+    marked: &'a mut [u32],
+    head: usize,
+    held: usize,
+    next: u32,
     total: Tally,
 }
 
 impl Cursor<'_> {
     #[inline]
     fn record(&mut self, failed: bool, slow: bool) {
-        let old = self.slots[self.next];
-        if old & OCCUPIED != 0 {
-            self.total
-                .sub(Tally::one(old & FAILED != 0, old & SLOW != 0));
-        }
-        self.slots[self.next] =
-            OCCUPIED | if failed { FAILED } else { 0 } | if slow { SLOW } else { 0 };
-        self.total.add(Tally::one(failed, slow));
-        // Wrapped by a comparison: a division here costs more than the
-        // rest of the call on the failure path.
-        self.next += 1;
-        if self.next == self.slots.len() {
-            self.next = 0;
+        let number = self.next;
+        self.advance(1);
+        if failed || slow {
+            // After `advance`, every entry is of the last N - 1 calls
+            // before this one: there is room.
+            let flags = if failed { FAILED } else { 0 } | if slow { SLOW } else { 0 };
+            let mut at = self.head + self.held;
+            if at >= self.marked.len() {
+                at -= self.marked.len();
+            }
+            self.marked[at] = number << 2 | flags;
+            self.held += 1;
+            self.total.failures += u64::from(failed);
+            self.total.slow += u64::from(slow);
         }
     }
 
-    /// `count` successes in a row: the slots they overwrite are tallied
-    /// out in one pass over the ring (the look takes in dozens at a time,
-    /// and one call at a time they cost more than the rest of the look).
+    /// `count` successes in a row: the entries they push out of the window
+    /// leave, and nothing is written for the successes themselves.
     #[inline]
     fn record_successes(&mut self, count: u64) {
-        let len = self.slots.len();
-        // Past a full turn the ring holds successes only, wherever its
-        // cursor stands.
-        let count = usize::try_from(count).map_or(len, |count| count.min(len));
-        let (start, end) = (self.next, self.next + count);
-        let (head, tail) = if end <= len {
-            (start..end, 0..0)
-        } else {
-            (start..len, 0..end - len)
-        };
-        // What the overwritten slots held: occupied, failed and slow bits
-        // summed in one pass.
-        let mut out = Tally::default();
-        for range in [head, tail] {
-            for slot in &mut self.slots[range] {
-                let old = *slot;
-                out.calls += u64::from(old & OCCUPIED != 0);
-                out.failures += u64::from(old & FAILED);
-                out.slow += u64::from(old & SLOW != 0);
-                *slot = OCCUPIED;
+        if count > 0 {
+            self.advance(count);
+        }
+    }
+
+    /// Moves the window on by `count` calls, counted in its calls; the
+    /// failed and slow calls that slide out leave it.
+    #[inline]
+    fn advance(&mut self, count: u64) {
+        let size = self.marked.len() as u64;
+        self.total.calls = self.total.calls.saturating_add(count).min(size);
+        if count >= size {
+            // A full turn or more: nothing before it stays.
+            self.held = 0;
+            self.total.failures = 0;
+            self.total.slow = 0;
+            self.next = self.next.wrapping_add(count as u32) & NUMBERS;
+            return;
+        }
+        self.next = self.next.wrapping_add(count as u32) & NUMBERS;
+        while self.held > 0 {
+            let oldest = self.marked[self.head];
+            if u64::from(age(self.next, oldest)) <= size {
+                break;
+            }
+            self.total.failures -= u64::from(oldest & FAILED);
+            self.total.slow -= u64::from(oldest & SLOW != 0);
+            self.held -= 1;
+            self.head += 1;
+            if self.head == self.marked.len() {
+                self.head = 0;
             }
         }
-        self.total.sub(out);
-        self.total.add(Tally {
-            calls: count as u64,
-            failures: 0,
-            slow: 0,
-        });
-        self.next = if end >= len { end - len } else { end };
     }
 }
 
@@ -556,6 +630,65 @@ mod tests {
         }
     }
 
+    /// Whatever it is given, one call at a time, successes in a row or
+    /// runs, a count window's tally (and its tally with one more call) is
+    /// that of its last N calls, kept here as a plain list.
+    #[test]
+    fn a_count_windows_tallies_are_those_of_its_last_n_calls() {
+        let mut seed = 0x9E37_79B9_7F4A_7C15_u64;
+        let mut draw = |below: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % below
+        };
+        let of = |calls: &[(bool, bool)]| Tally {
+            calls: calls.len() as u64,
+            failures: calls.iter().filter(|c| c.0).count() as u64,
+            slow: calls.iter().filter(|c| c.1).count() as u64,
+        };
+        for size in 1..=9u32 {
+            let mut window = CountWindow::new(size, None, None);
+            let mut calls: Vec<(bool, bool)> = Vec::new();
+            for step in 0..2_000 {
+                match draw(3) {
+                    0 => {
+                        let (failed, slow) = (draw(2) == 0, draw(3) == 0);
+                        window.record(failed, slow);
+                        calls.push((failed, slow));
+                    }
+                    1 => {
+                        let count = draw(2 * u64::from(size) + 2);
+                        window.record_successes(count);
+                        calls.extend((0..count).map(|_| (false, false)));
+                    }
+                    _ => {
+                        let runs: Vec<u64> = (0..=draw(4)).map(|_| draw(4)).collect();
+                        window.record_runs(&runs);
+                        for (at, &successes) in runs.iter().enumerate() {
+                            if at > 0 {
+                                calls.push((true, false));
+                            }
+                            calls.extend((0..successes).map(|_| (false, false)));
+                        }
+                    }
+                }
+                let last = &calls[calls.len().saturating_sub(size as usize)..];
+                assert_eq!(window.total(), of(last), "size {size}, step {step}");
+                for (failed, slow) in [(false, false), (true, false), (false, true), (true, true)] {
+                    let mut more = calls.clone();
+                    more.push((failed, slow));
+                    let last = &more[more.len().saturating_sub(size as usize)..];
+                    assert_eq!(
+                        window.tally_with(failed, slow),
+                        of(last),
+                        "size {size}, step {step}, one more ({failed}, {slow})"
+                    );
+                }
+            }
+        }
+    }
+
     #[test]
     fn count_window_forgets_the_oldest_call() {
         let mut w = Window::new(WindowKind::Count(3), None, None);
@@ -582,9 +715,9 @@ mod tests {
         );
     }
 
-    /// Successes recorded together leave the ring as one at a time would:
-    /// the same tally and the same calls in the same order, across the
-    /// ring's end and past a full turn.
+    /// Successes recorded together leave the window as one at a time
+    /// would: the same tally and the same calls in the same order, across
+    /// the ring's end and past a full turn.
     #[test]
     fn successes_in_a_row_fill_the_ring_as_one_at_a_time_would() {
         for count in [0, 1, 3, 4, 5, 7, 12, 100] {
@@ -602,17 +735,12 @@ mod tests {
                 for _ in 0..count {
                     alone.record(false, false);
                 }
-                // The calls oldest first: where the cursor stands in a ring
-                // of successes only is no matter.
-                let in_order = |w: &CountWindow| {
-                    let mut slots = w.slots.to_vec();
-                    slots.rotate_left(w.next);
-                    slots
-                };
-                assert_eq!(together.total, alone.total, "{count} after {before}");
+                assert_eq!(together.total(), alone.total(), "{count} after {before}");
+                // The same failed and slow calls, oldest first, at the same
+                // numbers.
                 assert_eq!(
-                    in_order(&together),
-                    in_order(&alone),
+                    format!("{together:?}"),
+                    format!("{alone:?}"),
                     "{count} after {before}"
                 );
             }
@@ -673,7 +801,7 @@ mod tests {
 
     /// The same runs recorded the way a look recorded them before it
     /// recorded them together: each failure into the bucket of `epoch`
-    /// (a count window's next slot), each run of successes as one.
+    /// (a count window's next call), each run of successes as one.
     fn record_runs_one_call_at_a_time(window: &mut Window, runs: &[u64], epoch: u64) {
         for (i, &successes) in runs.iter().enumerate() {
             if i > 0 {
@@ -688,14 +816,14 @@ mod tests {
         }
     }
 
-    /// Runs recorded together leave every slot, bucket, cursor and total
+    /// Runs recorded together leave every entry, bucket, number and total
     /// as the old call-at-a-time recording into the same epoch did: count
-    /// windows of one and two slots, runs longer than the ring, a run of
+    /// windows of one and two calls, runs longer than the window, a run of
     /// `u64::MAX / 2` (the look's clamp), and a time window whose bucket
     /// for the epoch is empty, holds an earlier epoch, the same one, or a
     /// later one.
     #[test]
-    fn runs_leave_a_windows_slots_and_buckets_as_the_call_at_a_time_recording_did() {
+    fn runs_leave_a_windows_entries_and_buckets_as_the_call_at_a_time_recording_did() {
         let huge = u64::MAX / 2;
         // A look records at least one failure (`runs[0]` alone, no
         // failure, only dates an empty bucket where the old way did not).
