@@ -200,6 +200,16 @@ impl Window {
         }
     }
 
+    /// How many failures in a row a full count window can take while its
+    /// failures rise by at most `room` (`u64::MAX`: any number); 0 for a
+    /// time window. See [`CountWindow::failures_in_a_row`].
+    pub(crate) fn failures_in_a_row(&self, room: u64) -> u64 {
+        match self {
+            Window::Count(w) => w.failures_in_a_row(room),
+            Window::Time(_) => 0,
+        }
+    }
+
     /// The most calls the window can hold: a count window smaller than
     /// `minimum_calls` judges once it is full.
     pub(crate) fn capacity(&self) -> u64 {
@@ -324,9 +334,43 @@ impl CountWindow {
         total
     }
 
+    /// Each failure in a row pushes the oldest call out: past a success
+    /// (or a slow success) the failures rise by one, past a failure they
+    /// stay. So `k` failures raise them by `k` less the failures among the
+    /// `k` oldest calls, and the answer is the largest `k` that keeps this
+    /// within `room`: `room` plus the failures it passes. Successes made
+    /// between the failures push out more of the oldest calls, which can
+    /// only lower the count. Past a full turn the window holds nothing but
+    /// the new failures, N of them, within `room` if it got that far.
+    fn failures_in_a_row(&self, room: u64) -> u64 {
+        let size = self.marked.len() as u64;
+        let mut passed = 0u64;
+        for entry in self.entries() {
+            // The entry's place among the calls, the oldest at 0.
+            let place = size - u64::from(age(self.next, entry));
+            if place > room.saturating_add(passed) {
+                break;
+            }
+            passed += u64::from(entry & FAILED);
+        }
+        let k = room.saturating_add(passed);
+        if k >= size {
+            u64::MAX
+        } else {
+            k
+        }
+    }
+
     /// The failed and slow calls the window holds, oldest first.
     fn entries(&self) -> impl Iterator<Item = u32> + '_ {
-        (0..self.held as usize).map(|n| self.marked[(self.head as usize + n) % self.marked.len()])
+        // The ring's two runs, without a division per entry.
+        let (head, held) = (self.head as usize, self.held as usize);
+        let first = held.min(self.marked.len() - head);
+        let (wrapped, from_head) = self.marked.split_at(head);
+        from_head[..first]
+            .iter()
+            .chain(&wrapped[..held - first])
+            .copied()
     }
 
     fn clear(&mut self) {
@@ -684,6 +728,58 @@ mod tests {
                         of(last),
                         "size {size}, step {step}, one more ({failed}, {slow})"
                     );
+                }
+            }
+        }
+    }
+
+    /// The failures in a row a full count window is said to take within
+    /// `room` keep its failures within `room` more, with successes between
+    /// them or not; one more in a row would not.
+    #[test]
+    fn a_full_count_window_takes_the_failures_in_a_row_it_says_it_can() {
+        let mut seed = 0x2545_F491_4F6C_DD1D_u64;
+        let mut draw = |below: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % below
+        };
+        for size in 1..=12u32 {
+            for _ in 0..200 {
+                // The same full window, three times over.
+                let history: Vec<(bool, bool)> = (0..u64::from(size) + draw(20))
+                    .map(|_| (draw(3) == 0, draw(4) == 0))
+                    .collect();
+                let fill = |w: &mut CountWindow| {
+                    for &(failed, slow) in &history {
+                        w.record(failed, slow);
+                    }
+                };
+                let mut probe = CountWindow::new(size, None, None);
+                fill(&mut probe);
+                let start = probe.total().failures;
+                for room in 0..=u64::from(size) + 1 {
+                    let k = probe.failures_in_a_row(room);
+                    let case = format!("size {size}, room {room}, {history:?}");
+                    let (mut in_a_row, mut between) = (
+                        CountWindow::new(size, None, None),
+                        CountWindow::new(size, None, None),
+                    );
+                    fill(&mut in_a_row);
+                    fill(&mut between);
+                    let most = k.min(3 * u64::from(size));
+                    for _ in 0..most {
+                        in_a_row.record(true, false);
+                        assert!(in_a_row.total().failures <= start + room, "{case}");
+                        between.record_successes(draw(3));
+                        between.record(true, false);
+                        assert!(between.total().failures <= start + room, "{case}");
+                    }
+                    if k != u64::MAX {
+                        in_a_row.record(true, false);
+                        assert!(in_a_row.total().failures > start + room, "{case}: one more");
+                    }
                 }
             }
         }

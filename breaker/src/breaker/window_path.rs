@@ -349,9 +349,10 @@ impl CircuitBreaker {
     }
 
     /// How many failures the lock-free path may record before the next
-    /// look: as many as the window, at its worst (each failure adding to
-    /// its failures and none leaving), can take without reaching a
-    /// threshold, at most what the shares hold. None outside the lane.
+    /// look: as many as the window, at its worst (failures in a row, and
+    /// of the calls they push out only those that surely leave: a full
+    /// count window's oldest), can take without reaching a threshold, at
+    /// most what the shares hold. None outside the lane.
     /// (The streak is no limit: beside `max_failures` the tagged word's
     /// compare-and-swap keeps it below, see `streak_in_word`.)
     pub(super) fn allowance(&self, core: &mut Core, now: Duration, lane: u64) -> u64 {
@@ -373,12 +374,11 @@ impl CircuitBreaker {
             if tally.slow >= cut.slow {
                 return 0;
             }
-            let left = cut
-                .failures
-                .saturating_sub(tally.failures)
-                .saturating_sub(1)
-                .min(most);
-            return left;
+            if tally.failures >= cut.failures {
+                return 0;
+            }
+            let room = cut.failures - tally.failures - 1;
+            return window.failures_in_a_row(room).min(most);
         }
         // The worst the window can be after `more` failures judges it;
         // that only grows with `more`, so the last `more` it does not trip
